@@ -1,0 +1,45 @@
+# scopecount: `make run` (the instrument, simulated hardware) and `make test` (the test suite).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+DEMO   := $(VENV)/demo
+
+.PHONY: run test lint models bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# The bench never needs torch: `run` installs the base package only.
+$(VENV)/.base: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.train: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $@ $(VENV)/.base
+
+run: $(VENV)/.base
+	$(BIN)/scopecount demo $(DEMO) --images 4
+	$(BIN)/scopecount count $(DEMO)/images/*.png --overlay $(DEMO)/overlays
+	@echo "overlays with the counted points: $(DEMO)/overlays/"
+
+test: $(VENV)/.train
+	bash .ci/services.sh
+	$(BIN)/ruff check device export tests
+	$(BIN)/ruff format --check device export tests
+	$(BIN)/pytest -q -ra
+
+lint: $(VENV)/.train
+	$(BIN)/ruff check device export tests
+	$(BIN)/ruff format --check device export tests
+
+# Rebuild the shipped default model from synthetic vials (about 6 minutes on 2 cores).
+models: $(VENV)/.train
+	$(BIN)/python -m export.make_default_model
+
+bench: $(VENV)/.train
+	$(BIN)/python -m tests.benchmarks.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,151 @@
+"""`scopecount`: the one command. Subcommands that need torch import export/ lazily."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from device.errors import BadInput
+from device.paths import default_model
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the value, and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        sys.exit(2)
+
+
+def _count(a: argparse.Namespace) -> int:
+    from device.count_cmd import count_files
+
+    model = Path(a.model) if a.model else default_model()
+    overlay = Path(a.overlay) if a.overlay else None
+    return count_files(a.images, model, a.json, overlay, a.threads)
+
+
+def _train(a: argparse.Namespace) -> int:
+    try:
+        from export.train import Int8Refused, TrainOptions, train
+    except ImportError as e:
+        raise BadInput(
+            f"train needs the train extra ({e.name} is missing): pip install 'scopecount[train]'"
+        ) from None
+    opts = TrainOptions(
+        minutes=a.minutes,
+        object_size=a.object_size,
+        width=a.width,
+        name=a.name,
+        device=a.device,
+        seed=a.seed,
+    )
+    try:
+        rep = train(a.folder, a.out, opts)
+    except Int8Refused as e:
+        print(f"scopecount: refused: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {rep['model']} ({rep['int8_bytes'] / 1024:.0f} KB int8; float "
+        f"{rep['float_bytes'] / 1024:.0f} KB at {rep['float_model']})\n"
+        f"  MACs per {rep['frame']} frame: {rep['macs_per_frame'] / 1e9:.3f} G; "
+        f"int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
+        f"training-image MAE {rep['train_mae']:.2f}; {rep['seconds']:.0f} s"
+    )
+    return 0
+
+
+def _evaluate(a: argparse.Namespace) -> int:
+    try:
+        from export.evaluate import evaluate_cmd
+    except ImportError as e:
+        raise BadInput(f"evaluate needs the train extra ({e.name} is missing)") from None
+    return evaluate_cmd(a)
+
+
+def _demo(a: argparse.Namespace) -> int:
+    from export.synthetic import write_demo_folder
+
+    write_demo_folder(Path(a.out), a.images, a.seed, (a.height, a.width))
+    print(f"wrote {a.images} synthetic vial images and points.csv to {a.out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="scopecount",
+        description="Count objects under the microscope: fly eggs, beetles, flies, cells.",
+    )
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=OneLineParser)
+
+    c = sub.add_parser("count", help="count objects in image files")
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="png, jpg or tif files")
+    c.add_argument("--model", help="model file (.onnx); default: the shipped demo model")
+    c.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    c.add_argument("--overlay", metavar="DIR", help="write PNGs with the counted points here")
+    c.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
+    c.set_defaults(func=_count)
+
+    t = sub.add_parser(
+        "train",
+        help="teach a new object from a training folder",
+        description="Train from scratch on FOLDER (images/ + points.csv), export ONNX, quantize "
+        "to int8 (calibrated on the training images), check int8 against float, write --out "
+        "plus a .float.onnx, a .report.json and a .curve.png beside it.",
+    )
+    t.add_argument("folder", metavar="FOLDER")
+    t.add_argument("--out", required=True, metavar="FILE", help="the int8 model to write (.onnx)")
+    t.add_argument("--minutes", type=float, default=4.5, help="time budget (default 4.5)")
+    t.add_argument("--object-size", type=float, help="object diameter in pixels (default: measured)")
+    t.add_argument("--width", type=int, default=12, help="network width (default 12)")
+    t.add_argument("--name", help="model name stored in the file (default: file name)")
+    t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=_train)
+
+    e = sub.add_parser("evaluate", help="measure a model (or a learning curve) on a folder")
+    e.add_argument("folder", metavar="FOLDER")
+    g = e.add_mutually_exclusive_group(required=True)
+    g.add_argument("--model", metavar="FILE")
+    g.add_argument("--learning-curve", action="store_true", help="train on 1, 2, 4, ... images")
+    e.add_argument("--json", action="store_true", help="print the figures as JSON")
+    e.add_argument("--radius", type=float, help="point matching radius in px (default: object size)")
+    e.add_argument("--plot", metavar="PNG", help="where to write the picture")
+    e.add_argument("--minutes", type=float, default=1.0, help="per model, for --learning-curve")
+    e.set_defaults(func=_evaluate)
+
+    d = sub.add_parser("demo", help="generate synthetic demo vials (a training folder)")
+    d.add_argument("out", metavar="FOLDER")
+    d.add_argument("--images", type=int, default=8)
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--width", type=int, default=1280)
+    d.add_argument("--height", type=int, default=960)
+    d.set_defaults(func=_demo)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except BadInput as e:
+        print(f"scopecount: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:
+        if os.environ.get("SCOPECOUNT_DEBUG"):
+            raise
+        print(f"scopecount: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,107 @@
+"""The detector: one onnxruntime session, created once and warmed up once, frames -> counts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from device.decode import Decoded, decode
+from device.errors import ModelError
+from device.modelfile import ModelInfo, parse_metadata, read_model_bytes, sha256_bytes
+from device.preprocess import to_input
+
+
+@dataclass
+class CountResult:
+    counts: dict[str, int]
+    points: list[tuple[float, float, str]]
+    sums: dict[str, float]
+    ms: float
+
+
+def _session(data: bytes, where: str, threads: int) -> ort.InferenceSession:
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    try:
+        return ort.InferenceSession(data, opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises several unrelated types for bad files
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise ModelError(f"{where}: not a loadable ONNX model ({first[:160]})") from None
+
+
+class Counter:
+    """Loads a model file, checks it, warms it up; then counts RGB frames."""
+
+    def __init__(self, data: bytes, where: str = "model", threads: int = 0) -> None:
+        self.where = where
+        self.sha256 = sha256_bytes(data)
+        self.size = len(data)
+        self.session = _session(data, where, threads)
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.info: ModelInfo = parse_metadata(meta, where)
+        self._check_io()
+        self.warmup_ms = self._warm_up()
+
+    @classmethod
+    def from_file(cls, path: str | Path, threads: int = 0) -> Counter:
+        return cls(read_model_bytes(path), str(path), threads)
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    def _check_io(self) -> None:
+        ins, outs = self.session.get_inputs(), self.session.get_outputs()
+        if len(ins) != 1 or len(outs) != 1:
+            raise ModelError(f"{self.where}: expected 1 input and 1 output, got {len(ins)}/{len(outs)}")
+        shape = ins[0].shape
+        if ins[0].type != "tensor(float)" or len(shape) != 4 or shape[1] not in (3, "C", None):
+            raise ModelError(
+                f"{self.where}: input must be float [N,3,H,W], got {ins[0].type} {shape}"
+            )
+        oshape = outs[0].shape
+        if len(oshape) != 4:
+            raise ModelError(f"{self.where}: output must be [N,classes,H,W], got {oshape}")
+        self.input_name = ins[0].name
+
+    def _warm_up(self) -> float:
+        """One run on a generated frame: checks the output shape and pays first-run costs now."""
+        side = 64 * self.info.output_stride
+        rng = np.random.default_rng(0)
+        x = rng.normal(0, 1, (1, 3, side, side)).astype(np.float32)
+        t = time.perf_counter()
+        try:
+            (out,) = self.session.run(None, {self.input_name: x})
+        except Exception as e:
+            raise ModelError(f"{self.where}: smoke inference failed ({str(e)[:160]})") from None
+        ms = (time.perf_counter() - t) * 1000
+        cells = side // self.info.output_stride
+        if tuple(out.shape) != (1, len(self.info.classes), cells, cells):
+            raise ModelError(
+                f"{self.where}: output shape {list(out.shape)} does not fit "
+                f"{len(self.info.classes)} classes at stride {self.info.output_stride}"
+            )
+        if not np.all(np.isfinite(out)):
+            raise ModelError(f"{self.where}: smoke inference gave non-finite values")
+        return ms
+
+    def density(self, rgb: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
+        info = self.info
+        x, hw = to_input(rgb, info.input_scale, info.mean, info.std)
+        (out,) = self.session.run(None, {self.input_name: x})
+        return out[0], hw
+
+    def decode(self, density: np.ndarray, hw: tuple[int, int]) -> Decoded:
+        return decode(density, self.info.classes, self.info.decode, hw)
+
+    def count(self, rgb: np.ndarray) -> CountResult:
+        t = time.perf_counter()
+        dens, hw = self.density(rgb)
+        d = self.decode(dens, hw)
+        return CountResult(d.counts, d.points, d.sums, (time.perf_counter() - t) * 1000)

@@ -1,0 +1,49 @@
+"""Overlay pictures: every counted point in its class colour and the counts written on the image."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Colour-blind-safe palette (Okabe-Ito), RGB.
+PALETTE = [
+    (230, 159, 0),
+    (86, 180, 233),
+    (0, 158, 115),
+    (240, 228, 66),
+    (0, 114, 178),
+    (213, 94, 0),
+    (204, 121, 167),
+]
+
+
+def class_colour(index: int) -> tuple[int, int, int]:
+    return PALETTE[index % len(PALETTE)]
+
+
+def draw_overlay(
+    rgb: np.ndarray,
+    points: list[tuple[float, float, str]],
+    counts: dict[str, int],
+    classes: list[str],
+    flags: list[str] | None = None,
+) -> np.ndarray:
+    out = rgb.copy()
+    h, w = out.shape[:2]
+    r = max(2, round(min(h, w) / 160))
+    colours = {c: class_colour(i) for i, c in enumerate(classes)}
+    for x, y, c in points:
+        centre = (int(round(x)), int(round(y)))
+        cv2.circle(out, centre, r + 1, (0, 0, 0), -1, cv2.LINE_AA)
+        cv2.circle(out, centre, r, colours.get(c, (255, 0, 0)), -1, cv2.LINE_AA)
+    font_scale = max(0.5, min(h, w) / 600)
+    thick = max(1, round(font_scale * 2))
+    lines = [(f"{c}: {counts.get(c, 0)}", colours[c]) for c in classes]
+    lines += [(f"! {f}", (255, 80, 80)) for f in flags or []]
+    y = int(30 * font_scale) + 4
+    for text, col in lines:
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
+        cv2.rectangle(out, (4, y - th - 6), (14 + tw, y + 6), (0, 0, 0), -1)
+        cv2.putText(out, text, (9, y), cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thick, cv2.LINE_AA)
+        y += th + 16
+    return out

@@ -1,0 +1,47 @@
+"""Camera frame -> model input, the same on the bench and in training (pure numpy/cv2)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+PAD_MULTIPLE = 16
+
+
+def rescale(rgb: np.ndarray, scale: float) -> np.ndarray:
+    """Resize so that objects appear at the model's object size."""
+    if abs(scale - 1.0) < 1e-6:
+        return rgb
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(rgb, size, interpolation=interp)
+
+
+def normalize(rgb: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """uint8 HxWx3 -> float32 HxWx3, (x/255 - mean) / std per channel."""
+    x = rgb.astype(np.float32) * (1.0 / 255.0)
+    return (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+
+
+def pad_to(x: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = 0) -> np.ndarray:
+    """Zero-pad (bottom and right) HxW[xC] to sides that are multiples of `multiple`.
+
+    Zero is the mean colour after normalisation; padding never adds objects.
+    """
+    h, w = x.shape[:2]
+    ph = max(minimum, -(-h // multiple) * multiple) - h
+    pw = max(minimum, -(-w // multiple) * multiple) - w
+    if ph == 0 and pw == 0:
+        return x
+    pad = [(0, ph), (0, pw)] + [(0, 0)] * (x.ndim - 2)
+    return np.pad(x, pad)
+
+
+def to_input(
+    rgb: np.ndarray, scale: float, mean: list[float], std: list[float]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """Model input NCHW float32 and the (height, width) of the unpadded rescaled frame."""
+    small = rescale(rgb, scale)
+    x = pad_to(normalize(small, mean, std))
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), small.shape[:2]

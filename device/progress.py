@@ -1,0 +1,38 @@
+"""A plain progress bar on stderr for long work (training, evaluating many images)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.start = time.monotonic()
+        self._last = -1.0
+        self._tty = self.stream.isatty()
+
+    def update(self, frac: float, text: str = "") -> None:
+        now = time.monotonic()
+        # Without a terminal (CI logs, pipes) one line every 10 s is enough.
+        if not self._tty and now - self._last < 10 and frac < 1:
+            return
+        self._last = now
+        frac = min(max(frac, 0.0), 1.0)
+        filled = int(round(frac * self.width))
+        bar = "#" * filled + "-" * (self.width - filled)
+        line = f"{self.label} [{bar}] {frac * 100:5.1f}% {now - self.start:6.0f}s {text}"
+        end = "\r" if self._tty else "\n"
+        self.stream.write(line[:120].ljust(120 if self._tty else 0) + end)
+        self.stream.flush()
+
+    def done(self, text: str = "") -> None:
+        self._last = -1e9
+        self.update(1.0, text)
+        if self._tty:
+            self.stream.write("\n")
+            self.stream.flush()

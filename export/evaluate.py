@@ -1,0 +1,115 @@
+"""`scopecount evaluate`: a model against a training folder, or a learning curve."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from device.counter import Counter
+from device.errors import BadInput
+from device.progress import Progress
+from export.folder import TrainingFolder, read_folder
+from export.metrics import count_metrics, match_points, prf
+
+
+def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | None = None) -> dict:
+    classes = counter.info.classes
+    missing = [c for c in folder.classes if c not in classes]
+    if missing:
+        raise BadInput(
+            f"{folder.root / 'points.csv'}: label {missing[0]!r} is not one of the model's "
+            f"classes {classes}"
+        )
+    r = radius or max(3.0, counter.info.object_size_px / 2)
+    true, pred, rows = [], [], []
+    tp = fp = fn = 0
+    bar = Progress("evaluate")
+    for i, s in enumerate(folder.samples):
+        res = counter.count(s.image())
+        t_img = s.count()
+        p_img = sum(res.counts.values())
+        true.append(t_img)
+        pred.append(p_img)
+        for c in classes:
+            tpts = np.array([[x, y] for x, y, lab in s.points if lab == c]).reshape(-1, 2)
+            ppts = np.array([[x, y] for x, y, lab in res.points if lab == c]).reshape(-1, 2)
+            a, b, d = match_points(tpts, ppts, r)
+            tp, fp, fn = tp + a, fp + b, fn + d
+        rows.append({"image": s.name, "true": t_img, "pred": p_img, "counts": res.counts})
+        bar.update((i + 1) / len(folder.samples), s.name)
+    bar.done()
+    out = {"folder": str(folder.root), "model": counter.name, "model_sha256": counter.sha256}
+    out |= {"images": len(folder.samples), "radius": r}
+    out |= count_metrics(true, pred) | prf(tp, fp, fn)
+    out["per_image"] = rows
+    return out
+
+
+def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> list[dict]:
+    from export.train import TrainOptions, train
+
+    rng = np.random.default_rng(seed)
+    order = [folder.samples[i].name for i in rng.permutation(len(folder.samples))]
+    n_test = max(1, len(order) * 3 // 10)
+    test, pool = folder.subset(order[:n_test]), order[n_test:]
+    if not pool:
+        raise BadInput(f"{folder.root}: a learning curve needs at least 2 images")
+    sizes = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256) if n < len(pool)] + [len(pool)]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in sizes:
+            sub_dir = Path(tmp) / f"train{n}"
+            _link_subset(folder, pool[:n], sub_dir)
+            out = Path(tmp) / f"m{n}.onnx"
+            train(sub_dir, out, TrainOptions(minutes=minutes, seed=seed))
+            m = evaluate_model(Counter.from_file(out), test)
+            rows.append({"train_images": n, "test_images": n_test, "mae": m["mae"], "mre": m["mre"]})
+            print(f"{n:4d} training images: MAE {m['mae']:.2f}, MRE {m['mre'] * 100:.1f}%")
+    return rows
+
+
+def _link_subset(folder: TrainingFolder, names: list[str], dest: Path) -> None:
+    """A training folder made of links to some of another's images (nothing is copied)."""
+    (dest / "images").mkdir(parents=True)
+    keep = set(names)
+    lines = ["image,x,y,label"]
+    for s in folder.samples:
+        if s.name in keep:
+            (dest / "images" / s.name).symlink_to(s.path.resolve())
+            lines += [f"{s.name},{x},{y},{lab}" for x, y, lab in s.points]
+    (dest / "points.csv").write_text("\n".join(lines) + "\n")
+
+
+def evaluate_cmd(a: argparse.Namespace) -> int:
+    from export import plots
+
+    folder = read_folder(a.folder)
+    name = folder.root.resolve().name
+    if a.learning_curve:
+        rows = learning_curve(folder, a.minutes)
+        plot = Path(a.plot or f"{name}_learning_curve.png")
+        plots.learning_curve(rows, plot, f"learning curve: {name}")
+        if a.json:
+            print(json.dumps({"folder": str(folder.root), "learning_curve": rows}))
+        print(f"plot: {plot}", file=sys.stderr)
+        return 0
+    counter = Counter.from_file(a.model)
+    m = evaluate_model(counter, folder, a.radius)
+    plot = Path(a.plot or f"{name}_{Path(a.model).stem}_scatter.png")
+    title = f"{counter.name} on {name}: MAE {m['mae']:.2f}"
+    plots.scatter([r["true"] for r in m["per_image"]], [r["pred"] for r in m["per_image"]], plot, title)
+    if a.json:
+        print(json.dumps(m))
+    else:
+        print(
+            f"{name}: {m['images']} images, MAE {m['mae']:.2f}, RMSE {m['rmse']:.2f}, "
+            f"mean relative error {m['mre'] * 100:.2f}%, bias {m['bias']:+.2f}\n"
+            f"points within {m['radius']:.1f} px: precision {m['precision']:.3f}, "
+            f"recall {m['recall']:.3f}, F1 {m['f1']:.3f}\nplot: {plot}"
+        )
+    return 0

@@ -1,0 +1,141 @@
+"""The training loop: random patches, flips and colour jitter, density MSE, a time budget."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from export.dataset import Prepared
+from export.net import DENSITY_GAIN, OUTPUT_STRIDE, CountNet
+
+
+@dataclass
+class FitConfig:
+    seconds: float = 200.0
+    patch: int = 128
+    batch: int = 8
+    lr: float = 3e-3
+    width: int = 12
+    seed: int = 0
+    count_weight: float = 0.02
+    device: str = "cpu"
+
+
+@dataclass
+class FitResult:
+    net: CountNet
+    steps: int
+    curve: list[tuple[int, float, float]] = field(default_factory=list)  # step, seconds, loss
+
+
+def _pool(d: np.ndarray) -> np.ndarray:
+    c, h, w = d.shape
+    s = OUTPUT_STRIDE
+    return d.reshape(c, h // s, s, w // s, s).sum(axis=(2, 4))
+
+
+class PatchSampler:
+    def __init__(self, data: Prepared, patch: int, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.patch = patch
+        self.images = [np.pad(i, self._pad(i)) for i in data.images]
+        self.dens = [
+            np.pad(d, [(0, 0)] + self._pad(d.transpose(1, 2, 0))[:2]) for d in data.densities
+        ]
+        areas = np.array([i.shape[0] * i.shape[1] for i in self.images], np.float64)
+        self.p = areas / areas.sum()
+
+    def _pad(self, a: np.ndarray) -> list[tuple[int, int]]:
+        h, w = a.shape[:2]
+        return [(0, max(0, self.patch - h)), (0, max(0, self.patch - w)), (0, 0)][: a.ndim]
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        s = OUTPUT_STRIDE
+        for _ in range(n):
+            k = self.rng.choice(len(self.images), p=self.p)
+            img, den = self.images[k], self.dens[k]
+            h, w = img.shape[:2]
+            y0 = self.rng.integers(0, (h - self.patch) // s + 1) * s
+            x0 = self.rng.integers(0, (w - self.patch) // s + 1) * s
+            xi = img[y0 : y0 + self.patch, x0 : x0 + self.patch].transpose(2, 0, 1)
+            yi = _pool(den[:, y0 : y0 + self.patch, x0 : x0 + self.patch])
+            if self.rng.random() < 0.5:
+                xi, yi = xi[:, :, ::-1], yi[:, :, ::-1]
+            if self.rng.random() < 0.5:
+                xi, yi = xi[:, ::-1], yi[:, ::-1]
+            r = int(self.rng.integers(4))
+            xi, yi = np.rot90(xi, r, (1, 2)), np.rot90(yi, r, (1, 2))
+            # Colour jitter: lighting and stain vary from vial to vial and slide to slide.
+            gain = self.rng.uniform(0.85, 1.15, (3, 1, 1)).astype(np.float32)
+            shift = self.rng.uniform(-0.25, 0.25, (3, 1, 1)).astype(np.float32)
+            xs.append(xi * gain + shift)
+            ys.append(yi)
+        return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
+
+
+def fit(
+    data: Prepared,
+    n_classes: int,
+    cfg: FitConfig,
+    progress: Callable[[float, str], None] | None = None,
+) -> FitResult:
+    torch.manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+    dev = torch.device(cfg.device)
+    net = CountNet(n_classes, cfg.width).to(dev)
+    ema = copy.deepcopy(net)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sampler = PatchSampler(data, cfg.patch, rng)
+    start = time.monotonic()
+    curve: list[tuple[int, float, float]] = []
+    step, run_loss = 0, None
+    while True:
+        elapsed = time.monotonic() - start
+        frac = elapsed / cfg.seconds
+        if frac >= 1.0:
+            break
+        warm = min(1.0, (step + 1) / 100)
+        lr = cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * frac))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = sampler.batch(cfg.batch)
+        xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev) * DENSITY_GAIN
+        pred = net(xt)
+        loss = F.mse_loss(pred, yt)
+        cnt_err = (pred.sum((2, 3)) - yt.sum((2, 3))).abs() / DENSITY_GAIN
+        loss = loss + cfg.count_weight * cnt_err.mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        decay = min(0.995, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pn in zip(ema.state_dict().values(), net.state_dict().values(), strict=True):
+                if pe.dtype.is_floating_point:
+                    pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
+                else:
+                    pe.copy_(pn)
+        lv = float(loss)
+        run_loss = lv if run_loss is None else 0.98 * run_loss + 0.02 * lv
+        step += 1
+        if step % 20 == 0:
+            curve.append((step, time.monotonic() - start, run_loss))
+            if progress:
+                progress(min(1.0, frac), f"step {step} loss {run_loss:.4f}")
+    ema.eval()
+    return FitResult(ema.cpu(), step, curve)
+
+
+def predict_density(net: CountNet, image: np.ndarray) -> np.ndarray:
+    """Density (classes x H/4 x W/4) for one prepared image, with the torch net."""
+    net.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
+        return (net(x)[0] / DENSITY_GAIN).numpy()

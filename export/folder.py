@@ -1,0 +1,114 @@
+"""Training folders: images/ plus points.csv (image,x,y,label), validated with clear errors."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from device.errors import BadInput
+from device.imageio import IMAGE_SUFFIXES, read_rgb
+
+HEADER = ["image", "x", "y", "label"]
+
+
+@dataclass
+class Sample:
+    name: str
+    path: Path
+    width: int
+    height: int
+    points: list[tuple[float, float, str]] = field(default_factory=list)
+
+    def image(self) -> np.ndarray:
+        return read_rgb(self.path)
+
+    def count(self, label: str | None = None) -> int:
+        return sum(1 for p in self.points if label is None or p[2] == label)
+
+
+@dataclass
+class TrainingFolder:
+    root: Path
+    samples: list[Sample]
+    classes: list[str]
+
+    @property
+    def n_objects(self) -> int:
+        return sum(len(s.points) for s in self.samples)
+
+    def content_hash(self) -> str:
+        """sha256 over every image's bytes and the points, so a model names the data it saw."""
+        h = hashlib.sha256()
+        for s in self.samples:
+            h.update(s.name.encode())
+            h.update(hashlib.sha256(s.path.read_bytes()).digest())
+            for x, y, lab in s.points:
+                h.update(f"{x:.2f},{y:.2f},{lab};".encode())
+        return h.hexdigest()
+
+    def subset(self, names: list[str]) -> TrainingFolder:
+        keep = set(names)
+        return TrainingFolder(self.root, [s for s in self.samples if s.name in keep], self.classes)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    img = read_rgb(path)
+    return img.shape[1], img.shape[0]
+
+
+def read_folder(root: str | Path, check_images: bool = True) -> TrainingFolder:
+    """Read and validate a training folder. Raises BadInput naming the file, row and problem."""
+    root = Path(root)
+    if not root.is_dir():
+        raise BadInput(f"{root}: not a folder (a training folder holds images/ and points.csv)")
+    img_dir = root / "images"
+    if not img_dir.is_dir():
+        raise BadInput(f"{root}: no images/ folder inside")
+    files = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise BadInput(f"{img_dir}: empty folder (no png, jpg or tif images)")
+    samples: dict[str, Sample] = {}
+    for p in files:
+        w, h = _image_size(p) if check_images else (0, 0)
+        samples[p.name] = Sample(p.name, p, w, h)
+    csv_path = root / "points.csv"
+    if csv_path.exists():
+        _read_points(csv_path, samples)
+    classes = sorted({lab for s in samples.values() for _, _, lab in s.points})
+    return TrainingFolder(root, list(samples.values()), classes)
+
+
+def _read_points(csv_path: Path, samples: dict[str, Sample]) -> None:
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        rows = csv.reader(f)
+        header = next(rows, None)
+        if header is None or [h.strip().lower() for h in header] != HEADER:
+            raise BadInput(f"{csv_path}: wrong header {header!r}, expected 'image,x,y,label'")
+        for lineno, row in enumerate(rows, start=2):
+            if not row or all(not c.strip() for c in row):
+                continue
+            where = f"{csv_path}: row {lineno}"
+            if len(row) != 4:
+                raise BadInput(f"{where}: {len(row)} fields, expected 4 (image,x,y,label)")
+            name, xs, ys, label = (c.strip() for c in row)
+            if name not in samples:
+                raise BadInput(f"{where}: image {name!r} is not in images/")
+            try:
+                x, y = float(xs), float(ys)
+            except ValueError:
+                raise BadInput(f"{where}: non-numeric coordinate x={xs!r} y={ys!r}") from None
+            if not (math.isfinite(x) and math.isfinite(y)):
+                raise BadInput(f"{where}: non-finite coordinate x={xs!r} y={ys!r}")
+            if not label:
+                raise BadInput(f"{where}: empty label")
+            s = samples[name]
+            if s.width and not (0 <= x <= s.width and 0 <= y <= s.height):
+                raise BadInput(
+                    f"{where}: point ({x:g}, {y:g}) is outside {name} ({s.width}x{s.height})"
+                )
+            s.points.append((x, y, label))

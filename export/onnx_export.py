@@ -1,0 +1,78 @@
+"""torch -> float ONNX -> int8 ONNX (onnxruntime static quantization, calibrated) -> metadata."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from device.modelfile import ModelInfo
+from export.net import CountNet, ExportWrapper
+
+OPSET = 17
+
+
+def export_float(net: CountNet, path: Path) -> None:
+    """Write the float model with dynamic height and width (any multiple of 16)."""
+    net = net.eval().cpu()
+    wrapper = ExportWrapper(net).eval()
+    x = torch.zeros(1, 3, 128, 128)
+    torch.onnx.export(
+        wrapper,
+        (x,),
+        str(path),
+        input_names=["image"],
+        output_names=["density"],
+        dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "density": {0: "N", 2: "h", 3: "w"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+
+
+class _Reader(CalibrationDataReader):
+    def __init__(self, inputs: list[np.ndarray]) -> None:
+        self._it: Iterator[np.ndarray] = iter(inputs)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        x = next(self._it, None)
+        return None if x is None else {"image": x}
+
+
+def quantize_int8(float_path: Path, out_path: Path, calibration: list[np.ndarray]) -> None:
+    """Static int8: per-channel weights, uint8 activations, ranges from the calibration images."""
+    with tempfile.TemporaryDirectory() as tmp:
+        pre = Path(tmp) / "pre.onnx"
+        quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
+        quantize_static(
+            str(pre),
+            str(out_path),
+            _Reader(calibration),
+            quant_format=QuantFormat.QOperator,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            calibrate_method=CalibrationMethod.MinMax,
+        )
+
+
+def write_metadata(path: Path, info: ModelInfo) -> None:
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for k, v in info.to_metadata().items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = k, v
+    model.producer_name = "scopecount"
+    model.doc_string = info.description
+    onnx.save(model, str(path))

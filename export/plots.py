@@ -1,0 +1,60 @@
+"""Pictures people would rather look at than read: training curves and predicted-vs-true."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def training_curve(curve: Sequence[Sequence[float]], path: Path, title: str) -> None:
+    if not curve:
+        return
+    steps = [c[0] for c in curve]
+    loss = [c[2] for c in curve]
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    ax.plot(steps, loss, color="#1f77b4")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("training loss (smoothed)")
+    ax.set_title(f"training curve: {title}")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def scatter(true: Sequence[float], pred: Sequence[float], path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    hi = max([1.0, *true, *pred]) * 1.05
+    ax.plot([0, hi], [0, hi], color="grey", lw=1, ls="--", label="perfect")
+    ax.scatter(true, pred, s=18, color="#d62728", alpha=0.8, label="images")
+    ax.set_xlim(0, hi)
+    ax.set_ylim(0, hi)
+    ax.set_xlabel("true count")
+    ax.set_ylabel("predicted count")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def learning_curve(rows: Sequence[dict], path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
+    n = [r["train_images"] for r in rows]
+    mae = [r["mae"] for r in rows]
+    ax.plot(n, mae, marker="o")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training images")
+    ax.set_ylabel("MAE on held-out images")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

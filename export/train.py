@@ -1,0 +1,202 @@
+"""`scopecount train`: training folder -> float model -> ONNX -> int8 ONNX with report and curve."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from device.counter import Counter
+from device.decode import DecodeParams
+from device.errors import BadInput
+from device.modelfile import ModelInfo
+from device.progress import Progress
+from export.dataset import MEAN, STD, prepare
+from export.fit import FitConfig, fit, predict_density
+from export.folder import TrainingFolder, read_folder
+from export.net import OUTPUT_STRIDE, count_macs
+from export.objsize import estimate_object_size
+from export.onnx_export import export_float, quantize_int8, write_metadata
+
+# Objects are shown to the network at this diameter (model-input pixels): big enough for the
+# stride-4 output to separate touching objects, small enough to keep a camera frame cheap.
+DEFAULT_OBJECT_PX = 16.0
+INT8_TOLERANCE = 0.02
+MAX_CALIBRATION = 24
+
+
+@dataclass
+class TrainOptions:
+    minutes: float = 4.5
+    object_size: float | None = None  # measured from the annotations when None
+    object_px: float = DEFAULT_OBJECT_PX
+    width: int = 12
+    name: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    description: str = ""
+    synthetic: bool = False
+    frame: tuple[int, int] = (960, 1280)  # for the MACs line
+
+
+class Int8Refused(Exception):
+    """The int8 model counts differently from the float model by more than the tolerance."""
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise BadInput(f"--device {name}: no CUDA GPU is available here (use cpu or auto)")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise BadInput(f"--device {name}: expected auto, cpu or cuda")
+    return name
+
+
+def measure_object_size(folder: TrainingFolder) -> float:
+    imgs, pts = [], []
+    for s in folder.samples:
+        if s.points:
+            imgs.append(s.image())
+            pts.append(np.array([[x, y] for x, y, _ in s.points], np.float64))
+    return estimate_object_size(imgs, pts)
+
+
+def sidecar(out: Path, suffix: str) -> Path:
+    return out.with_name(out.stem + suffix)
+
+
+def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
+    """Train, export, quantize, check; returns the report. Raises Int8Refused after writing the
+    float model beside `out` when int8 changes the counts too much."""
+    t0 = time.monotonic()
+    out = Path(out)
+    if out.suffix != ".onnx":
+        raise BadInput(f"--out {out}: the model file name must end in .onnx")
+    if not out.parent.is_dir():
+        raise BadInput(f"--out {out}: folder {out.parent} does not exist")
+    if opts.minutes <= 0:
+        raise BadInput(f"--minutes {opts.minutes}: must be positive")
+    folder = read_folder(folder_path)
+    if not folder.classes:
+        raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
+    device = resolve_device(opts.device)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    size = opts.object_size or measure_object_size(folder)
+    scale = float(np.clip(opts.object_px / size, 0.05, 8.0))
+    sigma = max(1.0, opts.object_px / 4.0)
+    data = prepare(folder, folder.classes, scale, sigma)
+    prep_s = time.monotonic() - t0
+    # Leave time for export, quantization and the int8 check inside the budget.
+    reserve = 15.0 + 0.4 * len(data.images[:MAX_CALIBRATION])
+    fit_s = max(5.0, opts.minutes * 60 - prep_s - reserve)
+    print(
+        f"{folder.root}: {len(folder.samples)} images, {folder.n_objects} objects, "
+        f"classes {', '.join(folder.classes)}; object size {size:.1f} px, scale {scale:.3f}; "
+        f"training {fit_s:.0f} s on {device}",
+        file=sys.stderr,
+    )
+    bar = Progress("train")
+    cfg = FitConfig(seconds=fit_s, width=opts.width, seed=opts.seed, device=device)
+    result = fit(data, len(folder.classes), cfg, bar.update)
+    bar.done(f"{result.steps} steps")
+    net = result.net
+
+    pred = np.array([predict_density(net, im).sum(axis=(1, 2)) for im in data.images])
+    true = data.counts
+    count_scale = float(np.clip(true.sum() / max(pred.sum(), 1e-6), 0.8, 1.25))
+    train_mae = float(np.abs(pred * count_scale - true).sum(axis=1).mean())
+    fh, fw = opts.frame
+    ih, iw = (-(-round(fh * scale) // 16) * 16, -(-round(fw * scale) // 16) * 16)
+    macs = count_macs(net, ih, iw)
+
+    info = ModelInfo(
+        name=opts.name or out.stem,
+        classes=folder.classes,
+        object_size_px=size,
+        input_scale=scale,
+        mean=MEAN,
+        std=STD,
+        output_stride=OUTPUT_STRIDE,
+        decode=DecodeParams(OUTPUT_STRIDE, scale, count_scale, sigma / OUTPUT_STRIDE),
+        training={
+            "folder": folder.root.name,
+            "images": len(folder.samples),
+            "objects": folder.n_objects,
+            "per_class": {c: sum(s.count(c) for s in folder.samples) for c in folder.classes},
+            "content_sha256": folder.content_hash(),
+            "synthetic": opts.synthetic,
+            "seconds": round(fit_s),
+            "steps": result.steps,
+            "width": opts.width,
+            "device": device,
+        },
+        metrics={"train_mae": round(train_mae, 3), "note": "on the training images"},
+        description=opts.description
+        or f"Counts {', '.join(folder.classes)}; trained on {folder.root.name}.",
+    )
+    float_path = sidecar(out, ".float.onnx")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_float = Path(tmp) / "float.onnx"
+        export_float(net, tmp_float)
+        calib = [np.ascontiguousarray(im.transpose(2, 0, 1)[None]) for im in data.images]
+        calib = calib[:MAX_CALIBRATION]
+        tmp_int8 = Path(tmp) / "int8.onnx"
+        quantize_int8(tmp_float, tmp_int8, calib)
+        write_metadata(tmp_float, info)
+        write_metadata(tmp_int8, info)
+        float_sums = _sums(tmp_float, calib)
+        int8_sums = _sums(tmp_int8, calib)
+        diff = abs(int8_sums.sum() - float_sums.sum()) / max(float_sums.sum(), 1e-6)
+        info.metrics["int8_vs_float"] = round(float(diff), 5)
+        write_metadata(tmp_float, info)
+        shutil.copyfile(tmp_float, float_path)
+        report = {
+            "model": str(out),
+            "float_model": str(float_path),
+            "object_size_px": round(size, 2),
+            "input_scale": round(scale, 4),
+            "count_scale": round(count_scale, 4),
+            "train_mae": round(train_mae, 3),
+            "int8_vs_float": round(float(diff), 5),
+            "steps": result.steps,
+            "seconds": round(time.monotonic() - t0, 1),
+            "macs_per_frame": macs,
+            "frame": f"{fw}x{fh}",
+            "curve": result.curve,
+        }
+        _write_report(out, report)
+        if diff > INT8_TOLERANCE:
+            raise Int8Refused(
+                f"int8 counts differ from float by {diff * 100:.2f}% on the calibration images "
+                f"(limit {INT8_TOLERANCE * 100:.0f}%); float model kept at {float_path}"
+            )
+        info.quantization = "int8-static-qoperator-u8s8-per-channel"
+        write_metadata(tmp_int8, info)
+        shutil.copyfile(tmp_int8, out)
+    report["int8_bytes"] = out.stat().st_size
+    report["float_bytes"] = float_path.stat().st_size
+    _write_report(out, report)
+    return report
+
+
+def _sums(model_path: Path, inputs: list[np.ndarray]) -> np.ndarray:
+    c = Counter.from_file(model_path)
+    return np.array([c.session.run(None, {c.input_name: x})[0].sum() for x in inputs])
+
+
+def _write_report(out: Path, report: dict) -> None:
+    sidecar(out, ".report.json").write_text(json.dumps(report, indent=1) + "\n")
+    try:
+        from export.plots import training_curve
+
+        training_curve(report["curve"], sidecar(out, ".curve.png"), out.stem)
+    except ImportError:
+        pass

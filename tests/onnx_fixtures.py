@@ -1,0 +1,72 @@
+"""Small real ONNX models for tests, built with onnx.helper (no training needed).
+
+The 'bright spot' model: density = relu(mean brightness of each 4x4 cell - 0.2) / (0.8 * 16), so
+a white 16x16 square on black (16 cells at 1/16 each) is exactly one object, where it stands.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def metadata(classes: list[str], **over: str) -> dict[str, str]:
+    meta = {
+        "scopecount.format": "1",
+        "scopecount.name": "bright-spot",
+        "scopecount.classes": json.dumps(classes),
+        "scopecount.object_size_px": "8",
+        "scopecount.input_scale": "1.0",
+        "scopecount.normalization": json.dumps({"mean": [0, 0, 0], "std": [1, 1, 1]}),
+        "scopecount.output_stride": "4",
+        "scopecount.decode": json.dumps({"count_scale": 1.0, "kernel_sigma": 1.0}),
+        "scopecount.training": json.dumps({"images": 0, "objects": 0, "synthetic": True}),
+        "scopecount.metrics": json.dumps({}),
+    }
+    meta.update(over)
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+def bright_spot_model(
+    classes: list[str] | None = None,
+    out_channels: int | None = None,
+    stride: int = 4,
+    gain: float = 1.0 / (0.8 * 16),
+    meta: dict[str, str] | None = None,
+) -> bytes:
+    classes = classes or ["spot"]
+    c_out = out_channels if out_channels is not None else len(classes)
+    w = np.full((c_out, 3, 1, 1), gain / 3.0, np.float32)
+    b = np.full((c_out,), -0.2 * gain, np.float32)
+    nodes = [
+        helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[stride, stride],
+                         strides=[stride, stride]),
+        helper.make_node("Conv", ["pooled", "w", "b"], ["pre"]),
+        helper.make_node("Relu", ["pre"], ["density"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "bright_spot",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("density", TensorProto.FLOAT, ["N", c_out, "h", "w"])],
+        [
+            numpy_helper.from_array(w, "w"),
+            numpy_helper.from_array(b, "b"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    for k, v in (meta if meta is not None else metadata(classes)).items():
+        e = model.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
