@@ -99,7 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("folder", metavar="FOLDER")
     t.add_argument("--out", required=True, metavar="FILE", help="the int8 model to write (.onnx)")
     t.add_argument("--minutes", type=float, default=4.5, help="time budget (default 4.5)")
-    t.add_argument("--object-size", type=float, help="object diameter in pixels (default: measured)")
+    t.add_argument(
+        "--object-size", type=float, help="object diameter in pixels (default: measured)"
+    )
     t.add_argument("--width", type=int, default=12, help="network width (default 12)")
     t.add_argument("--name", help="model name stored in the file (default: file name)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
@@ -112,7 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--model", metavar="FILE")
     g.add_argument("--learning-curve", action="store_true", help="train on 1, 2, 4, ... images")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
-    e.add_argument("--radius", type=float, help="point matching radius in px (default: object size)")
+    e.add_argument(
+        "--radius", type=float, help="point matching radius in px (default: object size)"
+    )
     e.add_argument("--plot", metavar="PNG", help="where to write the picture")
     e.add_argument("--minutes", type=float, default=1.0, help="per model, for --learning-curve")
     e.set_defaults(func=_evaluate)

@@ -59,7 +59,9 @@ class Counter:
     def _check_io(self) -> None:
         ins, outs = self.session.get_inputs(), self.session.get_outputs()
         if len(ins) != 1 or len(outs) != 1:
-            raise ModelError(f"{self.where}: expected 1 input and 1 output, got {len(ins)}/{len(outs)}")
+            raise ModelError(
+                f"{self.where}: expected 1 input and 1 output, got {len(ins)}/{len(outs)}"
+            )
         shape = ins[0].shape
         if ins[0].type != "tensor(float)" or len(shape) != 4 or shape[1] not in (3, "C", None):
             raise ModelError(

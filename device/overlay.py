@@ -44,6 +44,8 @@ def draw_overlay(
     for text, col in lines:
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
         cv2.rectangle(out, (4, y - th - 6), (14 + tw, y + 6), (0, 0, 0), -1)
-        cv2.putText(out, text, (9, y), cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thick, cv2.LINE_AA)
+        cv2.putText(
+            out, text, (9, y), cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thick, cv2.LINE_AA
+        )
         y += th + 16
     return out

@@ -68,7 +68,9 @@ def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> lis
             out = Path(tmp) / f"m{n}.onnx"
             train(sub_dir, out, TrainOptions(minutes=minutes, seed=seed))
             m = evaluate_model(Counter.from_file(out), test)
-            rows.append({"train_images": n, "test_images": n_test, "mae": m["mae"], "mre": m["mre"]})
+            rows.append(
+                {"train_images": n, "test_images": n_test, "mae": m["mae"], "mre": m["mre"]}
+            )
             print(f"{n:4d} training images: MAE {m['mae']:.2f}, MRE {m['mre'] * 100:.1f}%")
     return rows
 
@@ -102,7 +104,9 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     m = evaluate_model(counter, folder, a.radius)
     plot = Path(a.plot or f"{name}_{Path(a.model).stem}_scatter.png")
     title = f"{counter.name} on {name}: MAE {m['mae']:.2f}"
-    plots.scatter([r["true"] for r in m["per_image"]], [r["pred"] for r in m["per_image"]], plot, title)
+    plots.scatter(
+        [r["true"] for r in m["per_image"]], [r["pred"] for r in m["per_image"]], plot, title
+    )
     if a.json:
         print(json.dumps(m))
     else:

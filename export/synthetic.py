@@ -125,7 +125,9 @@ def make_vial(seed: int, size: tuple[int, int] = (960, 1280)) -> tuple[np.ndarra
     return np.clip(img, 0, 255).astype(np.uint8), pts
 
 
-def write_demo_folder(out: Path, n: int, seed: int = 1, size: tuple[int, int] = (960, 1280)) -> None:
+def write_demo_folder(
+    out: Path, n: int, seed: int = 1, size: tuple[int, int] = (960, 1280)
+) -> None:
     """A training folder of n synthetic vials (images/vial_XXX.png + points.csv)."""
     images = out / "images"
     images.mkdir(parents=True, exist_ok=True)

@@ -43,8 +43,13 @@ def bright_spot_model(
     w = np.full((c_out, 3, 1, 1), gain / 3.0, np.float32)
     b = np.full((c_out,), -0.2 * gain, np.float32)
     nodes = [
-        helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[stride, stride],
-                         strides=[stride, stride]),
+        helper.make_node(
+            "AveragePool",
+            ["image"],
+            ["pooled"],
+            kernel_shape=[stride, stride],
+            strides=[stride, stride],
+        ),
         helper.make_node("Conv", ["pooled", "w", "b"], ["pre"]),
         helper.make_node("Relu", ["pre"], ["density"]),
     ]

@@ -48,7 +48,7 @@ def test_decode_counts_are_rounded_sums_and_points_agree():
 def test_decode_maps_back_to_image_pixels():
     d = blob_map((16, 16), [(4, 8)])[None]
     out = decode(d, ["c"], DecodeParams(stride=4, scale=0.5))
-    (x, y, c), = out.points
+    ((x, y, c),) = out.points
     # map cell 4 -> model pixels 18 (cell centre) -> image pixels 36 at scale 0.5
     assert (x, y, c) == (pytest.approx(36, abs=1), pytest.approx(68, abs=1), "c")
 

@@ -1,0 +1,299 @@
+"""The one-press loop: press -> light -> settle -> capture -> count -> record -> event.
+
+The bench knows no UI. It publishes events to subscribers (the Textual app, the headless
+runner, tests); all hardware and the model come in through the constructor.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from device.config import QualityCfg
+from device.counter import Counter
+from device.hardware.camera import Camera, CameraError
+from device.hardware.light import Light
+from device.quality import FLAG_TEXT, image_flags, read_qr
+from device.recorder import Recorder, StorageFull
+
+
+@dataclass
+class BenchEvent:
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+    # For consumers in the same process (the TUI preview); never serialised.
+    frame: np.ndarray | None = None
+    points: list[tuple[float, float, str]] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": self.kind, **self.data}
+
+
+class ModelSource(Protocol):
+    def current(self) -> Counter: ...
+    def poll(self) -> BenchEvent | None: ...
+    def failed(self, error: Exception) -> BenchEvent | None: ...
+
+
+class FixedModel:
+    """A model given on the command line: never watched, never swapped."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    def current(self) -> Counter:
+        return self.counter
+
+    def poll(self) -> BenchEvent | None:
+        return None
+
+    def failed(self, error: Exception) -> BenchEvent | None:
+        return None
+
+
+def next_sample(sample: str) -> str:
+    """vial-009 -> vial-010; plate -> plate-2: the sample id moves on after every record."""
+    m = re.search(r"(\d+)$", sample)
+    if not m:
+        return f"{sample}-2"
+    digits = m.group(1)
+    return sample[: m.start()] + str(int(digits) + 1).zfill(len(digits))
+
+
+class Bench:
+    def __init__(
+        self,
+        camera: Camera,
+        light: Light,
+        models: ModelSource,
+        recorder: Recorder,
+        quality: QualityCfg | None = None,
+        settle_s: float = 0.15,
+        debounce_s: float = 0.03,
+        sample: str = "sample-001",
+        poll_s: float = 1.0,
+    ) -> None:
+        self.camera = camera
+        self.light = light
+        self.models = models
+        self.recorder = recorder
+        self.quality = quality or QualityCfg()
+        self.settle_s = settle_s
+        self.debounce_s = debounce_s
+        self.sample = sample
+        self.poll_s = poll_s
+        self.last_record: dict[str, Any] | None = None
+        self._subs: list[Callable[[BenchEvent], None]] = []
+        self._jobs: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._busy = False
+        self._last_edge = -math.inf
+        self._thread: threading.Thread | None = None
+        self._storage_where = ""
+
+    # -- events -----------------------------------------------------------------------------
+    def subscribe(self, fn: Callable[[BenchEvent], None]) -> None:
+        self._subs.append(fn)
+
+    def publish(self, ev: BenchEvent) -> None:
+        for fn in list(self._subs):
+            fn(ev)
+
+    # -- inputs (any thread) ----------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def press(self, source: str = "button") -> bool:
+        """A press: taken unless a capture is in progress or it is contact bounce."""
+        now = time.monotonic()
+        with self._lock:
+            bounce = now - self._last_edge < self.debounce_s
+            self._last_edge = now
+            if self._busy or bounce:
+                reason = "busy" if self._busy else "bounce"
+                refused = True
+            else:
+                self._busy = True
+                refused = False
+        if refused:
+            self.publish(BenchEvent("refused", {"reason": reason, "source": source}))
+            return False
+        self._jobs.put(("capture", source))
+        return True
+
+    def hold(self) -> None:
+        self._jobs.put(("void", None))
+
+    def set_sample(self, sample: str) -> None:
+        self.sample = sample.strip() or self.sample
+        self.publish(BenchEvent("sample", {"sample": self.sample}))
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.light.ready()
+        self._thread = threading.Thread(target=self._run, name="bench", daemon=True)
+        self._thread.start()
+        counter = self.models.current()
+        self.publish(
+            BenchEvent(
+                "ready",
+                {
+                    "model": counter.name,
+                    "model_sha256": counter.sha256,
+                    "classes": counter.info.classes,
+                    "camera": self.camera.describe(),
+                    "storage": self.recorder.state().as_dict(),
+                    "sample": self.sample,
+                },
+            )
+        )
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._jobs.put(("stop", None))
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.light.off()
+
+    # -- the worker -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            try:
+                job, arg = self._jobs.get(timeout=self.poll_s)
+            except queue.Empty:
+                self._housekeeping()
+                continue
+            if job == "stop":
+                return
+            try:
+                if job == "capture":
+                    self._capture(arg)
+                elif job == "void":
+                    self._void()
+            except Exception as e:  # the bench must stay up whatever one press does
+                self._fail(f"unexpected {type(e).__name__}: {e}")
+
+    def _housekeeping(self) -> None:
+        ev = self.models.poll()
+        if ev is not None:
+            self.publish(ev)
+        try:
+            state = self.recorder.state()
+            if state.where != "spool" and state.waiting:
+                moved = self.recorder.flush()
+                if moved:
+                    self.publish(BenchEvent("flushed", {"records": moved}))
+                state = self.recorder.state()
+        except OSError as e:
+            self.publish(BenchEvent("error", {"message": f"storage: {e}"}))
+            return
+        if state.where != self._storage_where:
+            self._storage_where = state.where
+            self.publish(BenchEvent("storage", state.as_dict()))
+
+    def _fail(self, message: str) -> None:
+        self.light.error()
+        with self._lock:
+            self._busy = False
+            self._last_edge = -math.inf
+        self.publish(BenchEvent("error", {"message": message}))
+
+    def _capture(self, source: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.recorder.check_space()
+        except StorageFull as e:
+            self._fail(str(e))
+            return
+        self.light.capture()
+        if self.settle_s:
+            time.sleep(self.settle_s)
+        try:
+            frame = self.camera.capture()
+        except CameraError as e:
+            self._fail(f"camera: {e}")
+            return
+        self.light.ready()  # also ends the error blinking once the camera is back
+        t_cap = time.perf_counter()
+        flags, figures = image_flags(frame.rgb, self.quality)
+        sample = self.sample
+        qr = read_qr(frame.rgb) if self.quality.qr else None
+        if qr:
+            sample = qr
+        counter = self.models.current()
+        try:
+            res = counter.count(frame.rgb)
+        except Exception as e:
+            ev = self.models.failed(e)
+            if ev is not None:
+                self.publish(ev)
+            self._fail(f"model {counter.name} failed: {e}")
+            return
+        t_count = time.perf_counter()
+        try:
+            rec = self.recorder.write(
+                frame.rgb,
+                res.counts,
+                res.points,
+                counter.info.classes,
+                sample,
+                counter.name,
+                counter.sha256,
+                flags,
+                extra={"quality": figures, "source": source},
+            )
+        except OSError as e:
+            self._fail(f"could not record: {e}")
+            return
+        self.last_record = rec
+        if not qr:
+            self.sample = next_sample(sample)
+        t_rec = time.perf_counter()
+        with self._lock:
+            self._busy = False
+            self._last_edge = -math.inf
+        self.publish(
+            BenchEvent(
+                "recorded",
+                {
+                    "id": rec["id"],
+                    "counts": rec["counts"],
+                    "sample": rec["sample"],
+                    "flags": flags,
+                    "why": [FLAG_TEXT[f] for f in flags],
+                    "stored": rec["stored"],
+                    "image": rec["image"],
+                    "model": counter.name,
+                    "next_sample": self.sample,
+                    "ms": {
+                        "capture": round((t_cap - t0) * 1000, 1),
+                        "count": round((t_count - t_cap) * 1000, 1),
+                        "record": round((t_rec - t_count) * 1000, 1),
+                        "total": round((t_rec - t0) * 1000, 1),
+                    },
+                },
+                frame=frame.rgb,
+                points=res.points,
+            )
+        )
+
+    def _void(self) -> None:
+        rec = self.last_record
+        if rec is None:
+            self.publish(BenchEvent("error", {"message": "nothing to void yet"}))
+            return
+        try:
+            self.recorder.void(rec["id"])
+        except OSError as e:
+            self._fail(f"could not void {rec['id']}: {e}")
+            return
+        self.last_record = None
+        self.publish(BenchEvent("voided", {"id": rec["id"], "sample": rec["sample"]}))

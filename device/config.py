@@ -1,0 +1,203 @@
+"""One validated config tree: TOML in, clear errors out (the file, the key and the reason)."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from device.errors import BadInput
+
+DEFAULT_PATH = Path("/etc/scopecount/config.toml")
+
+
+@dataclass(frozen=True)
+class BenchCfg:
+    name: str = "bench"  # goes into record ids: unique per bench in a lab
+
+
+@dataclass(frozen=True)
+class CameraCfg:
+    backend: str = "picamera2"  # picamera2 | opencv | replay
+    device: str = "0"  # opencv: index or /dev/video path
+    folder: str = ""  # replay: a folder of images
+    width: int = 0  # 0: the sensor's full resolution (picamera2) or the device default
+    height: int = 0
+    settle_ms: int = 500  # picamera2: auto exposure settles this long, then it is locked
+    exposure_us: int = 0  # 0: lock what auto exposure chose
+    gain: float = 0.0  # 0: lock what auto gain chose
+    awb_gains: list[float] = field(default_factory=list)  # [red, blue]; empty: lock auto
+    delay_ms: int = 0  # replay: time one capture takes (a real sensor takes 100-300 ms)
+
+
+@dataclass(frozen=True)
+class LightCfg:
+    kind: str = "pwm"  # pwm (white ring through a MOSFET) | none
+    pin: int = 18
+    ready: float = 0.05  # brightness while waiting (0-1)
+    capture: float = 1.0  # brightness while capturing
+    settle_ms: int = 150  # after switching to full, before the capture
+    frequency: int = 1000
+
+
+@dataclass(frozen=True)
+class ButtonCfg:
+    pin: int = 17
+    bounce_ms: int = 30  # contact bounce filtered by gpiozero and by the bench
+    hold_s: float = 2.0  # a hold this long voids the last record
+
+
+@dataclass(frozen=True)
+class StorageCfg:
+    path: str = "/media/scopecount"
+    removable: bool = True  # a removable path is written only while something is mounted there
+    spool: str = "/var/lib/scopecount/spool"
+    min_free_mb: int = 64  # refuse captures when the spool has less than this
+    warn_free_mb: int = 256  # warn when the stick has less than this
+    image_format: str = "jpg"  # jpg | png
+
+
+@dataclass(frozen=True)
+class ModelCfg:
+    path: str = ""  # a model file; empty: the store's active model, else the shipped default
+    store: str = "/var/lib/scopecount/models"
+    threads: int = 0
+
+
+@dataclass(frozen=True)
+class QualityCfg:
+    focus_min: float = 15.0  # variance of the Laplacian below this: out of focus
+    dark_max: float = 0.25  # fraction of clipped-dark pixels above this: underexposed
+    bright_max: float = 0.25  # fraction of clipped-bright pixels above this: overexposed
+    empty_std: float = 4.0  # grey-level spread below this: nothing in the field
+    qr: bool = True  # read a QR label in the frame as the sample id
+
+
+@dataclass(frozen=True)
+class Config:
+    bench: BenchCfg = field(default_factory=BenchCfg)
+    camera: CameraCfg = field(default_factory=CameraCfg)
+    light: LightCfg = field(default_factory=LightCfg)
+    button: ButtonCfg = field(default_factory=ButtonCfg)
+    storage: StorageCfg = field(default_factory=StorageCfg)
+    model: ModelCfg = field(default_factory=ModelCfg)
+    quality: QualityCfg = field(default_factory=QualityCfg)
+
+
+CHOICES = {
+    ("camera", "backend"): ("picamera2", "opencv", "replay"),
+    ("light", "kind"): ("pwm", "none"),
+    ("storage", "image_format"): ("jpg", "png"),
+}
+RANGES = {
+    ("light", "ready"): (0.0, 1.0),
+    ("light", "capture"): (0.0, 1.0),
+    ("light", "pin"): (0, 27),
+    ("button", "pin"): (0, 27),
+    ("button", "bounce_ms"): (0, 1000),
+    ("button", "hold_s"): (0.2, 60.0),
+    ("camera", "settle_ms"): (0, 10000),
+    ("camera", "delay_ms"): (0, 10000),
+    ("light", "settle_ms"): (0, 5000),
+    ("light", "frequency"): (50, 20000),
+    ("model", "threads"): (0, 64),
+}
+
+
+def _convert(where: str, key: str, value: Any, typ: Any) -> Any:
+    if typ is bool:
+        if not isinstance(value, bool):
+            raise BadInput(f"{where}: {key} = {value!r}: expected true or false")
+        return value
+    if typ is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise BadInput(f"{where}: {key} = {value!r}: expected an integer")
+        return value
+    if typ is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise BadInput(f"{where}: {key} = {value!r}: expected a number")
+        return float(value)
+    if typ is str:
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise BadInput(f"{where}: {key} = {value!r}: expected a string")
+        return str(value)
+    if typ == list[float]:
+        if not isinstance(value, list) or not all(isinstance(v, int | float) for v in value):
+            raise BadInput(f"{where}: {key} = {value!r}: expected a list of numbers")
+        return [float(v) for v in value]
+    raise AssertionError(typ)
+
+
+def from_dict(data: dict[str, Any], where: str) -> Config:
+    sections = {}
+    hints = get_type_hints(Config)
+    for sec, body in data.items():
+        if sec not in hints:
+            raise BadInput(f"{where}: [{sec}]: unknown section (known: {', '.join(hints)})")
+        if not isinstance(body, dict):
+            raise BadInput(f"{where}: {sec}: expected a [{sec}] table")
+        cls = hints[sec]
+        sub_hints = get_type_hints(cls)
+        values = {}
+        for key, value in body.items():
+            if key not in sub_hints:
+                raise BadInput(f"{where}: [{sec}] {key}: unknown key")
+            v = _convert(where, f"[{sec}] {key}", value, sub_hints[key])
+            choices = CHOICES.get((sec, key))
+            if choices and v not in choices:
+                raise BadInput(
+                    f"{where}: [{sec}] {key} = {v!r}: expected one of {', '.join(choices)}"
+                )
+            if (sec, key) in RANGES:
+                lo, hi = RANGES[(sec, key)]
+                if not lo <= v <= hi:
+                    raise BadInput(f"{where}: [{sec}] {key} = {v!r}: must be in [{lo}, {hi}]")
+            values[key] = v
+        sections[sec] = cls(**values)
+    cfg = Config(**sections)
+    if cfg.camera.backend == "replay" and not cfg.camera.folder:
+        raise BadInput(f"{where}: [camera] folder: required when backend = 'replay'")
+    if len(cfg.camera.awb_gains) not in (0, 2):
+        raise BadInput(f"{where}: [camera] awb_gains: expected [red, blue] or []")
+    return cfg
+
+
+def load(path: str | Path | None) -> Config:
+    """The config at path; no file at the default path means built-in defaults."""
+    p = Path(path) if path else DEFAULT_PATH
+    if not p.exists():
+        if path is None:
+            return Config()
+        raise BadInput(f"{p}: no such config file")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise BadInput(f"{p}: not valid TOML ({e})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{p}: cannot read ({e})") from None
+    return from_dict(data, str(p))
+
+
+def with_section(cfg: Config, **sections: Any) -> Config:
+    return replace(cfg, **sections)
+
+
+def to_toml(cfg: Config) -> str:
+    """The config as a TOML file (what `scopecount config show` prints)."""
+    out = []
+    for f in fields(cfg):
+        sec = getattr(cfg, f.name)
+        assert is_dataclass(sec)
+        out.append(f"[{f.name}]")
+        for sf in fields(sec):
+            v = getattr(sec, sf.name)
+            if isinstance(v, bool):
+                s = "true" if v else "false"
+            elif isinstance(v, str):
+                s = '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+            else:
+                s = repr(v)
+            out.append(f"{sf.name} = {s}")
+        out.append("")
+    return "\n".join(out)

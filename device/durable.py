@@ -1,0 +1,66 @@
+"""Durable file operations: append one line with one write(), fsync files and folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def makedirs_durable(path: Path) -> None:
+    """mkdir -p, fsyncing each new folder's parent so that the folder survives a power cut."""
+    missing = []
+    p = path
+    while not p.exists():
+        missing.append(p)
+        p = p.parent
+    for d in reversed(missing):
+        d.mkdir(exist_ok=True)
+        fsync_dir(d.parent)
+
+
+def append_line(path: Path, line: str, header: str | None = None) -> None:
+    """Append one complete line with a single write() on an O_APPEND descriptor, then fsync.
+
+    A killed process leaves either the whole line or none of it.
+    """
+    data = line.rstrip("\n") + "\n"
+    new = not path.exists()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        if new and header is not None and os.fstat(fd).st_size == 0:
+            data = header.rstrip("\n") + "\n" + data
+        os.write(fd, data.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    if new:
+        fsync_dir(path.parent)
+
+
+def repair_torn_tail(path: Path) -> bool:
+    """After a power cut a file may end in half a line: cut it back to the last newline."""
+    if not path.exists():
+        return False
+    with open(path, "rb+") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return False
+        block = min(size, 1 << 20)
+        f.seek(size - block)
+        tail = f.read(block)
+        cut = tail.rfind(b"\n")
+        f.truncate(size - block + cut + 1 if cut >= 0 else 0)
+        f.flush()
+        os.fsync(f.fileno())
+    return True

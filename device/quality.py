@@ -1,0 +1,64 @@
+"""Image checks on every capture: focus, exposure, empty field, QR label (pure functions)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from device.config import QualityCfg
+
+FLAG_TEXT = {
+    "blurred": "out of focus: the count may be low",
+    "underexposed": "too dark: check the LED ring",
+    "overexposed": "too bright: glare or light too strong",
+    "empty": "nothing in the field: is a vial under the scope?",
+}
+
+
+def _grey_small(rgb: np.ndarray, side: int = 640) -> np.ndarray:
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    h, w = g.shape
+    f = side / max(h, w)
+    if f < 1:
+        g = cv2.resize(g, (max(1, int(w * f)), max(1, int(h * f))), interpolation=cv2.INTER_AREA)
+    return g
+
+
+def focus_measure(grey: np.ndarray) -> float:
+    """Variance of the Laplacian: high for sharp edges, low for a blurred frame."""
+    return float(cv2.Laplacian(grey, cv2.CV_64F).var())
+
+
+def image_flags(rgb: np.ndarray, cfg: QualityCfg) -> tuple[list[str], dict[str, float]]:
+    """Flags (keys of FLAG_TEXT) and the figures behind them."""
+    g = _grey_small(rgb)
+    std = float(g.std())
+    dark = float((g <= 8).mean())
+    bright = float((g >= 250).mean())
+    focus = focus_measure(g)
+    flags = []
+    if std < cfg.empty_std:
+        flags.append("empty")
+    elif focus < cfg.focus_min:
+        flags.append("blurred")
+    if dark > cfg.dark_max:
+        flags.append("underexposed")
+    if bright > cfg.bright_max:
+        flags.append("overexposed")
+    return flags, {"focus": round(focus, 1), "dark": round(dark, 3), "bright": round(bright, 3)}
+
+
+def read_qr(rgb: np.ndarray) -> str | None:
+    """Text of a QR code in the frame (a label on the vial), or None."""
+    det = cv2.QRCodeDetector()
+    for side in (1024, 2048):
+        g = _grey_small(rgb, side)
+        try:
+            text, pts, _ = det.detectAndDecode(g)
+        except cv2.error:
+            return None
+        if text:
+            return text.strip()[:64] or None
+        if pts is None:
+            return None
+    return None
