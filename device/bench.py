@@ -265,6 +265,7 @@ class Bench:
                 "recorded",
                 {
                     "id": rec["id"],
+                    "time": rec["time"],
                     "counts": rec["counts"],
                     "sample": rec["sample"],
                     "flags": flags,

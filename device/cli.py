@@ -66,6 +66,44 @@ def _evaluate(a: argparse.Namespace) -> int:
     return evaluate_cmd(a)
 
 
+def _run(a: argparse.Namespace) -> int:
+    from device import config
+    from device.wiring import RunOptions, assemble
+
+    cfg = config.load(a.config)
+    opts = RunOptions(
+        sim=a.sim,
+        storage=a.storage,
+        spool=a.spool,
+        model=a.model,
+        store=a.store,
+        local_storage=a.local_storage,
+    )
+    parts = assemble(cfg, opts)
+    try:
+        if a.headless:
+            from device.headless import run_headless
+            from device.sdnotify import Notifier
+
+            return run_headless(parts.bench, Notifier())
+        from device.tui.app import BenchApp
+
+        return BenchApp(parts.bench).run() or 0
+    finally:
+        parts.close()
+
+
+def _config(a: argparse.Namespace) -> int:
+    from device import config
+
+    cfg = config.load(a.config)
+    if a.action == "show":
+        print(config.to_toml(cfg), end="")
+    else:
+        print(f"{a.config or config.DEFAULT_PATH}: ok")
+    return 0
+
+
 def _demo(a: argparse.Namespace) -> int:
     from export.synthetic import write_demo_folder
 
@@ -120,6 +158,37 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--plot", metavar="PNG", help="where to write the picture")
     e.add_argument("--minutes", type=float, default=1.0, help="per model, for --learning-curve")
     e.set_defaults(func=_evaluate)
+
+    r = sub.add_parser(
+        "run",
+        help="the bench: button, light, camera, count, record",
+        description="Run the counting bench. Space (or the button, or SIGUSR1) counts the vial "
+        "under the scope; a long hold (or v) voids the last record; SIGTERM stops cleanly.",
+    )
+    r.add_argument(
+        "--config", metavar="FILE", help="TOML config (default /etc/scopecount/config.toml)"
+    )
+    r.add_argument("--sim", action="store_true", help="simulated camera, light and button")
+    r.add_argument("--headless", action="store_true", help="no UI: one JSON event per line")
+    r.add_argument(
+        "--storage", metavar="DIR", help="where records go (the USB stick's mount point)"
+    )
+    r.add_argument("--spool", metavar="DIR", help="SD-card spool while no stick is mounted")
+    r.add_argument(
+        "--local-storage",
+        action="store_true",
+        help="--storage is a plain folder, not a removable stick (demos, desktop use)",
+    )
+    r.add_argument("--model", metavar="FILE", help="count with this model file (not watched)")
+    r.add_argument(
+        "--store", metavar="DIR", help="model store (default /var/lib/scopecount/models)"
+    )
+    r.set_defaults(func=_run)
+
+    cf = sub.add_parser("config", help="check or show the config file")
+    cf.add_argument("action", choices=["check", "show"])
+    cf.add_argument("--config", metavar="FILE")
+    cf.set_defaults(func=_config)
 
     d = sub.add_parser("demo", help="generate synthetic demo vials (a training folder)")
     d.add_argument("out", metavar="FOLDER")

@@ -122,7 +122,7 @@ def fit(
                     pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
                 else:
                     pe.copy_(pn)
-        lv = float(loss)
+        lv = loss.item()
         run_loss = lv if run_loss is None else 0.98 * run_loss + 0.02 * lv
         step += 1
         if step % 20 == 0:
