@@ -1,0 +1,115 @@
+import json
+
+import pytest
+
+from tests import onnx_fixtures
+from tests.conftest import run_cli, squares_image, write_png
+
+
+def one_line_error(proc, *fragments):
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    for f in fragments:
+        assert f in lines[0], lines[0]
+
+
+def test_count_json_contract(tmp_path, spot_model):
+    img = write_png(tmp_path / "a.png", squares_image([(24, 24), (96, 40)]))
+    proc = run_cli("count", str(img), "--model", str(spot_model), "--json")
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    assert obj["image"] == str(img)
+    assert obj["counts"] == {"spot": 2}
+    assert len(obj["points"]) == 2 and obj["points"][0][2] == "spot"
+    assert obj["model"] == "bright-spot" and len(obj["model_sha256"]) == 64
+    assert isinstance(obj["ms"], float)
+
+
+def test_count_overlay(tmp_path, spot_model):
+    img = write_png(tmp_path / "a.png", squares_image([(24, 24)]))
+    proc = run_cli("count", str(img), "--model", str(spot_model), "--overlay", str(tmp_path / "ov"))
+    assert proc.returncode == 0, proc.stderr
+    assert "spot 1" in proc.stdout.decode()
+    assert (tmp_path / "ov" / "a_overlay.png").stat().st_size > 0
+
+
+def test_count_missing_image(tmp_path, spot_model):
+    one_line_error(
+        run_cli("count", str(tmp_path / "nope.png"), "--model", str(spot_model)),
+        "nope.png",
+        "no such image file",
+    )
+
+
+def test_count_unreadable_image(tmp_path, spot_model):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8 not really")
+    one_line_error(
+        run_cli("count", str(bad), "--model", str(spot_model)), "bad.jpg", "not a readable"
+    )
+
+
+@pytest.mark.parametrize("data", [b"", b"junk" * 10])
+def test_count_bad_model(tmp_path, data):
+    img = write_png(tmp_path / "a.png", squares_image([(24, 24)]))
+    model = tmp_path / "m.onnx"
+    model.write_bytes(data)
+    one_line_error(run_cli("count", str(img), "--model", str(model)), "m.onnx")
+
+
+def test_count_model_with_broken_metadata(tmp_path):
+    img = write_png(tmp_path / "a.png", squares_image([(24, 24)]))
+    meta = onnx_fixtures.metadata(["spot"], **{"scopecount.classes": "nope"})
+    model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    one_line_error(
+        run_cli("count", str(img), "--model", str(model)), "m.onnx", "scopecount.classes"
+    )
+
+
+def test_usage_errors_are_one_line_exit_2():
+    one_line_error(run_cli("count"), "required")
+    one_line_error(run_cli("train", "x"), "--out")
+    one_line_error(run_cli("count", "a.png", "--threads", "many"), "--threads")
+
+
+def test_train_bad_inputs(tmp_path):
+    one_line_error(
+        run_cli("train", str(tmp_path / "none"), "--out", str(tmp_path / "m.onnx")), "not a folder"
+    )
+    write_png(tmp_path / "f" / "images" / "a.png", squares_image([(24, 24)]))
+    (tmp_path / "f" / "points.csv").write_text("image,x,y,label\na.png,9999,1,egg\n")
+    one_line_error(
+        run_cli("train", str(tmp_path / "f"), "--out", str(tmp_path / "m.onnx")),
+        "points.csv: row 2",
+        "outside",
+    )
+    (tmp_path / "f" / "points.csv").write_text("image,x,y,label\na.png,24,24,egg\n")
+    one_line_error(run_cli("train", str(tmp_path / "f"), "--out", str(tmp_path / "m.txt")), ".onnx")
+    one_line_error(
+        run_cli("train", str(tmp_path / "f"), "--out", str(tmp_path / "no" / "m.onnx")),
+        "does not exist",
+    )
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_config_check(tmp_path):
+    good = tmp_path / "good.toml"
+    good.write_text('[button]\npin = 27\nhold_s = 1.5\n[storage]\npath = "/media/stick"\n')
+    proc = run_cli("config", "check", "--config", str(good))
+    assert proc.returncode == 0 and b"ok" in proc.stdout
+    cases = [
+        ("[button]\npin = 99\n", "[button] pin = 99: must be in [0, 27]"),
+        ("[button]\npinn = 3\n", "[button] pinn: unknown key"),
+        ("[camera]\nbackend = 'webcam'\n", "expected one of picamera2, opencv, replay"),
+        ("[light]\nready = 'dim'\n", "[light] ready = 'dim': expected a number"),
+        ("[lights]\n", "[lights]: unknown section"),
+        ("[button\n", "not valid TOML"),
+    ]
+    for text, expected in cases:
+        bad = tmp_path / "bad.toml"
+        bad.write_text(text)
+        one_line_error(run_cli("config", "check", "--config", str(bad)), str(bad), expected)
+    one_line_error(run_cli("config", "check", "--config", str(tmp_path / "x.toml")), "no such")
