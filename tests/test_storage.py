@@ -1,0 +1,151 @@
+"""Records on real filesystems: a loop-mounted ext4 stick pulled with umount -l, a full tmpfs,
+and SIGKILL at random moments. Needs root (CI runs as root); skips otherwise."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from device.recorder import Recorder
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root (CI runs as root)")
+
+
+def sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+@pytest.fixture
+def stick(tmp_path):
+    img = tmp_path / "stick.img"
+    mnt = tmp_path / "stick"
+    mnt.mkdir()
+    sh("truncate", "-s", "32M", str(img))
+    sh("mkfs.ext4", "-q", "-F", str(img))
+
+    def plug():
+        sh("mount", "-o", "loop", str(img), str(mnt))
+
+    def pull():
+        sh("umount", "-l", str(mnt))
+
+    plug()
+    yield mnt, plug, pull
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def write(rec: Recorder, i: int) -> dict:
+    rgb = np.full((32, 32, 3), i % 255, np.uint8)
+    return rec.write(rgb, {"egg": i}, [(1.0, 2.0, "egg")] * (i % 3), ["egg"], f"s{i}", "m", "0" * 64, [])
+
+
+def ids_on(root: Path) -> list[str]:
+    out = []
+    for p in sorted(root.glob("scopecount/*/records.jsonl")):
+        out += [json.loads(x)["id"] for x in p.read_text().splitlines()]
+    return out
+
+
+def test_pull_and_replug_moves_spool_exactly_once(tmp_path, stick):
+    mnt, plug, pull = stick
+    rec = Recorder(mnt, tmp_path / "spool", "b1")
+    a = write(rec, 1)
+    assert a["stored"] == "stick"
+    pull()
+    assert rec.state().where == "spool"
+    b, c = write(rec, 2), write(rec, 3)
+    assert b["stored"] == c["stored"] == "spool"
+    assert list(mnt.iterdir()) == []  # the bare mount point stays empty
+    assert rec.state().waiting == 2
+    plug()
+    assert rec.flush() == 2
+    assert rec.flush() == 0
+    assert ids_on(mnt) == [a["id"], b["id"], c["id"]]
+    assert ids_on(tmp_path / "spool") == []
+    day = next(mnt.glob("scopecount/*"))
+    assert (day / c["image"]).exists()
+    assert len((day / "counts.csv").read_text().splitlines()) == 4
+
+
+def test_flush_interrupted_after_copying_is_not_duplicated(tmp_path, stick):
+    mnt, plug, pull = stick
+    rec = Recorder(mnt, tmp_path / "spool", "b1")
+    pull()
+    ids = [write(rec, i)["id"] for i in range(3)]
+    plug()
+    # A crash after two records reached the stick but before the spool was cleaned:
+    day = next((tmp_path / "spool").glob("scopecount/*"))
+    dest = mnt / "scopecount" / day.name
+    dest.mkdir(parents=True)
+    lines = (day / "records.jsonl").read_text().splitlines()
+    (dest / "records.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    assert rec.flush() == 1
+    assert ids_on(mnt) == ids
+
+
+def test_full_stick_falls_back_to_spool(tmp_path):
+    mnt = tmp_path / "full"
+    mnt.mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt))
+    try:
+        subprocess.run(["dd", "if=/dev/zero", f"of={mnt}/filler", "bs=1M", "count=8"],
+                       capture_output=True)
+        rec = Recorder(mnt, tmp_path / "spool", "b1")
+        st = rec.state()
+        assert st.where == "spool" and "full" in st.reason
+        r = write(rec, 5)
+        assert r["stored"] == "spool"
+        assert ids_on(tmp_path / "spool") == [r["id"]]
+    finally:
+        sh("umount", "-l", str(mnt))
+
+
+def test_read_only_stick_is_not_written(tmp_path, stick):
+    mnt, plug, pull = stick
+    sh("mount", "-o", "remount,ro", str(mnt))
+    rec = Recorder(mnt, tmp_path / "spool", "b1")
+    assert "read-only" in rec.state().reason
+    assert write(rec, 1)["stored"] == "spool"
+
+
+def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path, stick, spot_model):
+    mnt, plug, pull = stick
+    exe = Path(sys.executable).with_name("scopecount")
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    acked: list[str] = []
+    rnd = random.Random(4)
+    for _ in range(8):
+        proc = subprocess.Popen(
+            [str(exe), "run", "--sim", "--headless", "--storage", str(mnt), "--spool",
+             str(tmp_path / "spool"), "--model", str(spot_model)],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+        )
+        assert json.loads(proc.stdout.readline())["event"] == "ready"
+        deadline = time.monotonic() + rnd.uniform(0.2, 1.5)
+        os.set_blocking(proc.stdout.fileno(), False)
+        buf = b""
+        while time.monotonic() < deadline:
+            proc.send_signal(signal.SIGUSR1)
+            time.sleep(rnd.uniform(0.005, 0.08))
+            buf += proc.stdout.read() or b""
+        proc.kill()
+        proc.wait()
+        buf += proc.stdout.read() or b""
+        for line in buf.decode().splitlines():
+            ev = json.loads(line)
+            if ev["event"] == "recorded":
+                acked.append(ev["id"])
+    ids = ids_on(mnt)
+    assert len(acked) > 5
+    assert len(ids) == len(set(ids)), "a record appears twice"
+    assert set(acked) <= set(ids), "an acknowledged record is missing"
+    for p in mnt.glob("scopecount/*/records.jsonl"):
+        assert all(json.loads(x) for x in p.read_text().splitlines())
+    print(f"acknowledged {len(acked)}, on stick {len(ids)}, lost 0, duplicated 0")
