@@ -104,6 +104,12 @@ def _config(a: argparse.Namespace) -> int:
     return 0
 
 
+def _records(a: argparse.Namespace) -> int:
+    from device.summary import summary_cmd
+
+    return summary_cmd(a.dir, a.csv)
+
+
 def _demo(a: argparse.Namespace) -> int:
     from export.synthetic import write_demo_folder
 
@@ -189,6 +195,12 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("action", choices=["check", "show"])
     cf.add_argument("--config", metavar="FILE")
     cf.set_defaults(func=_config)
+
+    rc = sub.add_parser("records", help="what is on a stick: totals per day and sample")
+    rc.add_argument("action", choices=["summary"])
+    rc.add_argument("dir", metavar="DIR", help="the stick (or any folder holding scopecount/)")
+    rc.add_argument("--csv", metavar="FILE", help="also write every record into one CSV")
+    rc.set_defaults(func=_records)
 
     d = sub.add_parser("demo", help="generate synthetic demo vials (a training folder)")
     d.add_argument("out", metavar="FOLDER")

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -25,6 +26,7 @@ class FitConfig:
     width: int = 12
     seed: int = 0
     count_weight: float = 0.02
+    scale_jitter: float = 0.0
     device: str = "cpu"
 
 
@@ -42,9 +44,14 @@ def _pool(d: np.ndarray) -> np.ndarray:
 
 
 class PatchSampler:
-    def __init__(self, data: Prepared, patch: int, rng: np.random.Generator) -> None:
+    def __init__(
+        self, data: Prepared, patch: int, rng: np.random.Generator, scale_jitter: float = 0.0
+    ) -> None:
         self.rng = rng
-        self.patch = patch
+        self.jitter = scale_jitter
+        # Room for the largest crop that scale jitter asks for.
+        self.patch = int(np.ceil(patch * (1 + scale_jitter) / OUTPUT_STRIDE)) * OUTPUT_STRIDE
+        self.out = patch
         self.images = [np.pad(i, self._pad(i)) for i in data.images]
         self.dens = [
             np.pad(d, [(0, 0)] + self._pad(d.transpose(1, 2, 0))[:2]) for d in data.densities
@@ -63,10 +70,23 @@ class PatchSampler:
             k = self.rng.choice(len(self.images), p=self.p)
             img, den = self.images[k], self.dens[k]
             h, w = img.shape[:2]
-            y0 = self.rng.integers(0, (h - self.patch) // s + 1) * s
-            x0 = self.rng.integers(0, (w - self.patch) // s + 1) * s
-            xi = img[y0 : y0 + self.patch, x0 : x0 + self.patch].transpose(2, 0, 1)
-            yi = _pool(den[:, y0 : y0 + self.patch, x0 : x0 + self.patch])
+            c = self.out
+            if self.jitter:
+                f = np.exp(self.rng.uniform(-np.log1p(self.jitter), np.log1p(self.jitter)))
+                c = min(self.patch, max(s, int(round(self.out * f / s)) * s))
+            y0 = self.rng.integers(0, (h - c) // s + 1) * s
+            x0 = self.rng.integers(0, (w - c) // s + 1) * s
+            xi = img[y0 : y0 + c, x0 : x0 + c]
+            di = den[:, y0 : y0 + c, x0 : x0 + c]
+            if c != self.out:
+                # Objects a little larger or smaller than measured; resizing the density
+                # with area interpolation and the area factor keeps every object's mass 1.
+                o = (self.out, self.out)
+                xi = cv2.resize(xi, o, interpolation=cv2.INTER_LINEAR)
+                area = (c / self.out) ** 2
+                di = np.stack([cv2.resize(d, o, interpolation=cv2.INTER_AREA) * area for d in di])
+            xi = xi.transpose(2, 0, 1)
+            yi = _pool(di)
             if self.rng.random() < 0.5:
                 xi, yi = xi[:, :, ::-1], yi[:, :, ::-1]
             if self.rng.random() < 0.5:
@@ -93,7 +113,7 @@ def fit(
     net = CountNet(n_classes, cfg.width).to(dev)
     ema = copy.deepcopy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sampler = PatchSampler(data, cfg.patch, rng)
+    sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter)
     start = time.monotonic()
     curve: list[tuple[int, float, float]] = []
     step, run_loss = 0, None

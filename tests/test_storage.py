@@ -43,7 +43,9 @@ def stick(tmp_path):
 
 def write(rec: Recorder, i: int) -> dict:
     rgb = np.full((32, 32, 3), i % 255, np.uint8)
-    return rec.write(rgb, {"egg": i}, [(1.0, 2.0, "egg")] * (i % 3), ["egg"], f"s{i}", "m", "0" * 64, [])
+    return rec.write(
+        rgb, {"egg": i}, [(1.0, 2.0, "egg")] * (i % 3), ["egg"], f"s{i}", "m", "0" * 64, []
+    )
 
 
 def ids_on(root: Path) -> list[str]:
@@ -95,8 +97,9 @@ def test_full_stick_falls_back_to_spool(tmp_path):
     mnt.mkdir()
     sh("mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt))
     try:
-        subprocess.run(["dd", "if=/dev/zero", f"of={mnt}/filler", "bs=1M", "count=8"],
-                       capture_output=True)
+        subprocess.run(
+            ["dd", "if=/dev/zero", f"of={mnt}/filler", "bs=1M", "count=8"], capture_output=True
+        )
         rec = Recorder(mnt, tmp_path / "spool", "b1")
         st = rec.state()
         assert st.where == "spool" and "full" in st.reason
@@ -123,9 +126,21 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path, stick,
     rnd = random.Random(4)
     for _ in range(8):
         proc = subprocess.Popen(
-            [str(exe), "run", "--sim", "--headless", "--storage", str(mnt), "--spool",
-             str(tmp_path / "spool"), "--model", str(spot_model)],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+            [
+                str(exe),
+                "run",
+                "--sim",
+                "--headless",
+                "--storage",
+                str(mnt),
+                "--spool",
+                str(tmp_path / "spool"),
+                "--model",
+                str(spot_model),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
         )
         assert json.loads(proc.stdout.readline())["event"] == "ready"
         deadline = time.monotonic() + rnd.uniform(0.2, 1.5)

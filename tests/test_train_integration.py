@@ -1,0 +1,71 @@
+"""End to end: train on a shared folder for a short budget, then count images it never saw."""
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+
+from export.evaluate import _link_subset
+from export.folder import read_folder
+from tests.conftest import run_cli, shared_folder
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def mbm_model(tmp_path_factory):
+    src = shared_folder("mbm")
+    folder = read_folder(src)
+    names = [s.name for s in folder.samples]
+    tmp = tmp_path_factory.mktemp("mbm")
+    _link_subset(folder, names[4:], tmp / "train")
+    out = tmp / "mbm.onnx"
+    proc = run_cli("train", str(tmp / "train"), "--out", str(out), "--minutes", "1.2")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    return out, folder, names[:4], proc
+
+
+def test_train_writes_int8_float_report_and_curve(mbm_model):
+    out, _, _, proc = mbm_model
+    assert out.exists() and out.with_name("mbm.float.onnx").exists()
+    assert out.with_name("mbm.curve.png").stat().st_size > 1000
+    rep = json.loads(out.with_name("mbm.report.json").read_text())
+    assert rep["int8_vs_float"] <= 0.02
+    assert "MACs" in proc.stdout.decode()
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta["scopecount.classes"]) == ["cell"]
+    assert meta["scopecount.quantization"].startswith("int8")
+    training = json.loads(meta["scopecount.training"])
+    assert training["images"] == 25 and len(training["content_sha256"]) == 64
+    assert out.stat().st_size < out.with_name("mbm.float.onnx").stat().st_size / 2
+
+
+def test_counts_held_out_images_sensibly(mbm_model):
+    out, folder, held, _ = mbm_model
+    paths = [str(folder.root / "images" / n) for n in held]
+    proc = run_cli("count", *paths, "--model", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(x) for x in proc.stdout.decode().splitlines()]
+    truth = {s.name: s.count() for s in folder.samples}
+    rel = []
+    for r in results:
+        name = r["image"].rsplit("/", 1)[-1]
+        n = r["counts"]["cell"]
+        assert len(r["points"]) == n  # every counted object has its point
+        rel.append(abs(n - truth[name]) / truth[name])
+    assert np.mean(rel) < 0.2, rel
+
+
+def test_evaluate_reports_metrics_and_plot(mbm_model, tmp_path):
+    out, folder, held, _ = mbm_model
+    _link_subset(folder, held, tmp_path / "held")
+    plot = tmp_path / "scatter.png"
+    proc = run_cli(
+        "evaluate", str(tmp_path / "held"), "--model", str(out), "--json", "--plot", str(plot)
+    )
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads(proc.stdout)
+    assert m["images"] == 4 and m["mae"] < 30
+    assert 0 < m["f1"] <= 1 and m["recall"] > 0.5
+    assert plot.stat().st_size > 1000
