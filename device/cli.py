@@ -104,6 +104,18 @@ def _config(a: argparse.Namespace) -> int:
     return 0
 
 
+def _model(a: argparse.Namespace) -> int:
+    from device.model_cmd import model_cmd
+
+    return model_cmd(a)
+
+
+def _deploy(a: argparse.Namespace) -> int:
+    from export.deploy import deploy
+
+    return deploy(a.host, a.file, a.port, a.identity, a.ssh_option)
+
+
 def _records(a: argparse.Namespace) -> int:
     from device.summary import summary_cmd
 
@@ -195,6 +207,45 @@ def build_parser() -> argparse.ArgumentParser:
     cf.add_argument("action", choices=["check", "show"])
     cf.add_argument("--config", metavar="FILE")
     cf.set_defaults(func=_config)
+
+    m = sub.add_parser(
+        "model",
+        help="the bench's model store: install, receive, list, activate, rollback, sign",
+        description="install FILE | receive (stdin) | list [--json] | activate NAME_OR_SHA | "
+        "rollback | sign FILE --key KEY | authorize-key PUBKEY_FILE [--install]",
+    )
+    m.add_argument(
+        "action",
+        choices=["install", "receive", "list", "activate", "rollback", "sign", "authorize-key"],
+    )
+    m.add_argument("target", nargs="?", metavar="FILE|NAME_OR_SHA|PUBKEY_FILE")
+    m.add_argument("--store", metavar="DIR", help="default /var/lib/scopecount/models")
+    m.add_argument("--config", metavar="FILE", help="for limits and trusted keys")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--sig", help="detached signature (base64) for install/receive")
+    m.add_argument("--key", metavar="KEY", help="ed25519 private key, for sign")
+    m.add_argument("--install", action="store_true", help="authorize-key: append it")
+    m.add_argument("--authorized-keys", metavar="FILE", help="default ~/.ssh/authorized_keys")
+    m.set_defaults(func=_model)
+
+    dp = sub.add_parser(
+        "deploy",
+        help="push a model to a bench over SSH",
+        description="Stream FILE (and FILE.sig if present) to the bench's `scopecount model "
+        "receive` through the system ssh client, with normal host-key checking.",
+    )
+    dp.add_argument("host", metavar="[USER@]HOST")
+    dp.add_argument("file", metavar="FILE")
+    dp.add_argument("--port", type=int)
+    dp.add_argument("--identity", metavar="KEY")
+    dp.add_argument(
+        "--ssh-option",
+        action="append",
+        default=[],
+        metavar="OPT",
+        help="passed to ssh as -o OPT (e.g. UserKnownHostsFile=...)",
+    )
+    dp.set_defaults(func=_deploy)
 
     rc = sub.add_parser("records", help="what is on a stick: totals per day and sample")
     rc.add_argument("action", choices=["summary"])

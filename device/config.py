@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -63,6 +64,10 @@ class ModelCfg:
     path: str = ""  # a model file; empty: the store's active model, else the shipped default
     store: str = "/var/lib/scopecount/models"
     threads: int = 0
+    max_mb: int = 32  # model install: largest file accepted
+    keep: int = 3  # previous models kept for rollback
+    smoke_budget_s: float = 10.0  # model install: a smoke inference must finish within this
+    trusted_keys: list[str] = field(default_factory=list)  # "ssh-ed25519 AAAA..." lines
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,9 @@ RANGES = {
     ("light", "settle_ms"): (0, 5000),
     ("light", "frequency"): (50, 20000),
     ("model", "threads"): (0, 64),
+    ("model", "max_mb"): (1, 1024),
+    ("model", "keep"): (0, 50),
+    ("model", "smoke_budget_s"): (0.1, 600.0),
 }
 
 
@@ -122,6 +130,10 @@ def _convert(where: str, key: str, value: Any, typ: Any) -> Any:
         if not isinstance(value, str | int) or isinstance(value, bool):
             raise BadInput(f"{where}: {key} = {value!r}: expected a string")
         return str(value)
+    if typ == list[str]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise BadInput(f"{where}: {key} = {value!r}: expected a list of strings")
+        return list(value)
     if typ == list[float]:
         if not isinstance(value, list) or not all(isinstance(v, int | float) for v in value):
             raise BadInput(f"{where}: {key} = {value!r}: expected a list of numbers")
@@ -158,6 +170,10 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
     cfg = Config(**sections)
     if cfg.camera.backend == "replay" and not cfg.camera.folder:
         raise BadInput(f"{where}: [camera] folder: required when backend = 'replay'")
+    for i, line in enumerate(cfg.model.trusted_keys):
+        from device.signing import parse_public_key
+
+        parse_public_key(line, f"{where}: [model] trusted_keys[{i}]")
     if len(cfg.camera.awb_gains) not in (0, 2):
         raise BadInput(f"{where}: [camera] awb_gains: expected [red, blue] or []")
     return cfg
@@ -194,6 +210,8 @@ def to_toml(cfg: Config) -> str:
             v = getattr(sec, sf.name)
             if isinstance(v, bool):
                 s = "true" if v else "false"
+            elif isinstance(v, list):
+                s = "[" + ", ".join(json.dumps(x) for x in v) + "]"
             elif isinstance(v, str):
                 s = '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
             else:

@@ -1,0 +1,63 @@
+"""`scopecount deploy [USER@]HOST FILE`: stream a model to a bench through the system's ssh.
+
+The bench's key for this is restricted to `scopecount model receive` (see `model
+authorize-key`), so the command sent here is only a request; the bench decides what runs.
+Host keys are checked as ssh always does; nothing here turns that off.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from device.errors import BadInput
+
+
+def ssh_command(
+    host: str, port: int | None, identity: str | None, options: list[str], sig: str | None
+) -> list[str]:
+    cmd = ["ssh", "-o", "BatchMode=yes"]
+    for opt in options:
+        cmd += ["-o", opt]
+    if port:
+        cmd += ["-p", str(port)]
+    if identity:
+        cmd += ["-i", identity]
+    remote = "scopecount model receive" + (f" --sig {sig}" if sig else "")
+    return [*cmd, host, remote]
+
+
+def deploy(
+    host: str,
+    file: str,
+    port: int | None = None,
+    identity: str | None = None,
+    options: list[str] | None = None,
+) -> int:
+    p = Path(file)
+    if not p.is_file():
+        raise BadInput(f"{p}: no such model file")
+    if p.stat().st_size == 0:
+        raise BadInput(f"{p}: empty file")
+    if port is not None and not 0 < port < 65536:
+        raise BadInput(f"--port {port}: not a TCP port")
+    if identity and not Path(identity).is_file():
+        raise BadInput(f"--identity {identity}: no such key file")
+    if shutil.which("ssh") is None:
+        raise BadInput("ssh: the OpenSSH client is not installed (apt install openssh-client)")
+    sig_path = p.with_name(p.name + ".sig")
+    sig = sig_path.read_text().strip() if sig_path.exists() else None
+    cmd = ssh_command(host, port, identity, options or [], sig)
+    with open(p, "rb") as f:
+        proc = subprocess.run(cmd, stdin=f, capture_output=True, timeout=300)
+    answer = (proc.stdout + proc.stderr).decode(errors="replace").strip()
+    print(f"{host}: {answer}" if answer else f"{host}: (no answer)")
+    if proc.returncode == 0:
+        return 0
+    return 2 if proc.returncode == 2 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(deploy(sys.argv[1], sys.argv[2]))

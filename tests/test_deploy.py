@@ -1,0 +1,194 @@
+"""Deploy over a real sshd on 127.0.0.1 with a key restricted to `scopecount model receive`."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests import onnx_fixtures
+from tests.conftest import run_cli
+from tests.sshd import SSHD, free_port, keygen, start_sshd
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(os.geteuid() != 0, reason="sshd for a key login needs root (CI is root)"),
+    pytest.mark.skipif(
+        not Path(SSHD).exists() or not shutil.which("ssh"),
+        reason="openssh-server is not installed (make test installs it as root)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def bench_ssh(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ssh")
+    store = root / "store"
+    cfg = root / "bench.toml"
+    cfg.write_text("[model]\nmax_mb = 1\n")
+    server = start_sshd(root / "sshd")
+    key = keygen(root / "deploy_key")
+    proc = run_cli(
+        "model",
+        "authorize-key",
+        str(key) + ".pub",
+        "--store",
+        str(store),
+        "--config",
+        str(cfg),
+        "--install",
+        "--authorized-keys",
+        str(server.authorized_keys),
+    )
+    assert proc.returncode == 0, proc.stderr
+    line = server.authorized_keys.read_text()
+    assert line.startswith('restrict,command="') and "model receive" in line
+    yield server, key, store, cfg
+    server.stop()
+
+
+def deploy(server, key, path):
+    return run_cli(
+        "deploy",
+        "root@127.0.0.1",
+        str(path),
+        "--port",
+        str(server.port),
+        "--identity",
+        str(key),
+        *sum((["--ssh-option", o] for o in server.client_options()), []),
+    )
+
+
+def active(store):
+    proc = run_cli("model", "list", "--json", "--store", str(store))
+    return json.loads(proc.stdout)["active_sha256"] if proc.returncode == 0 else None
+
+
+def test_good_model_becomes_active(bench_ssh, tmp_path):
+    server, key, store, _ = bench_ssh
+    good = onnx_fixtures.write(tmp_path / "good.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    proc = deploy(server, key, good)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert b"installed bright-spot" in proc.stdout
+    assert active(store) == hashlib.sha256(good.read_bytes()).hexdigest()
+
+
+def bad_files(tmp: Path) -> dict[str, Path]:
+    good = onnx_fixtures.bright_spot_model(["egg"])
+    rng = np.random.default_rng(0)
+    files = {
+        "truncated": good[: len(good) // 2],
+        "random": rng.integers(0, 256, 5000, dtype=np.uint8).tobytes(),
+        "oversized": rng.integers(0, 256, 2 * 1024 * 1024, dtype=np.uint8).tobytes(),
+        "wrong-shapes": onnx_fixtures.bright_spot_model(["a", "b"], out_channels=3),
+        "broken-metadata": onnx_fixtures.bright_spot_model(
+            meta=onnx_fixtures.metadata(["egg"], **{"scopecount.decode": "{oops"})
+        ),
+    }
+    out = {k: onnx_fixtures.write(tmp / f"{k}.onnx", v) for k, v in files.items()}
+    empty = tmp / "empty.onnx"
+    empty.write_bytes(b"")
+    out["empty"] = empty
+    return out
+
+
+def test_bad_files_are_refused_and_active_model_stays(bench_ssh, tmp_path):
+    server, key, store, _ = bench_ssh
+    good = onnx_fixtures.write(tmp_path / "g.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    assert deploy(server, key, good).returncode == 0
+    before = active(store)
+    for name, path in bad_files(tmp_path).items():
+        if name == "empty":  # deploy itself refuses to send nothing; the bench refuses too
+            r = server.ssh(key, "scopecount model receive", b"")
+        else:
+            r = deploy(server, key, path)
+        assert r.returncode != 0, name
+        assert b"refused" in (r.stdout + r.stderr), (name, r.stdout, r.stderr)
+        assert active(store) == before, name
+
+
+def test_restricted_key_cannot_run_a_shell(bench_ssh, tmp_path):
+    server, key, store, _ = bench_ssh
+    mark = tmp_path / "pwned"
+    r = server.ssh(key, f"touch {mark}; echo shell")
+    assert not mark.exists()
+    assert b"shell" not in r.stdout
+    assert r.returncode != 0
+    # no port forwarding either: the server refuses to listen for us
+    fwd = subprocess.run(
+        [
+            "ssh",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-p",
+            str(server.port),
+            "-i",
+            str(key),
+            *sum((["-o", o] for o in server.client_options()), []),
+            "-N",
+            "-R",
+            f"127.0.0.1:{free_port()}:127.0.0.1:{server.port}",
+            "root@127.0.0.1",
+        ],
+        capture_output=True,
+        timeout=30,
+    )
+    assert fwd.returncode != 0
+
+
+def test_running_bench_switches_model_without_restart(bench_ssh, tmp_path):
+    server, key, store, _ = bench_ssh
+    first = onnx_fixtures.write(tmp_path / "first.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    assert deploy(server, key, first).returncode == 0
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
+    exe = Path(sys.executable).with_name("scopecount")
+    bench = subprocess.Popen(
+        [
+            str(exe),
+            "run",
+            "--sim",
+            "--headless",
+            "--store",
+            str(store),
+            "--storage",
+            str(tmp_path / "rec"),
+            "--local-storage",
+            "--spool",
+            str(tmp_path / "spool"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        ready = json.loads(bench.stdout.readline())
+        assert ready["event"] == "ready" and ready["classes"] == ["egg"]
+        meta = onnx_fixtures.metadata(["fly"], **{"scopecount.name": "flies-v2"})
+        second = onnx_fixtures.write(
+            tmp_path / "second.onnx", onnx_fixtures.bright_spot_model(["fly"], meta=meta)
+        )
+        assert deploy(server, key, second).returncode == 0
+        t0 = time.monotonic()
+        while True:
+            ev = json.loads(bench.stdout.readline())
+            if ev["event"] == "model":
+                break
+        assert time.monotonic() - t0 < 2.5
+        assert ev["name"] == "flies-v2" and ev["classes"] == ["fly"]
+        bench.send_signal(signal.SIGUSR1)
+        while ev["event"] != "recorded":
+            ev = json.loads(bench.stdout.readline())
+        assert ev["model"] == "flies-v2" and list(ev["counts"]) == ["fly"]
+    finally:
+        bench.send_signal(signal.SIGTERM)
+        assert bench.wait(timeout=20) == 0
