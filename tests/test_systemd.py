@@ -1,0 +1,104 @@
+"""The units as committed: systemd-analyze security and verify; the install script."""
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+UNITS = REPO / "systemd"
+
+
+def need(tool: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        pytest.skip(f"{tool} is not installed (make test installs it as root)")
+    return path
+
+
+def test_service_exposure_at_most_2_5():
+    need("systemd-analyze")
+    out = subprocess.run(
+        ["systemd-analyze", "security", "--offline=yes", str(UNITS / "scopecount.service")],
+        capture_output=True,
+        text=True,
+    )
+    m = re.search(r"Overall exposure level for scopecount.service: ([0-9.]+)", out.stdout)
+    assert m, out.stdout + out.stderr
+    assert float(m.group(1)) <= 2.5
+
+
+@pytest.mark.parametrize("unit", ["scopecount.service", "scopecount-tui.service"])
+def test_units_verify_clean(tmp_path, unit):
+    need("systemd-analyze")
+    exe = Path(sys.executable).with_name("scopecount")
+    text = (UNITS / unit).read_text()
+    assert "ExecStart=/opt/scopecount/venv/bin/scopecount " in text
+    (tmp_path / unit).write_text(text.replace("/opt/scopecount/venv/bin/scopecount", str(exe)))
+    out = subprocess.run(
+        ["systemd-analyze", "verify", str(tmp_path / unit)], capture_output=True, text=True
+    )
+    assert out.returncode == 0 and not out.stderr.strip(), out.stderr
+
+
+def test_service_is_notify_with_watchdog_and_restart_limits():
+    text = (UNITS / "scopecount.service").read_text()
+    for line in (
+        "Type=notify",
+        "WatchdogSec=",
+        "Restart=on-failure",
+        "StartLimitBurst=",
+        "--headless",
+        "User=scopecount",
+    ):
+        assert line in text
+
+
+def test_install_script_is_shellcheck_clean():
+    need("shellcheck")
+    out = subprocess.run(["shellcheck", str(UNITS / "install.sh")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+
+
+def test_install_script_in_a_throwaway_root(tmp_path):
+    script = str(UNITS / "install.sh")
+    root = tmp_path / "root"
+    for _ in range(2):  # idempotent: the second run changes nothing and succeeds
+        out = subprocess.run(
+            [script, "--prefix", str(root), "--no-pip"], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+    assert "kept existing" in out.stdout
+    for p in (
+        "etc/systemd/system/scopecount.service",
+        "etc/udev/rules.d/99-scopecount-usb.rules",
+        "etc/scopecount/config.toml",
+        "opt/scopecount/venv/bin/python",
+        "var/lib/scopecount/spool",
+    ):
+        assert (root / p).exists(), p
+    cfg = root / "etc/scopecount/config.toml"
+    chk = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("scopecount")),
+            "config",
+            "check",
+            "--config",
+            str(cfg),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert chk.returncode == 0, chk.stderr
+    out = subprocess.run(
+        [script, "--prefix", str(root), "--uninstall"], capture_output=True, text=True
+    )
+    assert out.returncode == 0
+    assert not (root / "etc/systemd/system/scopecount.service").exists()
+    assert cfg.exists()  # the lab's settings survive an uninstall
+    bad = subprocess.run([script, "--bogus"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
