@@ -116,6 +116,13 @@ def _deploy(a: argparse.Namespace) -> int:
     return deploy(a.host, a.file, a.port, a.identity, a.ssh_option)
 
 
+def _doctor(a: argparse.Namespace) -> int:
+    from device import config
+    from device.doctor import doctor
+
+    return doctor(config.load(a.config))
+
+
 def _records(a: argparse.Namespace) -> int:
     from device.summary import summary_cmd
 
@@ -246,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="passed to ssh as -o OPT (e.g. UserKnownHostsFile=...)",
     )
     dp.set_defaults(func=_deploy)
+
+    doc = sub.add_parser("doctor", help="check camera, GPIO, storage, model, clock, service")
+    doc.add_argument("--config", metavar="FILE")
+    doc.set_defaults(func=_doctor)
 
     rc = sub.add_parser("records", help="what is on a stick: totals per day and sample")
     rc.add_argument("action", choices=["summary"])

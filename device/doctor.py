@@ -1,0 +1,144 @@
+"""`scopecount doctor`: one line per check, with what to do when it fails."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+from device.config import Config
+from device.mounts import free_bytes, mount_at
+
+Check = tuple[bool, str, str]  # ok, what was found, what to do
+
+
+def check_camera(cfg: Config) -> Check:
+    if cfg.camera.backend == "replay":
+        ok = Path(cfg.camera.folder).is_dir()
+        return ok, f"replay camera over {cfg.camera.folder}", "set [camera] folder to a folder"
+    if cfg.camera.backend == "opencv":
+        dev = cfg.camera.device
+        path = dev if dev.startswith("/dev/") else f"/dev/video{dev}"
+        ok = os.access(path, os.R_OK | os.W_OK)
+        return ok, f"USB camera {path}", "plug the camera in; add the user to group video"
+    try:
+        import picamera2  # noqa: F401
+    except ImportError:
+        return (
+            False,
+            "picamera2 not importable",
+            "sudo apt install python3-picamera2; venv made with --system-site-packages",
+        )
+    nodes = glob.glob("/dev/media*")
+    return (
+        bool(nodes),
+        f"picamera2 present, media nodes: {len(nodes)}",
+        "check the ribbon cable (contacts towards the board), then `rpicam-hello --list`",
+    )
+
+
+def check_gpio(cfg: Config) -> Check:
+    chips = sorted(glob.glob("/dev/gpiochip*"))
+    if not chips:
+        return False, "no /dev/gpiochip*", "this is not a Pi, or the kernel lacks GPIO support"
+    ok = all(os.access(c, os.R_OK | os.W_OK) for c in chips)
+    return (
+        ok,
+        f"{', '.join(chips)} {'accessible' if ok else 'permission denied'}",
+        "sudo usermod -aG gpio $USER (then log in again)",
+    )
+
+
+def check_storage(cfg: Config) -> Check:
+    path = Path(cfg.storage.path)
+    if cfg.storage.removable:
+        m = mount_at(path)
+        if m is None:
+            return (
+                False,
+                f"no stick mounted at {path}",
+                "plug in a USB stick (records spool meanwhile)",
+            )
+        if m.read_only:
+            return False, f"{path}: {m.source} mounted read-only", "check the stick's write lock"
+    if not os.access(path, os.W_OK):
+        return False, f"{path} not writable", f"chown the service user {path}"
+    free = free_bytes(path) / 2**20
+    ok = free > cfg.storage.warn_free_mb
+    return ok, f"{path}: {free:.0f} MB free", "empty or replace the stick"
+
+
+def check_spool(cfg: Config) -> Check:
+    spool = Path(cfg.storage.spool)
+    base = spool
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.exists() or not os.access(base, os.W_OK):
+        return False, f"spool {spool} not writable", "run systemd/install.sh (creates it)"
+    free = free_bytes(base) / 2**20
+    return (
+        free > cfg.storage.min_free_mb,
+        f"spool {spool}: {free:.0f} MB free on the SD card",
+        "free space on the SD card",
+    )
+
+
+def check_model(cfg: Config) -> Check:
+    from device.counter import Counter
+    from device.errors import BadInput
+    from device.paths import default_model
+    from device.store import ModelStore
+
+    try:
+        path = Path(cfg.model.path) if cfg.model.path else None
+        if path is None:
+            path = ModelStore(cfg.model.store).active_path() or default_model()
+        c = Counter.from_file(path, 1)
+        return True, f"model {c.name} ({', '.join(c.info.classes)}) from {path}", ""
+    except (BadInput, OSError) as e:
+        return False, f"model: {e}", "scopecount model install FILE, or deploy one"
+
+
+def check_clock(cfg: Config) -> Check:
+    ok = Path("/run/systemd/timesync/synchronized").exists()
+    return (
+        ok,
+        f"clock {'synchronised' if ok else 'not synchronised'}",
+        "connect to a network once, or add an RTC; records are marked meanwhile",
+    )
+
+
+def check_service(cfg: Config) -> Check:
+    if not shutil.which("systemctl"):
+        return False, "systemctl not found", "run on the bench (Raspberry Pi OS)"
+    out = subprocess.run(
+        ["systemctl", "is-active", "scopecount.service"], capture_output=True, text=True
+    )
+    state = out.stdout.strip() or "unknown"
+    return state == "active", f"scopecount.service {state}", "journalctl -u scopecount -e"
+
+
+CHECKS: list[tuple[str, Callable[[Config], Check]]] = [
+    ("camera", check_camera),
+    ("gpio", check_gpio),
+    ("storage", check_storage),
+    ("spool", check_spool),
+    ("model", check_model),
+    ("clock", check_clock),
+    ("service", check_service),
+]
+
+
+def doctor(cfg: Config) -> int:
+    failed = 0
+    for name, fn in CHECKS:
+        try:
+            ok, found, todo = fn(cfg)
+        except Exception as e:  # a check that crashes is a failed check, not a crash
+            ok, found, todo = False, f"{type(e).__name__}: {e}", "report this"
+        failed += not ok
+        print(f"{'ok  ' if ok else 'FAIL'} {name:<8} {found}" + ("" if ok else f"  -> {todo}"))
+    return 1 if failed else 0

@@ -1,0 +1,22 @@
+from tests.conftest import run_cli, squares_image, write_png
+
+
+def test_doctor_one_line_per_check_with_remedies(tmp_path, spot_model):
+    write_png(tmp_path / "imgs" / "a.png", squares_image([(20, 20)]))
+    (tmp_path / "rec").mkdir()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[camera]\nbackend = "replay"\nfolder = "{tmp_path / "imgs"}"\n'
+        f'[storage]\npath = "{tmp_path / "rec"}"\nremovable = false\nspool = "{tmp_path / "sp"}"\n'
+        f"warn_free_mb = 1\nmin_free_mb = 1\n"
+        f'[model]\npath = "{spot_model}"\n'
+    )
+    proc = run_cli("doctor", "--config", str(cfg))
+    lines = proc.stdout.decode().splitlines()
+    names = [ln.split()[1] for ln in lines]
+    assert names == ["camera", "gpio", "storage", "spool", "model", "clock", "service"]
+    by = {ln.split()[1]: ln for ln in lines}
+    assert by["camera"].startswith("ok") and by["storage"].startswith("ok")
+    assert by["model"].startswith("ok") and "bright-spot" in by["model"]
+    assert by["gpio"].startswith("ok") or "->" in by["gpio"]  # a remedy whenever it fails
+    assert proc.returncode == 1
