@@ -123,6 +123,22 @@ def _doctor(a: argparse.Namespace) -> int:
     return doctor(config.load(a.config))
 
 
+def _import(a: argparse.Namespace) -> int:
+    from export.importers import import_annotations
+
+    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label)
+    print(f"imported {n_pts} points on {n_img} images into {a.folder}")
+    return 0
+
+
+def _export(a: argparse.Namespace) -> int:
+    from export.importers import export_cellcounter
+
+    n = export_cellcounter(a.folder, a.out)
+    print(f"wrote {n} Cell Counter XML files to {a.out} (open them in Fiji's Cell Counter)")
+    return 0
+
+
 def _records(a: argparse.Namespace) -> int:
     from device.summary import summary_cmd
 
@@ -253,6 +269,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="passed to ssh as -o OPT (e.g. UserKnownHostsFile=...)",
     )
     dp.set_defaults(func=_deploy)
+
+    im = sub.add_parser(
+        "import",
+        help="convert another tool's annotations into a training folder",
+        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON, point shapes), "
+        "cvat (CVAT for images 1.1 XML, points), napari (points layer CSV, one per image, named "
+        "like the image), dotmask (PNG with one pixel per object, named <image>_dots.png).",
+    )
+    im.add_argument("format", choices=["cellcounter", "labelme", "cvat", "napari", "dotmask"])
+    im.add_argument("src", metavar="SRC", help="an annotation file or a folder of them")
+    im.add_argument("folder", metavar="FOLDER", help="training folder to write (or add to)")
+    im.add_argument("--images", metavar="DIR", help="where the images are (default: beside SRC)")
+    im.add_argument("--label", default="object", help="class for napari/dotmask (default object)")
+    im.set_defaults(func=_import)
+
+    ex = sub.add_parser("export", help="write a training folder as Fiji Cell Counter XML")
+    ex.add_argument("format", choices=["cellcounter"])
+    ex.add_argument("folder", metavar="FOLDER")
+    ex.add_argument("out", metavar="OUT_DIR")
+    ex.set_defaults(func=_export)
 
     doc = sub.add_parser("doctor", help="check camera, GPIO, storage, model, clock, service")
     doc.add_argument("--config", metavar="FILE")

@@ -1,0 +1,170 @@
+"""Importer round trips on files written the way those tools write them."""
+
+import json
+
+import pytest
+
+from device.errors import BadInput
+from export.folder import read_folder
+from export.importers import export_cellcounter, import_annotations
+from tests.conftest import run_cli, squares_image, write_png
+
+CELLCOUNTER = """<?xml version="1.0" encoding="UTF-8"?>
+<CellCounter_Marker_File>
+    <Image_Properties>
+        <Image_Filename>a.png</Image_Filename>
+    </Image_Properties>
+    <Marker_Data>
+        <Current_Type>1</Current_Type>
+        <Marker_Type>
+            <Type>1</Type>
+            <Name>wild-type</Name>
+            <Marker>
+                <MarkerX>24</MarkerX>
+                <MarkerY>30</MarkerY>
+                <MarkerZ>1</MarkerZ>
+            </Marker>
+            <Marker>
+                <MarkerX>60</MarkerX>
+                <MarkerY>31</MarkerY>
+                <MarkerZ>1</MarkerZ>
+            </Marker>
+        </Marker_Type>
+        <Marker_Type>
+            <Type>2</Type>
+            <Marker>
+                <MarkerX>100</MarkerX>
+                <MarkerY>90</MarkerY>
+                <MarkerZ>1</MarkerZ>
+            </Marker>
+        </Marker_Type>
+    </Marker_Data>
+</CellCounter_Marker_File>
+"""
+
+
+@pytest.fixture
+def src(tmp_path):
+    d = tmp_path / "src"
+    write_png(d / "a.png", squares_image([(24, 30)]))
+    write_png(d / "b.png", squares_image([(40, 40)]))
+    return d
+
+
+def points(folder):
+    f = read_folder(folder)
+    return {s.name: sorted((round(x), round(y), c) for x, y, c in s.points) for s in f.samples}
+
+
+def test_cellcounter_round_trip(src, tmp_path):
+    (src / "CellCounter_a.xml").write_text(CELLCOUNTER)
+    assert import_annotations("cellcounter", src / "CellCounter_a.xml", tmp_path / "f") == (1, 3)
+    want = {"a.png": [(24, 30, "wild-type"), (60, 31, "wild-type"), (100, 90, "type2")]}
+    assert points(tmp_path / "f") == want
+    export_cellcounter(tmp_path / "f", tmp_path / "xml")
+    import_annotations("cellcounter", tmp_path / "xml", tmp_path / "g", images=src)
+    assert points(tmp_path / "g") == want
+
+
+def test_labelme(src, tmp_path):
+    doc = {
+        "version": "5.4.1",
+        "flags": {},
+        "imagePath": "..\\src\\b.png",
+        "imageData": None,
+        "imageHeight": 128,
+        "imageWidth": 160,
+        "shapes": [
+            {
+                "label": "egg",
+                "points": [[40.2, 40.7]],
+                "group_id": None,
+                "shape_type": "point",
+                "flags": {},
+            },
+            {"label": "vial", "points": [[1, 1], [50, 50]], "shape_type": "rectangle"},
+        ],
+    }
+    (src / "b.json").write_text(json.dumps(doc))
+    import_annotations("labelme", src, tmp_path / "f")
+    assert points(tmp_path / "f") == {"b.png": [(40, 41, "egg")]}
+
+
+def test_cvat(src, tmp_path):
+    (src / "annotations.xml").write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<annotations><version>1.1</version>'
+        '<image id="0" name="a.png" width="160" height="128">'
+        '<points label="ebony" source="manual" occluded="0" points="10.50,20.25;30.00,40.00" '
+        'z_order="0"></points></image>'
+        '<image id="1" name="b.png" width="160" height="128"></image></annotations>'
+    )
+    import_annotations("cvat", src / "annotations.xml", tmp_path / "f")
+    assert points(tmp_path / "f") == {"a.png": [(10, 20, "ebony"), (30, 40, "ebony")], "b.png": []}
+
+
+def test_napari_csv(src, tmp_path):
+    (src / "a.csv").write_text("index,axis-0,axis-1\n0,30.0,24.0\n1,90.0,100.0\n")
+    import_annotations("napari", src / "a.csv", tmp_path / "f", label="cell")
+    assert points(tmp_path / "f") == {"a.png": [(24, 30, "cell"), (100, 90, "cell")]}
+
+
+def test_dot_masks(src, tmp_path):
+    import numpy as np
+
+    mask = np.zeros((128, 160), np.uint8)
+    mask[30, 24] = 255
+    mask[90, 100] = 255
+    import cv2
+
+    cv2.imwrite(str(src / "a_dots.png"), mask)
+    import_annotations("dotmask", src, tmp_path / "f", label="cell")
+    assert points(tmp_path / "f") == {"a.png": [(24, 30, "cell"), (100, 90, "cell")]}
+
+
+@pytest.mark.parametrize(
+    "fmt, name, text, expected",
+    [
+        ("cellcounter", "x.xml", "<CellCounter_Marker_File><oops>", "not well-formed XML"),
+        ("cellcounter", "x.xml", "<Other/>", "expected <CellCounter_Marker_File>"),
+        (
+            "cellcounter",
+            "x.xml",
+            CELLCOUNTER.replace("<MarkerX>60", "<MarkerX>sixty"),
+            "<Marker_Type> 1 <Marker> 2 <MarkerX> is not a number",
+        ),
+        ("labelme", "x.json", "{bad json", "not valid JSON"),
+        (
+            "labelme",
+            "x.json",
+            '{"imagePath": "a.png", "shapes": [{"label": "", "points": [[1,2]]}]}',
+            "shapes[0].label is empty",
+        ),
+        (
+            "cvat",
+            "x.xml",
+            '<annotations><image id="3"/></annotations>',
+            "<image id='3'> has no name",
+        ),
+        ("napari", "x.csv", "index,x,y\n", "no axis-0/axis-1"),
+        (
+            "cvat",
+            "x.xml",
+            '<annotations><image name="zzz.png"/></annotations>',
+            "'zzz.png' not found",
+        ),
+    ],
+)
+def test_bad_files_name_file_and_element(src, tmp_path, fmt, name, text, expected):
+    (src / name).write_text(text)
+    with pytest.raises(BadInput) as e:
+        import_annotations(fmt, src / name, tmp_path / "f")
+    assert name in str(e.value) or "zzz" in str(e.value)
+    assert expected in str(e.value)
+
+
+def test_import_cli(src, tmp_path):
+    (src / "CellCounter_a.xml").write_text(CELLCOUNTER)
+    proc = run_cli("import", "cellcounter", str(src), str(tmp_path / "f"))
+    assert proc.returncode == 0 and b"imported 3 points on 1 images" in proc.stdout
+    bad = run_cli("import", "cellcounter", str(tmp_path / "nothing"), str(tmp_path / "g"))
+    assert bad.returncode == 2 and b"no such file or folder" in bad.stderr
