@@ -139,6 +139,26 @@ def _export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _annotate(a: argparse.Namespace) -> int:
+    try:
+        from export.annotate_server import serve
+    except ImportError as e:
+        raise BadInput(f"annotate: {e}") from None
+
+    server = serve(a.folder, a.model, a.port)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    print(f"annotating {a.folder} at {url} (Ctrl-C to stop; every change is saved)", flush=True)
+    if not a.no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
 def _records(a: argparse.Namespace) -> int:
     from device.summary import summary_cmd
 
@@ -269,6 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="passed to ssh as -o OPT (e.g. UserKnownHostsFile=...)",
     )
     dp.set_defaults(func=_deploy)
+
+    an = sub.add_parser(
+        "annotate",
+        help="a local web page to add, move and remove points",
+        description="Serve FOLDER on 127.0.0.1: click to add a point, click a point to remove "
+        "it, drag to move, wheel to zoom. With --model, images without points start with the "
+        "model's predictions. Every change is saved to FOLDER/points.csv atomically.",
+    )
+    an.add_argument("folder", metavar="FOLDER")
+    an.add_argument("--model", metavar="FILE", help="pre-fill points with this model")
+    an.add_argument("--port", type=int, default=0, help="default: a free port")
+    an.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    an.set_defaults(func=_annotate)
 
     im = sub.add_parser(
         "import",

@@ -1,0 +1,184 @@
+// scopecount annotate: one image at a time on a canvas; every change is saved to the server.
+"use strict";
+const PALETTE = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#ffffff", "#999999"];
+const state = { images: [], classes: [], index: 0, cls: 0, img: null, view: { s: 1, x: 0, y: 0 } };
+const canvas = document.getElementById("canvas");
+const ctx = canvas.getContext("2d");
+let drag = null;
+
+function current() { return state.images[state.index]; }
+function colour(label) { const i = state.classes.indexOf(label); return PALETTE[(i < 0 ? 8 : i) % PALETTE.length]; }
+function radius() { return Math.max(4, 6 / Math.sqrt(state.view.s)); }
+
+async function load() {
+  const res = await fetch("/api/state");
+  const st = await res.json();
+  state.images = st.images;
+  state.classes = st.classes;
+  const first = state.images.findIndex(im => !im.done);
+  await show(Math.max(0, Math.min(state.index || (first < 0 ? 0 : first), state.images.length - 1)));
+}
+
+function show(i) {
+  state.index = (i + state.images.length) % state.images.length;
+  const im = current();
+  return new Promise(resolve => {
+    const img = new Image();
+    img.onload = () => { state.img = img; fit(); render(); resolve(); };
+    img.src = "/images/" + encodeURIComponent(im.name);
+  });
+}
+
+function fit() {
+  const r = canvas.getBoundingClientRect();
+  canvas.width = r.width; canvas.height = r.height;
+  const im = state.img;
+  const s = Math.min(r.width / im.width, r.height / im.height);
+  state.view = { s, x: (r.width - im.width * s) / 2, y: (r.height - im.height * s) / 2 };
+}
+
+function toImage(ev) {
+  const r = canvas.getBoundingClientRect();
+  return { x: (ev.clientX - r.left - state.view.x) / state.view.s, y: (ev.clientY - r.top - state.view.y) / state.view.s };
+}
+
+function hit(p) {
+  const pts = current().points;
+  const rr = (radius() + 3) / state.view.s;
+  let best = -1, bd = Infinity;
+  pts.forEach((q, k) => { const d = Math.hypot(q[0] - p.x, q[1] - p.y); if (d < rr && d < bd) { bd = d; best = k; } });
+  return best;
+}
+
+function render() {
+  const v = state.view, im = current();
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = "#111"; ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.setTransform(v.s, 0, 0, v.s, v.x, v.y);
+  ctx.imageSmoothingEnabled = v.s < 2;
+  ctx.drawImage(state.img, 0, 0);
+  const r = radius() / v.s;
+  for (const [x, y, c] of im.points) {
+    ctx.beginPath(); ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fillStyle = colour(c); ctx.fill();
+    ctx.lineWidth = 1.5 / v.s; ctx.strokeStyle = "#000"; ctx.stroke();
+  }
+  sidebar();
+}
+
+function sidebar() {
+  const im = current();
+  document.getElementById("image-name").textContent = `${im.name} (${state.index + 1}/${state.images.length})`;
+  const done = state.images.filter(x => x.done).length;
+  document.getElementById("progress").textContent = `done ${done} of ${state.images.length}`;
+  const ul = document.getElementById("classes");
+  ul.innerHTML = "";
+  state.classes.forEach((c, i) => {
+    const li = document.createElement("li");
+    li.className = i === state.cls ? "selected" : "";
+    li.dataset.cls = c;
+    li.innerHTML = `<span class="swatch" style="background:${PALETTE[i % PALETTE.length]}"></span><span>${i + 1}. ${c}</span>`;
+    li.onclick = () => { state.cls = i; render(); };
+    ul.appendChild(li);
+  });
+  const counts = document.getElementById("counts");
+  counts.innerHTML = state.classes.map(c => `<div data-count="${c}">${c}: <b>${im.points.filter(p => p[2] === c).length}</b></div>`).join("")
+    + `<div>total: <b id="total">${im.points.length}</b></div>`;
+  document.getElementById("predicted-note").hidden = !im.predicted;
+  document.getElementById("done").textContent = im.done ? "done \u2713 (d: undo)" : "mark done (d)";
+}
+
+async function save(extra = {}) {
+  const im = current();
+  const body = { image: im.name, points: im.points, revision: im.revision, classes: state.classes, ...extra };
+  const flag = document.getElementById("saved");
+  const res = await fetch("/api/points", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const out = await res.json();
+  if (res.status === 409) {
+    im.points = out.points; im.revision = out.revision;
+    flag.textContent = "changed in another tab: reloaded"; flag.className = "saved error";
+  } else if (!out.ok) {
+    flag.textContent = "NOT saved: " + out.error; flag.className = "saved error";
+  } else {
+    im.revision = out.revision; im.predicted = false;
+    if ("done" in extra) im.done = extra.done;
+    flag.textContent = "saved"; flag.className = "saved";
+  }
+  render();
+}
+
+canvas.addEventListener("mousedown", ev => {
+  const p = toImage(ev);
+  const k = hit(p);
+  drag = { k, start: { x: ev.clientX, y: ev.clientY }, moved: false, view: { ...state.view } };
+});
+window.addEventListener("mousemove", ev => {
+  if (!drag) return;
+  const dx = ev.clientX - drag.start.x, dy = ev.clientY - drag.start.y;
+  if (Math.hypot(dx, dy) > 3) drag.moved = true;
+  if (!drag.moved) return;
+  if (drag.k >= 0) {
+    const p = toImage(ev), im = current();
+    im.points[drag.k][0] = Math.max(0, Math.min(state.img.width, p.x));
+    im.points[drag.k][1] = Math.max(0, Math.min(state.img.height, p.y));
+  } else {
+    state.view.x = drag.view.x + dx; state.view.y = drag.view.y + dy;
+  }
+  render();
+});
+window.addEventListener("mouseup", ev => {
+  if (!drag) return;
+  const d = drag; drag = null;
+  const im = current();
+  if (d.moved) { if (d.k >= 0) save(); return; }
+  if (ev.target !== canvas) return;
+  if (d.k >= 0) { im.points.splice(d.k, 1); save(); return; }
+  const p = toImage(ev);
+  if (p.x < 0 || p.y < 0 || p.x > state.img.width || p.y > state.img.height) return;
+  im.points.push([Math.round(p.x * 100) / 100, Math.round(p.y * 100) / 100, state.classes[state.cls]]);
+  save();
+});
+canvas.addEventListener("wheel", ev => {
+  ev.preventDefault();
+  zoom(ev.deltaY < 0 ? 1.25 : 0.8, ev);
+}, { passive: false });
+
+function zoom(f, ev) {
+  const r = canvas.getBoundingClientRect();
+  const cx = ev ? ev.clientX - r.left : r.width / 2, cy = ev ? ev.clientY - r.top : r.height / 2;
+  const v = state.view;
+  v.x = cx - (cx - v.x) * f; v.y = cy - (cy - v.y) * f; v.s *= f;
+  render();
+}
+
+window.addEventListener("keydown", ev => {
+  if (ev.target.tagName === "INPUT") return;
+  const k = ev.key;
+  if (k >= "1" && k <= "9" && +k <= state.classes.length) { state.cls = +k - 1; render(); }
+  else if (k === "n" || k === "ArrowRight") show(state.index + 1);
+  else if (k === "p" || k === "ArrowLeft") show(state.index - 1);
+  else if (k === "+" || k === "=") zoom(1.25);
+  else if (k === "-") zoom(0.8);
+  else if (k === "0") { fit(); render(); }
+  else if (k === "d") markDone();
+});
+
+async function markDone() {
+  const im = current();
+  const wasDone = im.done;
+  await save({ done: !wasDone });
+  if (!wasDone) show(state.index + 1);
+}
+
+document.getElementById("prev").onclick = () => show(state.index - 1);
+document.getElementById("next").onclick = () => show(state.index + 1);
+document.getElementById("done").onclick = markDone;
+document.getElementById("new-class").onsubmit = ev => {
+  ev.preventDefault();
+  const inp = document.getElementById("new-class-name");
+  const name = inp.value.trim();
+  if (name && !state.classes.includes(name)) { state.classes.push(name); state.cls = state.classes.length - 1; }
+  inp.value = ""; render(); save();
+};
+window.addEventListener("resize", () => { if (state.img) { fit(); render(); } });
+load();
