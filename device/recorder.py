@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -74,6 +75,8 @@ class Recorder:
         min_free_mb: int = 64,
         warn_free_mb: int = 256,
         mountinfo_path: str = "/proc/self/mountinfo",
+        clock: Callable[[], datetime] | None = None,
+        free_space: Callable[[Path], int] = free_bytes,
     ) -> None:
         self.storage = Path(storage)
         self.spool = Path(spool)
@@ -83,6 +86,8 @@ class Recorder:
         self.min_free = min_free_mb * 1024 * 1024
         self.warn_free = warn_free_mb * 1024 * 1024
         self.mountinfo_path = mountinfo_path
+        self.clock = clock or (lambda: datetime.now().astimezone())
+        self.free = free_space
         self._lock = threading.Lock()
         makedirs_durable(self.spool)
         self._seq_path = self.spool / ".seq"
@@ -106,7 +111,7 @@ class Recorder:
         if not os.access(self.storage, os.W_OK):
             return "storage is not writable"
         try:
-            if free_bytes(self.storage) < 4 * 1024 * 1024:
+            if self.free(self.storage) < 4 * 1024 * 1024:
                 return "USB stick is full"
         except OSError as e:
             return f"storage unreadable ({e.strerror})"
@@ -116,19 +121,19 @@ class Recorder:
         problem = self._stick_problem()
         waiting = self.spooled_count()
         if not problem:
-            free = free_bytes(self.storage) / 2**20
+            free = self.free(self.storage) / 2**20
             warn = "USB stick nearly full" if free * 2**20 < self.warn_free else ""
             where = "stick" if self.removable else "local"
             return StorageState(where, "", free, waiting, warn)
-        return StorageState("spool", problem, free_bytes(self.spool) / 2**20, waiting)
+        return StorageState("spool", problem, self.free(self.spool) / 2**20, waiting)
 
     def check_space(self) -> None:
         """Before a capture: refuse when neither the stick nor the spool has room."""
         if not self._stick_problem():
             return
-        if free_bytes(self.spool) < self.min_free:
+        if self.free(self.spool) < self.min_free:
             raise StorageFull(
-                f"SD card spool nearly full ({free_bytes(self.spool) / 2**20:.0f} MB free): "
+                f"SD card spool nearly full ({self.free(self.spool) / 2**20:.0f} MB free): "
                 "plug in a USB stick or free space"
             )
 
@@ -156,7 +161,7 @@ class Recorder:
     ) -> dict:
         """Write one record durably; returns it. Raises OSError if nothing could take it."""
         with self._lock:
-            now = datetime.now().astimezone()
+            now = self.clock()
             seq = self._next_seq()
             rec_id = f"{self.bench}-{now:%Y%m%d}-{seq:06d}"
             problem = self._stick_problem()
@@ -229,14 +234,8 @@ class Recorder:
             for root in (self.storage, self.spool):
                 for rec_path in sorted((root / SUBDIR).glob("*/records.jsonl"), reverse=True):
                     if f'"id":"{rec_id}"' in rec_path.read_text(encoding="utf-8"):
-                        line = json.dumps(
-                            {
-                                "id": rec_id,
-                                "time": datetime.now()
-                                .astimezone()
-                                .isoformat(timespec="milliseconds"),
-                            }
-                        )
+                        when = self.clock().isoformat(timespec="milliseconds")
+                        line = json.dumps({"id": rec_id, "time": when})
                         append_line(rec_path.parent / "voids.jsonl", line)
                         return
             raise OSError(f"record {rec_id} not found to void")

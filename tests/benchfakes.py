@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
@@ -99,6 +100,7 @@ def make_rig(
     quality: QualityCfg | None = None,
     images: Path | None = None,
     start: bool = True,
+    fixed_time: bool = False,
 ) -> Rig:
     factory = MockFactory(pin_class=MockPWMPin)
     camera = ReplayCamera(images or vial_folder(tmp / "vials"), delay_ms)
@@ -106,7 +108,11 @@ def make_rig(
     model = onnx_fixtures.write(tmp / "spot.onnx", onnx_fixtures.bright_spot_model(["egg"]))
     storage = tmp / "stick"
     storage.mkdir()
-    recorder = Recorder(storage, tmp / "spool", "testbench", removable=False)
+    extra = {}
+    if fixed_time:  # for pictures that must not change from run to run
+        t = datetime(2026, 5, 4, 9, 30, 0, tzinfo=UTC)
+        extra = {"clock": lambda: t, "free_space": lambda _p: 12_345 * 2**20}
+    recorder = Recorder(storage, tmp / "spool", "testbench", removable=False, **extra)
     bench = Bench(
         camera,
         light,

@@ -32,7 +32,7 @@ def browser():
                 "--no-first-run",
             ],
         )
-        b.new_context().set_default_timeout(60_000)
+        b.new_page().close()  # the first page of a fresh profile is slow: pay it here
         yield b
         b.close()
 

@@ -74,7 +74,7 @@ class ReplayCamera:
         return Frame(rgb, {"source": path.name})
 
     def describe(self) -> str:
-        return f"replay {self.folder} ({len(self.files)} images)"
+        return f"replay {self.folder.name}/ ({len(self.files)} images)"
 
     def close(self) -> None:
         pass

@@ -180,7 +180,7 @@ class BenchApp(App[int]):
             pic = draw_overlay(ev.frame, ev.points or [], counts, self.classes_, d["flags"])
             self.query_one("#preview", Preview).show(pic)
         where = "USB stick" if d["stored"] == "stick" else d["stored"]
-        self.say(f"recorded {d['id']}: {text} ({d['ms']['total']:.0f} ms, saved to {where})")
+        self.say(f"recorded {d['id']}: {text} (saved to {where})")
 
     def say(self, text: str, error: bool = False) -> None:
         self.message = text
