@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> None:
         opts = TrainOptions(
             minutes=a.minutes,
             object_px=13.0,
+            width=12,
             name="drosophila-eggs-demo",
             description=DESCRIPTION,
             synthetic=True,

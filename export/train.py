@@ -37,7 +37,9 @@ class TrainOptions:
     minutes: float = 4.5
     object_size: float | None = None  # measured from the annotations when None
     object_px: float = DEFAULT_OBJECT_PX
-    width: int = 12
+    width: int = 20
+    sigma_px: float = 8.0  # target blur at the model's input (half the object size)
+    scale_jitter: float = 0.2  # train on objects up to 20% larger or smaller than measured
     name: str | None = None
     device: str = "auto"
     seed: int = 0
@@ -91,7 +93,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     size = opts.object_size or measure_object_size(folder)
     scale = float(np.clip(opts.object_px / size, 0.05, 8.0))
-    sigma = max(1.0, opts.object_px / 4.0)
+    sigma = max(1.0, opts.sigma_px * opts.object_px / DEFAULT_OBJECT_PX)
     data = prepare(folder, folder.classes, scale, sigma)
     prep_s = time.monotonic() - t0
     # Leave time for export, quantization and the int8 check inside the budget.
@@ -104,7 +106,13 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         file=sys.stderr,
     )
     bar = Progress("train")
-    cfg = FitConfig(seconds=fit_s, width=opts.width, seed=opts.seed, device=device)
+    cfg = FitConfig(
+        seconds=fit_s,
+        width=opts.width,
+        seed=opts.seed,
+        device=device,
+        scale_jitter=opts.scale_jitter,
+    )
     result = fit(data, len(folder.classes), cfg, bar.update)
     bar.done(f"{result.steps} steps")
     net = result.net
@@ -136,9 +144,17 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             "seconds": round(fit_s),
             "steps": result.steps,
             "width": opts.width,
+            "sigma_px": sigma,
+            "scale_jitter": opts.scale_jitter,
             "device": device,
         },
-        metrics={"train_mae": round(train_mae, 3), "note": "on the training images"},
+        metrics={
+            "train_mae": round(train_mae, 3),
+            "note": "train_mae is on the training images",
+            # Fully convolutional: cost grows with the pixels fed in. Frame MACs =
+            # this * (frame height * input_scale) * (frame width * input_scale).
+            "macs_per_input_pixel": round(macs / (ih * iw), 2),
+        },
         description=opts.description
         or f"Counts {', '.join(folder.classes)}; trained on {folder.root.name}.",
     )
