@@ -39,6 +39,7 @@ models: $(VENV)/.train
 	$(BIN)/python -m export.make_default_model
 
 bench: $(VENV)/.train
+	$(BIN)/pip install -q -e ".[train,dev,bench]"
 	$(BIN)/python -m tests.benchmarks.run
 
 clean:
