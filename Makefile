@@ -2,7 +2,6 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-DEMO   := $(VENV)/demo
 
 .PHONY: run test lint models bench clean
 
@@ -20,9 +19,7 @@ $(VENV)/.train: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.base
 
 run: $(VENV)/.base
-	$(BIN)/scopecount demo $(DEMO) --images 4
-	$(BIN)/scopecount count $(DEMO)/images/*.png --overlay $(DEMO)/overlays
-	@echo "overlays with the counted points: $(DEMO)/overlays/"
+	$(BIN)/scopecount run --sim --storage $(VENV)/records --local-storage --spool $(VENV)/spool
 
 test: $(VENV)/.train
 	bash .ci/services.sh

@@ -10,10 +10,18 @@ MODELS_DIR = REPO_ROOT / "models"
 DEFAULT_MODEL_NAME = "drosophila-eggs-demo.onnx"
 
 
+INSTALLED_MODELS_DIR = Path("/opt/scopecount/models")  # where systemd/install.sh puts them
+
+
 def default_model() -> Path:
-    """The shipped default model; SCOPECOUNT_DEFAULT_MODEL overrides it for installs elsewhere."""
+    """The shipped default model: $SCOPECOUNT_DEFAULT_MODEL, else the source tree's models/
+    (editable installs, `make run`), else the bench install's copy."""
     env = os.environ.get("SCOPECOUNT_DEFAULT_MODEL")
-    return Path(env) if env else MODELS_DIR / DEFAULT_MODEL_NAME
+    if env:
+        return Path(env)
+    here = MODELS_DIR / DEFAULT_MODEL_NAME
+    installed = INSTALLED_MODELS_DIR / DEFAULT_MODEL_NAME
+    return installed if not here.exists() and installed.exists() else here
 
 
 def cache_dir() -> Path:
