@@ -6,10 +6,9 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
+from device import commands
 from device.errors import BadInput
-from device.paths import default_model
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -18,165 +17,6 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
         sys.exit(2)
-
-
-def _count(a: argparse.Namespace) -> int:
-    from device.count_cmd import count_files
-
-    model = Path(a.model) if a.model else default_model()
-    overlay = Path(a.overlay) if a.overlay else None
-    return count_files(a.images, model, a.json, overlay, a.threads)
-
-
-def _train(a: argparse.Namespace) -> int:
-    try:
-        from export.train import Int8Refused, TrainOptions, train
-    except ImportError as e:
-        raise BadInput(
-            f"train needs the train extra ({e.name} is missing): pip install 'scopecount[train]'"
-        ) from None
-    opts = TrainOptions(
-        minutes=a.minutes,
-        object_size=a.object_size,
-        width=a.width,
-        name=a.name,
-        device=a.device,
-        seed=a.seed,
-    )
-    try:
-        rep = train(a.folder, a.out, opts)
-    except Int8Refused as e:
-        print(f"scopecount: refused: {e}", file=sys.stderr)
-        return 1
-    print(
-        f"wrote {rep['model']} ({rep['int8_bytes'] / 1024:.0f} KB int8; float "
-        f"{rep['float_bytes'] / 1024:.0f} KB at {rep['float_model']})\n"
-        f"  MACs per {rep['frame']} frame: {rep['macs_per_frame'] / 1e9:.3f} G; "
-        f"int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
-        f"training-image MAE {rep['train_mae']:.2f}; {rep['seconds']:.0f} s"
-    )
-    return 0
-
-
-def _evaluate(a: argparse.Namespace) -> int:
-    try:
-        from export.evaluate import evaluate_cmd
-    except ImportError as e:
-        raise BadInput(f"evaluate needs the train extra ({e.name} is missing)") from None
-    return evaluate_cmd(a)
-
-
-def _run(a: argparse.Namespace) -> int:
-    from device import config
-    from device.wiring import RunOptions, assemble
-
-    cfg = config.load(a.config)
-    opts = RunOptions(
-        sim=a.sim,
-        storage=a.storage,
-        spool=a.spool,
-        model=a.model,
-        store=a.store,
-        local_storage=a.local_storage,
-    )
-    parts = assemble(cfg, opts)
-    try:
-        if a.headless:
-            from device.headless import run_headless
-            from device.sdnotify import Notifier
-
-            return run_headless(parts.bench, Notifier())
-        from device.tui.app import BenchApp
-
-        return BenchApp(parts.bench).run() or 0
-    finally:
-        parts.close()
-
-
-def _config(a: argparse.Namespace) -> int:
-    from device import config
-
-    cfg = config.load(a.config)
-    if a.action == "show":
-        print(config.to_toml(cfg), end="")
-    else:
-        print(f"{a.config or config.DEFAULT_PATH}: ok")
-    return 0
-
-
-def _model(a: argparse.Namespace) -> int:
-    from device.model_cmd import model_cmd
-
-    return model_cmd(a)
-
-
-def _deploy(a: argparse.Namespace) -> int:
-    from export.deploy import deploy
-
-    return deploy(a.host, a.file, a.port, a.identity, a.ssh_option)
-
-
-def _doctor(a: argparse.Namespace) -> int:
-    from device import config
-    from device.doctor import doctor
-
-    return doctor(config.load(a.config))
-
-
-def _import(a: argparse.Namespace) -> int:
-    from export.importers import import_annotations
-
-    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label)
-    print(f"imported {n_pts} points on {n_img} images into {a.folder}")
-    return 0
-
-
-def _export(a: argparse.Namespace) -> int:
-    from export.importers import export_cellcounter
-
-    n = export_cellcounter(a.folder, a.out)
-    print(f"wrote {n} Cell Counter XML files to {a.out} (open them in Fiji's Cell Counter)")
-    return 0
-
-
-def _annotate(a: argparse.Namespace) -> int:
-    try:
-        from export.annotate_server import serve
-    except ImportError as e:
-        raise BadInput(f"annotate: {e}") from None
-
-    server = serve(a.folder, a.model, a.port)
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    print(f"annotating {a.folder} at {url} (Ctrl-C to stop; every change is saved)", flush=True)
-    if not a.no_browser:
-        import webbrowser
-
-        webbrowser.open(url)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    return 0
-
-
-def _benchmark(a: argparse.Namespace) -> int:
-    from device.benchmark import benchmark_cmd
-
-    return benchmark_cmd(a.model, a.threads, a.repeats)
-
-
-def _records(a: argparse.Namespace) -> int:
-    from device.summary import summary_cmd
-
-    return summary_cmd(a.dir, a.csv)
-
-
-def _demo(a: argparse.Namespace) -> int:
-    from export.synthetic import write_demo_folder
-
-    write_demo_folder(Path(a.out), a.images, a.seed, (a.height, a.width))
-    print(f"wrote {a.images} synthetic vial images and points.csv to {a.out}")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -192,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     c.add_argument("--overlay", metavar="DIR", help="write PNGs with the counted points here")
     c.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
-    c.set_defaults(func=_count)
+    c.set_defaults(func=commands.count)
 
     t = sub.add_parser(
         "train",
@@ -211,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--name", help="model name stored in the file (default: file name)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     t.add_argument("--seed", type=int, default=0)
-    t.set_defaults(func=_train)
+    t.set_defaults(func=commands.train)
 
     e = sub.add_parser("evaluate", help="measure a model (or a learning curve) on a folder")
     e.add_argument("folder", metavar="FOLDER")
@@ -224,7 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--plot", metavar="PNG", help="where to write the picture")
     e.add_argument("--minutes", type=float, default=1.0, help="per model, for --learning-curve")
-    e.set_defaults(func=_evaluate)
+    e.set_defaults(func=commands.evaluate)
 
     r = sub.add_parser(
         "run",
@@ -250,12 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--store", metavar="DIR", help="model store (default /var/lib/scopecount/models)"
     )
-    r.set_defaults(func=_run)
+    r.set_defaults(func=commands.run)
 
     cf = sub.add_parser("config", help="check or show the config file")
     cf.add_argument("action", choices=["check", "show"])
     cf.add_argument("--config", metavar="FILE")
-    cf.set_defaults(func=_config)
+    cf.set_defaults(func=commands.config)
 
     m = sub.add_parser(
         "model",
@@ -275,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--key", metavar="KEY", help="ed25519 private key, for sign")
     m.add_argument("--install", action="store_true", help="authorize-key: append it")
     m.add_argument("--authorized-keys", metavar="FILE", help="default ~/.ssh/authorized_keys")
-    m.set_defaults(func=_model)
+    m.set_defaults(func=commands.model)
 
     dp = sub.add_parser(
         "deploy",
@@ -294,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="OPT",
         help="passed to ssh as -o OPT (e.g. UserKnownHostsFile=...)",
     )
-    dp.set_defaults(func=_deploy)
+    dp.set_defaults(func=commands.deploy)
 
     an = sub.add_parser(
         "annotate",
@@ -307,7 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--model", metavar="FILE", help="pre-fill points with this model")
     an.add_argument("--port", type=int, default=0, help="default: a free port")
     an.add_argument("--no-browser", action="store_true", help="do not open a browser")
-    an.set_defaults(func=_annotate)
+    an.set_defaults(func=commands.annotate)
 
     im = sub.add_parser(
         "import",
@@ -321,13 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     im.add_argument("folder", metavar="FOLDER", help="training folder to write (or add to)")
     im.add_argument("--images", metavar="DIR", help="where the images are (default: beside SRC)")
     im.add_argument("--label", default="object", help="class for napari/dotmask (default object)")
-    im.set_defaults(func=_import)
+    im.set_defaults(func=commands.import_)
 
     ex = sub.add_parser("export", help="write a training folder as Fiji Cell Counter XML")
     ex.add_argument("format", choices=["cellcounter"])
     ex.add_argument("folder", metavar="FOLDER")
     ex.add_argument("out", metavar="OUT_DIR")
-    ex.set_defaults(func=_export)
+    ex.set_defaults(func=commands.export)
 
     bm = sub.add_parser(
         "benchmark",
@@ -344,17 +184,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bm.add_argument("--threads", type=int, nargs="+", default=[1, 2, 4])
     bm.add_argument("--repeats", type=int, default=10)
-    bm.set_defaults(func=_benchmark)
+    bm.set_defaults(func=commands.benchmark)
 
     doc = sub.add_parser("doctor", help="check camera, GPIO, storage, model, clock, service")
     doc.add_argument("--config", metavar="FILE")
-    doc.set_defaults(func=_doctor)
+    doc.set_defaults(func=commands.doctor)
 
     rc = sub.add_parser("records", help="what is on a stick: totals per day and sample")
     rc.add_argument("action", choices=["summary"])
     rc.add_argument("dir", metavar="DIR", help="the stick (or any folder holding scopecount/)")
     rc.add_argument("--csv", metavar="FILE", help="also write every record into one CSV")
-    rc.set_defaults(func=_records)
+    rc.set_defaults(func=commands.records)
 
     d = sub.add_parser("demo", help="generate synthetic demo vials (a training folder)")
     d.add_argument("out", metavar="FOLDER")
@@ -362,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--width", type=int, default=1280)
     d.add_argument("--height", type=int, default=960)
-    d.set_defaults(func=_demo)
+    d.set_defaults(func=commands.demo)
     return p
 
 

@@ -1,0 +1,170 @@
+"""The subcommands behind `scopecount`: each imports what it needs when it runs, so that
+`count` never loads Textual and nothing on the bench loads torch."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from device.errors import BadInput
+from device.paths import default_model
+
+
+def count(a: argparse.Namespace) -> int:
+    from device.count_cmd import count_files
+
+    model = Path(a.model) if a.model else default_model()
+    overlay = Path(a.overlay) if a.overlay else None
+    return count_files(a.images, model, a.json, overlay, a.threads)
+
+
+def train(a: argparse.Namespace) -> int:
+    try:
+        from export.train import Int8Refused, TrainOptions, train
+    except ImportError as e:
+        raise BadInput(
+            f"train needs the train extra ({e.name} is missing): pip install 'scopecount[train]'"
+        ) from None
+    opts = TrainOptions(
+        minutes=a.minutes,
+        object_size=a.object_size,
+        width=a.width,
+        name=a.name,
+        device=a.device,
+        seed=a.seed,
+    )
+    try:
+        rep = train(a.folder, a.out, opts)
+    except Int8Refused as e:
+        print(f"scopecount: refused: {e}", file=sys.stderr)
+        return 1
+    print(
+        f"wrote {rep['model']} ({rep['int8_bytes'] / 1024:.0f} KB int8; float "
+        f"{rep['float_bytes'] / 1024:.0f} KB at {rep['float_model']})\n"
+        f"  MACs per {rep['frame']} frame: {rep['macs_per_frame'] / 1e9:.3f} G; "
+        f"int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
+        f"training-image MAE {rep['train_mae']:.2f}; {rep['seconds']:.0f} s"
+    )
+    return 0
+
+
+def evaluate(a: argparse.Namespace) -> int:
+    try:
+        from export.evaluate import evaluate_cmd
+    except ImportError as e:
+        raise BadInput(f"evaluate needs the train extra ({e.name} is missing)") from None
+    return evaluate_cmd(a)
+
+
+def run(a: argparse.Namespace) -> int:
+    from device import config
+    from device.wiring import RunOptions, assemble
+
+    cfg = config.load(a.config)
+    opts = RunOptions(
+        sim=a.sim,
+        storage=a.storage,
+        spool=a.spool,
+        model=a.model,
+        store=a.store,
+        local_storage=a.local_storage,
+    )
+    parts = assemble(cfg, opts)
+    try:
+        if a.headless:
+            from device.headless import run_headless
+            from device.sdnotify import Notifier
+
+            return run_headless(parts.bench, Notifier())
+        from device.tui.app import BenchApp
+
+        return BenchApp(parts.bench).run() or 0
+    finally:
+        parts.close()
+
+
+def config(a: argparse.Namespace) -> int:
+    from device import config
+
+    cfg = config.load(a.config)
+    if a.action == "show":
+        print(config.to_toml(cfg), end="")
+    else:
+        print(f"{a.config or config.DEFAULT_PATH}: ok")
+    return 0
+
+
+def model(a: argparse.Namespace) -> int:
+    from device.model_cmd import model_cmd
+
+    return model_cmd(a)
+
+
+def deploy(a: argparse.Namespace) -> int:
+    from export.deploy import deploy
+
+    return deploy(a.host, a.file, a.port, a.identity, a.ssh_option)
+
+
+def doctor(a: argparse.Namespace) -> int:
+    from device import config
+    from device.doctor import doctor
+
+    return doctor(config.load(a.config))
+
+
+def import_(a: argparse.Namespace) -> int:
+    from export.importers import import_annotations
+
+    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label)
+    print(f"imported {n_pts} points on {n_img} images into {a.folder}")
+    return 0
+
+
+def export(a: argparse.Namespace) -> int:
+    from export.importers import export_cellcounter
+
+    n = export_cellcounter(a.folder, a.out)
+    print(f"wrote {n} Cell Counter XML files to {a.out} (open them in Fiji's Cell Counter)")
+    return 0
+
+
+def annotate(a: argparse.Namespace) -> int:
+    try:
+        from export.annotate_server import serve
+    except ImportError as e:
+        raise BadInput(f"annotate: {e}") from None
+
+    server = serve(a.folder, a.model, a.port)
+    url = f"http://127.0.0.1:{server.server_address[1]}/"
+    print(f"annotating {a.folder} at {url} (Ctrl-C to stop; every change is saved)", flush=True)
+    if not a.no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def benchmark(a: argparse.Namespace) -> int:
+    from device.benchmark import benchmark_cmd
+
+    return benchmark_cmd(a.model, a.threads, a.repeats)
+
+
+def records(a: argparse.Namespace) -> int:
+    from device.summary import summary_cmd
+
+    return summary_cmd(a.dir, a.csv)
+
+
+def demo(a: argparse.Namespace) -> int:
+    from export.synthetic import write_demo_folder
+
+    write_demo_folder(Path(a.out), a.images, a.seed, (a.height, a.width))
+    print(f"wrote {a.images} synthetic vial images and points.csv to {a.out}")
+    return 0
