@@ -49,16 +49,13 @@ def image_flags(rgb: np.ndarray, cfg: QualityCfg) -> tuple[list[str], dict[str, 
 
 
 def read_qr(rgb: np.ndarray) -> str | None:
-    """Text of a QR code in the frame (a label on the vial), or None."""
-    det = cv2.QRCodeDetector()
-    for side in (1024, 2048):
-        g = _grey_small(rgb, side)
-        try:
-            text, pts, _ = det.detectAndDecode(g)
-        except cv2.error:
-            return None
-        if text:
-            return text.strip()[:64] or None
-        if pts is None:
-            return None
-    return None
+    """Text of a QR code in the frame (a label on the vial), or None.
+
+    One pass on a copy at most 1024 px wide (about 20 ms on a laptop core): a label big enough
+    to read by eye is found there; finding on a smaller copy proved unreliable.
+    """
+    try:
+        text, _, _ = cv2.QRCodeDetector().detectAndDecode(_grey_small(rgb, 1024))
+    except cv2.error:
+        return None
+    return (text.strip()[:64] or None) if text else None

@@ -51,6 +51,8 @@ class ReplayCamera:
             raise BadInput(f"[camera] folder {self.folder}: no images in it")
         self.delay_s = delay_ms / 1000
         self.index = 0
+        # A sensor hands over a frame from memory: decode each file once, not at every capture.
+        self._cache: dict[Path, np.ndarray] = {}
         self._plugged = threading.Event()
         self._plugged.set()
 
@@ -67,11 +69,14 @@ class ReplayCamera:
             raise CameraError("camera not responding (replay camera unplugged)")
         path = self.files[self.index % len(self.files)]
         self.index += 1
-        try:
-            rgb = read_rgb(path)
-        except BadInput as e:
-            raise CameraError(str(e)) from None
-        return Frame(rgb, {"source": path.name})
+        rgb = self._cache.get(path)
+        if rgb is None:
+            try:
+                rgb = read_rgb(path)
+            except BadInput as e:
+                raise CameraError(str(e)) from None
+            self._cache[path] = rgb
+        return Frame(rgb.copy(), {"source": path.name})
 
     def describe(self) -> str:
         return f"replay {self.folder.name}/ ({len(self.files)} images)"
