@@ -10,8 +10,16 @@ pytestmark = pytest.mark.slow
 def test_learning_curve_on_a_shared_folder(tmp_path):
     folder = shared_folder("mosquito-eggs")
     plot = tmp_path / "lc.png"
-    proc = run_cli("evaluate", str(folder), "--learning-curve", "--minutes", "0.3", "--json",
-                   "--plot", str(plot))
+    proc = run_cli(
+        "evaluate",
+        str(folder),
+        "--learning-curve",
+        "--minutes",
+        "0.3",
+        "--json",
+        "--plot",
+        str(plot),
+    )
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
     lines = proc.stdout.decode().splitlines()
     rows = json.loads(lines[-1])["learning_curve"]
