@@ -192,3 +192,38 @@ def test_running_bench_switches_model_without_restart(bench_ssh, tmp_path):
     finally:
         bench.send_signal(signal.SIGTERM)
         assert bench.wait(timeout=20) == 0
+
+
+def test_signed_models_only_when_keys_are_trusted(tmp_path):
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        key = keygen(tmp_path / "deploy_key")
+        signer = keygen(tmp_path / "signer")
+        store = tmp_path / "store"
+        cfg = tmp_path / "bench.toml"
+        pub = (tmp_path / "signer.pub").read_text().strip()
+        cfg.write_text(f'[model]\ntrusted_keys = ["{pub}"]\n')
+        proc = run_cli(
+            "model",
+            "authorize-key",
+            str(key) + ".pub",
+            "--store",
+            str(store),
+            "--config",
+            str(cfg),
+            "--install",
+            "--authorized-keys",
+            str(server.authorized_keys),
+        )
+        assert proc.returncode == 0, proc.stderr
+        model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+        r = deploy(server, key, model)
+        assert r.returncode != 0 and b"unsigned" in r.stdout + r.stderr
+        assert active(store) is None
+        proc = run_cli("model", "sign", str(model), "--key", str(signer))
+        assert proc.returncode == 0 and (tmp_path / "m.onnx.sig").exists()
+        r = deploy(server, key, model)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert active(store) == hashlib.sha256(model.read_bytes()).hexdigest()
+    finally:
+        server.stop()
