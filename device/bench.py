@@ -125,7 +125,8 @@ class Bench:
                 self._busy = True
                 refused = False
         if refused:
-            self.publish(BenchEvent("refused", {"reason": reason, "source": source}))
+            if reason == "busy":  # contact bounce is not news: no event per bounce edge
+                self.publish(BenchEvent("refused", {"reason": reason, "source": source}))
             return False
         self._jobs.put(("capture", source))
         return True

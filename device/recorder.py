@@ -192,29 +192,41 @@ class Recorder:
             return record
 
     def _write_day(
-        self, root: Path, day: str, record: dict, image: bytes | None, points: list
+        self,
+        root: Path,
+        day: str,
+        record: dict,
+        image: bytes | None,
+        points: list,
+        skip_points: bool = False,
+        skip_counts: bool = False,
     ) -> None:
+        """Image, points and counts rows, then the record line: the line is the commit point.
+        A flush that crashed after writing some of a record's rows skips those (skip_*)."""
         folder = root / SUBDIR / day
         makedirs_durable(folder / "images")
         name = Path(record["image"]).name
         if image is not None:
             write_atomic(folder / "images" / name, image)
         rows = "".join(_csv_line([name, f"{x:.1f}", f"{y:.1f}", c]) for x, y, c in points)
+        if skip_points:
+            rows = ""
         if rows:
             append_line(folder / "points.csv", rows, header="image,x,y,label")
         elif not (folder / "points.csv").exists():
             append_line(folder / "points.csv", "image,x,y,label")
         classes = list(record["counts"])
         counts_path = self._counts_path(folder, classes)
-        append_line(
-            counts_path,
-            _csv_line(
-                [record["id"], record["time"], record["sample"], record["model"]]
-                + [record["counts"][c] for c in classes]
-                + [" ".join(record["flags"])]
-            ),
-            header=_csv_line(["id", "time", "sample", "model", *classes, "flags"]),
-        )
+        if not skip_counts:
+            append_line(
+                counts_path,
+                _csv_line(
+                    [record["id"], record["time"], record["sample"], record["model"]]
+                    + [record["counts"][c] for c in classes]
+                    + [" ".join(record["flags"])]
+                ),
+                header=_csv_line(["id", "time", "sample", "model", *classes, "flags"]),
+            )
         append_line(folder / "records.jsonl", json.dumps(record, separators=(",", ":")))
 
     @staticmethod
@@ -272,6 +284,14 @@ class Recorder:
                 except (ValueError, KeyError):
                     continue
         points = _rows_by_image(day_dir / "points.csv")
+        # Rows a crashed flush already wrote: counts rows start with the record id, points
+        # rows with the image name.
+        counts_done = {
+            line.split(",", 1)[0]
+            for p in dest.glob("counts*.csv")
+            for line in p.read_text(encoding="utf-8").splitlines()[1:]
+        }
+        points_done = set(_rows_by_image(dest / "points.csv"))
         moved = 0
         for line in rec_path.read_text(encoding="utf-8").splitlines():
             try:
@@ -285,7 +305,15 @@ class Recorder:
             rec["flushed_from_spool"] = True
             pts = [(float(x), float(y), c) for x, y, c in points.get(Path(rec["image"]).name, [])]
             image = img.read_bytes() if img.exists() else None
-            self._write_day(self.storage, day_dir.name, rec, image, pts)
+            self._write_day(
+                self.storage,
+                day_dir.name,
+                rec,
+                image,
+                pts,
+                skip_points=Path(rec["image"]).name in points_done,
+                skip_counts=rec["id"] in counts_done,
+            )
             moved += 1
         for extra in ("voids.jsonl",):
             if (day_dir / extra).exists():

@@ -88,8 +88,21 @@ def test_flush_interrupted_after_copying_is_not_duplicated(tmp_path, stick):
     dest.mkdir(parents=True)
     lines = (day / "records.jsonl").read_text().splitlines()
     (dest / "records.jsonl").write_text("\n".join(lines[:2]) + "\n")
+    # ...and the third record's points and counts rows were written, its record line not yet.
+    third = json.loads(lines[2])
+    name = Path(third["image"]).name
+    spool_points = [
+        ln for ln in (day / "points.csv").read_text().splitlines() if ln.startswith(name)
+    ]
+    (dest / "points.csv").write_text("image,x,y,label\n" + "\n".join(spool_points) + "\n")
+    (dest / "counts.csv").write_text(
+        "id,time,sample,model,egg,flags\n" + third["id"] + ",t,s,m,2,\n"
+    )
     assert rec.flush() == 1
     assert ids_on(mnt) == ids
+    assert (dest / "counts.csv").read_text().count(third["id"]) == 1
+    pts_after = [ln for ln in (dest / "points.csv").read_text().splitlines() if ln.startswith(name)]
+    assert pts_after == spool_points
 
 
 def test_full_stick_falls_back_to_spool(tmp_path):
