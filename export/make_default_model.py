@@ -60,7 +60,9 @@ def main(argv: list[str] | None = None) -> None:
             write_metadata(path, info)
         a.out.write_bytes(out_tmp.read_bytes())
         # The float twin ships too: the benchmark compares int8 with float on the same weights.
-        a.out.with_name(a.out.stem + ".float.onnx").write_bytes(Path(rep["float_model"]).read_bytes())
+        a.out.with_name(a.out.stem + ".float.onnx").write_bytes(
+            Path(rep["float_model"]).read_bytes()
+        )
         rep |= {"held_out_synthetic": figures, "int8_bytes": a.out.stat().st_size}
         rep.pop("curve", None)
         notes = MODELS_DIR / "drosophila-eggs-demo.md"
