@@ -9,7 +9,7 @@ def test_opencv_backend_reads_frames_and_reports_the_end(tmp_path):
     # A video file stands in for /dev/video0: OpenCV opens both through the same VideoCapture.
     path = tmp_path / "cam.avi"
     w = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (160, 120))
-    for i in range(4):
+    for _ in range(4):
         frame = np.zeros((120, 160, 3), np.uint8)
         frame[..., 2] = 200  # red in BGR
         w.write(frame)
