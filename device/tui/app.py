@@ -86,6 +86,7 @@ class BenchApp(App[int]):
         self.ready_info: dict[str, Any] = {}
         self.storage: dict[str, Any] = {}
         self.model_name = ""
+        self.model_sha = ""
         self.message = ""
 
     # -- layout -----------------------------------------------------------------------------
@@ -130,6 +131,7 @@ class BenchApp(App[int]):
             self.ready_info = d
             self.classes_ = list(d["classes"])
             self.model_name = d["model"]
+            self.model_sha = d.get("model_sha256", "")
             self.storage = d["storage"]
             self.query_one("#sample", Label).update(f"sample: {d['sample']}")
             self.say("ready: put a vial under the scope and press the button (or space)")
@@ -149,6 +151,7 @@ class BenchApp(App[int]):
             self.storage = d
         elif ev.kind == "model":
             self.model_name = d.get("name", self.model_name)
+            self.model_sha = d.get("sha256", self.model_sha)
             self.classes_ = list(d.get("classes", self.classes_))
             self.say(d.get("message", f"model now {self.model_name}"), error=bool(d.get("error")))
         elif ev.kind == "sample":
@@ -202,7 +205,7 @@ class BenchApp(App[int]):
             store = "?"
         cam = self.ready_info.get("camera", "?")
         self.query_one("#status", Label).update(
-            f"model {self.model_name} | camera {cam} | storage {store}"
+            f"model {self.model_name} ({self.model_sha[:8]}) | camera {cam} | storage {store}"
         )
 
     # -- actions ----------------------------------------------------------------------------
