@@ -137,7 +137,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path, stick,
     env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / "cache"))
     acked: list[str] = []
     rnd = random.Random(4)
-    for _ in range(8):
+    for _ in range(20):
         proc = subprocess.Popen(
             [
                 str(exe),
