@@ -27,14 +27,8 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def bench_ssh(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ssh")
-    store = root / "store"
-    cfg = root / "bench.toml"
-    cfg.write_text("[model]\nmax_mb = 1\n")
-    server = start_sshd(root / "sshd")
-    key = keygen(root / "deploy_key")
+def authorize(server, key, store, cfg):
+    """The bench side: the deploy key may run `scopecount model receive` and nothing else."""
     proc = run_cli(
         "model",
         "authorize-key",
@@ -48,6 +42,17 @@ def bench_ssh(tmp_path_factory):
         str(server.authorized_keys),
     )
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def bench_ssh(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ssh")
+    store = root / "store"
+    cfg = root / "bench.toml"
+    cfg.write_text("[model]\nmax_mb = 1\n")
+    server = start_sshd(root / "sshd")
+    key = keygen(root / "deploy_key")
+    authorize(server, key, store, cfg)
     line = server.authorized_keys.read_text()
     assert line.startswith('restrict,command="') and "model receive" in line
     yield server, key, store, cfg
@@ -203,19 +208,7 @@ def test_signed_models_only_when_keys_are_trusted(tmp_path):
         cfg = tmp_path / "bench.toml"
         pub = (tmp_path / "signer.pub").read_text().strip()
         cfg.write_text(f'[model]\ntrusted_keys = ["{pub}"]\n')
-        proc = run_cli(
-            "model",
-            "authorize-key",
-            str(key) + ".pub",
-            "--store",
-            str(store),
-            "--config",
-            str(cfg),
-            "--install",
-            "--authorized-keys",
-            str(server.authorized_keys),
-        )
-        assert proc.returncode == 0, proc.stderr
+        authorize(server, key, store, cfg)
         model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
         r = deploy(server, key, model)
         assert r.returncode != 0 and b"unsigned" in r.stdout + r.stderr

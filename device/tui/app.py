@@ -21,15 +21,22 @@ from device.overlay import draw_overlay
 from device.tui.preview import Preview
 
 
-class SampleScreen(ModalScreen[str | None]):
-    """Edit the sample id; Enter keeps it, Escape cancels."""
+class Dialog(ModalScreen[str | None]):
+    """A small box in the middle of the screen; Escape closes it with no answer."""
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
     DEFAULT_CSS = """
-    SampleScreen { align: center middle; }
-    SampleScreen > Vertical { width: 60; height: auto; border: thick $accent; padding: 1 2;
-                              background: $surface; }
+    Dialog { align: center middle; }
+    Dialog > Vertical { width: 72; height: auto; border: thick $accent; padding: 1 2;
+                        background: $surface; }
     """
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SampleScreen(Dialog):
+    """Edit the sample id; Enter keeps it."""
 
     def __init__(self, sample: str) -> None:
         super().__init__()
@@ -43,17 +50,9 @@ class SampleScreen(ModalScreen[str | None]):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
 
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
-
-class ModelsScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,m,q", "close", "close")]
-    DEFAULT_CSS = """
-    ModelsScreen { align: center middle; }
-    ModelsScreen > Vertical { width: 80; height: auto; border: thick $accent; padding: 1 2;
-                              background: $surface; }
-    """
+class ModelsScreen(Dialog):
+    BINDINGS = [Binding("escape,m,q", "cancel", "close")]
 
     def __init__(self, text: str) -> None:
         super().__init__()
@@ -63,9 +62,6 @@ class ModelsScreen(ModalScreen[None]):
         with Vertical():
             yield Static(self.text, id="models-text")
             yield Label("Escape to close")
-
-    def action_close(self) -> None:
-        self.dismiss(None)
 
 
 class BenchApp(App[int]):
