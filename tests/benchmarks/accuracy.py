@@ -83,6 +83,8 @@ def table(results: list[dict]) -> str:
 
             def ms(key: str, rs=rs, kind=kind) -> str:
                 v = np.array([r[kind][key] for r in rs])
+                if np.isnan(v).any():
+                    return "n/a"
                 scale = 100 if key == "mre" else 1
                 unit = "%" if key == "mre" else ""
                 return f"{v.mean() * scale:.2f}{unit} ± {v.std() * scale:.2f}"
