@@ -27,8 +27,6 @@ class FitConfig:
     seed: int = 0
     count_weight: float = 0.02
     scale_jitter: float = 0.0
-    distractors: float = 0.0  # share of patches with painted bars and strokes
-    object_px: float = 16.0
     device: str = "cpu"
 
 
@@ -52,12 +50,8 @@ class PatchSampler:
         patch: int,
         rng: np.random.Generator,
         scale_jitter: float = 0.0,
-        distractors: float = 0.0,
-        object_px: float = 16.0,
     ) -> None:
         self.rng = rng
-        self.distractors = distractors
-        self.object_px = object_px
         self.jitter = scale_jitter
         # Room for the largest crop that scale jitter asks for.
         self.patch = int(np.ceil(patch * (1 + scale_jitter) / OUTPUT_STRIDE)) * OUTPUT_STRIDE
@@ -95,8 +89,6 @@ class PatchSampler:
                 xi = cv2.resize(xi, o, interpolation=cv2.INTER_LINEAR)
                 area = (c / self.out) ** 2
                 di = np.stack([cv2.resize(d, o, interpolation=cv2.INTER_AREA) * area for d in di])
-            if self.distractors and self.rng.random() < self.distractors:
-                xi, di = self._distract(xi, di)
             xi = xi.transpose(2, 0, 1)
             yi = _pool(di)
             if self.rng.random() < 0.5:
@@ -112,26 +104,6 @@ class PatchSampler:
             ys.append(yi)
         return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
 
-    def _distract(self, xi: np.ndarray, di: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Paint bars and strokes far longer than any object (a needle, a pen mark, a vial rim)
-        over the patch, with no density under them: what is not object-sized is not counted."""
-        xi, di = xi.copy(), di.copy()
-        size = xi.shape[0]
-        mask = np.zeros((size, size), np.uint8)
-        for _ in range(int(self.rng.integers(1, 3))):
-            length = self.rng.uniform(4, 10) * self.object_px
-            ang = self.rng.uniform(0, np.pi)
-            cx, cy = self.rng.uniform(0, size, 2)
-            dx, dy = np.cos(ang) * length / 2, np.sin(ang) * length / 2
-            p0 = (int(cx - dx), int(cy - dy))
-            p1 = (int(cx + dx), int(cy + dy))
-            thick = max(1, int(self.rng.uniform(0.4, 1.5) * self.object_px))
-            colour = tuple(float(v) for v in self.rng.normal(0, 1.5, 3))
-            cv2.line(xi, p0, p1, colour, thick, cv2.LINE_AA)
-            cv2.line(mask, p0, p1, 1, thick + 2)
-        di *= 1 - mask[None].astype(np.float32)
-        return xi, di
-
 
 def fit(
     data: Prepared,
@@ -145,7 +117,7 @@ def fit(
     net = CountNet(n_classes, cfg.width).to(dev)
     ema = copy.deepcopy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter, cfg.distractors, cfg.object_px)
+    sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter)
     start = time.monotonic()
     curve: list[tuple[int, float, float]] = []
     step, run_loss = 0, None
