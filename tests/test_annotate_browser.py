@@ -3,6 +3,7 @@
 import csv
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -46,6 +47,16 @@ def start(folder: Path, model: Path | None = None):
 def rows(folder: Path) -> list[tuple[str, float, float, str]]:
     with open(folder / "points.csv") as f:
         return [(r["image"], float(r["x"]), float(r["y"]), r["label"]) for r in csv.DictReader(f)]
+
+
+def wait_rows(folder: Path, check, timeout: float = 15.0):
+    """The file is the truth: poll points.csv until it shows what the page did."""
+    end = time.monotonic() + timeout
+    while True:
+        got = rows(folder) if (folder / "points.csv").exists() else []
+        if check(got) or time.monotonic() > end:
+            return got
+        time.sleep(0.05)
 
 
 def make_folder(tmp: Path) -> Path:

@@ -88,12 +88,25 @@ function sidebar() {
   document.getElementById("done").textContent = im.done ? "done \u2713 (d: undo)" : "mark done (d)";
 }
 
-async function save(extra = {}) {
+// Saves of one image go out one after another, each with the revision the previous one
+// returned: quick edits never conflict with themselves, only with another tab.
+function save(extra = {}) {
   const im = current();
+  im.chain = (im.chain || Promise.resolve()).then(() => send(im, extra));
+  return im.chain;
+}
+
+async function send(im, extra) {
   const body = { image: im.name, points: im.points, revision: im.revision, classes: state.classes, ...extra };
   const flag = document.getElementById("saved");
-  const res = await fetch("/api/points", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
-  const out = await res.json();
+  let res, out;
+  try {
+    res = await fetch("/api/points", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    out = await res.json();
+  } catch (err) {
+    flag.textContent = "NOT saved: " + err; flag.className = "saved error";
+    return;
+  }
   if (res.status === 409) {
     im.points = out.points; im.revision = out.revision;
     flag.textContent = "changed in another tab: reloaded"; flag.className = "saved error";
@@ -104,7 +117,7 @@ async function save(extra = {}) {
     if ("done" in extra) im.done = extra.done;
     flag.textContent = "saved"; flag.className = "saved";
   }
-  render();
+  if (im === current()) render();
 }
 
 canvas.addEventListener("mousedown", ev => {
