@@ -18,25 +18,34 @@ def run(coro):
     return asyncio.run(coro)
 
 
+async def ready(pilot, app):
+    await settle(pilot, app, lambda: "ready" in app.message)
+
+
+async def count(pilot, app, rows: int) -> DataTable:
+    """Press space and wait until the history shows `rows` records."""
+    await pilot.press("space")
+    table = app.query_one("#history", DataTable)
+    await settle(pilot, app, lambda: table.row_count == rows)
+    return table
+
+
 def test_space_counts_and_shows_digits_history_and_status(tmp_path):
     rig = make_rig(tmp_path, start=False)
 
     async def go():
         app = BenchApp(rig.bench)
         async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot, app, lambda: "ready" in app.message)
+            await ready(pilot, app)
             assert app.focused is None or not isinstance(app.focused, Input)
-            await pilot.press("space")
-            table = app.query_one("#history", DataTable)
-            await settle(pilot, app, lambda: table.row_count == 1)
+            table = await count(pilot, app, 1)
             assert str(app.query_one("#count-digits", Digits).value) == "2"
             assert "egg: 2" in str(app.query_one("#count-text", Label).render())
             row = table.get_row_at(0)
             assert row[1] == "sample-001" and "egg: 2" in row[2]
             status = str(app.query_one("#status", Label).render())
             assert "local" in status and "model bright-spot" in status
-            await pilot.press("space")
-            await settle(pilot, app, lambda: table.row_count == 2)
+            await count(pilot, app, 2)
             assert table.get_row_at(1)[1] == "sample-002"
             await pilot.press("q")
         return len(rig.records())
@@ -51,7 +60,7 @@ def test_sample_edit_then_count(tmp_path):
     async def go():
         app = BenchApp(rig.bench)
         async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot, app, lambda: "ready" in app.message)
+            await ready(pilot, app)
             await pilot.press("s")
             await pilot.pause()
             inp = app.screen.query_one(Input)
@@ -59,9 +68,7 @@ def test_sample_edit_then_count(tmp_path):
             await pilot.press(*"vial-7", "enter")
             await pilot.pause()
             assert rig.bench.sample == "vial-7"
-            await pilot.press("space")
-            table = app.query_one("#history", DataTable)
-            await settle(pilot, app, lambda: table.row_count == 1)
+            table = await count(pilot, app, 1)
             assert table.get_row_at(0)[1] == "vial-7"
             assert "vial-8" in str(app.query_one("#sample", Label).render())
 
@@ -76,10 +83,8 @@ def test_void_and_camera_error_in_plain_words(tmp_path):
     async def go():
         app = BenchApp(rig.bench)
         async with app.run_test(size=(120, 40)) as pilot:
-            await settle(pilot, app, lambda: "ready" in app.message)
-            await pilot.press("space")
-            table = app.query_one("#history", DataTable)
-            await settle(pilot, app, lambda: table.row_count == 1)
+            await ready(pilot, app)
+            table = await count(pilot, app, 1)
             await pilot.press("v")
             await settle(pilot, app, lambda: "voided" in app.message, 3)
             assert table.get_row_at(0)[3] == "VOIDED"
@@ -88,8 +93,7 @@ def test_void_and_camera_error_in_plain_words(tmp_path):
             await settle(pilot, app, lambda: app.message.startswith("ERROR"))
             assert "camera" in app.message and "Traceback" not in app.message
             rig.camera.plug()
-            await pilot.press("space")
-            await settle(pilot, app, lambda: table.row_count == 2)
+            await count(pilot, app, 2)
 
     run(go())
     rig.close()
