@@ -104,8 +104,10 @@ class BenchApp(App[int]):
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
-        for col in ("time", "sample", "counts", "flags", "id"):
-            table.add_column(col, key=col)
+        # Fixed widths: the table never jumps about as rows arrive.
+        widths = {"time": 8, "sample": 16, "counts": 28, "flags": 16, "id": 26}
+        for col, width in widths.items():
+            table.add_column(col, key=col, width=width)
         self.bench.subscribe(self._from_bench)
         try:
             signal.signal(signal.SIGUSR1, lambda *_: self.bench.press("signal"))
