@@ -12,7 +12,7 @@ from device.config import Config
 from device.counter import Counter
 from device.errors import BadInput
 from device.hardware.button import BenchButton
-from device.hardware.camera import Camera, CameraError, ReplayCamera, open_camera
+from device.hardware.camera import Camera, CameraError, open_camera
 from device.hardware.light import Light, open_light
 from device.paths import cache_dir, default_model
 from device.recorder import Recorder
@@ -131,4 +131,3 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
     return Assembled(bench, camera, light, button, pin_factory)
 
 
-__all__ = ["Assembled", "RunOptions", "assemble", "ReplayCamera"]
