@@ -129,5 +129,3 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
     )
     button = BenchButton(cfg.button, bench.press, bench.hold, pin_factory)
     return Assembled(bench, camera, light, button, pin_factory)
-
-
