@@ -97,7 +97,7 @@ class Bench:
         self._busy = False
         self._last_edge = -math.inf
         self._thread: threading.Thread | None = None
-        self._storage_where = ""
+        self._storage_seen: tuple[str, str, str] = ("", "", "")
 
     # -- events -----------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[BenchEvent], None]) -> None:
@@ -196,8 +196,10 @@ class Bench:
         except OSError as e:
             self.publish(BenchEvent("error", {"message": f"storage: {e}"}))
             return
-        if state.where != self._storage_where:
-            self._storage_where = state.where
+        # News when the place, the reason or a warning (stick nearly full) changes.
+        seen = (state.where, state.reason, state.warning)
+        if seen != self._storage_seen:
+            self._storage_seen = seen
             self.publish(BenchEvent("storage", state.as_dict()))
 
     def _fail(self, message: str) -> None:

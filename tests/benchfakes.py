@@ -101,6 +101,7 @@ def make_rig(
     images: Path | None = None,
     start: bool = True,
     fixed_time: bool = False,
+    free_mb: list[int] | None = None,
 ) -> Rig:
     factory = MockFactory(pin_class=MockPWMPin)
     camera = ReplayCamera(images or vial_folder(tmp / "vials"), delay_ms)
@@ -112,6 +113,8 @@ def make_rig(
     if fixed_time:  # for pictures that must not change from run to run
         t = datetime(2026, 5, 4, 9, 30, 0, tzinfo=UTC)
         extra = {"clock": lambda: t, "free_space": lambda _p: 12_345 * 2**20}
+    if free_mb is not None:
+        extra["free_space"] = lambda _p: free_mb[0] * 2**20  # a list: tests fill the stick
     recorder = Recorder(storage, tmp / "spool", "testbench", removable=False, **extra)
     bench = Bench(
         camera,

@@ -147,3 +147,18 @@ def test_empty_field_is_flagged_but_recorded(tmp_path):
 )
 def test_next_sample(before, after):
     assert next_sample(before) == after
+
+
+def test_stick_filling_up_is_announced(tmp_path):
+    free = [1000]
+    rig = make_rig(tmp_path, free_mb=free)
+    try:
+        (ev,) = rig.events.wait("storage")
+        assert ev.data["where"] == "local" and ev.data["warning"] == ""
+        free[0] = 100  # under the 256 MB warning level, over the 4 MB floor
+        ev = rig.events.wait("storage", 2)[1]
+        assert ev.data["where"] == "local" and ev.data["warning"] == "USB stick nearly full"
+        rig.click()
+        assert rig.events.wait("recorded")[0].data["stored"] == "local"
+    finally:
+        rig.close()
