@@ -90,7 +90,7 @@ class ModelStore:
         return self.state()["active"]
 
     def active_path(self) -> Path | None:
-        sha = self.active_sha() if self.state_path.exists() else None
+        sha = self.active_sha()
         return self.models / f"{sha}.onnx" if sha else None
 
     def path_of(self, sha: str) -> Path:

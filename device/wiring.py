@@ -63,7 +63,7 @@ def apply_sim(cfg: Config) -> Config:
     """--sim replaces camera, light and button settings of any config."""
     cam = replace(cfg.camera, backend="replay", folder=str(demo_images()), delay_ms=0)
     light = replace(cfg.light, kind="pwm", settle_ms=10)
-    return replace(cfg, camera=cam, light=light, button=replace(cfg.button))
+    return replace(cfg, camera=cam, light=light)
 
 
 def storage_paths(cfg: Config, opts: RunOptions) -> tuple[Path, Path, bool]:

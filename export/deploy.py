@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 from device.errors import BadInput
@@ -57,7 +56,3 @@ def deploy(
     if proc.returncode == 0:
         return 0
     return 2 if proc.returncode == 2 else 1
-
-
-if __name__ == "__main__":
-    sys.exit(deploy(sys.argv[1], sys.argv[2]))

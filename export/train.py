@@ -24,6 +24,7 @@ from export.folder import TrainingFolder, read_folder
 from export.net import OUTPUT_STRIDE, count_macs
 from export.objsize import estimate_object_size
 from export.onnx_export import export_float, quantize_int8, write_metadata
+from export.plots import training_curve
 
 # Objects are shown to the network at this diameter (model-input pixels): big enough for the
 # stride-4 output to separate touching objects, small enough to keep a camera frame cheap.
@@ -90,7 +91,6 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     if not folder.classes:
         raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
     device = resolve_device(opts.device)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     size = opts.object_size or measure_object_size(folder)
     scale = float(np.clip(opts.object_px / size, 0.05, 8.0))
     sigma = max(1.0, opts.sigma_px * opts.object_px / DEFAULT_OBJECT_PX)
@@ -189,6 +189,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             "curve": result.curve,
         }
         _write_report(out, report)
+        training_curve(result.curve, sidecar(out, ".curve.png"), out.stem)
         if diff > INT8_TOLERANCE:
             raise Int8Refused(
                 f"int8 counts differ from float by {diff * 100:.2f}% on the calibration images "
@@ -210,9 +211,3 @@ def _sums(model_path: Path, inputs: list[np.ndarray]) -> np.ndarray:
 
 def _write_report(out: Path, report: dict) -> None:
     sidecar(out, ".report.json").write_text(json.dumps(report, indent=1) + "\n")
-    try:
-        from export.plots import training_curve
-
-        training_curve(report["curve"], sidecar(out, ".curve.png"), out.stem)
-    except ImportError:
-        pass
