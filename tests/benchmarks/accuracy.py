@@ -1,17 +1,22 @@
 """Accuracy on images the model never saw: train on part of each shared folder, count the rest.
 
     python -m tests.benchmarks.accuracy [--folders mbm adipocyte] [--splits 2] [--minutes 4.5]
+                                        [--jobs 2]
 
 Prints a Markdown table (mean and spread over splits) for the float and the int8 model.
+Folders of a few photographs are measured leave-one-out (every image held out once); larger
+ones on random hold-out splits. `--jobs 2` trains two splits at a time, one core each.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +28,18 @@ from export.train import TrainOptions, train
 from tests.conftest import SHARED_DATA
 
 HOLDOUT = {"mosquito-eggs": 2, "mbm": 6, "adipocyte": 20}
+# With this many images or fewer a random hold-out of two can take every photograph of one
+# kind out of training (two of the six mosquito photographs are at a closer zoom); every image
+# is held out once instead, the usual protocol for tiny sets.
+LEAVE_ONE_OUT_MAX = 8
+# A known limit measured on purpose, reported apart from the target rows: a model trained at one
+# zoom counting photographs taken closer.
+STRESS = {
+    "mosquito-eggs": (
+        "unseen zoom: both closer photographs held out",
+        ["DSC_2378_480p.jpg", "DSC_2380_480p.jpg"],
+    )
+}
 KINDS = ("float", "int8", "classical", "density-forest")
 PUBLISHED = {  # from the papers, other splits: context, not a like-for-like comparison
     "mbm": [("SAU-Net (2019, GPU)", "5.7 ± 1.2"), ("Count-ception (2017, GPU)", "8.8 ± 2.3")],
@@ -34,19 +51,56 @@ PUBLISHED = {  # from the papers, other splits: context, not a like-for-like com
 TARGETS = {"mosquito-eggs": ("mre", 0.025), "mbm": ("mae", 5.7), "adipocyte": ("mae", 14.2)}
 
 
-def run_split(name: str, split: int, minutes: float, tmp: Path, baselines: bool = False) -> dict:
+def plan(name: str, names: list[str], splits: int) -> list[list[str]]:
+    """The held-out images of each split."""
+    if len(names) <= LEAVE_ONE_OUT_MAX:
+        return [[n] for n in names]
+    out = []
+    for split in range(splits):
+        rng = np.random.default_rng(100 + split)
+        order = [names[i] for i in rng.permutation(len(names))]
+        out.append(order[: HOLDOUT.get(name, max(1, len(names) // 5))])
+    return out
+
+
+def protocol(name: str, n_images: int) -> str:
+    if n_images <= LEAVE_ONE_OUT_MAX:
+        return f"{name}: leave-one-out ({n_images} splits)"
+    return f"{name}: {HOLDOUT.get(name, max(1, n_images // 5))} of {n_images} held out at random"
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run_split(
+    name: str,
+    split: int,
+    test_names: list[str],
+    minutes: float,
+    tmp: Path,
+    baselines: bool = False,
+    group: str = "",
+) -> dict:
     folder = read_folder(SHARED_DATA / name)
-    rng = np.random.default_rng(100 + split)
-    order = [folder.samples[i].name for i in rng.permutation(len(folder.samples))]
-    k = HOLDOUT.get(name, max(1, len(order) // 5))
-    test_names, train_names = order[:k], order[k:]
+    train_names = [s.name for s in folder.samples if s.name not in set(test_names)]
     train_dir = tmp / f"{name}-{split}"
     _link_subset(folder, train_names, train_dir)
     out = tmp / f"{name}-{split}.onnx"
     t0 = time.monotonic()
     rep = train(train_dir, out, TrainOptions(minutes=minutes, seed=split))
     test = folder.subset(test_names)
-    res = {"folder": name, "split": split, "train_s": time.monotonic() - t0, "report": rep}
+    res = {
+        "folder": name,
+        "group": group or name,
+        "split": split,
+        "held_out": test_names,
+        "n_images": len(folder.samples),
+        "train_s": time.monotonic() - t0,
+        "report": rep,
+    }
     for kind, path in (("int8", out), ("float", Path(rep["float_model"]))):
         m = evaluate_model(Counter.from_file(path), test)
         res[kind] = {k: m[k] for k in ("mae", "mre", "bias", "f1")}
@@ -76,8 +130,9 @@ def table(results: list[dict]) -> str:
         "| folder | model | MAE | mean rel. error | bias | point F1 | target |",
         "|---|---|---|---|---|---|---|",
     ]
-    for name in dict.fromkeys(r["folder"] for r in results):
-        rs = [r for r in results if r["folder"] == name]
+    for group in dict.fromkeys(r["group"] for r in results):
+        rs = [r for r in results if r["group"] == group]
+        name = rs[0]["folder"]
         metric, limit = TARGETS.get(name, ("mae", float("nan")))
         for kind in [k for k in KINDS if all(k in r for r in rs)]:
 
@@ -93,11 +148,14 @@ def table(results: list[dict]) -> str:
             tgt += "%" if metric == "mre" else ""
             if kind not in ("float", "int8"):
                 tgt = "(baseline)"
+            elif group != name:
+                tgt = "(a known limit, not a target)"
+            splits = f"{len(rs)} split" + "s" * (len(rs) > 1)
             lines.append(
-                f"| {name} ({len(rs)} splits) | {kind} | {ms('mae')} | {ms('mre')} | "
+                f"| {group} ({splits}) | {kind} | {ms('mae')} | {ms('mre')} | "
                 f"{ms('bias')} | {ms('f1')} | {tgt} |"
             )
-        for label, fig in PUBLISHED.get(name, []):
+        for label, fig in PUBLISHED.get(name, []) if group == name else []:
             lines.append(f"| {name} | {label}, from the paper | {fig} | | | | other split |")
     return "\n".join(lines)
 
@@ -108,15 +166,25 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--splits", type=int, default=2)
     ap.add_argument("--minutes", type=float, default=4.5)
     ap.add_argument("--baselines", action="store_true", help="also the classical and forest")
+    ap.add_argument("--jobs", type=int, default=1, help="splits trained at a time, 1 core each")
     a = ap.parse_args(argv)
-    results = []
+    jobs = []
+    for name in a.folders:
+        if not (SHARED_DATA / name / "points.csv").exists():
+            print(f"skipping {name}: {SHARED_DATA / name} is absent", file=sys.stderr)
+            continue
+        names = [s.name for s in read_folder(SHARED_DATA / name).samples]
+        jobs += [(name, i, held, name) for i, held in enumerate(plan(name, names, a.splits))]
+        if name in STRESS and set(STRESS[name][1]) <= set(names):
+            jobs.append((name, len(jobs), STRESS[name][1], f"{name}, {STRESS[name][0]}"))
     with tempfile.TemporaryDirectory() as tmp:
-        for name in a.folders:
-            if not (SHARED_DATA / name / "points.csv").exists():
-                print(f"skipping {name}: {SHARED_DATA / name} is absent", file=sys.stderr)
-                continue
-            for split in range(a.splits):
-                results.append(run_split(name, split, a.minutes, Path(tmp), a.baselines))
+        args = [(n, i, h, a.minutes, Path(tmp), a.baselines, g) for n, i, h, g in jobs]
+        if a.jobs <= 1:
+            results = [run_split(*x) for x in args]
+        else:
+            ctx = multiprocessing.get_context("spawn")
+            with ProcessPoolExecutor(a.jobs, mp_context=ctx, initializer=_one_thread) as pool:
+                results = list(pool.map(run_split, *zip(*args, strict=True)))
     print(table(results))
     return results
 
