@@ -37,13 +37,21 @@ def density_map(
     return d
 
 
-def prepare(folder: TrainingFolder, classes: list[str], scale: float, sigma: float) -> Prepared:
+def prepare(
+    folder: TrainingFolder,
+    classes: list[str],
+    scale: float,
+    sigma: float,
+    scales: list[float] | None = None,
+) -> Prepared:
+    """`scales`, one per image, overrides `scale` for images taken at another zoom."""
     images, dens, counts, names = [], [], [], []
     index = {c: i for i, c in enumerate(classes)}
-    for s in folder.samples:
-        rgb = rescale(s.image(), scale)
+    for k, s in enumerate(folder.samples):
+        sc = scales[k] if scales is not None else scale
+        rgb = rescale(s.image(), sc)
         h, w = rgb.shape[:2]
-        pts = np.array([[x * scale, y * scale] for x, y, _ in s.points], np.float32).reshape(-1, 2)
+        pts = np.array([[x * sc, y * sc] for x, y, _ in s.points], np.float32).reshape(-1, 2)
         labs = np.array([index[lab] for _, _, lab in s.points], np.int64)
         d = density_map((h, w), pts, labs, len(classes), sigma)
         images.append(pad_to(normalize(rgb, MEAN, STD)))

@@ -81,3 +81,50 @@ def estimate_object_size(images: list[np.ndarray], points: list[np.ndarray]) -> 
     if len(nn_all):
         size = min(size, 1.2 * float(np.median(nn_all)))
     return float(np.clip(size, 4.0, 200.0))
+
+
+# Sizes on one annotated image are trusted only from this many points.
+MIN_POINTS_PER_IMAGE = 20
+# Per-image sizes spread continuously at one zoom (adipocytes from 0.7x to 1.4x the median);
+# another zoom shows as a separate cluster: no image between it and the main one over this gap.
+ZOOM_GAP = 1.3
+
+
+def main_zoom(sizes: list[float]) -> list[bool]:
+    """Which sizes belong to the cluster around the median (sorted neighbours closer than
+    ZOOM_GAP); the rest were taken at another zoom."""
+    order = np.argsort(sizes)
+    v = np.asarray(sizes, np.float64)[order]
+    mid = len(v) // 2
+    lo, hi = mid, mid
+    while lo > 0 and v[lo] / v[lo - 1] < ZOOM_GAP:
+        lo -= 1
+    while hi < len(v) - 1 and v[hi + 1] / v[hi] < ZOOM_GAP:
+        hi += 1
+    inside = np.zeros(len(v), bool)
+    inside[order[lo : hi + 1]] = True
+    return inside.tolist()
+
+
+def zoom_groups(
+    images: list[np.ndarray], points: list[np.ndarray]
+) -> tuple[float, list[float | None]]:
+    """The folder's object size at its main zoom, and per image its own size when it was
+    clearly taken at another zoom (else None).
+
+    A few photographs taken closer would otherwise pull the folder's size between the two zooms
+    and the model would learn objects at two sizes: the main zoom's images are measured alone,
+    and training rescales the others so that their objects match.
+    """
+    own = [
+        estimate_object_size([img], [pts]) if len(pts) >= MIN_POINTS_PER_IMAGE else None
+        for img, pts in zip(images, points, strict=True)
+    ]
+    known = [k for k, s in enumerate(own) if s is not None]
+    if not known:
+        return estimate_object_size(images, points), [None] * len(images)
+    inside = dict(zip(known, main_zoom([own[k] for k in known]), strict=True))
+    other = [inside.get(k) is False for k in range(len(images))]
+    main = [(img, pts) for img, pts, o in zip(images, points, other, strict=True) if not o]
+    size = estimate_object_size([i for i, _ in main], [p for _, p in main])
+    return size, [s if o else None for s, o in zip(own, other, strict=True)]

@@ -22,7 +22,7 @@ from export.dataset import MEAN, STD, prepare
 from export.fit import FitConfig, fit, predict_density
 from export.folder import TrainingFolder, read_folder
 from export.net import OUTPUT_STRIDE, count_macs
-from export.objsize import estimate_object_size
+from export.objsize import zoom_groups
 from export.onnx_export import export_float, quantize_int8, write_metadata
 from export.plots import training_curve
 
@@ -63,13 +63,24 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def measure_object_size(folder: TrainingFolder) -> float:
-    imgs, pts = [], []
-    for s in folder.samples:
+def measure_sizes(folder: TrainingFolder) -> tuple[float, list[float | None]]:
+    """The object size at the folder's main zoom, and per sample its own size when it was
+    taken at another zoom (else None)."""
+    imgs, pts, where = [], [], []
+    for k, s in enumerate(folder.samples):
         if s.points:
             imgs.append(s.image())
             pts.append(np.array([[x, y] for x, y, _ in s.points], np.float64))
-    return estimate_object_size(imgs, pts)
+            where.append(k)
+    size, own = zoom_groups(imgs, pts)
+    per_sample: list[float | None] = [None] * len(folder.samples)
+    for k, o in zip(where, own, strict=True):
+        per_sample[k] = o
+    return size, per_sample
+
+
+def measure_object_size(folder: TrainingFolder) -> float:
+    return measure_sizes(folder)[0]
 
 
 def sidecar(out: Path, suffix: str) -> Path:
@@ -91,11 +102,23 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     if not folder.classes:
         raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
     device = resolve_device(opts.device)
-    size = opts.object_size or measure_object_size(folder)
+    if opts.object_size:
+        size, own = opts.object_size, [None] * len(folder.samples)
+    else:
+        size, own = measure_sizes(folder)
     scale = float(np.clip(opts.object_px / size, 0.05, 8.0))
     sigma = max(1.0, opts.sigma_px * opts.object_px / DEFAULT_OBJECT_PX)
-    data = prepare(folder, folder.classes, scale, sigma)
+    # Photographs taken at another zoom are shown to the network at the main zoom's object size.
+    scales = [scale if o is None else float(np.clip(opts.object_px / o, 0.05, 8.0)) for o in own]
+    data = prepare(folder, folder.classes, scale, sigma, scales)
     prep_s = time.monotonic() - t0
+    others = [(s.name, o) for s, o in zip(folder.samples, own, strict=True) if o is not None]
+    if others:
+        print(
+            f"{len(others)} image(s) taken at another zoom, rescaled to match: "
+            + ", ".join(f"{n} (objects {o:.1f} px)" for n, o in others),
+            file=sys.stderr,
+        )
     # Leave time for export, quantization and the int8 check inside the budget.
     reserve = 15.0 + 0.4 * len(data.images[:MAX_CALIBRATION])
     fit_s = max(5.0, opts.minutes * 60 - prep_s - reserve)
@@ -147,6 +170,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             "sigma_px": sigma,
             "scale_jitter": opts.scale_jitter,
             "device": device,
+            "other_zoom": {n: round(o, 2) for n, o in others},
         },
         metrics={
             "train_mae": round(train_mae, 3),

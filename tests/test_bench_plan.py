@@ -1,25 +1,36 @@
-"""The accuracy benchmark's splits: tiny folders leave-one-out, larger ones random hold-outs."""
+"""The accuracy benchmark's splits: tiny folders leave-one-out at their main zoom, photographs at
+another zoom in rows of their own, larger folders random hold-outs."""
 
 from tests.benchmarks.accuracy import plan, protocol, table
 
 
-def test_tiny_folder_holds_out_every_image_once() -> None:
+def test_tiny_folder_holds_out_every_main_zoom_image_once_and_reports_other_zooms_apart() -> None:
     names = [f"img{i}.jpg" for i in range(6)]
-    splits = plan("mosquito-eggs", names, 2)
-    assert splits == [[n] for n in names]
-    assert protocol("mosquito-eggs", 6) == "mosquito-eggs: leave-one-out (6 splits)"
+    splits = plan("eggs", names, 2, other_zoom=["img0.jpg", "img3.jpg"])
+    main = [held for group, held in splits if group == "eggs"]
+    assert main == [["img1.jpg"], ["img2.jpg"], ["img4.jpg"], ["img5.jpg"]]
+    apart = [(g, h) for g, h in splits if g != "eggs"]
+    assert ("eggs, another zoom, one held out", ["img0.jpg"]) in apart
+    assert ("eggs, another zoom, one held out", ["img3.jpg"]) in apart
+    assert ("eggs, unseen zoom: all 2 held out", ["img0.jpg", "img3.jpg"]) in apart
+    assert "leave-one-out over the 4 images" in protocol("eggs", 6, 2)
+
+
+def test_tiny_folder_at_one_zoom_is_plain_leave_one_out() -> None:
+    names = [f"img{i}.jpg" for i in range(5)]
+    assert plan("eggs", names, 2) == [("eggs", [n]) for n in names]
 
 
 def test_larger_folder_gets_different_random_hold_outs_of_the_set_size() -> None:
     names = [f"img{i:02d}.png" for i in range(29)]
     splits = plan("mbm", names, 3)
-    assert len(splits) == 3
-    assert all(len(s) == 6 and len(set(s)) == 6 and set(s) <= set(names) for s in splits)
+    assert len(splits) == 3 and {g for g, _ in splits} == {"mbm"}
+    assert all(len(h) == 6 and len(set(h)) == 6 and set(h) <= set(names) for _, h in splits)
     assert splits[0] != splits[1]
     assert plan("mbm", names, 3) == splits  # fixed seeds: the same splits on every run
 
 
-def test_stress_rows_are_reported_apart_and_not_against_the_target() -> None:
+def test_limit_rows_are_reported_apart_and_not_against_the_target() -> None:
     def row(group: str, mre: float) -> dict:
         m = {"mae": mre * 200, "mre": mre, "bias": 0.0, "f1": 0.9}
         return {"folder": "mosquito-eggs", "group": group, "int8": m, "float": m}

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from export.objsize import estimate_object_size, log_diameters
+from export.objsize import estimate_object_size, log_diameters, main_zoom, zoom_groups
 
 
 def disc_image(centres, radius, shape=(200, 200)):
@@ -52,3 +52,37 @@ def test_elongated_objects_count_larger_than_their_width():
 
 def test_no_points_default():
     assert estimate_object_size([disc_image([], 5)], [np.zeros((0, 2))]) == 16.0
+
+
+def test_main_zoom_is_the_cluster_around_the_median():
+    # One zoom spreads continuously (as adipocyte tiles do, 0.7x to 1.4x): no other zoom.
+    assert main_zoom([7.0, 7.8, 8.6, 9.5, 10.0, 11.0, 12.2, 13.5]) == [True] * 8
+    # Two photographs at 1.45x, with no image in between: another zoom.
+    assert main_zoom([4.8, 7.1, 4.7, 4.9, 7.2, 4.8]) == [True, False, True, True, False, True]
+    assert main_zoom([5.0]) == [True]
+
+
+def grid(radius, spacing=24, shape=(200, 200)):
+    pts = np.array(
+        [
+            (x, y)
+            for y in range(20, shape[0] - 10, spacing)
+            for x in range(20, shape[1] - 10, spacing)
+        ],
+        float,
+    )
+    return disc_image(pts.astype(int), radius, shape), pts
+
+
+def test_zoom_groups_measure_the_main_zoom_alone_and_flag_the_closer_photograph():
+    far = [grid(3, 24), grid(3, 24), grid(3, 24)]
+    close = grid(6, 40, (400, 400))
+    images = [far[0][0], close[0], far[1][0], far[2][0]]
+    points = [far[0][1], close[1], far[1][1], far[2][1]]
+    size, own = zoom_groups(images, points)
+    assert size == pytest.approx(estimate_object_size([f[0] for f in far], [f[1] for f in far]))
+    assert own[0] is None and own[2] is None and own[3] is None
+    assert own[1] is not None and own[1] > 1.5 * size
+    # Too few points on an image to trust its own size: it stays with the folder.
+    few = grid(6, 80, (200, 200))
+    assert zoom_groups([far[0][0], few[0]], [far[0][1], few[1]])[1] == [None, None]

@@ -69,3 +69,19 @@ def test_evaluate_reports_metrics_and_plot(mbm_model, tmp_path):
     assert m["images"] == 4 and m["mae"] < 30
     assert 0 < m["f1"] <= 1 and m["recall"] > 0.5
     assert plot.stat().st_size > 1000
+
+
+def test_photographs_at_another_zoom_are_found_and_rescaled(tmp_path):
+    src = shared_folder("mosquito-eggs")  # two of its six photographs were taken 1.45x closer
+    out = tmp_path / "eggs.onnx"
+    proc = run_cli("train", str(src), "--out", str(out), "--minutes", "0.4")
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]
+    err = proc.stderr.decode()
+    assert "2 image(s) taken at another zoom" in err and "DSC_2378_480p.jpg" in err
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    training = json.loads(meta["scopecount.training"])
+    assert set(training["other_zoom"]) == {"DSC_2378_480p.jpg", "DSC_2380_480p.jpg"}
+    main = float(meta["scopecount.object_size_px"])
+    # The size is the main zoom's alone, not a blend pulled towards the closer photographs.
+    assert all(v > 1.3 * main for v in training["other_zoom"].values())
+    assert main < 5.3

@@ -113,18 +113,18 @@ def main(argv: list[str] | None = None) -> None:
     if a.quick:
         acc_args += ["--folders", "mbm"]
     results = accuracy.main(acc_args)
-    sizes = {r["folder"]: r["n_images"] for r in results}
+    sizes = {r["folder"]: (r["n_images"], r["n_other_zoom"]) for r in results}
     cores = "one core each" if a.jobs > 1 else "all cores"
     parts += [
         "### Accuracy on images the model never saw",
         "Splits: "
-        + "; ".join(accuracy.protocol(n, k) for n, k in sizes.items())
+        + "; ".join(accuracy.protocol(n, k, o) for n, (k, o) in sizes.items())
         + ". The model is trained on the rest with default settings "
         f"(`scopecount train`, {a.minutes if not a.quick else 1.5} minutes, {a.jobs} splits at "
         f"a time, {cores}: fewer steps than a lone `scopecount train` gets), and counts the "
-        "held-out images; mean ± spread over splits. Rows marked as a known limit hold out "
-        "images of a kind the model never saw on purpose (mosquito eggs: both photographs taken "
-        "closer, so the model learnt only the farther zoom). The classical pipeline (Otsu "
+        "held-out images; mean ± spread over splits. Rows marked as a known limit count "
+        "photographs taken at another zoom than the folder's main one (a model counts at the "
+        "zoom it was taught). The classical pipeline (Otsu "
         "threshold, distance transform, peak splitting; tuned on the training images) and the "
         "density forest (QuantiFly-style extra-trees on filter features) see the same "
         "splits.",
