@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -35,9 +36,17 @@ def append_line(path: Path, line: str, header: str | None = None) -> None:
     new = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        if new and header is not None and os.fstat(fd).st_size == 0:
+        start = os.fstat(fd).st_size
+        if new and header is not None and start == 0:
             data = header.rstrip("\n") + "\n" + data
-        os.write(fd, data.encode("utf-8"))
+        payload = data.encode("utf-8")
+        written = os.write(fd, payload)
+        if written != len(payload):
+            # A filling disk took only part of the line: cut it back so that the next line
+            # does not start in the middle of this one.
+            os.ftruncate(fd, start)
+            os.fsync(fd)
+            raise OSError(errno.ENOSPC, f"{path}: no room for a whole line", str(path))
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -54,10 +54,17 @@ def write_atomic(path: str | Path, data: bytes) -> None:
     tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     try:
-        os.write(fd, data)
+        # A filling disk accepts part of a write() and refuses the rest on the next call: keep
+        # writing until all is down or the error comes, and never rename a partial file.
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(tmp, p)
     dfd = os.open(p.parent, os.O_RDONLY)
     try:

@@ -123,6 +123,50 @@ def test_full_stick_falls_back_to_spool(tmp_path):
         sh("umount", "-l", str(mnt))
 
 
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    sh("mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mnt))
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_stick_filling_during_a_record_leaves_no_half_image_and_the_spool_takes_it(
+    tmp_path, small_tmpfs
+):
+    mnt = small_tmpfs
+    sh("dd", "if=/dev/zero", f"of={mnt}/filler", "bs=512k", "count=7")  # 4.5 MB left
+    rec = Recorder(mnt, tmp_path / "spool", "b1", image_format="png")
+    assert rec.state().where == "stick"  # room enough by the 4 MB check
+    rgb = np.random.default_rng(0).integers(0, 256, (1200, 1600, 3), np.uint8)  # ~5.8 MB PNG
+    r = rec.write(rgb, {"egg": 3}, [(1.0, 2.0, "egg")] * 3, ["egg"], "s", "m", "0" * 64, [])
+    assert r["stored"] == "spool"
+    assert ids_on(mnt) == []
+    assert [p.name for p in mnt.rglob("*") if p.is_file() and p.name != "filler"] == []
+    spooled = next((tmp_path / "spool").rglob(f"{r['id']}.png")).read_bytes()
+    (mnt / "filler").unlink()
+    assert rec.flush() == 1
+    assert ids_on(mnt) == [r["id"]]
+    assert next(mnt.rglob(f"{r['id']}.png")).read_bytes() == spooled
+
+
+def test_a_line_the_disk_takes_only_part_of_is_cut_back(small_tmpfs):
+    from device.durable import append_line
+
+    path = small_tmpfs / "counts.csv"
+    path.write_text("h\n" + "x" * 4083 + "\n")  # 4086 bytes: 10 left in its page
+    subprocess.run(["dd", "if=/dev/zero", f"of={small_tmpfs}/filler", "bs=4k"], capture_output=True)
+    before = path.read_bytes()
+    with pytest.raises(OSError):
+        append_line(path, "y" * 100)
+    assert path.read_bytes() == before
+    (small_tmpfs / "filler").unlink()
+    append_line(path, "z" * 100)
+    assert path.read_text().splitlines()[-1] == "z" * 100
+    assert path.read_bytes() == before + b"z" * 100 + b"\n"
+
+
 def test_read_only_stick_is_not_written(tmp_path, stick):
     mnt, plug, pull = stick
     sh("mount", "-o", "remount,ro", str(mnt))
