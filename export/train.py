@@ -145,7 +145,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     # Fitted on the images the model was trained on, so only a bias that is structural is
     # trusted: the steady undercount of a patch-trained model on whole small tiles (objects cut
     # by tile borders). An overcount of its own training images is in-sample fit that new images
-    # do not share (on bone marrow, correcting it cost about 0.5 MAE on held-out images).
+    # do not share (bone marrow, six trained models: held-out MAE 6.6 with it, 6.1 without).
     count_scale = float(np.clip(true.sum() / max(pred.sum(), 1e-6), 1.0, 1.25))
     train_mae = float(np.abs(pred * count_scale - true).sum(axis=1).mean())
     fh, fw = opts.frame
