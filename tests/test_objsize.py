@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from export.objsize import estimate_object_size, log_diameters, main_zoom, zoom_groups
+from export.train import MAX_UPSCALE, input_scales
 
 
 def disc_image(centres, radius, shape=(200, 200)):
@@ -86,3 +87,12 @@ def test_zoom_groups_measure_the_main_zoom_alone_and_flag_the_closer_photograph(
     # Too few points on an image to trust its own size: it stays with the folder.
     few = grid(6, 80, (200, 200))
     assert zoom_groups([far[0][0], few[0]], [far[0][1], few[1]])[1] == [None, None]
+
+
+def test_input_scales_enlarge_small_objects_at_most_max_upscale() -> None:
+    # Cells at 32 px are shrunk to 16 px; eggs 4.8 px wide are enlarged only MAX_UPSCALE times.
+    assert input_scales(32.0, [None], 16.0)[:2] == (0.5, 16.0)
+    scale, shown, scales = input_scales(4.8, [None, 7.2], 16.0)
+    assert scale == MAX_UPSCALE and abs(shown - 4.8 * MAX_UPSCALE) < 1e-9
+    # A closer photograph is scaled so that its objects appear at the same size as the rest.
+    assert scales[0] == MAX_UPSCALE and abs(scales[1] * 7.2 - shown) < 1e-9
