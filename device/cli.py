@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--object-size", type=float, help="object diameter in pixels (default: measured)"
     )
+    t.add_argument(
+        "--object-px",
+        type=float,
+        help="size the network sees objects at, in its own pixels (default 32; larger counts "
+        "crowded objects better and costs more per frame, smaller is faster)",
+    )
     t.add_argument("--width", type=int, default=20, help="network width (default 20)")
     t.add_argument("--name", help="model name stored in the file (default: file name)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")

@@ -19,6 +19,10 @@ def count(a: argparse.Namespace) -> int:
     return count_files(a.images, model, a.json, overlay, a.threads)
 
 
+# Rough Raspberry Pi 4 cost of one int8 GMAC: the README's estimate (0.40 GMAC in about 0.17 s).
+PI4_S_PER_GMAC = 0.41
+
+
 def train(a: argparse.Namespace) -> int:
     try:
         from export.train import Int8Refused, TrainOptions, train
@@ -29,6 +33,7 @@ def train(a: argparse.Namespace) -> int:
     opts = TrainOptions(
         minutes=a.minutes,
         object_size=a.object_size,
+        **({"object_px": a.object_px} if a.object_px is not None else {}),
         width=a.width,
         name=a.name,
         device=a.device,
@@ -46,6 +51,13 @@ def train(a: argparse.Namespace) -> int:
         f"int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
         f"training-image MAE {rep['train_mae']:.2f}; {rep['seconds']:.0f} s"
     )
+    pi4_s = rep["macs_per_frame"] / 1e9 * PI4_S_PER_GMAC
+    if pi4_s > 1.0:
+        print(
+            f"  note: a Raspberry Pi 4 may need about {pi4_s:.1f} s per {rep['frame']} frame "
+            "(estimate from MACs; `scopecount benchmark` measures it): a smaller --object-px "
+            "or camera frame is faster, at some cost on crowded objects"
+        )
     return 0
 
 

@@ -92,6 +92,11 @@ def test_train_bad_inputs(tmp_path):
         run_cli("train", str(tmp_path / "f"), "--out", str(tmp_path / "no" / "m.onnx")),
         "does not exist",
     )
+    for flag, value in (("--object-px", "0"), ("--object-size", "-3"), ("--minutes", "-1")):
+        one_line_error(
+            run_cli("train", str(tmp_path / "f"), "--out", str(tmp_path / "m.onnx"), flag, value),
+            f"{flag} {float(value)}",
+        )
     assert not (tmp_path / "m.onnx").exists()
 
 
