@@ -33,11 +33,14 @@ def test_train_writes_int8_float_report_and_curve(mbm_model):
     rep = json.loads(out.with_name("mbm.report.json").read_text())
     assert rep["int8_vs_float"] <= 0.02
     assert "MACs" in proc.stdout.decode()
+    # Cells 18 px across are shown at 32 px: a 1280x960 frame then costs a Pi 4 over a second.
+    assert "Raspberry Pi 4 may need" in proc.stdout.decode()
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert json.loads(meta["scopecount.classes"]) == ["cell"]
     assert meta["scopecount.quantization"].startswith("int8")
     training = json.loads(meta["scopecount.training"])
     assert training["images"] == 25 and len(training["content_sha256"]) == 64
+    assert training["object_px"] == pytest.approx(32.0, abs=0.1)
     assert out.stat().st_size < out.with_name("mbm.float.onnx").stat().st_size / 2
 
 
