@@ -38,17 +38,12 @@ def density_map(
 
 
 def prepare(
-    folder: TrainingFolder,
-    classes: list[str],
-    scale: float,
-    sigma: float,
-    scales: list[float] | None = None,
+    folder: TrainingFolder, classes: list[str], scales: list[float], sigma: float
 ) -> Prepared:
-    """`scales`, one per image, overrides `scale` for images taken at another zoom."""
+    """`scales`: one per image (photographs taken at another zoom get their own)."""
     images, dens, counts, names = [], [], [], []
     index = {c: i for i, c in enumerate(classes)}
-    for k, s in enumerate(folder.samples):
-        sc = scales[k] if scales is not None else scale
+    for s, sc in zip(folder.samples, scales, strict=True):
         rgb = rescale(s.image(), sc)
         h, w = rgb.shape[:2]
         pts = np.array([[x * sc, y * sc] for x, y, _ in s.points], np.float32).reshape(-1, 2)

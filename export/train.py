@@ -129,7 +129,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         size, own = measure_sizes(folder)
     scale, shown_px, scales = input_scales(size, own, opts.object_px)
     sigma = max(1.0, opts.sigma_frac * shown_px)
-    data = prepare(folder, folder.classes, scale, sigma, scales)
+    data = prepare(folder, folder.classes, scales, sigma)
     prep_s = time.monotonic() - t0
     others = [(s.name, o) for s, o in zip(folder.samples, own, strict=True) if o is not None]
     if others:

@@ -46,6 +46,11 @@ PUBLISHED = {  # from the papers, other splits: context, not a like-for-like com
 TARGETS = {"mosquito-eggs": ("mre", 0.025), "mbm": ("mae", 5.7), "adipocyte": ("mae", 14.2)}
 
 
+def holdout(name: str, n_images: int) -> int:
+    """Images held out per random split: fixed for the shared folders, else a fifth."""
+    return HOLDOUT.get(name, max(1, n_images // 5))
+
+
 def plan(
     name: str, names: list[str], splits: int, other_zoom: list[str] | None = None
 ) -> list[tuple[str, list[str]]]:
@@ -62,7 +67,7 @@ def plan(
     for split in range(splits):
         rng = np.random.default_rng(100 + split)
         order = [names[i] for i in rng.permutation(len(names))]
-        out.append((name, order[: HOLDOUT.get(name, max(1, len(names) // 5))]))
+        out.append((name, order[: holdout(name, len(names))]))
     return out
 
 
@@ -72,7 +77,7 @@ def protocol(name: str, n_images: int, n_other: int = 0) -> str:
         if n_other:
             text += f" ({n_other} taken closer are always in training for these rows)"
         return text
-    return f"{name}: {HOLDOUT.get(name, max(1, n_images // 5))} of {n_images} held out at random"
+    return f"{name}: {holdout(name, n_images)} of {n_images} held out at random"
 
 
 def _one_thread() -> None:
