@@ -6,6 +6,7 @@ runner, tests); all hardware and the model come in through the constructor.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import re
@@ -23,6 +24,8 @@ from device.hardware.camera import Camera, CameraError
 from device.hardware.light import Light
 from device.quality import FLAG_TEXT, image_flags, read_qr
 from device.recorder import Recorder, StorageFull
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -98,6 +101,7 @@ class Bench:
         self._last_edge = -math.inf
         self._thread: threading.Thread | None = None
         self._storage_seen: tuple[str, str, str] = ("", "", "")
+        self._beat = time.monotonic()  # the worker was last at its queue (for the watchdog)
 
     # -- events -----------------------------------------------------------------------------
     def subscribe(self, fn: Callable[[BenchEvent], None]) -> None:
@@ -158,6 +162,12 @@ class Bench:
             )
         )
 
+    def healthy(self, stuck_s: float = 15.0) -> bool:
+        """For the watchdog: the worker runs and came back to its queue within stuck_s."""
+        if self._thread is None:
+            return True  # not started yet: start-up time is the service manager's to limit
+        return self._thread.is_alive() and time.monotonic() - self._beat < stuck_s
+
     def stop(self, timeout: float = 5.0) -> None:
         self._jobs.put(("stop", None))
         if self._thread is not None:
@@ -167,6 +177,7 @@ class Bench:
     # -- the worker -------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
+            self._beat = time.monotonic()
             try:
                 job, arg = self._jobs.get(timeout=self.poll_s)
             except queue.Empty:
@@ -180,6 +191,7 @@ class Bench:
                 elif job == "void":
                     self._void()
             except Exception as e:  # the bench must stay up whatever one press does
+                log.exception("%s failed", job)
                 self._fail(f"unexpected {type(e).__name__}: {e}")
 
     def _housekeeping(self) -> None:
@@ -194,6 +206,7 @@ class Bench:
                     self.publish(BenchEvent("flushed", {"records": moved}))
                 state = self.recorder.state()
         except OSError as e:
+            log.exception("storage housekeeping failed")
             self.publish(BenchEvent("error", {"message": f"storage: {e}"}))
             return
         # News when the place, the reason or a warning (stick nearly full) changes.
@@ -222,6 +235,7 @@ class Bench:
         try:
             frame = self.camera.capture()
         except CameraError as e:
+            log.warning("capture failed", exc_info=True)
             self._fail(f"camera: {e}")
             return
         self.light.ready()  # also ends the error blinking once the camera is back
@@ -235,6 +249,7 @@ class Bench:
         try:
             res = counter.count(frame.rgb)
         except Exception as e:
+            log.exception("model %s failed", counter.name)
             ev = self.models.failed(e)
             if ev is not None:
                 self.publish(ev)
@@ -254,6 +269,7 @@ class Bench:
                 extra={"quality": figures, "source": source},
             )
         except OSError as e:
+            log.exception("could not record")
             self._fail(f"could not record: {e}")
             return
         self.last_record = rec
@@ -297,6 +313,7 @@ class Bench:
         try:
             self.recorder.void(rec["id"])
         except OSError as e:
+            log.exception("could not void %s", rec["id"])
             self._fail(f"could not void {rec['id']}: {e}")
             return
         self.last_record = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 from device.errors import BadInput
@@ -82,16 +83,24 @@ def run(a: argparse.Namespace) -> int:
         store=a.store,
         local_storage=a.local_storage,
     )
+    from device.logsetup import setup_logging
+    from device.sdnotify import Notifier, start_pinger
+
+    setup_logging(tui=not a.headless)
     parts = assemble(cfg, opts)
     try:
         if a.headless:
             from device.headless import run_headless
-            from device.sdnotify import Notifier
 
             return run_headless(parts.bench, Notifier())
         from device.tui.app import BenchApp
 
-        return BenchApp(parts.bench).run() or 0
+        stop = threading.Event()  # the TUI unit has a watchdog too
+        start_pinger(parts.bench.healthy, Notifier(), stop)
+        try:
+            return BenchApp(parts.bench).run() or 0
+        finally:
+            stop.set()
     finally:
         parts.close()
 

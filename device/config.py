@@ -63,7 +63,7 @@ class StorageCfg:
 class ModelCfg:
     path: str = ""  # a model file; empty: the store's active model, else the shipped default
     store: str = "/var/lib/scopecount/models"
-    threads: int = 0
+    threads: int = 0  # onnxruntime threads; 0: the cores, at most 4 (always passed explicitly)
     max_mb: int = 32  # model install: largest file accepted
     keep: int = 3  # previous models kept for rollback
     smoke_budget_s: float = 10.0  # model install: a smoke inference must finish within this

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,19 @@ class CountResult:
     ms: float
 
 
+def resolve_threads(threads: int) -> int:
+    """The thread count onnxruntime gets: never 0.
+
+    With 0, onnxruntime sizes its pool itself and pins each thread with sched_setaffinity, a call
+    the service's seccomp filter (~@resources) answers with SIGSYS. An explicit count pins nothing.
+    The Pi 4 and 5 have 4 cores; more threads than cores only adds contention.
+    """
+    return threads if threads > 0 else max(1, min(4, os.cpu_count() or 1))
+
+
 def _session(data: bytes, where: str, threads: int) -> ort.InferenceSession:
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads
+    opts.intra_op_num_threads = resolve_threads(threads)
     opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     try:

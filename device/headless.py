@@ -9,6 +9,7 @@ import threading
 from typing import TextIO
 
 from device.bench import Bench, BenchEvent
+from device.sdnotify import ping_while_healthy
 
 
 class JsonLinesPrinter:
@@ -23,8 +24,12 @@ class JsonLinesPrinter:
             self.stream.flush()
 
 
-def run_headless(bench: Bench, watchdog: object | None = None) -> int:
-    """Run until SIGTERM or SIGINT; SIGUSR1 is a button press. Exit code 0 on a clean stop."""
+def run_headless(bench: Bench, watchdog: object | None = None, stuck_s: float = 15.0) -> int:
+    """Run until SIGTERM or SIGINT; SIGUSR1 is a button press. Exit code 0 on a clean stop.
+
+    The watchdog is pinged only while the bench's worker is alive and back at its queue within
+    stuck_s (a capture or a count longer than that is a hang).
+    """
     stop = threading.Event()
     bench.subscribe(JsonLinesPrinter())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -34,8 +39,8 @@ def run_headless(bench: Bench, watchdog: object | None = None) -> int:
     notify = getattr(watchdog, "notify", None)
     if callable(notify):
         notify("READY=1")
-    while not stop.wait(1.0):
-        if callable(notify):
-            notify("WATCHDOG=1")
+    ping_while_healthy(
+        lambda: bench.healthy(stuck_s), notify if callable(notify) else (lambda _m: None), stop
+    )
     bench.stop()
     return 0

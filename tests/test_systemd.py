@@ -20,16 +20,60 @@ def need(tool: str) -> str:
     return path
 
 
-def test_service_exposure_at_most_2_5():
+def settings(unit: str) -> dict[str, list[str]]:
+    """The unit's Key=value lines (every value of a key that repeats), comments left out."""
+    out: dict[str, list[str]] = {}
+    for line in (UNITS / unit).read_text().splitlines():
+        if "=" in line and not line.lstrip().startswith(("#", ";", "[")):
+            key, value = line.split("=", 1)
+            out.setdefault(key.strip(), []).append(value.strip())
+    return out
+
+
+@pytest.mark.parametrize("unit", ["scopecount.service", "scopecount-tui.service"])
+def test_exposure_at_most_2_5(unit):
     need("systemd-analyze")
     out = subprocess.run(
-        ["systemd-analyze", "security", "--offline=yes", str(UNITS / "scopecount.service")],
+        ["systemd-analyze", "security", "--offline=yes", str(UNITS / unit)],
         capture_output=True,
         text=True,
     )
-    m = re.search(r"Overall exposure level for scopecount.service: ([0-9.]+)", out.stdout)
+    m = re.search(rf"Overall exposure level for {re.escape(unit)}: ([0-9.]+)", out.stdout)
     assert m, out.stdout + out.stderr
     assert float(m.group(1)) <= 2.5
+
+
+@pytest.mark.parametrize("unit", ["scopecount.service", "scopecount-tui.service"])
+def test_the_sandbox_leaves_what_gpiozero_lgpio_and_onnxruntime_need(unit):
+    s = settings(unit)
+    # lgpio makes a FIFO in the cwd at import: the cwd must be the writable state directory.
+    assert s["WorkingDirectory"] == ["/var/lib/scopecount"]
+    assert s["StateDirectory"] == ["scopecount"]
+    assert s.get("ReadWritePaths") == ["-/media/scopecount"]
+    # gpiozero reads the board revision from /proc/cpuinfo and /proc/device-tree.
+    assert "ProcSubset" not in s
+    assert "char-gpiochip rw" in s["DeviceAllow"]
+    # The watchdog is pinged by the worker's health, in both units.
+    assert s["WatchdogSec"] and s["NotifyAccess"] == ["main"]
+    # @resources (sched_setaffinity) stays filtered: the counter passes explicit threads.
+    assert any("@resources" in f for f in s["SystemCallFilter"])
+
+
+def test_onnxruntime_always_gets_an_explicit_thread_count(spot_model):
+    from device.counter import Counter, resolve_threads
+
+    assert resolve_threads(0) >= 1 and resolve_threads(3) == 3
+    c = Counter.from_file(spot_model, 0)
+    assert c.session.get_session_options().intra_op_num_threads == resolve_threads(0) >= 1
+
+
+def test_tui_unit_keeps_its_console():
+    s = settings("scopecount-tui.service")
+    assert s["TTYPath"] == ["/dev/tty1"]
+    assert s["StandardInput"] == ["tty"] and s["StandardOutput"] == ["tty"]
+    assert "/dev/tty1 rw" in s["DeviceAllow"]
+    assert "tty" in s["SupplementaryGroups"][0].split()
+    assert "--headless" not in s["ExecStart"][0]
 
 
 @pytest.mark.parametrize("unit", ["scopecount.service", "scopecount-tui.service"])

@@ -1,0 +1,109 @@
+"""The watchdog follows the worker: pings while it is alive and back at its queue, none when it
+hangs or dies; the TUI and headless runs both ping; caught exceptions reach the journal."""
+
+import logging
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from device.logsetup import JournalHandler, journal_fields
+from device.sdnotify import ping_while_healthy, watchdog_s
+from tests.benchfakes import make_rig
+from tests.conftest import REPO
+
+
+def test_a_hung_capture_makes_the_bench_unhealthy_until_it_returns(tmp_path):
+    rig = make_rig(tmp_path, delay_ms=1500)
+    try:
+        assert rig.bench.healthy(stuck_s=0.5)
+        rig.bench.press("test")
+        time.sleep(0.9)  # the capture is still in the camera
+        assert not rig.bench.healthy(stuck_s=0.5)
+        rig.events.wait("recorded", timeout=20)
+        time.sleep(0.2)
+        assert rig.bench.healthy(stuck_s=0.5)
+    finally:
+        rig.close()
+    assert not rig.bench.healthy(stuck_s=0.5)  # a dead worker is never healthy
+
+
+def test_pings_stop_while_unhealthy_and_resume():
+    states = iter([True, True, False, False, True])
+    sent: list[str] = []
+    stop = threading.Event()
+
+    def healthy() -> bool:
+        try:
+            return next(states)
+        except StopIteration:
+            stop.set()
+            return False
+
+    ping_while_healthy(healthy, sent.append, stop, every_s=0.01)
+    assert sent == ["WATCHDOG=1"] * 3
+
+
+def test_watchdog_interval_from_systemd_environment():
+    assert watchdog_s({"WATCHDOG_USEC": "30000000"}) == 30.0
+    assert watchdog_s({"WATCHDOG_USEC": "30000000", "WATCHDOG_PID": "1"}) is None
+    assert watchdog_s({}) is None
+
+
+def _datagram_server(path: Path) -> socket.socket:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    s.bind(str(path))
+    s.settimeout(30)
+    return s
+
+
+def test_headless_run_says_ready_and_pings_the_watchdog(tmp_path, spot_model):
+    sock = _datagram_server(tmp_path / "notify")
+    env = dict(
+        os.environ,
+        NOTIFY_SOCKET=str(tmp_path / "notify"),
+        XDG_CACHE_HOME=str(tmp_path / "cache"),
+    )
+    exe = Path(sys.executable).with_name("scopecount")
+    args = ["run", "--sim", "--headless", "--storage", str(tmp_path / "rec"), "--local-storage"]
+    args += ["--spool", str(tmp_path / "spool"), "--model", str(spot_model)]
+    proc = subprocess.Popen([str(exe), *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    try:
+        got = [sock.recv(4096).decode() for _ in range(2)]
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+        sock.close()
+    assert got == ["READY=1", "WATCHDOG=1"]
+
+
+def test_a_caught_exception_reaches_the_journal_with_its_traceback(tmp_path):
+    sock = _datagram_server(tmp_path / "journal")
+    handler = JournalHandler(str(tmp_path / "journal"))
+    log = logging.getLogger("scopecount-test")
+    log.addHandler(handler)
+    try:
+        try:
+            raise OSError("stick gone")
+        except OSError:
+            log.exception("could not record")
+        data = sock.recv(65536)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+        sock.close()
+    # The message holds a newline, so it travels as MESSAGE\n<length><bytes>\n.
+    start = data.index(b"MESSAGE\n") + len(b"MESSAGE\n")
+    (n,) = struct.unpack("<Q", data[start : start + 8])
+    message = data[start + 8 : start + 8 + n].decode()
+    assert message.startswith("could not record\nTraceback")
+    assert "OSError: stick gone" in message
+    assert b"PRIORITY=3\n" in data and b"SYSLOG_IDENTIFIER=scopecount\n" in data
+
+
+def test_journal_fields_single_line_plain():
+    assert journal_fields({"A": "b"}) == b"A=b\n"
