@@ -23,9 +23,13 @@ class CameraCfg:
     backend: str = "picamera2"  # picamera2 | opencv | replay
     device: str = "0"  # opencv: index or /dev/video path
     folder: str = ""  # replay: a folder of images
-    width: int = 0  # 0: the sensor's full resolution (picamera2) or the device default
+    # 0: picamera2 captures 1280 wide from the sensor's 2x2 binned mode (HQ camera: 1280x960);
+    # opencv takes the device default
+    width: int = 0
     height: int = 0
-    settle_ms: int = 500  # picamera2: auto exposure settles this long, then it is locked
+    settle_ms: int = 500  # picamera2: auto exposure settles (ring at capture) this long, then locks
+    timeout_ms: int = 5000  # picamera2: a capture that takes longer is a camera error
+    lens_position: float = -1.0  # Camera Module 3: focus locked here (dioptres, 0 = infinity)
     exposure_us: int = 0  # 0: lock what auto exposure chose
     gain: float = 0.0  # 0: lock what auto gain chose
     awb_gains: list[float] = field(default_factory=list)  # [red, blue]; empty: lock auto
@@ -39,7 +43,7 @@ class LightCfg:
     ready: float = 0.05  # brightness while waiting (0-1)
     capture: float = 1.0  # brightness while capturing
     settle_ms: int = 150  # after switching to full, before the capture
-    frequency: int = 1000
+    frequency: float = 1000.0  # Hz; lgpio's PWM is software-timed and takes 0.1-10000 Hz
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,12 @@ RANGES = {
     ("button", "hold_s"): (0.2, 60.0),
     ("camera", "settle_ms"): (0, 10000),
     ("camera", "delay_ms"): (0, 10000),
+    ("camera", "timeout_ms"): (100, 60000),
+    ("camera", "lens_position"): (-1.0, 32.0),
+    ("camera", "width"): (0, 10000),
+    ("camera", "height"): (0, 10000),
     ("light", "settle_ms"): (0, 5000),
-    ("light", "frequency"): (50, 20000),
+    ("light", "frequency"): (0.1, 10000.0),
     ("model", "threads"): (0, 64),
     ("model", "max_mb"): (1, 1024),
     ("model", "keep"): (0, 50),
@@ -174,6 +182,8 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
         from device.signing import parse_public_key
 
         parse_public_key(line, f"{where}: [model] trusted_keys[{i}]")
+    if bool(cfg.camera.width) != bool(cfg.camera.height):
+        raise BadInput(f"{where}: [camera] width and height: give both, or neither (0)")
     if len(cfg.camera.awb_gains) not in (0, 2):
         raise BadInput(f"{where}: [camera] awb_gains: expected [red, blue] or []")
     return cfg

@@ -113,11 +113,13 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
     except PermissionError as e:
         raise BadInput(f"spool {spool}: not writable ({e.strerror}); use --spool DIR") from None
     models = open_models(cfg, opts)
-    try:
-        camera = open_camera(cfg.camera)
-    except CameraError as e:
-        raise BadInput(f"camera: {e}") from None
+    # The light first: the camera settles and locks its exposure under the ring at capture.
     light = open_light(cfg.light, pin_factory)
+    try:
+        camera = open_camera(cfg.camera, light)
+    except CameraError as e:
+        light.close()
+        raise BadInput(f"camera: {e}") from None
     bench = Bench(
         camera,
         light,

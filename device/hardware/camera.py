@@ -16,6 +16,7 @@ import numpy as np
 
 from device.config import CameraCfg
 from device.errors import BadInput
+from device.hardware.light import Light
 from device.imageio import IMAGE_SUFFIXES, read_rgb, to_rgb8
 
 
@@ -116,15 +117,42 @@ class OpenCVCamera:
         self.cap.release()
 
 
+MAIN_WIDTH = 1280  # the frame the docs, the demo model and the Pi's time budget assume
+
+
+def default_sizes(
+    full: tuple[int, int], modes: list[dict[str, Any]]
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The sensor mode and the frame size a camera captures at when the config names none.
+
+    The sensor runs in its 2x2 binned mode (HQ camera 2028x1520, Camera Module 3 2304x1296,
+    v2 1640x1232): the whole field of view, less noise, a quarter of the readout. The ISP scales
+    that to 1280 wide at the sensor's aspect ratio (HQ: 1280x960). Full resolution (4056x3040 on
+    the HQ camera) costs ~5.7x the time and ~340 MB at the peak for no better counts.
+    """
+    sizes = [tuple(m["size"]) for m in modes if "size" in m] or [tuple(full)]
+    half = (full[0] // 2, full[1] // 2)
+    binned = [s for s in sizes if abs(s[0] - half[0]) <= 0.05 * half[0] and s[1] >= half[1] * 0.95]
+    wide = sorted((s for s in sizes if s[0] >= MAIN_WIDTH), key=lambda s: s[0] * s[1])
+    sensor = binned[0] if binned else (wide[0] if wide else max(sizes, key=lambda s: s[0] * s[1]))
+    w = min(MAIN_WIDTH, sensor[0])
+    h = round(w * sensor[1] / sensor[0] / 2) * 2
+    return (int(sensor[0]), int(sensor[1])), (int(w), int(h))
+
+
 class Picamera2Camera:
     """A Raspberry Pi camera (HQ camera on the eyepiece, or Camera Module 3).
 
-    Full-resolution stills; auto exposure and white balance run for settle_ms, then exposure,
-    gain and colour gains are locked (or set from the config) so that vial after vial is
-    captured alike and counts stay comparable.
+    Exposure, gain and white balance are settled with the ring at capture brightness (the light
+    it will capture under), then locked, then the ring dims: vial after vial is captured alike
+    and counts stay comparable. Every capture waits for a frame exposed after the call (the
+    still configuration keeps a finished frame queued, exposed perhaps before the ring went to
+    full), with a timeout so that a dead camera is an error, not a hang.
     """
 
-    def __init__(self, cfg: CameraCfg, module: ModuleType | None = None) -> None:
+    def __init__(
+        self, cfg: CameraCfg, module: ModuleType | None = None, light: Light | None = None
+    ) -> None:
         if module is None:
             try:
                 import picamera2 as module  # type: ignore[no-redef]
@@ -133,36 +161,82 @@ class Picamera2Camera:
                     "picamera2 is not installed: sudo apt install python3-picamera2 and use a "
                     "venv made with --system-site-packages"
                 ) from None
-        self.cam = module.Picamera2()
-        size = (cfg.width, cfg.height) if cfg.width and cfg.height else self.cam.sensor_resolution
+        self.timeout_s = cfg.timeout_ms / 1000
+        try:
+            self.cam = module.Picamera2()
+        except (RuntimeError, IndexError) as e:  # no camera: IndexError from the camera list
+            raise CameraError(f"no Raspberry Pi camera found ({e})") from None
+        self.model = str(self.cam.camera_properties.get("Model", "camera"))
+        sensor: dict[str, Any] = {}
+        if cfg.width and cfg.height:
+            size = (cfg.width, cfg.height)
+        else:
+            out, size = default_sizes(tuple(self.cam.sensor_resolution), self.cam.sensor_modes)
+            sensor = {"output_size": out}
+        controls: dict[str, Any] = {}
+        if cfg.lens_position >= 0:
+            if "LensPosition" not in self.cam.camera_controls:
+                self.cam.close()
+                raise CameraError(
+                    f"{self.model} has no focus control: remove [camera] lens_position"
+                )
+            controls = {"AfMode": 0, "LensPosition": cfg.lens_position}  # 0: AfModeEnum.Manual
         config = self.cam.create_still_configuration(
-            main={"size": tuple(size), "format": "RGB888"}, buffer_count=2
+            main={"size": tuple(size), "format": "RGB888"},
+            buffer_count=2,
+            controls=controls,
+            sensor=sensor,
         )
         self.cam.configure(config)
         self.cam.start()
-        time.sleep(cfg.settle_ms / 1000)
-        meta = self.cam.capture_metadata()
-        controls: dict[str, Any] = {"AeEnable": False, "AwbEnable": False}
-        controls["ExposureTime"] = cfg.exposure_us or int(meta.get("ExposureTime", 10000))
-        controls["AnalogueGain"] = cfg.gain or float(meta.get("AnalogueGain", 1.0))
-        gains = cfg.awb_gains or list(meta.get("ColourGains", (1.0, 1.0)))
-        controls["ColourGains"] = (float(gains[0]), float(gains[1]))
-        self.cam.set_controls(controls)
-        self.locked = controls
+        self.locked = self._settle_and_lock(cfg, light)
         self.size = tuple(size)
 
-    def capture(self) -> Frame:
+    def _settle_and_lock(self, cfg: CameraCfg, light: Light | None) -> dict[str, Any]:
+        """Auto exposure and white balance settle under the capture light, then are locked."""
+        if light is not None:
+            light.capture()
         try:
-            arr = self.cam.capture_array("main")
-        except Exception as e:  # libcamera reports timeouts and disconnects as RuntimeError
+            time.sleep(cfg.settle_ms / 1000)
+            meta = self._request(lambda r: r.get_metadata())
+            locked: dict[str, Any] = {"AeEnable": False, "AwbEnable": False}
+            locked["ExposureTime"] = cfg.exposure_us or int(meta.get("ExposureTime", 10000))
+            locked["AnalogueGain"] = cfg.gain or float(meta.get("AnalogueGain", 1.0))
+            gains = cfg.awb_gains or list(meta.get("ColourGains", (1.0, 1.0)))
+            locked["ColourGains"] = (float(gains[0]), float(gains[1]))
+            self.cam.set_controls(locked)
+        finally:
+            if light is not None:
+                light.ready()
+        return locked
+
+    def _request(self, use: Any) -> Any:
+        """One request exposed after this call (flush), used, then given back to libcamera."""
+        try:
+            req = self.cam.capture_request(wait=self.timeout_s, flush=True)
+        except TimeoutError:
+            raise CameraError(f"no frame within {self.timeout_s:g} s (camera timed out)") from None
+        except Exception as e:  # libcamera reports frontend timeouts and unplugs as RuntimeError
             raise CameraError(f"picamera2 capture failed: {e}") from None
+        try:
+            return use(req)
+        finally:
+            req.release()
+
+    def capture(self) -> Frame:
+        arr, meta = self._request(lambda r: (r.make_array("main"), r.get_metadata()))
         if arr is None or arr.size == 0:
             raise CameraError("picamera2 returned an empty frame")
+        info = dict(self.locked)
+        info["SensorTimestamp"] = meta.get("SensorTimestamp")
         # picamera2's "RGB888" is stored B, G, R per pixel.
-        return Frame(np.ascontiguousarray(arr[..., 2::-1]), dict(self.locked))
+        return Frame(np.ascontiguousarray(arr[..., 2::-1]), info)
 
     def describe(self) -> str:
-        return f"picamera2 {self.size[0]}x{self.size[1]} (exposure and white balance locked)"
+        return (
+            f"picamera2 {self.model} {self.size[0]}x{self.size[1]} "
+            "(exposure and white balance locked)"
+        )
 
     def close(self) -> None:
         try:
@@ -171,9 +245,10 @@ class Picamera2Camera:
             self.cam.close()
 
 
-def open_camera(cfg: CameraCfg) -> Camera:
+def open_camera(cfg: CameraCfg, light: Light | None = None) -> Camera:
+    """The configured camera; picamera2 locks its exposure under `light` at capture brightness."""
     if cfg.backend == "replay":
         return ReplayCamera(cfg.folder, cfg.delay_ms)
     if cfg.backend == "opencv":
         return OpenCVCamera(cfg.device, cfg.width, cfg.height)
-    return Picamera2Camera(cfg)
+    return Picamera2Camera(cfg, light=light)
