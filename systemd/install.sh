@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Install (or, with --uninstall, remove) the scopecount bench on Raspberry Pi OS Bookworm.
 #
-#   sudo systemd/install.sh                 install or update; safe to run again
-#   sudo systemd/install.sh --uninstall     remove units, rules and the venv (records and models stay)
-#   systemd/install.sh --prefix DIR --no-pip  lay everything out under DIR (for tests), no system changes
+#   sudo systemd/install.sh                 install or update (headless service); safe to rerun
+#   sudo systemd/install.sh --tui           the terminal UI on tty1 instead of the headless unit
+#   sudo systemd/install.sh --headless      back to the headless unit
+#   sudo systemd/install.sh --uninstall     remove units, rule, venv (records, models, config stay)
+#   systemd/install.sh --prefix DIR --no-pip  lay everything out under DIR (for tests), no users
 #
 # picamera2 comes from apt (python3-picamera2) and is built against Bookworm's numpy 1.x, so the
 # venv sees system packages (--system-site-packages) and the `pi` extra pins numpy<2: a numpy 2
@@ -13,11 +15,12 @@ set -euo pipefail
 PREFIX=""
 UNINSTALL=0
 PIP=1
+UI=""            # headless | tui; empty: keep what is enabled (headless on a first install)
 SERVICE_USER=scopecount
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-  sed -n '2,10p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -25,6 +28,8 @@ while [ $# -gt 0 ]; do
     --prefix) PREFIX="${2:?--prefix needs a folder}"; shift 2 ;;
     --uninstall) UNINSTALL=1; shift ;;
     --no-pip) PIP=0; shift ;;
+    --tui) UI=tui; shift ;;
+    --headless) UI=headless; shift ;;
     --user) SERVICE_USER="${2:?--user needs a name}"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "install.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -35,12 +40,20 @@ OPT="$PREFIX/opt/scopecount"
 ETC="$PREFIX/etc/scopecount"
 UNITS="$PREFIX/etc/systemd/system"
 RULES="$PREFIX/etc/udev/rules.d"
+HELPER="$PREFIX/usr/local/lib/scopecount"
 STATE="$PREFIX/var/lib/scopecount"
 MEDIA="$PREFIX/media/scopecount"
 SYSTEM=1
 [ -n "$PREFIX" ] && SYSTEM=0
+HEADLESS=scopecount.service
+TUI=scopecount-tui.service
 
 say() { printf 'install: %s\n' "$*"; }
+
+# systemctl on the running system, or offline on the trial root (--root needs no systemd).
+sysctl() {
+  if [ "$SYSTEM" = 1 ]; then systemctl "$@"; else systemctl --root="$PREFIX" "$@"; fi
+}
 
 if [ "$SYSTEM" = 1 ] && [ "$(id -u)" != 0 ]; then
   echo "install.sh: run as root (sudo), or use --prefix DIR for a trial layout" >&2
@@ -49,32 +62,55 @@ fi
 
 if [ "$UNINSTALL" = 1 ]; then
   if [ "$SYSTEM" = 1 ]; then
-    systemctl disable --now scopecount.service scopecount-tui.service 2>/dev/null || true
+    systemctl disable --now "$HEADLESS" "$TUI" 2>/dev/null || true
+  else
+    sysctl disable "$HEADLESS" "$TUI" >/dev/null 2>&1 || true
   fi
-  rm -f "$UNITS/scopecount.service" "$UNITS/scopecount-tui.service" "$RULES/99-scopecount-usb.rules"
-  rm -rf "$OPT"
+  rm -f "$UNITS/$HEADLESS" "$UNITS/$TUI" "$RULES/99-scopecount-usb.rules"
+  rm -rf "$HELPER"
+  # Only what install.sh made: a source clone kept under /opt/scopecount (e.g. src/) stays.
+  rm -rf "$OPT/venv" "$OPT/models"
+  rmdir "$OPT" 2>/dev/null || say "kept $OPT (it holds more than the venv, e.g. a source clone)"
   if [ "$SYSTEM" = 1 ]; then
     systemctl daemon-reload
     udevadm control --reload-rules || true
   fi
-  say "removed units, udev rule and $OPT; kept $ETC, $STATE (records spool, models)"
+  say "removed units, udev rule, $OPT/venv; kept $ETC, $STATE (records spool, models)"
   exit 0
 fi
 
 if [ "$SYSTEM" = 1 ]; then
-  say "apt packages: python3-picamera2 python3-venv python3-lgpio"
-  apt-get install -y --no-install-recommends python3-picamera2 python3-venv python3-lgpio
+  # python3-picamera2 and python3-lgpio live in the Raspberry Pi archive only: on plain Debian
+  # (or a VM) they are missing, and the bench still runs with the opencv or replay camera.
+  want=(python3-venv python3-numpy)
+  for p in python3-picamera2 python3-lgpio; do
+    if apt-cache show "$p" >/dev/null 2>&1; then
+      want+=("$p")
+    else
+      say "$p is not in this system's apt sources (it comes from the Raspberry Pi archive):"
+      case "$p" in
+        python3-picamera2) say "  the picamera2 camera will not work; use [camera] backend = \"opencv\" or \"replay\"" ;;
+        python3-lgpio) say "  lgpio comes from PyPI instead (the pi extra)" ;;
+      esac
+    fi
+  done
+  say "apt packages: ${want[*]}"
+  apt-get install -y --no-install-recommends "${want[@]}"
   getent group gpio >/dev/null || groupadd --system gpio
+  # A real shell with a locked password: sshd runs a key's forced command through the login
+  # shell (nologin would answer "This account is currently not available"), and the key's
+  # restrict,command="..." options in authorized_keys allow nothing else.
   if ! id "$SERVICE_USER" >/dev/null 2>&1; then
-    useradd --system --home-dir /var/lib/scopecount --shell /usr/sbin/nologin \
+    useradd --system --home-dir /var/lib/scopecount --shell /bin/sh \
       --groups video,gpio "$SERVICE_USER"
-    say "created user $SERVICE_USER"
+    say "created user $SERVICE_USER (shell /bin/sh for deploy's forced command, password locked)"
   else
-    usermod -a -G video,gpio "$SERVICE_USER"
+    usermod -a -G video,gpio --shell /bin/sh "$SERVICE_USER"
   fi
+  passwd -l "$SERVICE_USER" >/dev/null 2>&1 || true
 fi
 
-mkdir -p "$OPT" "$ETC" "$UNITS" "$RULES" "$STATE/models" "$STATE/spool" "$MEDIA"
+mkdir -p "$OPT" "$ETC" "$UNITS" "$RULES" "$HELPER" "$STATE/models" "$STATE/spool" "$MEDIA"
 if [ ! -x "$OPT/venv/bin/python" ]; then
   python3 -m venv --system-site-packages "$OPT/venv"
   say "created $OPT/venv (with system site packages, for apt's picamera2)"
@@ -93,19 +129,30 @@ if [ ! -f "$ETC/config.toml" ]; then
 else
   say "kept existing $ETC/config.toml"
 fi
-install -m 0644 "$SRC/systemd/scopecount.service" "$UNITS/scopecount.service"
-install -m 0644 "$SRC/systemd/scopecount-tui.service" "$UNITS/scopecount-tui.service"
+install -m 0644 "$SRC/systemd/$HEADLESS" "$UNITS/$HEADLESS"
+install -m 0644 "$SRC/systemd/$TUI" "$UNITS/$TUI"
 install -m 0644 "$SRC/systemd/99-scopecount-usb.rules" "$RULES/99-scopecount-usb.rules"
+install -m 0755 "$SRC/systemd/scopecount-stick" "$HELPER/scopecount-stick"
 printf 'SCOPECOUNT_DEFAULT_MODEL=%s\n' "/opt/scopecount/models/drosophila-eggs-demo.onnx" \
   > "$ETC/environment"
+
+# Which unit runs the bench: as asked, else as before (a TUI bench stays a TUI bench).
+if [ -z "$UI" ]; then
+  if sysctl is-enabled --quiet "$TUI" 2>/dev/null; then UI=tui; else UI=headless; fi
+fi
+if [ "$UI" = tui ]; then on=$TUI; off=$HEADLESS; else on=$HEADLESS; off=$TUI; fi
 
 if [ "$SYSTEM" = 1 ]; then
   chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE"
   chown "$SERVICE_USER:$SERVICE_USER" "$MEDIA"
   systemctl daemon-reload
   udevadm control --reload-rules
-  systemctl enable --now scopecount.service
-  say "scopecount.service enabled and started; watch it with: journalctl -u scopecount -f"
+  systemctl disable --now "$off" 2>/dev/null || true
+  systemctl enable "$on"
+  systemctl restart "$on"
+  say "$on enabled and (re)started; watch it with: journalctl -u ${on%.service} -f"
 else
-  say "trial layout under $PREFIX (no users, services or udev changed)"
+  sysctl disable "$off" >/dev/null 2>&1 || true
+  sysctl enable "$on" >/dev/null 2>&1
+  say "$on enabled in the trial layout under $PREFIX (no users, services or udev changed)"
 fi

@@ -108,6 +108,51 @@ def test_install_script_is_shellcheck_clean():
     assert out.returncode == 0, out.stdout
 
 
+def enabled(root: Path) -> list[str]:
+    wants = root / "etc/systemd/system/multi-user.target.wants"
+    return sorted(p.name for p in wants.iterdir()) if wants.is_dir() else []
+
+
+def test_install_keeps_the_chosen_unit_and_uninstall_keeps_a_source_clone(tmp_path):
+    need("systemctl")
+    script, root = str(UNITS / "install.sh"), tmp_path / "root"
+
+    def install(*args: str) -> subprocess.CompletedProcess:
+        out = subprocess.run(
+            [script, "--prefix", str(root), "--no-pip", *args], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr
+        return out
+
+    install()
+    assert enabled(root) == ["scopecount.service"]
+    install("--tui")
+    assert enabled(root) == ["scopecount-tui.service"]
+    install()  # an update: the TUI bench stays a TUI bench
+    assert enabled(root) == ["scopecount-tui.service"]
+    install("--headless")
+    assert enabled(root) == ["scopecount.service"]
+    assert (root / "usr/local/lib/scopecount/scopecount-stick").stat().st_mode & 0o111
+    clone = root / "opt/scopecount/src"
+    (clone / ".git").mkdir(parents=True)
+    (clone / "README.md").write_text("a lab's clone\n")
+    out = subprocess.run(
+        [script, "--prefix", str(root), "--uninstall"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    assert (clone / "README.md").read_text() == "a lab's clone\n"
+    assert not (root / "opt/scopecount/venv").exists() and enabled(root) == []
+
+
+def test_install_gives_the_service_user_a_shell_for_deploys_forced_command():
+    """sshd runs a forced command through the login shell: nologin would refuse every deploy.
+    (The VM in make pi-test runs the real deploy against the user install.sh creates.)"""
+    text = (UNITS / "install.sh").read_text()
+    assert "--shell /bin/sh" in text and "/usr/sbin/nologin" not in text
+    assert "passwd -l" in text  # no password login: the key's forced command is the only way
+    assert "apt-cache show" in text  # python3-picamera2 absent (plain Debian): said, not fatal
+
+
 def test_install_script_in_a_throwaway_root(tmp_path):
     script = str(UNITS / "install.sh")
     root = tmp_path / "root"
