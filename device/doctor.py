@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-import glob
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
+
+from gpiozero.pins import Factory
 
 from device.config import Config
 from device.mounts import free_bytes, mount_at
@@ -15,7 +18,13 @@ from device.mounts import free_bytes, mount_at
 Check = tuple[bool, str, str]  # ok, what was found, what to do
 
 
-def check_camera(cfg: Config) -> Check:
+def _import_picamera2() -> ModuleType:
+    import picamera2
+
+    return picamera2
+
+
+def check_camera(cfg: Config, picamera2: Callable[[], ModuleType] = _import_picamera2) -> Check:
     if cfg.camera.backend == "replay":
         ok = Path(cfg.camera.folder).is_dir()
         return ok, f"replay camera over {cfg.camera.folder}", "set [camera] folder to a folder"
@@ -25,31 +34,59 @@ def check_camera(cfg: Config) -> Check:
         ok = os.access(path, os.R_OK | os.W_OK)
         return ok, f"USB camera {path}", "plug the camera in; add the user to group video"
     try:
-        import picamera2  # noqa: F401
+        module = picamera2()
     except ImportError:
         return (
             False,
             "picamera2 not importable",
             "sudo apt install python3-picamera2; venv made with --system-site-packages",
         )
-    nodes = glob.glob("/dev/media*")
-    return (
-        bool(nodes),
-        f"picamera2 present, media nodes: {len(nodes)}",
-        "check the ribbon cable (contacts towards the board), then `rpicam-hello --list`",
-    )
+    # libcamera's own list: what the camera stack really sees, without opening the camera
+    # (which the running service may hold).
+    cams = module.Picamera2.global_camera_info()
+    if not cams:
+        return (
+            False,
+            "picamera2 sees no camera",
+            "check the ribbon cable (contacts towards the board), then `rpicam-hello --list`",
+        )
+    names = ", ".join(str(c.get("Model", "?")) for c in cams)
+    return True, f"picamera2 sees {len(cams)} camera(s): {names}", ""
 
 
-def check_gpio(cfg: Config) -> Check:
-    chips = sorted(glob.glob("/dev/gpiochip*"))
-    if not chips:
-        return False, "no /dev/gpiochip*", "this is not a Pi, or the kernel lacks GPIO support"
-    ok = all(os.access(c, os.R_OK | os.W_OK) for c in chips)
-    return (
-        ok,
-        f"{', '.join(chips)} {'accessible' if ok else 'permission denied'}",
-        "sudo usermod -aG gpio $USER (then log in again)",
-    )
+def _default_factory() -> Factory:
+    from gpiozero import Device
+
+    return Device._default_pin_factory()
+
+
+def check_gpio(cfg: Config, make_factory: Callable[[], Factory] = _default_factory) -> Check:
+    """Create the pin factory the bench would use and read the board it reports."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            factory = make_factory()
+        except Exception as e:
+            why = "; ".join(str(w.message) for w in caught) or str(e)
+            return (
+                False,
+                f"no pin factory ({e}; {why})"[:300],
+                "on a Pi: sudo usermod -aG gpio $USER and the pi extra (lgpio); "
+                "see hardware_docs/troubleshooting.md",
+            )
+    try:
+        name = type(factory).__name__
+        try:
+            board = factory.board_info
+            where = f"{board.model} rev {board.revision}"
+        except Exception as e:  # a factory without board info still drives pins
+            where = f"unknown board ({e})"
+        fallbacks = [str(w.message) for w in caught if "Falling back" in str(w.message)]
+        ok = not fallbacks or name != "NativeFactory"
+        found = f"{name} on {where}" + (f" ({fallbacks[0]})" if fallbacks else "")
+        return ok, found, "install lgpio (the pi extra): the native factory has no real PWM"
+    finally:
+        factory.close()
 
 
 def check_storage(cfg: Config) -> Check:

@@ -20,3 +20,37 @@ def test_doctor_one_line_per_check_with_remedies(tmp_path, spot_model):
     assert by["model"].startswith("ok") and "bright-spot" in by["model"]
     assert by["gpio"].startswith("ok") or "->" in by["gpio"]  # a remedy whenever it fails
     assert proc.returncode == 1
+
+
+def test_gpio_check_creates_the_pin_factory_and_names_the_board():
+    from gpiozero.pins.mock import MockFactory
+
+    from device.config import Config
+    from device.doctor import check_gpio
+
+    ok, found, _ = check_gpio(Config(), lambda: MockFactory(revision="c03111"))
+    assert ok and found.startswith("MockFactory on 4B rev c03111"), found
+
+    def broken():
+        raise RuntimeError("Unable to load any default pin factory!")
+
+    ok, found, todo = check_gpio(Config(), broken)
+    assert not ok and "Unable to load any default pin factory" in found and "gpio" in todo
+
+
+def test_camera_check_asks_picamera2_for_cameras():
+    import types
+
+    from device.config import Config
+    from device.doctor import check_camera
+    from tests import picamera2_standin
+
+    module = types.SimpleNamespace(Picamera2=picamera2_standin.Picamera2)
+    ok, found, _ = check_camera(Config(), lambda: module)
+    assert ok and found == "picamera2 sees 1 camera(s): imx477"
+    picamera2_standin.Picamera2.sensor = ""
+    try:
+        ok, found, todo = check_camera(Config(), lambda: module)
+    finally:
+        picamera2_standin.Picamera2.sensor = "imx477"
+    assert not ok and found == "picamera2 sees no camera" and "ribbon" in todo

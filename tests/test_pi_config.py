@@ -33,3 +33,24 @@ def test_shipped_bench_config_is_valid_and_explicit():
     assert cfg.camera.width == 0 and cfg.camera.timeout_ms > 0  # binned default, 1280 wide
     text = (REPO / "systemd" / "config.toml").read_text()
     assert "lens_position" in text and "1280x960" in text
+
+
+def test_base_install_carries_no_package_the_bench_does_not_import():
+    """onnx (and torch) belong to the train extra: nothing under device/ imports them, and
+    the Pi's base install stays small (onnx alone is ~17 MB on arm64)."""
+    import ast
+    import tomllib
+
+    imported = set()
+    for path in (REPO / "device").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    assert not imported & {"onnx", "torch"}
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    base = {d.split(">")[0].split("<")[0].split("=")[0].split(";")[0].strip()
+            for d in project["dependencies"]}  # fmt: skip
+    assert "onnx" not in base and "torch" not in base
+    assert "onnx" in " ".join(project["optional-dependencies"]["train"])
