@@ -107,3 +107,16 @@ def test_a_caught_exception_reaches_the_journal_with_its_traceback(tmp_path):
 
 def test_journal_fields_single_line_plain():
     assert journal_fields({"A": "b"}) == b"A=b\n"
+
+
+def test_the_bench_logs_a_failed_capture_with_its_traceback(tmp_path, caplog):
+    rig = make_rig(tmp_path)
+    try:
+        rig.camera.unplug()
+        with caplog.at_level(logging.WARNING, logger="device.bench"):
+            rig.bench.press("test")
+            rig.events.wait("error")
+    finally:
+        rig.close()
+    (rec,) = [r for r in caplog.records if r.name == "device.bench"]
+    assert rec.exc_info and "replay camera unplugged" in str(rec.exc_info[1])
