@@ -136,6 +136,16 @@ install -m 0755 "$SRC/systemd/scopecount-stick" "$HELPER/scopecount-stick"
 printf 'SCOPECOUNT_DEFAULT_MODEL=%s\n' "/opt/scopecount/models/drosophila-eggs-demo.onnx" \
   > "$ETC/environment"
 
+# The shipped model goes into the store when it holds none: the running bench then watches the
+# store, so that the first `scopecount deploy` switches it (a bench on a fixed file never would).
+if [ "$PIP" = 1 ] && [ "$SYSTEM" = 1 ]; then
+  store() { (cd / && runuser -u "$SERVICE_USER" -- "$OPT/venv/bin/scopecount" model "$@" --store "$STATE/models"); }
+  chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE"
+  if store list --json | grep -q '"active_sha256": null'; then
+    store install "$OPT/models/drosophila-eggs-demo.onnx"
+  fi
+fi
+
 # Which unit runs the bench: as asked, else as before (a TUI bench stays a TUI bench).
 if [ -z "$UI" ]; then
   if sysctl is-enabled --quiet "$TUI" 2>/dev/null; then UI=tui; else UI=headless; fi
