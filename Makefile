@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint models bench clean
+.PHONY: run test lint models bench clean pi-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,14 @@ models: $(VENV)/.train
 bench: $(VENV)/.train
 	$(BIN)/pip install -q -e ".[train,dev,bench]"
 	$(BIN)/python -m tests.benchmarks.run
+
+# The bench on an emulated Raspberry Pi (qemu-system-aarch64, Debian 12 arm64, systemd, the real
+# install.sh and units): slow, as root, not part of `make test`. The image is built once and
+# cached in ~/.cache/scopecount-pi. Last line: `pi-test: N passed, N failed`.
+pi-test: $(VENV)/.base
+	bash tests/pi/setup-host.sh
+	bash tests/pi/build-image.sh
+	$(BIN)/python -m tests.pi.pitest
 
 clean:
 	rm -rf $(VENV) .pytest_cache
