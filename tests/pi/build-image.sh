@@ -31,6 +31,10 @@ debootstrap --arch=arm64 --include="$pkgs" bookworm "$ROOT" "$MIRROR"
 echo scopecount-pi > "$ROOT/etc/hostname"
 printf '/dev/vda / ext4 defaults 0 1\n' > "$ROOT/etc/fstab"
 chroot "$ROOT" passwd -d root >/dev/null
+# The harness logs in as root over SSH (a forwarded port) with a key kept beside the image.
+[ -f "$CACHE/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C scopecount-pi-test -f "$CACHE/id_ed25519"
+install -d -m 0700 "$ROOT/root/.ssh"
+install -m 0600 "$CACHE/id_ed25519.pub" "$ROOT/root/.ssh/authorized_keys"
 # Network by systemd-networkd (DHCP from QEMU's user network); root logs in on the serial console.
 mkdir -p "$ROOT/etc/systemd/network"
 printf '[Match]\nName=en* eth*\n[Network]\nDHCP=yes\n' > "$ROOT/etc/systemd/network/20-wired.network"
