@@ -102,9 +102,18 @@ def test_service_is_notify_with_watchdog_and_restart_limits():
         assert line in text
 
 
-def test_install_script_is_shellcheck_clean():
+@pytest.mark.parametrize(
+    "script",
+    [
+        "systemd/install.sh",
+        "systemd/scopecount-stick",
+        "tests/pi/build-image.sh",
+        "tests/pi/setup-host.sh",
+    ],
+)
+def test_scripts_are_shellcheck_clean(script):
     need("shellcheck")
-    out = subprocess.run(["shellcheck", str(UNITS / "install.sh")], capture_output=True, text=True)
+    out = subprocess.run(["shellcheck", str(REPO / script)], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout
 
 
