@@ -23,11 +23,16 @@ if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   update-binfmts --enable qemu-aarch64 2>/dev/null || update-binfmts --import qemu-aarch64
 fi
 ROOT="$CACHE/rootfs"
-rm -rf "$ROOT"
 pkgs=systemd-sysv,udev,kmod,dbus,linux-image-arm64,initramfs-tools,python3,python3-venv,python3-pip
 pkgs+=,python3-numpy,openssh-server,openssh-client,dosfstools,exfatprogs,ca-certificates,iproute2
 pkgs+=,e2fsprogs,sudo,procps,gpiod
-debootstrap --arch=arm64 --include="$pkgs" bookworm "$ROOT" "$MIRROR"
+# debootstrap is the slow part (~30 min under qemu-user on 2 busy cores): a later step that
+# fails resumes after it.
+if [ ! -f "$CACHE/rootfs.done" ]; then
+  rm -rf "$ROOT"
+  debootstrap --arch=arm64 --include="$pkgs" bookworm "$ROOT" "$MIRROR"
+  touch "$CACHE/rootfs.done"
+fi
 echo scopecount-pi > "$ROOT/etc/hostname"
 printf '/dev/vda / ext4 defaults 0 1\n' > "$ROOT/etc/fstab"
 chroot "$ROOT" passwd -d root >/dev/null
@@ -52,21 +57,25 @@ mkdir -p "$WH"
 py="$SRC/.venv/bin/python"; [ -x "$py" ] || py=python3
 "$py" -m pip download --quiet --dest "$WH" --only-binary=:all: --python-version 3.11 \
   --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 \
+  --platform manylinux_2_34_aarch64 \
   --implementation cp "numpy>=1.24,<2" "opencv-python-headless>=4.8,<4.12" "onnxruntime>=1.17,<2" \
   "gpiozero>=2.0,<3" "textual>=0.60,<9" "cryptography>=42,<51" "lgpio>=0.2" "setuptools>=77" wheel
 printf '[global]\ncert = /usr/local/share/host-ca.crt\nfind-links = /var/cache/scopecount-wheels\n' \
   > "$ROOT/etc/pip.conf"
 cp "$ROOT"/boot/vmlinuz-* "$CACHE/vmlinuz"
 cp "$ROOT"/boot/initrd.img-* "$CACHE/initrd.img"
-rm -f "$CACHE/disk.img"
-mkfs.ext4 -q -L piroot -d "$ROOT" "$CACHE/disk.img" 6G
-qemu-img convert -O qcow2 "$CACHE/disk.img" "$CACHE/disk.qcow2"
-rm -f "$CACHE/disk.img"
+if [ ! -f "$CACHE/disk.qcow2" ]; then
+  rm -f "$CACHE/disk.img"
+  mkfs.ext4 -q -L piroot -d "$ROOT" "$CACHE/disk.img" 6G
+  qemu-img convert -O qcow2 "$CACHE/disk.img" "$CACHE/disk.qcow2.tmp"
+  mv "$CACHE/disk.qcow2.tmp" "$CACHE/disk.qcow2"
+  rm -f "$CACHE/disk.img"
+fi
 # The virt machine's own device tree plus a Raspberry Pi 4B revision for gpiozero.
-qemu-system-aarch64 -M virt,dumpdtb="$CACHE/virt.dtb" -cpu cortex-a72 -smp 2 -m 2048 \
-  -display none >/dev/null 2>&1
+qemu-system-aarch64 -M virt,dumpdtb="$CACHE/virt.dtb" -cpu cortex-a72 -smp 2 -m 2048 -nodefaults \
+  -display none
 fdtput -c "$CACHE/virt.dtb" /system
 fdtput -t x "$CACHE/virt.dtb" /system linux,revision c03111
 echo "$(( $(date +%s) - start ))" > "$CACHE/build-seconds"
-rm -rf "$ROOT"
+rm -rf "$ROOT" "$CACHE/rootfs.done"
 echo "image: built in $(cat "$CACHE/build-seconds") s in $CACHE"

@@ -55,7 +55,7 @@ class VM:
             "-drive", f"if=none,id=hd,file={self.disk},format=qcow2,cache=unsafe",
             "-device", "virtio-blk-pci,drive=hd",
             "-netdev", f"user,id=net,hostfwd=tcp:127.0.0.1:{self.port}-:22",
-            "-device", "virtio-net-pci,netdev=net",
+            "-device", "virtio-net-pci,netdev=net,romfile=",
             "-device", "qemu-xhci,id=xhci",
             "-monitor", f"unix:{mon},server=on,wait=off",
             "-serial", f"file:{self.run / 'serial.log'}",
