@@ -66,7 +66,8 @@ if [ "$UNINSTALL" = 1 ]; then
   else
     sysctl disable "$HEADLESS" "$TUI" >/dev/null 2>&1 || true
   fi
-  rm -f "$UNITS/$HEADLESS" "$UNITS/$TUI" "$RULES/99-scopecount-usb.rules"
+  rm -f "$UNITS/$HEADLESS" "$UNITS/$TUI" "$RULES/99-scopecount-usb.rules" \
+    "$RULES/60-scopecount-gpio.rules"
   rm -rf "$HELPER"
   # Only what install.sh made: a source clone kept under /opt/scopecount (e.g. src/) stays.
   rm -rf "$OPT/venv" "$OPT/models"
@@ -132,6 +133,7 @@ fi
 install -m 0644 "$SRC/systemd/$HEADLESS" "$UNITS/$HEADLESS"
 install -m 0644 "$SRC/systemd/$TUI" "$UNITS/$TUI"
 install -m 0644 "$SRC/systemd/99-scopecount-usb.rules" "$RULES/99-scopecount-usb.rules"
+install -m 0644 "$SRC/systemd/60-scopecount-gpio.rules" "$RULES/60-scopecount-gpio.rules"
 install -m 0755 "$SRC/systemd/scopecount-stick" "$HELPER/scopecount-stick"
 printf 'SCOPECOUNT_DEFAULT_MODEL=%s\n' "/opt/scopecount/models/drosophila-eggs-demo.onnx" \
   > "$ETC/environment"
@@ -157,6 +159,8 @@ if [ "$SYSTEM" = 1 ]; then
   chown "$SERVICE_USER:$SERVICE_USER" "$MEDIA"
   systemctl daemon-reload
   udevadm control --reload-rules
+  udevadm trigger --subsystem-match=gpio --action=change
+  udevadm settle || true
   systemctl disable --now "$off" 2>/dev/null || true
   systemctl enable "$on"
   systemctl restart "$on"

@@ -49,7 +49,8 @@ def test_the_sandbox_leaves_what_gpiozero_lgpio_and_onnxruntime_need(unit):
     # lgpio makes a FIFO in the cwd at import: the cwd must be the writable state directory.
     assert s["WorkingDirectory"] == ["/var/lib/scopecount"]
     assert s["StateDirectory"] == ["scopecount"]
-    assert s.get("ReadWritePaths") == ["-/media/scopecount"]
+    # /media, never a bind mount at the storage path: that would look like a mounted stick.
+    assert s.get("ReadWritePaths") == ["-/media"]
     # gpiozero reads the board revision from /proc/cpuinfo and /proc/device-tree.
     assert "ProcSubset" not in s
     assert "char-gpiochip rw" in s["DeviceAllow"]
@@ -174,6 +175,7 @@ def test_install_script_in_a_throwaway_root(tmp_path):
     for p in (
         "etc/systemd/system/scopecount.service",
         "etc/udev/rules.d/99-scopecount-usb.rules",
+        "etc/udev/rules.d/60-scopecount-gpio.rules",
         "etc/scopecount/config.toml",
         "opt/scopecount/venv/bin/python",
         "var/lib/scopecount/spool",
