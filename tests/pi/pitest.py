@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import shlex
 import statistics
 import subprocess
@@ -115,7 +116,8 @@ class Run:
                     "journalctl -u scopecount -u scopecount-tui -n 40 --no-pager", check=False
                 )
                 print(log.stdout.decode(errors="replace"), flush=True)
-            self.rows.append((name, "FAIL", f"{type(e).__name__}: {str(e)[:160]}"))
+            why = " ".join(f"{type(e).__name__}: {e}".split())[:200]
+            self.rows.append((name, "FAIL", why))
             ok = False
         print(f"pi-test: {name}: {self.rows[-1][1]} ({time.monotonic() - t0:.0f} s)", flush=True)
         return ok
@@ -198,9 +200,9 @@ class Run:
         self.figures["ready"] = f"{ready_s:.0f} s"
         info = self.vm.text("gpioinfo gpiochip0")
         claimed = [ln for ln in info.splitlines() if "[used]" in ln]
-        if not any(f"line {LIGHT_LINE}:" in ln and "output" in ln for ln in claimed):
+        if not any(re.search(rf"line\s+{LIGHT_LINE}:.*output", ln) for ln in claimed):
             raise AssertionError(f"LED line {LIGHT_LINE} not claimed as output:\n{info}")
-        if not any(f"line {BUTTON_LINE}:" in ln and "input" in ln for ln in claimed):
+        if not any(re.search(rf"line\s+{BUTTON_LINE}:.*input", ln) for ln in claimed):
             raise AssertionError(f"button line {BUTTON_LINE} not claimed as input:\n{info}")
         ready = self.led_duty(2.0)
         self.events = Events(self.vm)
