@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import random
 import re
 import shlex
@@ -26,6 +27,8 @@ from tests.pi.vm import CACHE, VM, fat_image
 REPO = Path(__file__).resolve().parents[2]
 SRC = "/opt/scopecount/src"
 VENV = "/opt/scopecount/venv/bin/scopecount"
+# PI_TEST_REUSE=1 (developing this harness): boot the last run's disk, install.sh --no-pip.
+REUSE = bool(os.environ.get("PI_TEST_REUSE"))
 LIGHT_LINE, BUTTON_LINE = 4, 5  # PL061 lines (0-7; 3 is QEMU's power key)
 VM_CONFIG = f"""[bench]
 name = "vm1"
@@ -127,7 +130,8 @@ class Run:
 
     # -- steps ------------------------------------------------------------------------------
     def boot(self) -> str:
-        self.vm.fresh_disk()
+        if not (REUSE and self.vm.disk.exists()):
+            self.vm.fresh_disk()
         secs = self.vm.boot()
         self.vm.ssh("systemctl is-system-running --wait", check=False, timeout=300)
         startup = self.vm.text("systemd-analyze time | head -n 1").strip()
@@ -150,7 +154,10 @@ class Run:
         self.vm.put_tree(REPO, SRC, files)
         self.configure()  # before install.sh, which keeps an existing config (as on a bench)
         t0 = time.monotonic()
-        out = self.vm.text(f"cd / && PIP_NO_INDEX=1 {SRC}/systemd/install.sh 2>&1", timeout=3600)
+        flags = " --no-pip" if REUSE else ""  # developing the harness: the venv is there
+        out = self.vm.text(
+            f"cd / && PIP_NO_INDEX=1 {SRC}/systemd/install.sh{flags} 2>&1", timeout=3600
+        )
         secs = time.monotonic() - t0
         if "python3-picamera2 is not in this system's apt sources" not in out:
             raise AssertionError("install.sh did not say that python3-picamera2 is absent")
@@ -199,7 +206,7 @@ class Run:
         ready_s = time.monotonic() - t0
         self.figures["ready"] = f"{ready_s:.0f} s"
         info = self.vm.text("gpioinfo gpiochip0")
-        claimed = [ln for ln in info.splitlines() if "[used]" in ln]
+        claimed = [ln for ln in info.splitlines() if "[used" in ln]
         if not any(re.search(rf"line\s+{LIGHT_LINE}:.*output", ln) for ln in claimed):
             raise AssertionError(f"LED line {LIGHT_LINE} not claimed as output:\n{info}")
         if not any(re.search(rf"line\s+{BUTTON_LINE}:.*input", ln) for ln in claimed):
