@@ -326,7 +326,7 @@ class Run:
             first = len(self.events.of("recorded"))
             threading.Thread(target=presses, daemon=True).start()
             self.events.wait("recorded", first + 1, timeout=300)
-            time.sleep(rng.uniform(0.5, 6.0))
+            time.sleep(rng.uniform(0.5, 9.0))  # any phase of a press (~6 s here)
             self.vm.kill9()
             stop.set()
             time.sleep(1)  # the last lines that left the VM before the cut
