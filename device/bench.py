@@ -59,6 +59,12 @@ class FixedModel:
         return None
 
 
+def _warning(counter: Counter) -> dict[str, str]:
+    """{"warning": ...} for events about results of a model that must say so (the demo)."""
+    w = counter.info.warning
+    return {"warning": w} if w else {}
+
+
 def next_sample(sample: str) -> str:
     """vial-009 -> vial-010; plate -> plate-2: the sample id moves on after every record."""
     m = re.search(r"(\d+)$", sample)
@@ -151,6 +157,7 @@ class Bench:
                     "model": counter.name,
                     "model_sha256": counter.sha256,
                     "classes": counter.info.classes,
+                    **_warning(counter),
                     "camera": self.camera.describe(),
                     "storage": self.recorder.state().as_dict(),
                     "sample": self.sample,
@@ -185,6 +192,8 @@ class Bench:
     def _housekeeping(self) -> None:
         ev = self.models.poll()
         if ev is not None:
+            if ev.kind == "model":
+                ev.data.update(_warning(self.models.current()))
             self.publish(ev)
         try:
             state = self.recorder.state()
@@ -237,6 +246,7 @@ class Bench:
         except Exception as e:
             ev = self.models.failed(e)
             if ev is not None:
+                ev.data.update(_warning(self.models.current()))
                 self.publish(ev)
             self._fail(f"model {counter.name} failed: {e}")
             return
@@ -276,6 +286,7 @@ class Bench:
                     "stored": rec["stored"],
                     "image": rec["image"],
                     "model": counter.name,
+                    **_warning(counter),
                     "next_sample": self.sample,
                     "ms": {
                         "capture": round((t_cap - t0) * 1000, 1),

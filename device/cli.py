@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--learning-curve", action="store_true", help="train on 1, 2, 4, ... images")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.add_argument(
-        "--radius", type=float, help="point matching radius in px (default: object size)"
+        "--radius",
+        type=float,
+        help="point matching radius in px (default: half the model's object size, at least 3 px)",
     )
     e.add_argument("--plot", metavar="PNG", help="where to write the picture")
     e.add_argument("--minutes", type=float, default=1.0, help="per model, for --learning-curve")

@@ -24,6 +24,7 @@ def count_files(
             raise BadInput(f"--overlay {overlay_dir}: exists and is not a folder")
         overlay_dir.mkdir(parents=True, exist_ok=True)
     counter = Counter.from_file(model, threads)
+    warning = counter.info.warning
     failed = 0
     for name in images:
         try:
@@ -42,10 +43,13 @@ def count_files(
                 "model_sha256": counter.sha256,
                 "ms": round(res.ms, 2),
             }
+            if warning:
+                obj["warning"] = warning
             print(json.dumps(obj), flush=True)
         else:
             txt = ", ".join(f"{c} {n}" for c, n in res.counts.items())
-            print(f"{name}: {txt}  ({res.ms:.0f} ms)", flush=True)
+            note = f"  [warning: {warning}]" if warning else ""
+            print(f"{name}: {txt}  ({res.ms:.0f} ms){note}", flush=True)
         if overlay_dir is not None:
             pic = draw_overlay(rgb, res.points, res.counts, counter.info.classes)
             write_atomic(overlay_dir / f"{Path(name).stem}_overlay.png", encode(pic, ".png"))

@@ -30,6 +30,12 @@ REQUIRED_KEYS = (
 )
 
 
+SYNTHETIC_WARNING = (
+    "demo model, trained on synthetic vials only: its counts of real images are not "
+    "meaningful (teach it your own: scopecount train)"
+)
+
+
 @dataclass
 class ModelInfo:
     name: str
@@ -45,6 +51,14 @@ class ModelInfo:
     description: str = ""
     quantization: str = "float32"
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warning(self) -> str:
+        """What every result of this model must say ('' when nothing): a model trained on
+        synthetic vials only gives numbers on real photographs that mean nothing."""
+        if self.training.get("synthetic"):
+            return SYNTHETIC_WARNING
+        return ""
 
     def to_metadata(self) -> dict[str, str]:
         meta = {

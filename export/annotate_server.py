@@ -19,10 +19,9 @@ from pathlib import Path
 
 from device.errors import BadInput
 from device.imageio import write_atomic
-from export.folder import HEADER, TrainingFolder, read_folder
+from export.folder import HEADER, STATE_FILE, TrainingFolder, done_images, read_folder
 
 STATIC = Path(__file__).parent / "annotate"
-STATE_FILE = ".scopecount-annotate.json"
 MAX_BODY = 16 * 1024 * 1024
 
 
@@ -37,6 +36,11 @@ class AnnotationStore:
         self.predicted: set[str] = set()
         st = self._read_state()
         self.done: set[str] = set(st.get("done", [])) & set(self.points)
+        # What the folder already counts as annotated stays so once annotate saves its state:
+        # `name,,,` rows, and every image of a folder made by another tool (no state yet).
+        self.done |= {s.name for s in folder.samples if s.listed}
+        if done_images(self.root) is None and (self.root / "points.csv").exists():
+            self.done |= set(self.points)
         self.classes = list(dict.fromkeys(folder.classes + st.get("classes", [])))
         if predict is not None:
             for name, pts in self.points.items():
@@ -185,7 +189,7 @@ def make_handler(store: AnnotationStore) -> type[BaseHTTPRequestHandler]:
 def serve(
     folder: str | Path, model: str | None = None, port: int = 0, ready=None
 ) -> ThreadingHTTPServer:  # noqa: ANN001
-    tf = read_folder(folder)
+    tf = read_folder(folder, all_images=True)
     predict = None
     if model:
         from device.counter import Counter

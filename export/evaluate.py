@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 
@@ -17,6 +21,16 @@ from export.folder import TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
 
 
+def default_radius(counter: Counter) -> float:
+    """Half the model's object size, at least 3 px (what --radius's help says)."""
+    return max(3.0, counter.info.object_size_px / 2)
+
+
+def fmt(v: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
+    """A figure for people: 'n/a' where it is undefined (no points, no objects), never nan."""
+    return "n/a" if v is None else f"{v * scale:{spec}}{unit}"
+
+
 def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | None = None) -> dict:
     classes = counter.info.classes
     missing = [c for c in folder.classes if c not in classes]
@@ -25,7 +39,7 @@ def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | Non
             f"{folder.root / 'points.csv'}: label {missing[0]!r} is not one of the model's "
             f"classes {classes}"
         )
-    r = radius or max(3.0, counter.info.object_size_px / 2)
+    r = radius or default_radius(counter)
     true, pred, rows = [], [], []
     tp = fp = fn = 0
     bar = Progress("evaluate")
@@ -59,20 +73,58 @@ def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> lis
     test, pool = folder.subset(order[:n_test]), order[n_test:]
     if not pool:
         raise BadInput(f"{folder.root}: a learning curve needs at least 2 images")
+    if n_test < 2:
+        print(
+            f"warning: {len(order)} images: only {n_test} held out for testing, so each point "
+            "of the curve is one image's error (7 or more images hold out at least 2)",
+            file=sys.stderr,
+        )
     sizes = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256) if n < len(pool)] + [len(pool)]
     rows = []
+    name = folder.root.resolve().name
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             sub_dir = Path(tmp) / f"train{n}"
             _link_subset(folder, pool[:n], sub_dir)
             out = Path(tmp) / f"m{n}.onnx"
-            train(sub_dir, out, TrainOptions(minutes=minutes, seed=seed))
+            # train() names its folder in its log: show the user's folder, not our temp copy.
+            with contextlib.redirect_stderr(_Relabel(sys.stderr, tmp, f"{name}[{n} images]")):
+                train(sub_dir, out, TrainOptions(minutes=minutes, seed=seed))
             m = evaluate_model(Counter.from_file(out), test)
+            err = [abs(r["pred"] - r["true"]) for r in m["per_image"]]
             rows.append(
-                {"train_images": n, "test_images": n_test, "mae": m["mae"], "mre": m["mre"]}
+                {
+                    "train_images": n,
+                    "test_images": n_test,
+                    "mae": m["mae"],
+                    "mre": m["mre"],
+                    # the spread over the held-out images, shown as the plot's error bars
+                    "abs_err_min": float(min(err)),
+                    "abs_err_max": float(max(err)),
+                }
             )
-            print(f"{n:4d} training images: MAE {m['mae']:.2f}, MRE {m['mre'] * 100:.1f}%")
+            print(
+                f"{n:4d} training images: MAE {m['mae']:.2f} (held-out images "
+                f"{min(err):.1f} to {max(err):.1f}), MRE {fmt(m['mre'], '.1f', 100, '%')}"
+            )
     return rows
+
+
+class _Relabel(io.TextIOBase):
+    """A stderr that writes `label` where `prefix` (a temp folder) would appear."""
+
+    def __init__(self, stream: TextIO, prefix: str, label: str) -> None:
+        self.stream, self.prefix, self.label = stream, prefix, label
+
+    def write(self, text: str) -> int:
+        self.stream.write(re.sub(re.escape(self.prefix) + r"(/[^\s:,()]*)?", self.label, text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
 
 
 def _link_subset(folder: TrainingFolder, names: list[str], dest: Path) -> None:
@@ -91,6 +143,12 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     from export import plots
 
     folder = read_folder(a.folder)
+    if not (folder.root / "points.csv").is_file():
+        raise BadInput(f"{folder.root / 'points.csv'}: missing (nothing to compare counts with)")
+    if folder.left_out:
+        print(folder.left_out_note(), file=sys.stderr)
+    if not folder.samples:
+        raise BadInput(f"{folder.root}: no annotated images yet, nothing to evaluate")
     name = folder.root.resolve().name
     if a.learning_curve:
         rows = learning_curve(folder, a.minutes)
@@ -112,8 +170,8 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     else:
         print(
             f"{name}: {m['images']} images, MAE {m['mae']:.2f}, RMSE {m['rmse']:.2f}, "
-            f"mean relative error {m['mre'] * 100:.2f}%, bias {m['bias']:+.2f}\n"
-            f"points within {m['radius']:.1f} px: precision {m['precision']:.3f}, "
-            f"recall {m['recall']:.3f}, F1 {m['f1']:.3f}\nplot: {plot}"
+            f"mean relative error {fmt(m['mre'], '.2f', 100, '%')}, bias {m['bias']:+.2f}\n"
+            f"points within {m['radius']:.1f} px: precision {fmt(m['precision'])}, "
+            f"recall {fmt(m['recall'])}, F1 {fmt(m['f1'])}\nplot: {plot}"
         )
     return 0

@@ -120,6 +120,10 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     if not 4.0 <= opts.object_px <= 64.0:
         raise BadInput(f"--object-px {opts.object_px}: must be 4 to 64 pixels")
     folder = read_folder(folder_path)
+    if folder.left_out:
+        print(folder.left_out_note(), file=sys.stderr)
+    if not folder.samples:
+        raise BadInput(f"{folder.root}: no annotated images yet, nothing to learn")
     if not folder.classes:
         raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
     device = resolve_device(opts.device)
@@ -142,7 +146,8 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     reserve = 15.0 + 0.4 * len(data.images[:MAX_CALIBRATION])
     fit_s = max(5.0, opts.minutes * 60 - prep_s - reserve)
     print(
-        f"{folder.root}: {len(folder.samples)} images, {folder.n_objects} objects, "
+        f"{folder.root}: {len(folder.samples)} images ({len(folder.left_out)} left out, not "
+        f"annotated), {folder.n_objects} objects, "
         f"classes {', '.join(folder.classes)}; object size {size:.1f} px, scale {scale:.3f}; "
         f"training {fit_s:.0f} s on {device}",
         file=sys.stderr,
