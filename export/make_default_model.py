@@ -18,7 +18,7 @@ from device.paths import DEFAULT_MODEL_NAME, MODELS_DIR
 from export.evaluate import evaluate_model
 from export.folder import read_folder
 from export.onnx_export import write_metadata
-from export.synthetic import write_demo_folder
+from export.synthetic import HELD_OUT_SEED, TRAIN_SEED, write_demo_folder
 from export.train import TrainOptions, train
 
 DESCRIPTION = (
@@ -36,8 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         train_dir, test_dir = Path(tmp) / "train", Path(tmp) / "test"
-        write_demo_folder(train_dir, a.images, seed=1)
-        write_demo_folder(test_dir, 8, seed=9)
+        write_demo_folder(train_dir, a.images, seed=TRAIN_SEED)
+        write_demo_folder(test_dir, 8, seed=HELD_OUT_SEED)
         # Eggs in the demo frame are about 27 px across; showing them to the network at half
         # size keeps a 1280x960 frame under 1 GMAC.
         opts = TrainOptions(

@@ -137,3 +137,13 @@ def test_count_default_model_is_the_demo_and_says_so(tmp_path):
     img = write_png(tmp_path / "a.png", squares_image([(24, 24)]))
     obj = json.loads(run_cli("count", str(img), "--json").stdout)
     assert obj["model"] == "drosophila-eggs-demo" and "synthetic" in obj["warning"]
+
+
+def test_demo_default_seed_is_not_the_demo_models_training_seed(tmp_path):
+    from export import synthetic
+
+    proc = run_cli("demo", str(tmp_path / "d"), "--images", "1", "--width", "64", "--height", "48")
+    assert proc.returncode == 0, proc.stderr
+    names = [p.name for p in (tmp_path / "d" / "images").iterdir()]
+    assert names == [f"vial_{synthetic.DEMO_SEED:02d}_000.png"]
+    assert synthetic.DEMO_SEED not in (synthetic.TRAIN_SEED, synthetic.HELD_OUT_SEED)
