@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from device.errors import BadInput
-from device.imageio import IMAGE_SUFFIXES
+from device.imageio import IMAGE_SUFFIXES, read_rgb
 from export.folder import HEADER, read_folder
 
 Point = tuple[float, float, str]
@@ -124,19 +124,42 @@ def read_napari(path: Path, label: str) -> Iterator[tuple[str, list[Point]]]:
     yield path.stem, points
 
 
+DOTMASK_SUFFIXES = ("_dots", "-dots", "dots", "_mask", "-mask")
+
+
+def dotmask_image_stem(path: Path) -> str | None:
+    """'a_dots.png' -> 'a'; None for anything else (a_dots_color.png, a preview, the image)."""
+    for suffix in DOTMASK_SUFFIXES:
+        if path.stem.endswith(suffix) and len(path.stem) > len(suffix):
+            return path.stem[: -len(suffix)]
+    return None
+
+
 def read_dotmask(path: Path, label: str) -> Iterator[tuple[str, list[Point]]]:
+    stem = dotmask_image_stem(path)
+    if stem is None:
+        raise BadInput(f"{path}: a dot mask is named <image>_dots.png (or _mask.png)")
+    mask = _read_mask(path)
+    ys, xs = np.nonzero(mask)
+    yield stem, [(float(x) + 0.5, float(y) + 0.5, label) for x, y in zip(xs, ys, strict=True)]
+
+
+def _read_mask(path: Path) -> np.ndarray:
     mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if mask is None:
         raise BadInput(f"{path}: not a readable PNG")
-    if mask.ndim == 3:
-        mask = mask[..., :3].max(axis=2)
-    ys, xs = np.nonzero(mask)
-    stem = path.stem
-    for suffix in ("_dots", "-dots", "dots", "_mask", "-mask"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-            break
-    yield stem, [(float(x) + 0.5, float(y) + 0.5, label) for x, y in zip(xs, ys, strict=True)]
+    return mask[..., :3].max(axis=2) if mask.ndim == 3 else mask
+
+
+def _check_mask_size(mask_path: Path, img: Path) -> None:
+    """A mask of another size would put every point at the wrong scale."""
+    mh, mw = _read_mask(mask_path).shape[:2]
+    shape = read_rgb(img).shape
+    if (mh, mw) != shape[:2]:
+        raise BadInput(
+            f"{mask_path}: mask is {mw}x{mh} but its image {img.name} is {shape[1]}x{shape[0]}"
+            " (a dot mask must have its image's size)"
+        )
 
 
 def _sources(fmt: str, src: Path) -> list[Path]:
@@ -152,8 +175,8 @@ def _sources(fmt: str, src: Path) -> list[Path]:
     if not src.is_dir():
         raise BadInput(f"{src}: no such file or folder")
     files = sorted(src.glob(pattern))
-    if fmt == "dotmask":
-        files = [f for f in files if any(t in f.stem for t in ("dots", "mask"))]
+    if fmt == "dotmask":  # other PNGs beside the masks (images, colour previews) are not masks
+        files = [f for f in files if dotmask_image_stem(f) is not None]
     if not files:
         raise BadInput(f"{src}: no {pattern} files for format {fmt}")
     return files
@@ -193,6 +216,8 @@ def import_annotations(
         dirs = [Path(images)] if images else [f.parent, f.parent / "images"]
         for name, pts in readers[fmt](f):
             img = _find_image(name, dirs)
+            if fmt == "dotmask":
+                _check_mask_size(f, img)
             found[img.name] = (img, pts)
     (dest / "images").mkdir(parents=True, exist_ok=True)
     keep: list[list[str]] = []
