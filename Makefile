@@ -20,7 +20,6 @@ $(VENV)/.train: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.base
 
 run: $(VENV)/.base
-	mkdir -p records
 	$(BIN)/scopecount run --sim --storage records --local-storage --spool records/.spool
 
 test: $(VENV)/.train

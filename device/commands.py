@@ -102,6 +102,8 @@ def config(a: argparse.Namespace) -> int:
     cfg = config.load(a.config)
     if a.action == "show":
         print(config.to_toml(cfg), end="")
+    elif a.config is None and not config.DEFAULT_PATH.exists():
+        print(f"no config file at {config.DEFAULT_PATH}: built-in defaults")
     else:
         print(f"{a.config or config.DEFAULT_PATH}: ok")
     return 0
@@ -148,7 +150,10 @@ def annotate(a: argparse.Namespace) -> int:
     except ImportError as e:
         raise BadInput(f"annotate: {e}") from None
 
-    server = serve(a.folder, a.model, a.port)
+    try:
+        server = serve(a.folder, a.model, a.port)
+    except OSError as e:  # the folder was read: what failed is the address
+        raise BadInput(f"--port {a.port}: cannot listen on 127.0.0.1 ({e.strerror})") from None
     url = f"http://127.0.0.1:{server.server_address[1]}/"
     print(f"annotating {a.folder} at {url} (Ctrl-C to stop; every change is saved)", flush=True)
     if not a.no_browser:

@@ -10,6 +10,7 @@ from device.counter import Counter
 from device.errors import BadInput
 from device.imageio import encode, read_rgb, write_atomic
 from device.overlay import draw_overlay
+from device.writable import writable_dir
 
 
 def count_files(
@@ -17,12 +18,12 @@ def count_files(
 ) -> int:
     for name in images:
         p = Path(name)
+        if p.is_dir():
+            raise BadInput(f"{p}: is a folder, not an image file (name its images, e.g. {p}/*.png)")
         if not p.is_file():
             raise BadInput(f"{p}: no such image file")
     if overlay_dir is not None:
-        if overlay_dir.exists() and not overlay_dir.is_dir():
-            raise BadInput(f"--overlay {overlay_dir}: exists and is not a folder")
-        overlay_dir.mkdir(parents=True, exist_ok=True)
+        writable_dir(overlay_dir, "--overlay")
     counter = Counter.from_file(model, threads)
     warning = counter.info.warning
     failed = 0

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from device.errors import BadInput
 from device.recorder import SUBDIR
+from device.writable import writable_file
 
 
 def day_folders(root: Path) -> list[Path]:
@@ -65,6 +66,8 @@ def summarise(records: list[dict]) -> list[dict]:
 
 
 def summary_cmd(root: str, csv_out: str | None) -> int:
+    if csv_out:  # before any output: a bad --csv is one line, not a half-done run
+        writable_file(csv_out, "--csv")
     records = read_records(Path(root))
     classes = sorted({c for r in records for c in r.get("counts", {})})
     rows = summarise(records)
@@ -76,10 +79,12 @@ def summary_cmd(root: str, csv_out: str | None) -> int:
     print(f"{len(records)} records ({n_void} voided) over {len({r['day'] for r in records})} days")
     if csv_out:
         out = Path(csv_out)
-        if not out.parent.is_dir():
-            raise BadInput(f"--csv {out}: folder {out.parent} does not exist")
         tmp = out.with_name(f".{out.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
+        try:
+            f = open(tmp, "w", newline="", encoding="utf-8")
+        except OSError as e:
+            raise BadInput(f"--csv {out}: cannot write ({e.strerror})") from None
+        with f:
             w = csv.writer(f)
             w.writerow(["day", "id", "time", "sample", "model", *classes, "flags", "voided"])
             for r in records:

@@ -16,6 +16,7 @@ from device.hardware.camera import Camera, CameraError, open_camera
 from device.hardware.light import Light, open_light
 from device.paths import cache_dir, default_model
 from device.recorder import Recorder
+from device.writable import writable_dir
 
 
 @dataclass
@@ -66,16 +67,59 @@ def apply_sim(cfg: Config) -> Config:
     return replace(cfg, camera=cam, light=light)
 
 
+NO_HARDWARE_HINT = "to try the bench without hardware: scopecount run --sim"
+
+
 def storage_paths(cfg: Config, opts: RunOptions) -> tuple[Path, Path, bool]:
+    """Checked, and nothing created yet: a plain storage folder's parent must exist (a typo must
+    not grow a new tree of records nobody looks for); the spool is checked in make_spool."""
     storage = Path(opts.storage or cfg.storage.path)
     spool = Path(opts.spool or cfg.storage.spool)
     removable = cfg.storage.removable and not opts.local_storage
+    option = "--storage" if opts.storage else "[storage] path"
     if not removable and not storage.is_dir():
-        try:
-            storage.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise BadInput(f"--storage {storage}: cannot create ({e.strerror})") from None
+        if storage.exists():
+            raise BadInput(f"{option} {storage}: exists and is not a folder")
+        if not storage.parent.is_dir():
+            raise BadInput(f"{option} {storage}: no such folder (nor {storage.parent})")
     return storage, spool, removable
+
+
+def make_storage(storage: Path, removable: bool, opts: RunOptions) -> None:
+    """A plain folder is made like `mkdir` makes one: the last part only."""
+    if not removable:
+        if not storage.is_dir():
+            try:
+                storage.mkdir()
+            except OSError as e:
+                raise BadInput(f"--storage {storage}: cannot create ({e.strerror})") from None
+        writable_dir(storage, "--storage" if opts.storage else "[storage] path", create=False)
+
+
+def make_spool(spool: Path, opts: RunOptions) -> None:
+    """The spool is the bench's own folder: created when missing, refused when unwritable."""
+    writable_dir(spool, "--spool" if opts.spool else "[storage] spool")
+
+
+def gpio_factory() -> Factory:
+    """The Pi's GPIO through gpiozero; off a Pi, one line saying what is missing instead of
+    gpiozero's fallback warnings and BadPinFactory."""
+    import warnings
+
+    from gpiozero import Device
+    from gpiozero.exc import BadPinFactory
+
+    if Device.pin_factory is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # one PinFactoryFallback per library tried
+            try:
+                Device.pin_factory = Device._default_pin_factory()
+            except BadPinFactory:
+                raise BadInput(
+                    "no GPIO for the LED ring and button: this is not a Raspberry Pi, or lgpio "
+                    f"is missing (pip install 'scopecount[pi]'); {NO_HARDWARE_HINT}"
+                ) from None
+    return Device.pin_factory
 
 
 def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
@@ -96,11 +140,22 @@ def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
 
 
 def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) -> Assembled:
+    # Everything that can be refused is checked before anything is created on disk.
     if opts.sim:
         cfg = apply_sim(cfg)
         pin_factory = pin_factory or sim_factory()
+    models = open_models(cfg, opts)
     storage, spool, removable = storage_paths(cfg, opts)
+    if pin_factory is None:  # the button always needs GPIO
+        pin_factory = gpio_factory()
     try:
+        camera = open_camera(cfg.camera)
+    except CameraError as e:
+        hint = "" if opts.sim else f" ({NO_HARDWARE_HINT})"
+        raise BadInput(f"camera: {e}{hint}") from None
+    try:
+        make_storage(storage, removable, opts)
+        make_spool(spool, opts)
         recorder = Recorder(
             storage,
             spool,
@@ -110,13 +165,11 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
             cfg.storage.min_free_mb,
             cfg.storage.warn_free_mb,
         )
-    except PermissionError as e:
+    except (BadInput, OSError) as e:
+        camera.close()
+        if isinstance(e, BadInput):
+            raise
         raise BadInput(f"spool {spool}: not writable ({e.strerror}); use --spool DIR") from None
-    models = open_models(cfg, opts)
-    try:
-        camera = open_camera(cfg.camera)
-    except CameraError as e:
-        raise BadInput(f"camera: {e}") from None
     light = open_light(cfg.light, pin_factory)
     bench = Bench(
         camera,
