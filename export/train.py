@@ -18,6 +18,7 @@ from device.decode import DecodeParams
 from device.errors import BadInput
 from device.modelfile import ModelInfo
 from device.progress import Progress
+from device.writable import writable_file
 from export.dataset import MEAN, STD, prepare
 from export.fit import FitConfig, fit, predict_density
 from export.folder import TrainingFolder, read_folder
@@ -111,8 +112,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     out = Path(out)
     if out.suffix != ".onnx":
         raise BadInput(f"--out {out}: the model file name must end in .onnx")
-    if not out.parent.is_dir():
-        raise BadInput(f"--out {out}: folder {out.parent} does not exist")
+    writable_file(out, "--out")  # now, not after minutes of training
     if opts.minutes <= 0:
         raise BadInput(f"--minutes {opts.minutes}: must be positive")
     if opts.object_size is not None and not 1.0 <= opts.object_size <= 1000.0:
