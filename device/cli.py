@@ -84,6 +84,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", help="TOML config (default /etc/scopecount/config.toml)"
     )
     r.add_argument("--sim", action="store_true", help="simulated camera, light and button")
+    r.add_argument(
+        "--sim-source",
+        metavar="PATH",
+        help="with --sim (implied), replay your own photographs (a folder of images, or a "
+        "training or day folder) or a video instead of the synthetic demo vials",
+    )
     r.add_argument("--headless", action="store_true", help="no UI: one JSON event per line")
     r.add_argument(
         "--storage", metavar="DIR", help="where records go (the USB stick's mount point)"

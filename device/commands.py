@@ -75,7 +75,8 @@ def run(a: argparse.Namespace) -> int:
 
     cfg = config.load(a.config)
     opts = RunOptions(
-        sim=a.sim,
+        sim=a.sim or a.sim_source is not None,
+        sim_source=a.sim_source,
         storage=a.storage,
         spool=a.spool,
         model=a.model,

@@ -27,6 +27,7 @@ class RunOptions:
     model: str | None = None
     store: str | None = None
     local_storage: bool = False
+    sim_source: str | None = None  # --sim replays this folder, image or video instead
 
 
 @dataclass
@@ -60,9 +61,13 @@ def demo_images() -> Path:
     return folder / "images"
 
 
-def apply_sim(cfg: Config) -> Config:
-    """--sim replaces camera, light and button settings of any config."""
-    cam = replace(cfg.camera, backend="replay", folder=str(demo_images()), delay_ms=0)
+def apply_sim(cfg: Config, source: str | None = None) -> Config:
+    """--sim replaces camera, light and button settings of any config; the camera replays
+    `source` (a lab's own photographs or a video) or the synthetic demo vials."""
+    if source is not None and not Path(source).exists():
+        raise BadInput(f"--sim-source {source}: no such folder, image or video")
+    folder = source if source is not None else str(demo_images())
+    cam = replace(cfg.camera, backend="replay", folder=folder, delay_ms=0)
     light = replace(cfg.light, kind="pwm", settle_ms=10)
     return replace(cfg, camera=cam, light=light)
 
@@ -142,14 +147,14 @@ def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
 def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) -> Assembled:
     # Everything that can be refused is checked before anything is created on disk.
     if opts.sim:
-        cfg = apply_sim(cfg)
+        cfg = apply_sim(cfg, opts.sim_source)
         pin_factory = pin_factory or sim_factory()
     models = open_models(cfg, opts)
     storage, spool, removable = storage_paths(cfg, opts)
     if pin_factory is None:  # the button always needs GPIO
         pin_factory = gpio_factory()
     try:
-        camera = open_camera(cfg.camera)
+        camera = open_camera(cfg.camera, "--sim-source" if opts.sim_source else "[camera] folder")
     except CameraError as e:
         hint = "" if opts.sim else f" ({NO_HARDWARE_HINT})"
         raise BadInput(f"camera: {e}{hint}") from None
