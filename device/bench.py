@@ -97,6 +97,8 @@ class Bench:
         self.sample = sample
         self.poll_s = poll_s
         self.last_record: dict[str, Any] | None = None
+        self._last_voided: str | None = None  # id of the record the last hold voided
+        self._last_from_qr = False
         self._subs: list[Callable[[BenchEvent], None]] = []
         self._jobs: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._lock = threading.Lock()
@@ -267,6 +269,8 @@ class Bench:
             self._fail(f"could not record: {e}")
             return
         self.last_record = rec
+        self._last_voided = None
+        self._last_from_qr = bool(qr)
         if not qr:
             self.sample = next_sample(sample)
         t_rec = time.perf_counter()
@@ -303,6 +307,19 @@ class Bench:
     def _void(self) -> None:
         rec = self.last_record
         if rec is None:
+            if self._last_voided is not None:  # a second hold: say so, nothing changes
+                self.publish(
+                    BenchEvent(
+                        "refused",
+                        {
+                            "reason": "already voided",
+                            "id": self._last_voided,
+                            "message": f"{self._last_voided} is already voided; "
+                            "only the last record can be voided",
+                        },
+                    )
+                )
+                return
             self.publish(BenchEvent("error", {"message": "nothing to void yet"}))
             return
         try:
@@ -311,4 +328,7 @@ class Bench:
             self._fail(f"could not void {rec['id']}: {e}")
             return
         self.last_record = None
+        self._last_voided = rec["id"]
         self.publish(BenchEvent("voided", {"id": rec["id"], "sample": rec["sample"]}))
+        if not self._last_from_qr:  # the vial is counted again under the same id
+            self.set_sample(rec["sample"])

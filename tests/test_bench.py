@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from device.bench import next_sample
+from device.config import QualityCfg
 from tests.benchfakes import make_rig
 from tests.conftest import squares_image, write_png
 
@@ -72,6 +73,25 @@ def test_long_hold_voids_last_record_and_records_nothing(tmp_path):
         assert len(rig.records()) == 1
         voids = list((rig.storage / "scopecount").glob("*/voids.jsonl"))
         assert len(voids) == 1 and rec.data["id"] in voids[0].read_text()
+    finally:
+        rig.close()
+
+
+def test_void_offers_the_same_sample_again_and_a_second_void_says_already(tmp_path):
+    rig = make_rig(tmp_path, quality=QualityCfg(empty_std=1.0, focus_min=0.0, qr=False))
+    try:
+        rig.bench.press("test")
+        (rec,) = rig.events.wait("recorded")
+        assert rig.bench.sample == "sample-002"
+        rig.bench.hold()
+        rig.events.wait("voided")
+        assert rig.bench.sample == "sample-001"  # the same vial is counted again
+        assert rig.events.wait("sample")[-1].data["sample"] == "sample-001"
+        rig.bench.hold()
+        (refused,) = rig.events.wait("refused")
+        assert refused.data["reason"] == "already voided"
+        assert rec.data["id"] in refused.data["message"]
+        assert not rig.events.of("error")
     finally:
         rig.close()
 
