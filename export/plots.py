@@ -47,6 +47,12 @@ def scatter(true: Sequence[float], pred: Sequence[float], path: Path, title: str
 
 
 def learning_curve(rows: Sequence[dict], path: Path, title: str) -> None:
+    fig = learning_curve_figure(rows, title)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def learning_curve_figure(rows: Sequence[dict], title: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     n = [r["train_images"] for r in rows]
     mae = [r["mae"] for r in rows]
@@ -67,5 +73,4 @@ def learning_curve(rows: Sequence[dict], path: Path, title: str) -> None:
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig

@@ -102,6 +102,7 @@ def make_rig(
     start: bool = True,
     fixed_time: bool = False,
     free_mb: list[int] | None = None,
+    no_stick: bool = False,
 ) -> Rig:
     factory = MockFactory(pin_class=MockPWMPin)
     camera = ReplayCamera(images or vial_folder(tmp / "vials"), delay_ms)
@@ -115,7 +116,10 @@ def make_rig(
         extra = {"clock": lambda: t, "free_space": lambda _p: 12_345 * 2**20}
     if free_mb is not None:
         extra["free_space"] = lambda _p: free_mb[0] * 2**20  # a list: tests fill the stick
-    recorder = Recorder(storage, tmp / "spool", "testbench", removable=False, **extra)
+    if no_stick:  # a removable storage path with nothing mounted at it: records spool
+        (tmp / "mountinfo").write_text("")
+        extra["mountinfo_path"] = str(tmp / "mountinfo")
+    recorder = Recorder(storage, tmp / "spool", "testbench", removable=no_stick, **extra)
     bench = Bench(
         camera,
         light,

@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Iterable
 from typing import Any
 
-from textual.app import App, ComposeResult
+from rich.text import Text
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Digits, Footer, Input, Label, Static
 
-from device.bench import Bench, BenchEvent
+from device.bench import Bench, BenchEvent, next_sample
 from device.overlay import draw_overlay
 from device.tui.preview import Preview
 
@@ -27,8 +30,9 @@ class Dialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "cancel")]
     DEFAULT_CSS = """
     Dialog { align: center middle; }
-    Dialog > Vertical { width: 72; height: auto; border: thick $accent; padding: 1 2;
-                        background: $surface; }
+    Dialog > Vertical { width: 72; max-width: 100%; height: auto; border: thick $accent;
+                        padding: 1 2; background: $surface; }
+    Dialog Label { width: 100%; }
     """
 
     def action_cancel(self) -> None:
@@ -43,9 +47,15 @@ class SampleScreen(Dialog):
         self.sample = sample
 
     def compose(self) -> ComposeResult:
+        after = next_sample(self.sample)
         with Vertical():
-            yield Label("Sample id (counts go on from here: vial-007, vial-008, ...)")
+            yield Label(
+                f"Sample id for the next count (now {self.sample}; the counts after it go on "
+                f"as {after}, {next_sample(after)}, ...)",
+                id="sample-hint",
+            )
             yield Input(value=self.sample, id="sample-input")
+            yield Label("Enter: keep it   Escape: cancel", id="sample-keys")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.dismiss(event.value)
@@ -64,6 +74,20 @@ class ModelsScreen(Dialog):
             yield Label("Escape to close")
 
 
+def history_widths(columns: int) -> dict[str, int]:
+    """Column widths that fit the terminal: full ids, counts take what is left (80 columns: the
+    Pi's console)."""
+    fixed = {"time": 8, "sample": 12 if columns < 100 else 16, "flags": 12, "id": 25}
+    padding = 2 * (len(fixed) + 1) + 2  # cell padding and the scrollbar gutter
+    counts = max(8, columns - sum(fixed.values()) - padding)
+    return {"time": 8, "sample": fixed["sample"], "counts": counts, "flags": 12, "id": 25}
+
+
+def flag_cell(flags: list[str]) -> str:
+    """'empty', or 'empty+1' for two flags: fits the column; the full words are above it."""
+    return flags[0] + (f"+{len(flags) - 1}" if len(flags) > 1 else "")
+
+
 class BenchApp(App[int]):
     TITLE = "scopecount"
     CSS_PATH = "app.tcss"
@@ -71,9 +95,11 @@ class BenchApp(App[int]):
         Binding("space", "press", "count", priority=True),
         Binding("s", "sample", "sample"),
         Binding("v", "void", "void last"),
-        Binding("m", "models", "models"),
+        Binding("m", "models", "model"),
         Binding("q", "quit", "quit"),
     ]
+    # The bench's own keys do nothing while a dialog is open (space types into the sample id).
+    MAIN_ONLY = {"press", "sample", "void", "models", "quit"}
 
     def __init__(self, bench: Bench, **kw: Any) -> None:
         super().__init__(**kw)
@@ -83,6 +109,7 @@ class BenchApp(App[int]):
         self.storage: dict[str, Any] = {}
         self.model_name = ""
         self.model_sha = ""
+        self.model_warning = ""
         self.message = ""
 
     # -- layout -----------------------------------------------------------------------------
@@ -104,9 +131,8 @@ class BenchApp(App[int]):
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
-        # Fixed widths: the table never jumps about as rows arrive.
-        widths = {"time": 8, "sample": 16, "counts": 28, "flags": 16, "id": 26}
-        for col, width in widths.items():
+        # Fixed widths: the table never jumps about as rows arrive; they follow the terminal.
+        for col, width in history_widths(self.size.width).items():
             table.add_column(col, key=col, width=width)
         self.bench.subscribe(self._from_bench)
         try:
@@ -114,6 +140,28 @@ class BenchApp(App[int]):
         except ValueError:
             pass  # not the main thread (tests): the signal stays with the test runner
         self.bench.start()
+
+    def on_resize(self, event: events.Resize) -> None:
+        table = self.query_one("#history", DataTable)
+        for col, width in history_widths(event.size.width).items():
+            if col in table.columns:
+                table.columns[col].width = width  # type: ignore[index]
+        table.refresh(layout=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.MAIN_ONLY and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette offers the bench's commands, not Textual's themes and screenshots."""
+        if isinstance(screen, ModalScreen):
+            return
+        yield SystemCommand("Count", "count the vial under the scope (space)", self.action_press)
+        yield SystemCommand("Sample id", "edit the sample id (s)", self.action_sample)
+        yield SystemCommand("Void last", "void the last record (v)", self.action_void)
+        yield SystemCommand("Model", "the model in use (m)", self.action_models)
+        yield SystemCommand("Quit", "stop the bench (q)", self.action_quit)
 
     # -- events from the bench --------------------------------------------------------------
     def _from_bench(self, ev: BenchEvent) -> None:
@@ -130,6 +178,7 @@ class BenchApp(App[int]):
             self.classes_ = list(d["classes"])
             self.model_name = d["model"]
             self.model_sha = d.get("model_sha256", "")
+            self.model_warning = d.get("warning", "")
             self.storage = d["storage"]
             self.query_one("#sample", Label).update(f"sample: {d['sample']}")
             self.say("ready: put a vial under the scope and press the button (or space)")
@@ -140,8 +189,10 @@ class BenchApp(App[int]):
         elif ev.kind == "refused":
             if d["reason"] == "busy":
                 self.say("busy: still counting the last vial")
+            elif d.get("message"):
+                self.say(f"not voided: {d['message']}", error=True)
         elif ev.kind == "voided":
-            self.say(f"voided {d['id']} (sample {d['sample']})")
+            self.say(f"voided {d['id']}: count sample {d['sample']} again")
             table = self.query_one("#history", DataTable)
             if d["id"] in table.rows:
                 table.update_cell(d["id"], "flags", "VOIDED")
@@ -150,6 +201,7 @@ class BenchApp(App[int]):
         elif ev.kind == "model":
             self.model_name = d.get("name", self.model_name)
             self.model_sha = d.get("sha256", self.model_sha)
+            self.model_warning = d.get("warning", "")
             self.classes_ = list(d.get("classes", self.classes_))
             self.say(d.get("message", f"model now {self.model_name}"), error=bool(d.get("error")))
         elif ev.kind == "sample":
@@ -160,8 +212,12 @@ class BenchApp(App[int]):
         d = ev.data
         counts: dict[str, int] = d["counts"]
         main = self.classes_[0] if self.classes_ else next(iter(counts), "")
-        self.query_one("#count-label", Label).update(main)
-        self.query_one("#count-digits", Digits).update(str(counts.get(main, 0)))
+        flagged = bool(d["flags"])
+        head = f"{main}  (FLAGGED: {', '.join(d['flags'])})" if flagged else main
+        self.query_one("#count-label", Label).update(head)
+        digits = self.query_one("#count-digits", Digits)
+        digits.update(str(counts.get(main, 0)))
+        digits.set_class(flagged, "flagged")
         text = "  ".join(f"{c}: {n}" for c, n in counts.items())
         self.query_one("#count-text", Label).update(text)
         self.query_one("#sample", Label).update(f"sample: {d['sample']}   next: {d['next_sample']}")
@@ -172,7 +228,7 @@ class BenchApp(App[int]):
             d.get("time", "")[11:19],
             d["sample"],
             text,
-            " ".join(d["flags"]) or "ok",
+            Text(flag_cell(d["flags"]), style="bold yellow") if flagged else "ok",
             d["id"],
             key=d["id"],
         )
@@ -181,7 +237,8 @@ class BenchApp(App[int]):
             pic = draw_overlay(ev.frame, ev.points or [], counts, self.classes_, d["flags"])
             self.query_one("#preview", Preview).show(pic)
         where = "USB stick" if d["stored"] == "stick" else d["stored"]
-        self.say(f"recorded {d['id']}: {text} (saved to {where})")
+        note = f" - FLAGGED {', '.join(d['flags'])}, check the vial" if flagged else ""
+        self.say(f"recorded {d['id']}: {text} (saved to {where}){note}", error=flagged)
 
     def say(self, text: str, error: bool = False) -> None:
         self.message = text
@@ -202,9 +259,13 @@ class BenchApp(App[int]):
         else:
             store = "?"
         cam = self.ready_info.get("camera", "?")
-        self.query_one("#status", Label).update(
-            f"model {self.model_name} ({self.model_sha[:8]}) | camera {cam} | storage {store}"
+        # the warning's first clause: the status line has room for the gist, not the advice
+        demo = f" - {self.model_warning.split(':')[0].upper()}" if self.model_warning else ""
+        status = self.query_one("#status", Label)
+        status.update(
+            f"storage {store}\nmodel {self.model_name} ({self.model_sha[:8]}){demo} | camera {cam}"
         )
+        status.set_class(st.get("where") == "spool" or bool(self.model_warning), "warn")
 
     # -- actions ----------------------------------------------------------------------------
     def action_press(self) -> None:
