@@ -103,6 +103,7 @@ def make_rig(
     fixed_time: bool = False,
     free_mb: list[int] | None = None,
     no_stick: bool = False,
+    models: type[FixedModel] = FixedModel,
 ) -> Rig:
     factory = MockFactory(pin_class=MockPWMPin)
     camera = ReplayCamera(images or vial_folder(tmp / "vials"), delay_ms)
@@ -123,7 +124,7 @@ def make_rig(
     bench = Bench(
         camera,
         light,
-        FixedModel(Counter.from_file(model)),
+        models(Counter.from_file(model)),
         recorder,
         quality or QualityCfg(empty_std=1.0, focus_min=0.0, qr=True),
         settle_s=settle_ms / 1000,

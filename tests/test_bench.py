@@ -4,8 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from device.bench import next_sample
+from device.bench import BenchEvent, FixedModel, next_sample
 from device.config import QualityCfg
+from device.counter import Counter
 from tests.benchfakes import make_rig
 from tests.conftest import squares_image, write_png
 
@@ -180,5 +181,28 @@ def test_stick_filling_up_is_announced(tmp_path):
         assert ev.data["where"] == "local" and ev.data["warning"] == "USB stick nearly full"
         rig.click()
         assert rig.events.wait("recorded")[0].data["stored"] == "local"
+    finally:
+        rig.close()
+
+
+class SwappedModel(FixedModel):
+    """A model source that reports one swap (as the store's watcher does)."""
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__(counter)
+        self.swapped = False
+
+    def poll(self) -> BenchEvent | None:
+        if self.swapped:
+            return None
+        self.swapped = True
+        return BenchEvent("model", {"name": self.counter.name, "message": "new model"})
+
+
+def test_model_event_of_a_synthetic_only_model_says_so(tmp_path):
+    rig = make_rig(tmp_path, models=SwappedModel)
+    try:
+        (ev,) = rig.events.wait("model")
+        assert "synthetic vials only" in ev.data["warning"]
     finally:
         rig.close()

@@ -148,7 +148,8 @@ def table(results: list[dict]) -> str:
         for kind in [k for k in KINDS if all(k in r for r in rs)]:
 
             def ms(key: str, rs=rs, kind=kind) -> str:
-                v = np.array([r[kind][key] for r in rs])
+                # None: undefined (no points, no objects), see export.metrics
+                v = np.array([np.nan if r[kind][key] is None else r[kind][key] for r in rs], float)
                 if np.isnan(v).any():
                     return "n/a"
                 scale = 100 if key == "mre" else 1
