@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -72,6 +73,8 @@ def apply_sim(cfg: Config, source: str | None = None) -> Config:
     return replace(cfg, camera=cam, light=light)
 
 
+log = logging.getLogger(__name__)
+
 NO_HARDWARE_HINT = "to try the bench without hardware: scopecount run --sim"
 
 
@@ -115,15 +118,20 @@ def gpio_factory() -> Factory:
     from gpiozero.exc import BadPinFactory
 
     if Device.pin_factory is None:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # one PinFactoryFallback per library tried
+        # One PinFactoryFallback warning per library tried: the journal gets them, not the user.
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
             try:
                 Device.pin_factory = Device._default_pin_factory()
             except BadPinFactory:
+                for w in seen:
+                    log.info("gpiozero: %s", w.message)
                 raise BadInput(
                     "no GPIO for the LED ring and button: this is not a Raspberry Pi, or lgpio "
                     f"is missing (pip install 'scopecount[pi]'); {NO_HARDWARE_HINT}"
                 ) from None
+        for w in seen:
+            log.warning("gpiozero: %s", w.message)
     return Device.pin_factory
 
 
