@@ -64,7 +64,9 @@ def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | Non
     return out
 
 
-def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> list[dict]:
+def learning_curve(
+    folder: TrainingFolder, steps: int, minutes: float | None = None, seed: int = 0
+) -> list[dict]:
     from export.train import TrainOptions, train
 
     rng = np.random.default_rng(seed)
@@ -89,7 +91,7 @@ def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> lis
             out = Path(tmp) / f"m{n}.onnx"
             # train() names its folder in its log: show the user's folder, not our temp copy.
             with contextlib.redirect_stderr(_Relabel(sys.stderr, tmp, f"{name}[{n} images]")):
-                train(sub_dir, out, TrainOptions(minutes=minutes, seed=seed))
+                train(sub_dir, out, TrainOptions(steps=steps, minutes=minutes, seed=seed))
             m = evaluate_model(Counter.from_file(out), test)
             err = [abs(r["pred"] - r["true"]) for r in m["per_image"]]
             rows.append(
@@ -151,7 +153,7 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
         raise BadInput(f"{folder.root}: no annotated images yet, nothing to evaluate")
     name = folder.root.resolve().name
     if a.learning_curve:
-        rows = learning_curve(folder, a.minutes)
+        rows = learning_curve(folder, a.steps, a.minutes)
         plot = Path(a.plot or f"{name}_learning_curve.png")
         plots.learning_curve(rows, plot, f"learning curve: {name}")
         if a.json:
