@@ -20,6 +20,9 @@ def count(a: argparse.Namespace) -> int:
 
 
 def train(a: argparse.Namespace) -> int:
+    from device.writable import writable_file
+
+    writable_file(a.out, "--out")  # before torch loads (seconds) and training (minutes)
     try:
         from export.train import Int8Refused, TrainOptions, train
     except ImportError as e:

@@ -95,7 +95,7 @@ def test_train_unwritable_out_refused_before_training(tmp_path):
     t0 = time.monotonic()
     proc = run_cli("train", str(tmp_path / "f"), "--out", "/proc/m.onnx", timeout=60)
     one_line_error(proc, "--out /proc/m.onnx", "not writable")
-    assert time.monotonic() - t0 < 30
+    assert time.monotonic() - t0 < 5  # torch is not even loaded
 
 
 @pytest.mark.skipif(config.DEFAULT_PATH.exists(), reason="this machine has a config file")
