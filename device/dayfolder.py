@@ -232,7 +232,7 @@ class DayFolder:
 
     def add_void(self, void: Void, regenerate: bool = True) -> bool:
         """List a voided id (once) and regenerate counts.csv to show it. False if it was there."""
-        if void in self.voids():
+        if void.id in self.voided_ids():  # voiding is by id: once is enough
             return False
         makedirs_durable(self.path)
         append_line(self.voids_path, json.dumps({"id": void.id, "time": void.time}))
