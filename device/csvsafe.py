@@ -15,6 +15,11 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(FORMULA_START) else cell
 
 
+def restore(cell: str) -> str:
+    """The raw text of a cell neutralise() wrote (readers of our CSVs undo the quote)."""
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
 def csv_line(values: Iterable[object]) -> str:
     """One CSV line (with its newline); text cells neutralised, numbers as they are."""
     buf = io.StringIO()

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from device.csvsafe import FORMULA_START, csv_line
+from device.csvsafe import csv_line, restore
 from device.durable import append_line, makedirs_durable, repair_torn_tail
 from device.imageio import write_atomic
 
@@ -152,11 +152,6 @@ def unique_id(wanted: str, taken: Callable[[str], bool]) -> str:
     return f"{wanted}-{n}"
 
 
-def _from_csv_cell(cell: str) -> str:
-    """Undo the formula neutralisation of csv_line (a quote before a formula character)."""
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
-
-
 class DayFolder:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -281,6 +276,11 @@ class DayFolder:
     def voided_ids(self) -> set[str]:
         return {v.id for v in self.voids()}
 
+    def voided_images(self) -> set[str]:
+        """Image names of voided records (a training reader leaves them out)."""
+        voided = self.voided_ids()
+        return {r.image_name for r in self.records(on_bad=lambda n, w: None) if r.id in voided}
+
     def detections(self) -> dict[str, list[Detection]]:
         """points.csv by image name (labels as they were before neutralisation)."""
         out: dict[str, list[Detection]] = {}
@@ -293,7 +293,7 @@ class DayFolder:
                 if len(row) != 4:
                     continue
                 try:
-                    d = Detection(float(row[1]), float(row[2]), _from_csv_cell(row[3]))
+                    d = Detection(float(row[1]), float(row[2]), restore(row[3]))
                 except ValueError:
                     continue
                 out.setdefault(row[0], []).append(d)

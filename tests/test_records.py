@@ -328,3 +328,110 @@ def test_void_list_dedupes(tmp_path):
     day = DayFolder(tmp_path / DAY)
     assert day.add_void(Void("a", "t")) and not day.add_void(Void("a", "t"))
     assert json.loads(day.voids_path.read_text()) == {"id": "a", "time": "t"}
+
+
+# -- names where they enter ------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('[bench]\nname = "lab/bench1"\n', "[bench] name = 'lab/bench1'"),
+        ('[bench]\nname = "bench\\n1"\n', "[bench] name = 'bench\\n1'"),
+        ('[bench]\nname = ""\n', "[bench] name = ''"),
+        ('[bench]\nname = "' + "b" * 33 + '"\n', "bench name is 1-32"),
+        ('[bench]\nsample = "vial/1"\n', "[bench] sample: sample id 'vial/1' contains a path"),
+        ('[bench]\nsample = "v\\u0007"\n', "[bench] sample: sample id 'v\\x07' contains a control"),
+    ],
+)
+def test_config_names_are_checked(tmp_path, text, expected):
+    from tests.conftest import run_cli
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text)
+    proc = run_cli("config", "check", "--config", str(cfg))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and str(cfg) in err and expected in err, err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "name, why", [("a/b", "path separator"), ("egg\n", "control"), ("e" * 41, "at most 40")]
+)
+def test_model_class_names_are_checked(tmp_path, name, why):
+    from tests import onnx_fixtures
+    from tests.conftest import run_cli, squares_image, write_png
+
+    model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model([name]))
+    img = write_png(tmp_path / "v.png", squares_image([(40, 40)]))
+    proc = run_cli("count", str(img), "--model", str(model))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "m.onnx" in err and "scopecount.classes" in err, err
+    assert why in err
+
+
+def test_a_hostile_qr_label_still_makes_a_record(tmp_path):
+    import cv2
+
+    from tests.conftest import write_png
+
+    label = "=VIAL\n42/../../x"
+    qr = cv2.QRCodeEncoder.create().encode(label)
+    qr = cv2.resize(qr, None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+    img = np.full((qr.shape[0] + 80, qr.shape[1] + 80, 3), 255, np.uint8)
+    img[40 : 40 + qr.shape[0], 40 : 40 + qr.shape[1]] = qr[..., None]
+    write_png(tmp_path / "qr" / "a.png", img)
+    rig = make_rig(tmp_path, images=tmp_path / "qr")
+    try:
+        rig.click()
+        (ev,) = rig.events.wait("recorded")
+        assert ev.data["sample"] == "=VIAL_42_.._.._x"
+        (rec,) = rig.records()
+        assert (rec["time"], rec["sample"]) == (ev.data["time"], ev.data["sample"])
+        day = DayFolder.all_in(rig.storage)[0]
+        assert ",'=VIAL_42_.._.._x," in day.counts_path.read_text()
+        assert sorted(p.name for p in day.images.iterdir()) == [f"{rec['id']}.jpg"]
+    finally:
+        rig.close()
+
+
+def test_sample_dialog_refuses_a_bad_id_and_keeps_the_old_one(tmp_path):
+    import asyncio
+
+    from textual.widgets import Input, Label
+
+    from device.tui.app import BenchApp, SampleScreen
+
+    rig = make_rig(tmp_path, start=False)
+
+    async def go():
+        app = BenchApp(rig.bench)
+        async with app.run_test(size=(120, 40)) as pilot:
+            for _ in range(100):
+                await pilot.pause(0.05)
+                if "ready" in app.message:
+                    break
+            await pilot.press("s")
+            await pilot.pause()
+            app.screen.query_one(Input).value = ""
+            await pilot.press(*"plate/7", "enter")
+            await pilot.pause()
+            assert isinstance(app.screen, SampleScreen)
+            shown = str(app.screen.query_one("#sample-error", Label).render())
+            assert "path separator" in shown
+            assert rig.bench.sample == "sample-001"
+            await pilot.press("escape")
+
+    asyncio.run(go())
+    rig.close()
+
+
+def test_a_day_folder_reads_as_a_training_folder_without_its_voided_captures(tmp_path):
+    from export.folder import read_folder
+
+    rec = local(tmp_path)
+    kept = write(rec, 1, ("=egg",))
+    gone = write(rec, 2, ("=egg",))
+    rec.void(gone.id)
+    day = DayFolder.all_in(tmp_path / "stick")[0]
+    folder = read_folder(day.path)
+    assert [s.name for s in folder.samples] == [kept.image_name]
+    assert folder.classes == ["=egg"] and folder.samples[0].points == [(2.0, 2.0, "=egg")]
