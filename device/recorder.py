@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from device.dayfolder import SUBDIR, DayFolder, Detection, Record, Void, last_sample, max_seq
-from device.durable import fsync_dir, makedirs_durable
-from device.flush import FlushReport, clean_retired, flush_day, waiting
+from device.durable import fsync_dir, makedirs_durable, repair_torn_tail
+from device.flush import PROGRESS, FlushReport, clean_retired, flush_day, waiting
 from device.imageio import encode, write_atomic
 from device.mounts import PinnedRoot, free_bytes, mount_at
 
@@ -331,6 +331,8 @@ class Recorder:
             fixed.append(p)
         for d in self._spool_days():
             fixed += d.repair()
+            if repair_torn_tail(d.path / PROGRESS):
+                fixed.append(d.path / PROGRESS)
         with self._stick() as (root, _):
             if root is not None:
                 base = root / SUBDIR
