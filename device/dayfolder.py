@@ -174,7 +174,8 @@ class DayFolder:
         """The day folders under root (a stick, a spool or their scopecount/ folder), by day."""
         root = Path(root)
         base = root / SUBDIR if (root / SUBDIR).is_dir() else root
-        return [DayFolder(p.parent) for p in sorted(base.glob("*/records.jsonl"))]
+        found = sorted(base.glob("*/records.jsonl"))
+        return [DayFolder(p.parent) for p in found if not p.parent.name.startswith(".")]
 
     # -- writing ----------------------------------------------------------------------------
     def append(
@@ -202,8 +203,10 @@ class DayFolder:
         if rows or not self.points_path.exists():
             append_line(self.points_path, rows or header, header=header if rows else None)
         if self._counts_layout_ok():
+            header = csv_line(COUNTS_HEADER)
             rows = self._count_rows(rec, voided=False)
-            append_line(self.counts_path, rows, header=csv_line(COUNTS_HEADER))
+            if rows or not self.counts_path.exists():
+                append_line(self.counts_path, rows or header, header=header if rows else None)
             append_line(self.records_path, rec.to_json())
         else:  # a counts.csv of an older layout: rewritten whole once the record is in
             append_line(self.records_path, rec.to_json())
