@@ -15,7 +15,8 @@ DEFAULT_PATH = Path("/etc/scopecount/config.toml")
 
 @dataclass(frozen=True)
 class BenchCfg:
-    name: str = "bench"  # goes into record ids: unique per bench in a lab
+    name: str = "bench"  # goes into record ids (with a random id per install, made once)
+    sample: str = "sample-001"  # the first sample id when this bench has recorded nothing yet
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,10 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
         from device.signing import parse_public_key
 
         parse_public_key(line, f"{where}: [model] trusted_keys[{i}]")
+    from device.names import check_bench_name, check_sample
+
+    check_bench_name(cfg.bench.name, f"{where}: [bench] name")
+    check_sample(cfg.bench.sample, f"{where}: [bench] sample")
     if len(cfg.camera.awb_gains) not in (0, 2):
         raise BadInput(f"{where}: [camera] awb_gains: expected [red, blue] or []")
     return cfg

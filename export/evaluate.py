@@ -12,9 +12,10 @@ import cv2
 import numpy as np
 
 from device.counter import Counter
+from device.csvsafe import csv_line
 from device.errors import BadInput
 from device.progress import Progress
-from export.folder import TrainingFolder, read_folder
+from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
 
 
@@ -107,12 +108,12 @@ def _link_subset(folder: TrainingFolder, names: list[str], dest: Path) -> None:
     """A training folder made of links to some of another's images (nothing is copied)."""
     (dest / "images").mkdir(parents=True)
     keep = set(names)
-    lines = ["image,x,y,label"]
+    lines = [csv_line(HEADER)]
     for s in folder.samples:
         if s.name in keep:
             (dest / "images" / s.name).symlink_to(s.path.resolve())
-            lines += [f"{s.name},{x},{y},{lab}" for x, y, lab in s.points]
-    (dest / "points.csv").write_text("\n".join(lines) + "\n")
+            lines += [csv_line([s.name, x, y, lab]) for x, y, lab in s.points]
+    (dest / "points.csv").write_text("".join(lines))
 
 
 def evaluate_cmd(a: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import signal
 import threading
 from typing import Any
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -17,6 +18,8 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Digits, Footer, Input, Label, Static
 
 from device.bench import Bench, BenchEvent
+from device.errors import BadInput
+from device.names import check_sample
 from device.overlay import draw_overlay
 from device.tui.preview import Preview
 
@@ -48,7 +51,17 @@ class SampleScreen(Dialog):
             yield Input(value=self.sample, id="sample-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+        # Checked where it enters: a bad id keeps the dialog open with the reason (as text).
+        try:
+            value = check_sample(event.value.strip(), "sample")
+        except BadInput as e:
+            found = self.query("#sample-error")
+            if found:
+                found.first(Label).update(Text(str(e)))
+            else:
+                self.query_one(Vertical).mount(Label(Text(str(e)), id="sample-error"))
+            return
+        self.dismiss(value)
 
 
 class ModelsScreen(Dialog):
