@@ -6,6 +6,7 @@ runner, tests); all hardware and the model come in through the constructor.
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import re
@@ -23,6 +24,8 @@ from device.hardware.camera import Camera, CameraError
 from device.hardware.light import Light
 from device.quality import FLAG_TEXT, image_flags, read_qr
 from device.recorder import Recorder, StorageFull
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -105,7 +108,12 @@ class Bench:
 
     def publish(self, ev: BenchEvent) -> None:
         for fn in list(self._subs):
-            fn(ev)
+            # One consumer failing (a screen that cannot draw a label) must not stop the
+            # others, nor the worker thread that publishes: the next press is still taken.
+            try:
+                fn(ev)
+            except Exception:
+                log.exception("a subscriber failed on a %s event", ev.kind)
 
     # -- inputs (any thread) ----------------------------------------------------------------
     @property

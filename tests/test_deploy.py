@@ -220,3 +220,32 @@ def test_signed_models_only_when_keys_are_trusted(tmp_path):
         assert active(store) == hashlib.sha256(model.read_bytes()).hexdigest()
     finally:
         server.stop()
+
+
+def test_hostile_signature_file_runs_nothing_and_is_refused(tmp_path):
+    """A .sig is data: on an account without a forced command (a plain shell login) a .sig
+    holding shell syntax must not run, here or on the bench; deploy refuses it with exit 2."""
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        key = keygen(tmp_path / "plain_key")
+        server.authorized_keys.write_text((tmp_path / "plain_key.pub").read_text())
+        mark = tmp_path / "pwned"
+        model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+        for payload in (f"; touch {mark}", f"AAAA$(touch {mark})", f"AAAA\ntouch {mark}"):
+            (tmp_path / "m.onnx.sig").write_text(payload)
+            r = deploy(server, key, model)
+            assert r.returncode == 2, r.stdout + r.stderr
+            err = r.stderr.decode().strip()
+            assert len(err.splitlines()) == 1 and "m.onnx.sig" in err, err
+            assert b"Traceback" not in r.stderr
+            assert not mark.exists(), payload
+    finally:
+        server.stop()
+
+
+def test_signature_goes_to_the_bench_as_one_quoted_word():
+    from export.deploy import ssh_command
+
+    cmd = ssh_command("bench", None, None, [], "ab+/cd==")
+    assert cmd[-1] == "scopecount model receive --sig ab+/cd=="
+    assert cmd[-2] == "bench"
