@@ -144,13 +144,15 @@ def export(a: argparse.Namespace) -> int:
 
 def annotate(a: argparse.Namespace) -> int:
     try:
-        from export.annotate_server import serve
+        from export.annotate_server import address, serve
     except ImportError as e:
         raise BadInput(f"annotate: {e}") from None
 
     server = serve(a.folder, a.model, a.port)
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    print(f"annotating {a.folder} at {url} (Ctrl-C to stop; every change is saved)", flush=True)
+    url = address(server)
+    # First line: the full address, secret included (the API refuses requests without it).
+    print(url, flush=True)
+    print(f"annotating {a.folder} (Ctrl-C to stop; every change is saved)", flush=True)
     if not a.no_browser:
         import webbrowser
 

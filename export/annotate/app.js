@@ -1,6 +1,8 @@
 // scopecount annotate: one image at a time on a canvas; every change is saved to the server.
 "use strict";
 const PALETTE = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#ffffff", "#999999"];
+// The per-run secret from the address `scopecount annotate` printed; every API call sends it.
+const TOKEN = new URLSearchParams(location.search).get("token") || "";
 const state = { images: [], classes: [], index: 0, cls: 0, img: null, view: { s: 1, x: 0, y: 0 } };
 const canvas = document.getElementById("canvas");
 const ctx = canvas.getContext("2d");
@@ -10,9 +12,18 @@ function current() { return state.images[state.index]; }
 function colour(label) { const i = state.classes.indexOf(label); return PALETTE[(i < 0 ? 8 : i) % PALETTE.length]; }
 function radius() { return Math.max(4, 6 / Math.sqrt(state.view.s)); }
 
+function api(path, init = {}) {
+  return fetch(path, { ...init, headers: { ...(init.headers || {}), "X-Scopecount-Token": TOKEN } });
+}
+
 async function load() {
-  const res = await fetch("/api/state");
+  const res = await api("/api/state");
   const st = await res.json();
+  if (!res.ok) {
+    const flag = document.getElementById("saved");
+    flag.textContent = "cannot load: " + st.error; flag.className = "saved error";
+    return;
+  }
   state.images = st.images;
   state.classes = st.classes;
   const first = state.images.findIndex(im => !im.done);
@@ -25,7 +36,7 @@ function show(i) {
   return new Promise(resolve => {
     const img = new Image();
     img.onload = () => { state.img = img; fit(); render(); resolve(); };
-    img.src = "/images/" + encodeURIComponent(im.name);
+    img.src = "/images/" + encodeURIComponent(im.name) + "?token=" + encodeURIComponent(TOKEN);
   });
 }
 
@@ -71,19 +82,35 @@ function sidebar() {
   document.getElementById("image-name").textContent = `${im.name} (${state.index + 1}/${state.images.length})`;
   const done = state.images.filter(x => x.done).length;
   document.getElementById("progress").textContent = `done ${done} of ${state.images.length}`;
+  // Class names come from files and other tools: they are text, never markup (textContent).
   const ul = document.getElementById("classes");
-  ul.innerHTML = "";
+  ul.replaceChildren();
   state.classes.forEach((c, i) => {
     const li = document.createElement("li");
     li.className = i === state.cls ? "selected" : "";
     li.dataset.cls = c;
-    li.innerHTML = `<span class="swatch" style="background:${PALETTE[i % PALETTE.length]}"></span><span>${i + 1}. ${c}</span>`;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = PALETTE[i % PALETTE.length];
+    const name = document.createElement("span");
+    name.textContent = `${i + 1}. ${c}`;
+    li.append(swatch, name);
     li.onclick = () => { state.cls = i; render(); };
     ul.appendChild(li);
   });
   const counts = document.getElementById("counts");
-  counts.innerHTML = state.classes.map(c => `<div data-count="${c}">${c}: <b>${im.points.filter(p => p[2] === c).length}</b></div>`).join("")
-    + `<div>total: <b id="total">${im.points.length}</b></div>`;
+  counts.replaceChildren();
+  const line = (label, n, attrs) => {
+    const div = document.createElement("div");
+    const b = document.createElement("b");
+    b.textContent = String(n);
+    Object.assign(div.dataset, attrs.data || {});
+    if (attrs.id) b.id = attrs.id;
+    div.append(document.createTextNode(label + ": "), b);
+    counts.appendChild(div);
+  };
+  state.classes.forEach(c => line(c, im.points.filter(p => p[2] === c).length, { data: { count: c } }));
+  line("total", im.points.length, { id: "total" });
   document.getElementById("predicted-note").hidden = !im.predicted;
   document.getElementById("done").textContent = im.done ? "done \u2713 (d: undo)" : "mark done (d)";
 }
@@ -101,7 +128,7 @@ async function send(im, extra) {
   const flag = document.getElementById("saved");
   let res, out;
   try {
-    res = await fetch("/api/points", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    res = await api("/api/points", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     out = await res.json();
   } catch (err) {
     flag.textContent = "NOT saved: " + err; flag.className = "saved error";
