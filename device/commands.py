@@ -129,7 +129,10 @@ def doctor(a: argparse.Namespace) -> int:
 def import_(a: argparse.Namespace) -> int:
     from export.importers import import_annotations
 
-    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label)
+    notes: list[str] = []
+    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label, notes)
+    for line in notes:
+        print(line, file=sys.stderr)
     print(f"imported {n_pts} points on {n_img} images into {a.folder}")
     return 0
 
