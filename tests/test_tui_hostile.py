@@ -4,6 +4,7 @@ shown as text, never parsed as Textual markup, and a failing screen never stops 
 import asyncio
 from types import SimpleNamespace
 
+import cv2
 import numpy as np
 from textual.widgets import DataTable, Input, Label
 
@@ -13,6 +14,7 @@ from device.counter import Counter
 from device.tui.app import BenchApp
 from tests import onnx_fixtures
 from tests.benchfakes import Events, make_rig
+from tests.conftest import write_png
 from tests.test_tui import count, ready, settle
 
 HOSTILE = "vial-12[/]"
@@ -173,4 +175,28 @@ def test_worker_survives_a_subscriber_that_fails(tmp_path):
         rig.events.wait("recorded", n)
     assert len(rig.records()) == 2
     assert isinstance(rig.events, Events)
+    rig.close()
+
+
+def test_hostile_qr_label_is_shown_as_text(tmp_path):
+    label = "[bold]x[/]vial-12[/]"
+    enc = cv2.QRCodeEncoder.create()
+    qr = cv2.resize(enc.encode(label), None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
+    img = np.full((480, 640, 3), 255, np.uint8)
+    img[40 : 40 + qr.shape[0], 40 : 40 + qr.shape[1]] = qr[..., None]
+    write_png(tmp_path / "qr" / "a.png", img)
+    rig = make_rig(tmp_path, images=tmp_path / "qr", start=False)
+
+    async def go():
+        app = BenchApp(rig.bench)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await ready(pilot, app)
+            table = await count(pilot, app, 1)
+            assert table.get_row_at(0)[1] == label
+            assert label in shown(app, "#sample")
+            await count(pilot, app, 2)
+            await pilot.press("q")
+
+    run(go())
+    assert [r["sample"] for r in rig.records()] == [label, label]
     rig.close()
