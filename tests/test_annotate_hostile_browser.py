@@ -107,3 +107,32 @@ def test_a_page_on_another_port_cannot_change_points(browser, tmp_path):  # noqa
     finally:
         site.shutdown()
         server.shutdown()
+
+
+def test_stacked_points_dot_size_zoom_and_no_404(browser, tmp_path):  # noqa: F811
+    """Points 0-2 px apart are counted as a stack, dots are smaller than the objects at fit
+    zoom, the zoom is shown, and the page asks for nothing that is not there (favicon)."""
+    centres = [(30 + 12 * k, 40) for k in range(8)]  # 8 px squares, 12 px apart
+    write_png(tmp_path / "f" / "images" / "a.png", squares_image(centres, (100, 160), 8))
+    rows = "".join(f"a.png,{x},{y},egg\n" for x, y in centres)
+    rows += "a.png,30.5,40,egg\na.png,31,41.5,egg\n"  # two more on the first object
+    (tmp_path / "f" / "points.csv").write_text("image,x,y,label\n" + rows)
+    server, url = start(tmp_path / "f")
+    try:
+        page = browser.new_page(bypass_csp=True, viewport={"width": 900, "height": 600})
+        missing = []
+        page.on("response", lambda r: r.status == 404 and missing.append(r.url))
+        page.goto(url)
+        page.wait_for_function("state.img && state.img.complete")
+        groups = page.evaluate("stacks(current().points)")
+        assert [sorted(g) for g in groups] == [[0, 8, 9]]
+        fit = page.evaluate("state.view.s")
+        assert page.inner_text("#zoom") == f"zoom {round(fit * 100)}%"
+        # dot diameter on screen at most the object's size on screen (8 px squares)
+        assert 2 * page.evaluate("radius()") <= 8 * fit + 1e-6 or page.evaluate("radius()") == 2
+        page.keyboard.press("+")
+        assert page.inner_text("#zoom") == f"zoom {round(fit * 125)}%"
+        page.wait_for_timeout(200)
+        assert missing == []
+    finally:
+        server.shutdown()
