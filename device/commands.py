@@ -19,10 +19,6 @@ def count(a: argparse.Namespace) -> int:
     return count_files(a.images, model, a.json, overlay, a.threads)
 
 
-# Rough Raspberry Pi 4 cost of one int8 GMAC: the README's estimate (0.40 GMAC in about 0.17 s).
-PI4_S_PER_GMAC = 0.41
-
-
 def train(a: argparse.Namespace) -> int:
     try:
         from export.train import Int8Refused, TrainOptions, train
@@ -30,11 +26,17 @@ def train(a: argparse.Namespace) -> int:
         raise BadInput(
             f"train needs the train extra ({e.name} is missing): pip install 'scopecount[train]'"
         ) from None
+    from device.pi_cost import describe
+
     opts = TrainOptions(
+        steps=a.steps,
         minutes=a.minutes,
         object_size=a.object_size,
         **({"object_px": a.object_px} if a.object_px is not None else {}),
+        budget_gmac=a.budget_gmac,
+        arch=a.arch,
         width=a.width,
+        threads=a.threads,
         name=a.name,
         device=a.device,
         seed=a.seed,
@@ -44,20 +46,22 @@ def train(a: argparse.Namespace) -> int:
     except Int8Refused as e:
         print(f"scopecount: refused: {e}", file=sys.stderr)
         return 1
+    gmac = rep["macs_per_frame"] / 1e9
     print(
         f"wrote {rep['model']} ({rep['int8_bytes'] / 1024:.0f} KB int8; float "
         f"{rep['float_bytes'] / 1024:.0f} KB at {rep['float_model']})\n"
-        f"  MACs per {rep['frame']} frame: {rep['macs_per_frame'] / 1e9:.3f} G; "
-        f"int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
-        f"training-image MAE {rep['train_mae']:.2f}; {rep['seconds']:.0f} s"
+        f"  cost: {gmac:.2f} GMAC per {rep['frame']} frame; estimated {describe(gmac, rep['arch'])}"
+        f"\n  int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
+        f"training-image MAE {rep['train_mae']:.2f}; {rep['steps']} steps; {rep['seconds']:.0f} s"
     )
-    pi4_s = rep["macs_per_frame"] / 1e9 * PI4_S_PER_GMAC
-    if pi4_s > 1.0:
+    if not rep["learnt"]:
         print(
-            f"  note: a Raspberry Pi 4 may need about {pi4_s:.1f} s per {rep['frame']} frame "
-            "(estimate from MACs; `scopecount benchmark` measures it): a smaller --object-px "
-            "or camera frame is faster, at some cost on crowded objects"
+            f"scopecount: {a.out}: this model has NOT learnt to count (training-image MAE "
+            f"{rep['train_mae']:.1f}, close to counting nothing): more steps or more annotated "
+            "images; the file says so and `model install` warns",
+            file=sys.stderr,
         )
+        return 1
     return 0
 
 

@@ -50,7 +50,9 @@ def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | Non
     return out
 
 
-def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> list[dict]:
+def learning_curve(
+    folder: TrainingFolder, steps: int, minutes: float | None = None, seed: int = 0
+) -> list[dict]:
     from export.train import TrainOptions, train
 
     rng = np.random.default_rng(seed)
@@ -66,7 +68,7 @@ def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> lis
             sub_dir = Path(tmp) / f"train{n}"
             _link_subset(folder, pool[:n], sub_dir)
             out = Path(tmp) / f"m{n}.onnx"
-            train(sub_dir, out, TrainOptions(minutes=minutes, seed=seed))
+            train(sub_dir, out, TrainOptions(steps=steps, minutes=minutes, seed=seed))
             m = evaluate_model(Counter.from_file(out), test)
             rows.append(
                 {"train_images": n, "test_images": n_test, "mae": m["mae"], "mre": m["mre"]}
@@ -93,7 +95,7 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     folder = read_folder(a.folder)
     name = folder.root.resolve().name
     if a.learning_curve:
-        rows = learning_curve(folder, a.minutes)
+        rows = learning_curve(folder, a.steps, a.minutes)
         plot = Path(a.plot or f"{name}_learning_curve.png")
         plots.learning_curve(rows, plot, f"learning curve: {name}")
         if a.json:
