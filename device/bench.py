@@ -249,6 +249,9 @@ class Bench:
             self._fail(f"model {counter.name} failed: {e}")
             return
         t_count = time.perf_counter()
+        flags = flags + res.flags
+        if res.zoom is not None:
+            figures["zoom"] = res.zoom
         try:
             rec = self.recorder.write(
                 frame.rgb,

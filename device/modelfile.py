@@ -14,6 +14,7 @@ from typing import Any
 
 from device.decode import DecodeParams
 from device.errors import ModelError
+from device.zoom import ZoomRef
 
 FORMAT_VERSION = "1"
 REQUIRED_KEYS = (
@@ -44,6 +45,7 @@ class ModelInfo:
     metrics: dict[str, Any]
     description: str = ""
     quantization: str = "float32"
+    zoom: ZoomRef | None = None  # absent in older models: frames are counted at input_scale
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
@@ -68,6 +70,11 @@ class ModelInfo:
             "scopecount.description": self.description,
             "scopecount.quantization": self.quantization,
         }
+        if self.zoom is not None:
+            z = self.zoom
+            meta["scopecount.zoom"] = json.dumps(
+                {"ref_px": z.ref_px, "lo": z.lo, "hi": z.hi, "adapt": z.adapt}
+            )
         meta.update(self.extra)
         return meta
 
@@ -125,7 +132,17 @@ def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
     dec = _json(where, "scopecount.decode", meta["scopecount.decode"], dict)
     cs = _number(where, "scopecount.decode.count_scale", dec.get("count_scale"), 0.1, 10)
     ks = _number(where, "scopecount.decode.kernel_sigma", dec.get("kernel_sigma"), 0.1, 100)
+    zoom = None
+    if "scopecount.zoom" in meta:
+        z = _json(where, "scopecount.zoom", meta["scopecount.zoom"], dict)
+        zoom = ZoomRef(
+            _number(where, "scopecount.zoom.ref_px", z.get("ref_px"), 0.5, 2000),
+            _number(where, "scopecount.zoom.lo", z.get("lo"), 0.01, 1),
+            _number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
+            bool(z.get("adapt", False)),
+        )
     return ModelInfo(
+        zoom=zoom,
         name=name,
         classes=classes,
         object_size_px=size,

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
@@ -17,12 +18,14 @@ from device.counter import Counter
 from device.decode import DecodeParams
 from device.errors import BadInput
 from device.modelfile import ModelInfo
+from device.objsize import zoom_groups
+from device.preprocess import rescale
 from device.progress import Progress
+from device.zoom import MIN_POINTS, ZoomRef, training_ref
 from export.dataset import MEAN, STD, prepare
 from export.fit import FitConfig, fit, predict_density
 from export.folder import TrainingFolder, read_folder
 from export.net import ARCHS, OUTPUT_STRIDE, build_net, count_macs
-from export.objsize import zoom_groups
 from export.onnx_export import export_float, quantize_int8, write_metadata
 from export.plots import training_curve
 
@@ -118,6 +121,17 @@ def measure_object_size(folder: TrainingFolder) -> float:
 
 def sidecar(out: Path, suffix: str) -> Path:
     return out.with_name(out.stem + suffix)
+
+
+def zoom_reference(folder: TrainingFolder, scales: list[float], shown_px: float) -> ZoomRef:
+    """The object measure the bench compares frames with, taken on the training images as the
+    network saw them (each at its own scale) at their annotated points."""
+    greys, pts = [], []
+    for s, sc in zip(folder.samples, scales, strict=True):
+        if len(s.points) >= MIN_POINTS:
+            greys.append(cv2.cvtColor(rescale(s.image(), sc), cv2.COLOR_RGB2GRAY))
+            pts.append(np.array([[x * sc, y * sc] for x, y, _ in s.points], np.float64))
+    return training_ref(greys, pts, shown_px)
 
 
 def check_options(out: Path, opts: TrainOptions) -> None:
@@ -222,6 +236,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     learnt = not not_learnt(pred * count_scale, true)
     ih, iw = (-(-round(fh * scale) // 16) * 16, -(-round(fw * scale) // 16) * 16)
     macs = count_macs(net, ih, iw)
+    zoom = zoom_reference(folder, scales, shown_px)
 
     info = ModelInfo(
         name=opts.name or out.stem,
@@ -262,6 +277,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         },
         description=opts.description
         or f"Counts {', '.join(folder.classes)}; trained on {folder.root.name}.",
+        zoom=zoom,
     )
     float_path = sidecar(out, ".float.onnx")
     with tempfile.TemporaryDirectory() as tmp:
