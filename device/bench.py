@@ -27,6 +27,8 @@ from device.names import check_sample, clean_sample, next_sample
 from device.quality import FLAG_TEXT, image_flags, read_qr
 from device.recorder import Recorder, StorageFull
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class BenchEvent:
@@ -103,7 +105,12 @@ class Bench:
 
     def publish(self, ev: BenchEvent) -> None:
         for fn in list(self._subs):
-            fn(ev)
+            # One consumer failing (a screen that cannot draw a label) must not stop the
+            # others, nor the worker thread that publishes: the next press is still taken.
+            try:
+                fn(ev)
+            except Exception:
+                log.exception("a subscriber failed on a %s event", ev.kind)
 
     # -- inputs (any thread) ----------------------------------------------------------------
     @property

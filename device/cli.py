@@ -206,8 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser(
         "import",
         help="convert another tool's annotations into a training folder",
-        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON, point shapes), "
-        "cvat (CVAT for images 1.1 XML, points), napari (points layer CSV, one per image, named "
+        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON), cvat (CVAT for "
+        "images 1.1 XML): points, and boxes, circles, ellipses and polygons at their centres "
+        "(lines are skipped, and said so); napari (points layer CSV, one per image, named "
         "like the image), dotmask (PNG with one pixel per object, named <image>_dots.png).",
     )
     im.add_argument("format", choices=["cellcounter", "labelme", "cvat", "napari", "dotmask"])
