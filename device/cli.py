@@ -19,6 +19,16 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _zoom_list(text: str) -> list[float]:
+    try:
+        zooms = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers like 0.7,1,1.4") from None
+    if not zooms or not all(0.1 <= z <= 10 for z in zooms):
+        raise argparse.ArgumentTypeError(f"{text!r}: each zoom must be 0.1 to 10")
+    return zooms
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="scopecount",
@@ -96,6 +106,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="point matching radius in px (default: half the model's object size, at least 3 px)",
     )
     e.add_argument("--plot", metavar="PNG", help="where to write the picture")
+    e.add_argument(
+        "--zooms",
+        type=_zoom_list,
+        default=[1.0],
+        metavar="Z,Z,...",
+        help="also count every image resized by these factors, as after turning the zoom knob "
+        "(e.g. 0.7,1,1.4); one line of figures per zoom",
+    )
     e.add_argument(
         "--steps", type=int, default=1000, help="training steps per model, for --learning-curve"
     )
@@ -196,8 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser(
         "import",
         help="convert another tool's annotations into a training folder",
-        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON, point shapes), "
-        "cvat (CVAT for images 1.1 XML, points), napari (points layer CSV, one per image, named "
+        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON), cvat (CVAT for "
+        "images 1.1 XML): points, and boxes, circles, ellipses and polygons at their centres "
+        "(lines are skipped, and said so); napari (points layer CSV, one per image, named "
         "like the image), dotmask (PNG with one pixel per object, named <image>_dots.png).",
     )
     im.add_argument("format", choices=["cellcounter", "labelme", "cvat", "napari", "dotmask"])

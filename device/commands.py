@@ -139,7 +139,10 @@ def doctor(a: argparse.Namespace) -> int:
 def import_(a: argparse.Namespace) -> int:
     from export.importers import import_annotations
 
-    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label)
+    notes: list[str] = []
+    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label, notes)
+    for line in notes:
+        print(line, file=sys.stderr)
     print(f"imported {n_pts} points on {n_img} images into {a.folder}")
     return 0
 
@@ -154,7 +157,7 @@ def export(a: argparse.Namespace) -> int:
 
 def annotate(a: argparse.Namespace) -> int:
     try:
-        from export.annotate_server import serve
+        from export.annotate_server import address, serve
     except ImportError as e:
         raise BadInput(f"annotate: {e}") from None
 
@@ -162,8 +165,10 @@ def annotate(a: argparse.Namespace) -> int:
         server = serve(a.folder, a.model, a.port)
     except OSError as e:  # the folder was read: what failed is the address
         raise BadInput(f"--port {a.port}: cannot listen on 127.0.0.1 ({e.strerror})") from None
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    print(f"annotating {a.folder} at {url} (Ctrl-C to stop; every change is saved)", flush=True)
+    url = address(server)
+    # First line: the full address, secret included (the API refuses requests without it).
+    print(url, flush=True)
+    print(f"annotating {a.folder} (Ctrl-C to stop; every change is saved)", flush=True)
     if not a.no_browser:
         import webbrowser
 

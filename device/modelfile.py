@@ -131,6 +131,11 @@ def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
         raise ModelError(f"{where}: metadata scopecount.classes must be non-empty class names")
     if len(set(classes)) != len(classes):
         raise ModelError(f"{where}: metadata scopecount.classes has duplicate names")
+    from device.names import CLASS_MAX, problem
+
+    for c in classes:  # class names go into records and CSVs (never into file names)
+        if why := problem(c, CLASS_MAX):
+            raise ModelError(f"{where}: metadata scopecount.classes: class {c[:60]!r} {why}")
     norm = _json(where, "scopecount.normalization", meta["scopecount.normalization"], dict)
     mean, std = norm.get("mean"), norm.get("std")
     ok = isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == 3

@@ -15,6 +15,7 @@ from device.errors import BadInput
 from device.hardware.button import BenchButton
 from device.hardware.camera import Camera, CameraError, open_camera
 from device.hardware.light import Light, open_light
+from device.locks import BenchLocks
 from device.paths import cache_dir, default_model
 from device.recorder import Recorder
 from device.writable import writable_dir
@@ -38,12 +39,15 @@ class Assembled:
     light: Light
     button: BenchButton | None
     pin_factory: Factory | None
+    locks: BenchLocks | None = None
 
     def close(self) -> None:
         if self.button is not None:
             self.button.close()
         self.light.close()
         self.camera.close()
+        if self.locks is not None:
+            self.locks.release()
 
 
 def sim_factory() -> Factory:
@@ -169,6 +173,30 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
     try:
         make_storage(storage, removable, opts)
         make_spool(spool, opts)
+        # One bench per storage and spool: taken before the recorder cleans up after kills.
+        locks = BenchLocks(storage, spool)
+    except BaseException:
+        camera.close()
+        raise
+    try:
+        return _assemble(cfg, pin_factory, storage, spool, removable, locks, models, camera)
+    except BaseException:
+        locks.release()
+        camera.close()
+        raise
+
+
+def _assemble(
+    cfg: Config,
+    pin_factory: Factory | None,
+    storage: Path,
+    spool: Path,
+    removable: bool,
+    locks: BenchLocks,
+    models: ModelSource,
+    camera: Camera,
+) -> Assembled:
+    try:
         recorder = Recorder(
             storage,
             spool,
@@ -178,10 +206,7 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
             cfg.storage.min_free_mb,
             cfg.storage.warn_free_mb,
         )
-    except (BadInput, OSError) as e:
-        camera.close()
-        if isinstance(e, BadInput):
-            raise
+    except PermissionError as e:
         raise BadInput(f"spool {spool}: not writable ({e.strerror}); use --spool DIR") from None
     light = open_light(cfg.light, pin_factory)
     bench = Bench(
@@ -192,6 +217,7 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
         cfg.quality,
         settle_s=cfg.light.settle_ms / 1000,
         debounce_s=cfg.button.bounce_ms / 1000,
+        sample=recorder.first_sample(cfg.bench.sample),
     )
     button = BenchButton(cfg.button, bench.press, bench.hold, pin_factory)
-    return Assembled(bench, camera, light, button, pin_factory)
+    return Assembled(bench, camera, light, button, pin_factory, locks)

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from device.csvsafe import restore
+from device.dayfolder import DayFolder
 from device.errors import BadInput
 from device.imageio import IMAGE_SUFFIXES, read_rgb
 
@@ -112,14 +114,20 @@ def read_folder(
     files = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise BadInput(f"{img_dir}: empty folder (no png, jpg or tif images)")
+    # A bench's day folder is a training folder; its voided captures are not training data.
+    day = DayFolder(root)
+    voided = day.voided_images() if day.records_path.exists() else set()
+    files = [p for p in files if p.name not in voided]
     samples: dict[str, Sample] = {}
     for p in files:
         w, h = _image_size(p) if check_images else (0, 0)
         samples[p.name] = Sample(p.name, p, w, h)
     csv_path = root / "points.csv"
     if csv_path.exists():
-        _read_points(csv_path, samples)
+        _read_points(csv_path, samples, voided)
     classes = sorted({lab for s in samples.values() for _, _, lab in s.points})
+    if all_images:  # annotate shows every image (and must open a folder whose state is bad)
+        return TrainingFolder(root, list(samples.values()), classes, [])
     done = done_images(root)
     if not csv_path.exists():
         annotated = {n for n in samples if done and n in done}
@@ -127,12 +135,12 @@ def read_folder(
         annotated = set(samples)
     else:
         annotated = {n for n, s in samples.items() if s.points or s.listed or n in done}
-    keep = list(samples.values()) if all_images else [samples[n] for n in samples if n in annotated]
-    left = [] if all_images else [n for n in samples if n not in annotated]
+    keep = [samples[n] for n in samples if n in annotated]
+    left = [n for n in samples if n not in annotated]
     return TrainingFolder(root, keep, classes, left)
 
 
-def _read_points(csv_path: Path, samples: dict[str, Sample]) -> None:
+def _read_points(csv_path: Path, samples: dict[str, Sample], voided: set[str]) -> None:
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         rows = csv.reader(f)
         header = next(rows, None)
@@ -144,6 +152,8 @@ def _read_points(csv_path: Path, samples: dict[str, Sample]) -> None:
             where = f"{csv_path}: row {lineno}"
             if len(row) in (1, 4) and all(not c.strip() for c in row[1:]):
                 name = row[0].strip()  # `name,,,`: listed as checked and empty
+                if name in voided:
+                    continue
                 if name not in samples:
                     raise BadInput(f"{where}: image {name!r} is not in images/")
                 samples[name].listed = True
@@ -151,6 +161,9 @@ def _read_points(csv_path: Path, samples: dict[str, Sample]) -> None:
             if len(row) != 4:
                 raise BadInput(f"{where}: {len(row)} fields, expected 4 (image,x,y,label)")
             name, xs, ys, label = (c.strip() for c in row)
+            label = restore(label)  # our CSV writers neutralise formula-like text
+            if name in voided:
+                continue
             if name not in samples:
                 raise BadInput(f"{where}: image {name!r} is not in images/")
             try:

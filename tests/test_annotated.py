@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from export.annotate_guard import SaveRequest
 from export.annotate_server import AnnotationStore
 from export.folder import STATE_FILE, read_folder
 from tests import onnx_fixtures
@@ -43,12 +44,28 @@ def test_folder_of_another_tool_keeps_the_plain_contract(tmp_path):
     assert len(f.samples) == 4 and f.left_out == []
 
 
-def test_annotate_keeps_what_was_annotated_when_it_first_saves(tmp_path):
+def test_once_annotate_saves_untouched_empty_images_wait_to_be_marked_done(tmp_path):
     half_done(tmp_path)
     (tmp_path / STATE_FILE).unlink()  # a folder made by another tool: every image annotated
-    store = AnnotationStore(read_folder(tmp_path, all_images=True))
-    store.save("b.png", [[40, 40, "spot"]], 0, None, None)
     assert read_folder(tmp_path).left_out == []
+    store = AnnotationStore(read_folder(tmp_path, all_images=True))
+    assert [im["done"] for im in store.state()["images"]] == [False] * 4
+    store.save(SaveRequest("b.png", [(40.0, 40.0, "spot")], 0, None, None))
+    # annotate keeps its own "done" from now on: images with rows count, the rest are named
+    got = read_folder(tmp_path)
+    assert [s.name for s in got.samples] == ["a.png", "b.png"]
+    assert got.left_out == ["c.png", "d.png"] and "mark them done" in got.left_out_note()
+
+
+def test_annotate_keeps_listed_rows_of_other_images(tmp_path):
+    half_done(tmp_path)
+    with open(tmp_path / "points.csv", "a") as f:
+        f.write("c.png,,,\n")
+    store = AnnotationStore(read_folder(tmp_path, all_images=True))
+    assert store.state()["images"][2]["done"]  # listed: shown as checked
+    store.save(SaveRequest("b.png", [(40.0, 40.0, "spot")], 0, True, None))
+    got = read_folder(tmp_path)
+    assert [s.name for s in got.samples] == ["a.png", "b.png", "c.png"]
 
 
 def test_evaluate_scores_only_annotated_images(tmp_path):

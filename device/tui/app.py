@@ -6,6 +6,7 @@ thread and events come back to the UI thread through call_from_thread.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterable
@@ -20,8 +21,30 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Digits, Footer, Input, Label, Static
 
 from device.bench import Bench, BenchEvent, next_sample
+from device.errors import BadInput
+from device.names import check_sample
 from device.overlay import draw_overlay
+from device.recorder import record_id
 from device.tui.preview import Preview
+
+log = logging.getLogger(__name__)
+
+
+class Plain(Text):
+    """Text that equals its own characters, so a table cell compares like the str it shows."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.plain == other
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def plain(value: object) -> Plain:
+    """Sample ids, QR labels, model and class names and error messages are data: a Text is
+    drawn as it is, where a str would be parsed as Textual markup (`vial-12[/]` raises)."""
+    return Plain(str(value))
 
 
 class Dialog(ModalScreen[str | None]):
@@ -50,15 +73,27 @@ class SampleScreen(Dialog):
         after = next_sample(self.sample)
         with Vertical():
             yield Label(
-                f"Sample id for the next count (now {self.sample}; the counts after it go on "
-                f"as {after}, {next_sample(after)}, ...)",
+                plain(
+                    f"Sample id for the next count (now {self.sample}; the counts after it go "
+                    f"on as {after}, {next_sample(after)}, ...)"
+                ),
                 id="sample-hint",
             )
             yield Input(value=self.sample, id="sample-input")
             yield Label("Enter: keep it   Escape: cancel", id="sample-keys")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+        # Checked where it enters: a bad id keeps the dialog open with the reason (as text).
+        try:
+            value = check_sample(event.value.strip(), "sample")
+        except BadInput as e:
+            found = self.query("#sample-error")
+            if found:
+                found.first(Label).update(Text(str(e)))
+            else:
+                self.query_one(Vertical).mount(Label(Text(str(e)), id="sample-error"))
+            return
+        self.dismiss(value)
 
 
 class ModelsScreen(Dialog):
@@ -70,17 +105,27 @@ class ModelsScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.text, id="models-text")
+            yield Static(plain(self.text), id="models-text")
             yield Label("Escape to close")
 
 
-def history_widths(columns: int) -> dict[str, int]:
-    """Column widths that fit the terminal: full ids, counts take what is left (80 columns: the
-    Pi's console)."""
-    fixed = {"time": 8, "sample": 12 if columns < 100 else 16, "flags": 12, "id": 25}
-    padding = 2 * (len(fixed) + 1) + 2  # cell padding and the scrollbar gutter
-    counts = max(8, columns - sum(fixed.values()) - padding)
-    return {"time": 8, "sample": fixed["sample"], "counts": counts, "flags": 12, "id": 25}
+SHORT_ID = len("20260504-000001")  # an id's date and number: what tells this bench's rows apart
+
+
+def history_widths(columns: int, id_len: int) -> dict[str, int]:
+    """Column widths that fit the terminal (80 columns: the Pi's console), counts taking what
+    is left. Ids are shown whole when they fit, else as their date and number (the bench name
+    and install id in front are the same on every row; the message line has the whole id)."""
+    sample = 12 if columns < 100 else 16
+    padding = 2 * 5 + 2  # cell padding and the scrollbar gutter
+    rest = columns - 8 - sample - 12 - padding
+    id_w = id_len if rest - id_len >= 10 else min(id_len, SHORT_ID)
+    counts = max(8, rest - id_w)
+    return {"time": 8, "sample": sample, "counts": counts, "flags": 12, "id": id_w}
+
+
+def id_cell(record_id: str, width: int) -> str:
+    return record_id if len(record_id) <= width else record_id[-width:]
 
 
 def flag_cell(flags: list[str]) -> str:
@@ -111,6 +156,7 @@ class BenchApp(App[int]):
         self.model_sha = ""
         self.model_warning = ""
         self.message = ""
+        self.id_len = SHORT_ID
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -132,7 +178,9 @@ class BenchApp(App[int]):
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
         # Fixed widths: the table never jumps about as rows arrive; they follow the terminal.
-        for col, width in history_widths(self.size.width).items():
+        rec = self.bench.recorder
+        self.id_len = len(record_id(rec.bench, rec.bench_id, "2026-01-01", 1))
+        for col, width in history_widths(self.size.width, self.id_len).items():
             table.add_column(col, key=col, width=width)
         self.bench.subscribe(self._from_bench)
         try:
@@ -143,7 +191,7 @@ class BenchApp(App[int]):
 
     def on_resize(self, event: events.Resize) -> None:
         table = self.query_one("#history", DataTable)
-        for col, width in history_widths(event.size.width).items():
+        for col, width in history_widths(event.size.width, self.id_len).items():
             if col in table.columns:
                 table.columns[col].width = width  # type: ignore[index]
         table.refresh(layout=True)
@@ -166,10 +214,15 @@ class BenchApp(App[int]):
     # -- events from the bench --------------------------------------------------------------
     def _from_bench(self, ev: BenchEvent) -> None:
         # The worker thread hands events over; a signal handler already runs on the UI thread.
-        if threading.get_ident() == self._thread_id:
-            self.on_bench_event(ev)
-        else:
-            self.call_from_thread(self.on_bench_event, ev)
+        # A screen update that fails must not reach the bench's worker thread: the record is
+        # already written and the next press must still be taken.
+        try:
+            if threading.get_ident() == self._thread_id:
+                self.on_bench_event(ev)
+            else:
+                self.call_from_thread(self.on_bench_event, ev)
+        except Exception:
+            log.exception("the screen could not show a %s event", ev.kind)
 
     def on_bench_event(self, ev: BenchEvent) -> None:
         d = ev.data
@@ -180,7 +233,7 @@ class BenchApp(App[int]):
             self.model_sha = d.get("model_sha256", "")
             self.model_warning = d.get("warning", "")
             self.storage = d["storage"]
-            self.query_one("#sample", Label).update(f"sample: {d['sample']}")
+            self.query_one("#sample", Label).update(plain(f"sample: {d['sample']}"))
             self.say("ready: put a vial under the scope and press the button (or space)")
         elif ev.kind == "recorded":
             self.show_record(ev)
@@ -195,7 +248,7 @@ class BenchApp(App[int]):
             self.say(f"voided {d['id']}: count sample {d['sample']} again")
             table = self.query_one("#history", DataTable)
             if d["id"] in table.rows:
-                table.update_cell(d["id"], "flags", "VOIDED")
+                table.update_cell(d["id"], "flags", plain("VOIDED"))
         elif ev.kind == "storage":
             self.storage = d
         elif ev.kind == "model":
@@ -205,7 +258,7 @@ class BenchApp(App[int]):
             self.classes_ = list(d.get("classes", self.classes_))
             self.say(d.get("message", f"model now {self.model_name}"), error=bool(d.get("error")))
         elif ev.kind == "sample":
-            self.query_one("#sample", Label).update(f"sample: {d['sample']}")
+            self.query_one("#sample", Label).update(plain(f"sample: {d['sample']}"))
         self.update_status()
 
     def show_record(self, ev: BenchEvent) -> None:
@@ -214,22 +267,24 @@ class BenchApp(App[int]):
         main = self.classes_[0] if self.classes_ else next(iter(counts), "")
         flagged = bool(d["flags"])
         head = f"{main}  (FLAGGED: {', '.join(d['flags'])})" if flagged else main
-        self.query_one("#count-label", Label).update(head)
+        self.query_one("#count-label", Label).update(plain(head))
         digits = self.query_one("#count-digits", Digits)
         digits.update(str(counts.get(main, 0)))
         digits.set_class(flagged, "flagged")
         text = "  ".join(f"{c}: {n}" for c, n in counts.items())
-        self.query_one("#count-text", Label).update(text)
-        self.query_one("#sample", Label).update(f"sample: {d['sample']}   next: {d['next_sample']}")
+        self.query_one("#count-text", Label).update(plain(text))
+        self.query_one("#sample", Label).update(
+            plain(f"sample: {d['sample']}   next: {d['next_sample']}")
+        )
         flags = self.query_one("#flags", Label)
-        flags.update("\n".join(f"! {w}" for w in d["why"]))
+        flags.update(plain("\n".join(f"! {w}" for w in d["why"])))
         table = self.query_one("#history", DataTable)
         table.add_row(
-            d.get("time", "")[11:19],
-            d["sample"],
-            text,
-            Text(flag_cell(d["flags"]), style="bold yellow") if flagged else "ok",
-            d["id"],
+            plain(d.get("time", "")[11:19]),
+            plain(d["sample"]),
+            plain(text),
+            Plain(flag_cell(d["flags"]), style="bold yellow") if flagged else plain("ok"),
+            plain(id_cell(d["id"], table.columns["id"].width)),  # type: ignore[index]
             key=d["id"],
         )
         table.move_cursor(row=table.row_count - 1)
@@ -243,7 +298,7 @@ class BenchApp(App[int]):
     def say(self, text: str, error: bool = False) -> None:
         self.message = text
         msg = self.query_one("#message", Label)
-        msg.update(text)
+        msg.update(plain(text))
         msg.set_class(error, "error")
 
     def update_status(self) -> None:
@@ -263,7 +318,10 @@ class BenchApp(App[int]):
         demo = f" - {self.model_warning.split(':')[0].upper()}" if self.model_warning else ""
         status = self.query_one("#status", Label)
         status.update(
-            f"storage {store}\nmodel {self.model_name} ({self.model_sha[:8]}){demo} | camera {cam}"
+            plain(
+                f"storage {store}\n"
+                f"model {self.model_name} ({self.model_sha[:8]}){demo} | camera {cam}"
+            )
         )
         status.set_class(st.get("where") == "spool" or bool(self.model_warning), "warn")
 
