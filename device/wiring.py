@@ -11,6 +11,7 @@ from gpiozero.pins import Factory
 from device.bench import Bench, FixedModel, ModelSource
 from device.config import Config
 from device.counter import Counter
+from device.durable import makedirs_durable
 from device.errors import BadInput
 from device.hardware.button import BenchButton
 from device.hardware.camera import Camera, CameraError, open_camera
@@ -109,8 +110,15 @@ def make_storage(storage: Path, removable: bool, opts: RunOptions) -> None:
 
 
 def make_spool(spool: Path, opts: RunOptions) -> None:
-    """The spool is the bench's own folder: created when missing, refused when unwritable."""
-    writable_dir(spool, "--spool" if opts.spool else "[storage] spool")
+    """The spool is the bench's own folder: created when missing (durably: it holds records
+    until a stick returns), refused when unwritable."""
+    option = "--spool" if opts.spool else "[storage] spool"
+    if not spool.exists():
+        try:
+            makedirs_durable(spool)
+        except OSError as e:
+            raise BadInput(f"{option} {spool}: cannot create the folder ({e.strerror})") from None
+    writable_dir(spool, option)
 
 
 def gpio_factory() -> Factory:
