@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,47 @@ REQUIRED_KEYS = (
     "scopecount.training",
     "scopecount.metrics",
 )
+# Names are shown on the bench, written into every record and CSV: short, one line, never a path.
+MAX_NAME_CHARS = 100
+MAX_CLASS_CHARS = 64
+MAX_CLASSES = 32
+MAX_VALUE_CHARS = 64 * 1024  # any one metadata value (training summary, metrics, description)
+# Control (Cc: ANSI escapes, newlines), format (Cf: bidi overrides), surrogate, private-use and
+# line/paragraph separator characters: each can make a name print as something it is not.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+
+
+def printable(text: str, limit: int = 60) -> str:
+    """Text safe to print on a terminal: hidden characters escaped, long text cut."""
+    out = "".join(
+        c if unicodedata.category(c) not in _HIDDEN else c.encode("unicode_escape").decode()
+        for c in text[:limit]
+    )
+    return out + ("..." if len(text) > limit else "")
+
+
+def check_name(value: object, key: str, where: str, max_chars: int) -> str:
+    """A model or class name: ModelError naming the file and key unless it is a plain name."""
+    if not isinstance(value, str):
+        raise ModelError(f"{where}: metadata {key} must be a string")
+    if not value.strip():
+        raise ModelError(f"{where}: metadata {key} is empty")
+    if len(value) > max_chars:
+        raise ModelError(
+            f"{where}: metadata {key} is {len(value)} characters long (at most {max_chars})"
+        )
+    hidden = next((c for c in value if unicodedata.category(c) in _HIDDEN), None)
+    if hidden is not None:
+        raise ModelError(
+            f"{where}: metadata {key}={printable(value)!r} contains a control character "
+            f"(U+{ord(hidden):04X})"
+        )
+    if "/" in value or "\\" in value or value.strip() in (".", ".."):
+        raise ModelError(
+            f"{where}: metadata {key}={printable(value)!r}: a name, not a path "
+            "(no / or \\, not . or ..)"
+        )
+    return value
 
 
 @dataclass
@@ -97,17 +139,27 @@ def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise ModelError(f"{where}: not a scopecount model (metadata {missing[0]} missing)")
+    for k, v in meta.items():
+        if len(v) > MAX_VALUE_CHARS:
+            raise ModelError(
+                f"{where}: metadata {printable(k)} is {len(v)} characters long "
+                f"(at most {MAX_VALUE_CHARS})"
+            )
     if meta["scopecount.format"] != FORMAT_VERSION:
         raise ModelError(
             f"{where}: metadata scopecount.format={meta['scopecount.format']!r}, "
             f"this scopecount reads format {FORMAT_VERSION}"
         )
-    name = meta["scopecount.name"].strip()
-    if not name:
-        raise ModelError(f"{where}: metadata scopecount.name is empty")
+    name = check_name(meta["scopecount.name"], "scopecount.name", where, MAX_NAME_CHARS).strip()
     classes = _json(where, "scopecount.classes", meta["scopecount.classes"], list)
-    if not classes or not all(isinstance(c, str) and c for c in classes):
+    if not classes:
         raise ModelError(f"{where}: metadata scopecount.classes must be non-empty class names")
+    if len(classes) > MAX_CLASSES:
+        raise ModelError(
+            f"{where}: metadata scopecount.classes has {len(classes)} names (at most {MAX_CLASSES})"
+        )
+    for i, c in enumerate(classes):
+        check_name(c, f"scopecount.classes[{i}]", where, MAX_CLASS_CHARS)
     if len(set(classes)) != len(classes):
         raise ModelError(f"{where}: metadata scopecount.classes has duplicate names")
     norm = _json(where, "scopecount.normalization", meta["scopecount.normalization"], dict)
