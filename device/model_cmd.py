@@ -118,6 +118,8 @@ def model_cmd(a: argparse.Namespace) -> int:
         info = store.install(data, where, sig, trusted, reinstall=a.reinstall)
         _say_pruned(info)
         again = " (installed here before)" if info["again"] else ""
+        if info["already_active"]:
+            again = " (it was already: nothing changed)"
         print(
             f"installed {printable(info['name'])} {info['sha256'][:12]} ({info['size']} bytes): "
             f"active{again}"
@@ -155,7 +157,7 @@ def model_cmd(a: argparse.Namespace) -> int:
 
 
 def _sign(a: argparse.Namespace) -> int:
-    from device.imageio import write_atomic
+    from device.durable import replace_file
     from device.signing import load_private_key, sign
 
     if not a.target or not Path(a.target).is_file():
@@ -164,7 +166,7 @@ def _sign(a: argparse.Namespace) -> int:
         raise BadInput("model sign: --key KEY (an ed25519 private key) is required")
     sig = sign(Path(a.target).read_bytes(), load_private_key(a.key))
     out = sig_path(a.target)
-    write_atomic(out, (sig + "\n").encode())
+    replace_file(out, (sig + "\n").encode())
     print(f"wrote {out} (deploy sends it with the model)")
     return 0
 

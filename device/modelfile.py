@@ -11,10 +11,12 @@ import json
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from device.decode import DecodeParams
 from device.errors import ModelError
+
+if TYPE_CHECKING:
+    from device.decode import DecodeParams
 
 FORMAT_VERSION = "1"
 REQUIRED_KEYS = (
@@ -136,6 +138,27 @@ def _number(where: str, key: str, raw: Any, lo: float, hi: float) -> float:
 
 def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
     """Validate metadata_props; ModelError names the file (`where`) and the key."""
+    from device.decode import DecodeParams  # numpy: not needed by check_metadata's callers
+
+    v = check_metadata(meta, where)
+    return ModelInfo(
+        name=v["name"],
+        classes=v["classes"],
+        object_size_px=v["size"],
+        input_scale=v["scale"],
+        mean=v["mean"],
+        std=v["std"],
+        output_stride=v["stride"],
+        decode=DecodeParams(v["stride"], v["scale"], v["count_scale"], v["kernel_sigma"]),
+        training=v["training"],
+        metrics=v["metrics"],
+        description=meta.get("scopecount.description", ""),
+        quantization=meta.get("scopecount.quantization", "float32"),
+    )
+
+
+def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
+    """Every check of parse_metadata, without building a ModelInfo: the checked values."""
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise ModelError(f"{where}: not a scopecount model (metadata {missing[0]} missing)")
@@ -177,20 +200,19 @@ def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
     dec = _json(where, "scopecount.decode", meta["scopecount.decode"], dict)
     cs = _number(where, "scopecount.decode.count_scale", dec.get("count_scale"), 0.1, 10)
     ks = _number(where, "scopecount.decode.kernel_sigma", dec.get("kernel_sigma"), 0.1, 100)
-    return ModelInfo(
-        name=name,
-        classes=classes,
-        object_size_px=size,
-        input_scale=scale,
-        mean=[float(v) for v in mean],
-        std=[float(v) for v in std],
-        output_stride=int(stride),
-        decode=DecodeParams(int(stride), scale, cs, ks),
-        training=_json(where, "scopecount.training", meta["scopecount.training"], dict),
-        metrics=_json(where, "scopecount.metrics", meta["scopecount.metrics"], dict),
-        description=meta.get("scopecount.description", ""),
-        quantization=meta.get("scopecount.quantization", "float32"),
-    )
+    return {
+        "name": name,
+        "classes": classes,
+        "size": size,
+        "scale": scale,
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "stride": int(stride),
+        "count_scale": cs,
+        "kernel_sigma": ks,
+        "training": _json(where, "scopecount.training", meta["scopecount.training"], dict),
+        "metrics": _json(where, "scopecount.metrics", meta["scopecount.metrics"], dict),
+    }
 
 
 def sha256_bytes(data: bytes) -> str:

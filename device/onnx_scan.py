@@ -97,7 +97,7 @@ class _Walk:
     def _count(self) -> None:
         self.messages += 1
         if self.messages > _MAX_MESSAGES:
-            raise ModelError(f"{self.where}: refused: more than {_MAX_MESSAGES} ONNX messages")
+            raise ModelError(f"{self.where}: more than {_MAX_MESSAGES} ONNX messages")
 
     def tensor(self, buf: memoryview) -> None:
         self._count()
@@ -113,7 +113,7 @@ class _Walk:
                 external = True
         if external:
             raise ModelError(
-                f"{self.where}: refused: tensor {name!r} keeps its data in an external file "
+                f"{self.where}: tensor {name!r} keeps its data in an external file "
                 "(a model must be one self-contained .onnx file)"
             )
 
@@ -131,7 +131,7 @@ class _Walk:
                 op = _text(val, "op_type")
                 if op in CONTROL_FLOW:
                     raise ModelError(
-                        f"{self.where}: refused: operator {op[:40]!r} (control flow is not "
+                        f"{self.where}: operator {op[:40]!r} (control flow is not "
                         "allowed in a counting model: it can run for ever)"
                     )
             elif num == NODE_ATTRIBUTE:
@@ -180,12 +180,13 @@ def scan(data: bytes, where: str) -> dict[str, str]:
             assert isinstance(val, memoryview)
             if num == MODEL_METADATA:
                 total += len(val)
+                entry = {n: v for n, w, v in fields(val) if w == 2}
+                key = _text(entry.get(1, memoryview(b""))[:200], "a metadata key")
                 if total > MAX_METADATA_BYTES:
                     raise ModelError(
-                        f"{where}: refused: metadata is over {MAX_METADATA_BYTES // 1024} KiB"
+                        f"{where}: metadata {key[:60]!r} is {len(entry.get(2, b''))} bytes; all "
+                        f"metadata together must stay under {MAX_METADATA_BYTES // 1024} KiB"
                     )
-                entry = {n: v for n, w, v in fields(val) if w == 2}
-                key = _text(entry.get(1, memoryview(b"")), "a metadata key")
                 if key in meta:
                     raise ModelError(f"{where}: metadata {key[:60]!r} is given twice")
                 meta[key] = _text(entry.get(2, memoryview(b"")), f"metadata {key[:60]!r}")

@@ -12,15 +12,21 @@ from __future__ import annotations
 import base64
 import hashlib
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from device.errors import BadInput
 
+if TYPE_CHECKING:  # cryptography is imported where it is used: `model list` never needs it
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
 
 def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -39,6 +45,9 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
 
 
 def parse_public_key(line: str, where: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_ssh_public_key(line.strip().encode())
     except (ValueError, TypeError, IndexError):
@@ -92,6 +101,8 @@ def verify(
         raise BadInput(f"refused {where}: signature is not base64") from None
     if len(raw) not in (SIG_BYTES, SIG_BYTES + 32):
         raise BadInput(f"refused {where}: signature is {len(raw)} bytes, not an ed25519 signature")
+    from cryptography.exceptions import InvalidSignature
+
     sig, made_for = raw[:SIG_BYTES], raw[SIG_BYTES:]
     for key in trusted:
         try:

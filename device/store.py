@@ -24,13 +24,11 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from device.bench import BenchEvent
-from device.counter import Counter
-from device.durable import fsync_dir, makedirs_durable
+from device.durable import fsync_dir, makedirs_durable, replace_file
 from device.errors import BadInput, ModelError
-from device.imageio import write_atomic
-from device.modelfile import parse_metadata, sha256_bytes
+from device.modelfile import check_metadata, sha256_bytes
 from device.onnx_scan import scan
 from device.smoke import smoke_run
 from device.store_lock import StoreBusy, store_lock
@@ -38,6 +36,10 @@ from device.store_lock import StoreBusy, store_lock
 MAX_BYTES = 32 * 1024 * 1024
 SMOKE_BUDGET_S = 10.0
 _SHA = re.compile(r"[0-9a-f]{64}")
+
+if TYPE_CHECKING:  # the bench side (onnxruntime, gpiozero): not loaded by `model install`
+    from device.bench import BenchEvent
+    from device.counter import Counter
 
 
 @dataclass(frozen=True)
@@ -83,7 +85,7 @@ def check_model(
 
         verify(data, signature, trusted, where)
     try:
-        parse_metadata(scan(data, where), where)
+        check_metadata(scan(data, where), where)
     except ModelError as e:
         raise BadInput(f"refused: {e}") from None
     return smoke_run(data, where, limits.smoke_budget_s)
@@ -128,7 +130,7 @@ class ModelStore:
         return {"active": st.active, "previous": st.previous}
 
     def _write_state(self, st: State) -> None:
-        write_atomic(self.state_path, (json.dumps(asdict(st)) + "\n").encode())
+        replace_file(self.state_path, (json.dumps(asdict(st)) + "\n").encode())
 
     def active_sha(self) -> str | None:
         return self.read_state().active
@@ -177,10 +179,10 @@ class ModelStore:
                 "installed": datetime.now().astimezone().isoformat(timespec="seconds"),
                 "signed": bool(trusted),
             }
-            again = sha in st.seen
+            again, already = sha in st.seen, st.active == sha
             if not _holds(self.path_of(sha), sha):
-                write_atomic(self.path_of(sha), data)
-            write_atomic(self.models / f"{sha}.json", (json.dumps(info) + "\n").encode())
+                replace_file(self.path_of(sha), data)
+            replace_file(self.models / f"{sha}.json", (json.dumps(info) + "\n").encode())
             if st.active != sha:
                 st.previous = [s for s in [st.active, *st.previous] if s and s != sha]
                 st.left = [s for s in st.left if s != sha]
@@ -188,7 +190,7 @@ class ModelStore:
             if not again:
                 st.seen.append(sha)
             pruned = self._prune(st)
-        return {**info, "again": again, "pruned": pruned}
+        return {**info, "again": again, "already_active": already, "pruned": pruned}
 
     def _refuse_resent(self, sha: str, where: str) -> None:
         st = self.read_state()
@@ -326,6 +328,8 @@ class WatchedModel:
     """The store's active model for a running bench: hot swap within a poll, rollback on failure."""
 
     def __init__(self, store: ModelStore, threads: int = 0) -> None:
+        from device.counter import Counter
+
         self.store = store
         self.threads = threads
         self.sha = store.active_sha()
@@ -344,6 +348,9 @@ class WatchedModel:
             return None
         if not sha or sha == self.sha:
             return None
+        from device.bench import BenchEvent
+        from device.counter import Counter
+
         old = self.counter
         try:
             new = Counter.from_file(self.store.path_of(sha), self.threads)
@@ -367,6 +374,9 @@ class WatchedModel:
         )
 
     def _roll_back(self, why: str, keep: Counter) -> BenchEvent:
+        from device.bench import BenchEvent
+        from device.counter import Counter
+
         try:
             info = self.store.rollback()
             self.counter = Counter.from_file(self.store.path_of(info["sha256"]), self.threads)

@@ -1,6 +1,9 @@
 import hashlib
 import json
+import os
 import subprocess
+import time
+from pathlib import Path
 
 import pytest
 
@@ -200,3 +203,66 @@ def test_unsigned_store_takes_a_model_back(tmp_path):
     st.install(v2)
     assert st.install(v1)["again"] is True
     assert st.active_sha() == hashlib.sha256(v1).hexdigest()
+
+
+# -- #16 item 6: the signature before anything runs; the smoke run stopped at its limit -----------
+
+from tests import hostile_onnx  # noqa: E402
+
+
+def smoke_children() -> list[int]:
+    """Smoke-run processes still around that this test process started."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmd = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and b"device.smoke" in cmd:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_signed_store_checks_the_signature_before_anything_runs(tmp_path):
+    priv, pub = keypair(tmp_path)
+    other, _ = keypair(tmp_path, "other")
+    st = ModelStore(tmp_path / "s")
+    good = model_bytes("good")
+    st.install(good, "good.onnx", sign(good, priv), [pub])
+    before = (tmp_path / "s" / "state.json").read_bytes()
+    loop = hostile_onnx.loop_model()  # run, it would never return
+    for sig, why in [
+        (None, "unsigned model"),
+        (sign(loop, other), "does not match any trusted key"),
+        (sign(loop, priv), "operator 'Loop'"),  # signed by a trusted key: refused unrun
+    ]:
+        t = time.monotonic()
+        with pytest.raises(BadInput, match=why):
+            st.install(loop, "loop.onnx", sig, [pub])
+        assert time.monotonic() - t < 1.0
+    assert (tmp_path / "s" / "state.json").read_bytes() == before
+
+
+def test_smoke_run_is_stopped_at_its_time_limit(tmp_path):
+    st = ModelStore(tmp_path / "s", Limits(smoke_budget_s=1.0))
+    st.install(model_bytes("good"))
+    before = st.state()
+    t = time.monotonic()
+    with pytest.raises(BadInput, match="did not finish within its budget of 1 s"):
+        st.install(hostile_onnx.slow_model(), "slow.onnx")  # minutes of arithmetic
+    took = time.monotonic() - t
+    # 1 s of model time plus the child's start (imports), on a busy 2-core machine.
+    assert took < 8.0, took
+    assert smoke_children() == []
+    assert st.state() == before
+    assert len(list((tmp_path / "s" / "models").glob("*.onnx"))) == 1
+
+
+def test_external_data_is_refused_at_install(tmp_path):
+    data, weights = hostile_onnx.external_data_model("weights.bin")
+    (tmp_path / "weights.bin").write_bytes(weights)
+    st = ModelStore(tmp_path / "s")
+    with pytest.raises(BadInput, match="keeps its data in an external file"):
+        st.install(data, str(tmp_path / "m.onnx"))
+    assert not (tmp_path / "s" / "state.json").exists()
