@@ -51,6 +51,8 @@ def train(a: argparse.Namespace) -> int:
         f"int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
         f"training-image MAE {rep['train_mae']:.2f}; {rep['seconds']:.0f} s"
     )
+    for sig in rep.get("removed_signatures", []):
+        print(f"  removed {sig}: it signed the model this one replaces (sign the new one again)")
     pi4_s = rep["macs_per_frame"] / 1e9 * PI4_S_PER_GMAC
     if pi4_s > 1.0:
         print(

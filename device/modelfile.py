@@ -229,3 +229,20 @@ def read_model_bytes(path: str | Path) -> bytes:
     if not data:
         raise ModelError(f"{p}: empty model file")
     return data
+
+
+def write_model_file(dest: str | Path, data: bytes) -> list[Path]:
+    """Put a finished model at `dest` (atomically) without the signature of the file it replaces.
+
+    A .sig belongs to the bytes it was made for: left beside a retrained model, `deploy` would
+    send it and a signed-only bench would refuse the new model. The .sig goes first, so that a
+    crash in between leaves an unsigned old model, never a model with a wrong signature.
+    Returns the signature files removed.
+    """
+    from device.durable import replace_file
+    from device.signing import drop_stale_signature
+
+    p = Path(dest)
+    removed = [s for s in [drop_stale_signature(p)] if s is not None]
+    replace_file(p, data)
+    return removed

@@ -181,3 +181,21 @@ def _varint(n: int) -> bytes:
         n >>= 7
         if not n:
             return bytes(out)
+
+
+# -- #18 item 6: a retrained model never keeps the old model's signature --------------------------
+
+
+def test_writing_a_model_removes_the_signature_of_the_one_it_replaces(tmp_path):
+    from device.modelfile import write_model_file
+
+    out = tmp_path / "eggs.onnx"
+    out.write_bytes(b"old model")
+    (tmp_path / "eggs.onnx.sig").write_text("c2lnbmF0dXJl\n")
+    (tmp_path / "other.onnx.sig").write_text("c2lnbmF0dXJl\n")
+    removed = write_model_file(out, b"new model")
+    assert removed == [tmp_path / "eggs.onnx.sig"]
+    assert out.read_bytes() == b"new model" and not (tmp_path / "eggs.onnx.sig").exists()
+    assert (tmp_path / "other.onnx.sig").exists()  # only the replaced model's own signature
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eggs.onnx", "other.onnx.sig"]
+    assert write_model_file(tmp_path / "fresh.onnx", b"m") == []

@@ -7,10 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from device import config
+from device.errors import BadInput
+from device.model_cmd import read_input
 from device.store import WatchedModel
 from device.wiring import RunOptions, open_models
 from tests import onnx_fixtures
@@ -214,3 +219,31 @@ def test_hostile_names_are_refused_in_one_plain_line(tmp_path):
         assert "\x1b" not in err and "\x07" not in err and str(f) in err
         assert "scopecount.name" in err or "scopecount.classes[0]" in err
     assert not (tmp_path / "s" / "state.json").exists()
+
+
+def test_receive_has_an_overall_limit_for_a_trickling_sender():
+    r, w = os.pipe()
+    stop = threading.Event()
+
+    def trickle() -> None:
+        while not stop.wait(0.1):
+            os.write(w, b"x")
+
+    t = threading.Thread(target=trickle)
+    t.start()
+    try:
+        start = time.monotonic()
+        with pytest.raises(BadInput, match=r"not complete after 1 s \(\d+ bytes\)"):
+            read_input(r, limit=1 << 20, idle_s=5, total_s=1)
+        assert time.monotonic() - start < 3
+    finally:
+        stop.set()
+        t.join()
+        os.close(r)
+        os.close(w)
+    # And a sender that finishes is read whole.
+    r, w = os.pipe()
+    os.write(w, b"model bytes")
+    os.close(w)
+    assert read_input(r, limit=100, idle_s=1) == b"model bytes"
+    os.close(r)
