@@ -18,7 +18,7 @@ from device.errors import BadInput
 from device.model_cmd import read_input
 from device.store import WatchedModel
 from device.wiring import RunOptions, open_models
-from tests import onnx_fixtures
+from tests import hostile_onnx, onnx_fixtures
 from tests.conftest import REPO, run_cli
 from tests.test_headless import Headless
 
@@ -247,3 +247,15 @@ def test_receive_has_an_overall_limit_for_a_trickling_sender():
     os.close(w)
     assert read_input(r, limit=100, idle_s=1) == b"model bytes"
     os.close(r)
+
+
+def test_receive_refuses_a_never_ending_model_at_once(tmp_path):
+    t = time.monotonic()
+    proc = run_cli(
+        "model", "receive", "--store", str(tmp_path / "s"), stdin=hostile_onnx.loop_model()
+    )
+    took = time.monotonic() - t
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "operator 'Loop'" in err and err.count("\n") == 1
+    assert took < 10, took  # a process start on a busy machine; the refusal itself takes ms
+    assert not (tmp_path / "s" / "state.json").exists()
