@@ -24,22 +24,17 @@ import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from device.durable import fsync_dir, makedirs_durable, replace_file
 from device.errors import BadInput, ModelError
 from device.modelfile import check_metadata, sha256_bytes
 from device.onnx_scan import scan
 from device.smoke import smoke_run
-from device.store_lock import StoreBusy, store_lock
+from device.store_lock import store_lock
 
 MAX_BYTES = 32 * 1024 * 1024
 SMOKE_BUDGET_S = 10.0
 _SHA = re.compile(r"[0-9a-f]{64}")
-
-if TYPE_CHECKING:  # the bench side (onnxruntime, gpiozero): not loaded by `model install`
-    from device.bench import BenchEvent
-    from device.counter import Counter
 
 
 @dataclass(frozen=True)
@@ -296,6 +291,8 @@ class ModelStore:
 
     def rollback(self) -> dict:
         """The previous model becomes active; the one left stays in the store (see `left`)."""
+        if not self.state_path.exists():  # nothing to lock (and no folder to create)
+            raise BadInput(f"{self.root}: no previous model to roll back to")
         with store_lock(self.root):
             st = self.read_state()
             if not st.previous:
@@ -324,73 +321,11 @@ def _free(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-class WatchedModel:
-    """The store's active model for a running bench: hot swap within a poll, rollback on failure."""
+def __getattr__(name: str) -> object:
+    """`from device.store import WatchedModel` still works, without loading the bench side
+    (onnxruntime, gpiozero) into `model install`."""
+    if name == "WatchedModel":
+        from device.watched_model import WatchedModel
 
-    def __init__(self, store: ModelStore, threads: int = 0) -> None:
-        from device.counter import Counter
-
-        self.store = store
-        self.threads = threads
-        self.sha = store.active_sha()
-        path = store.active_path()
-        if path is None:
-            raise BadInput(f"{store.root}: no active model")
-        self.counter = Counter.from_file(path, threads)
-
-    def current(self) -> Counter:
-        return self.counter
-
-    def poll(self) -> BenchEvent | None:
-        try:
-            sha = self.store.active_sha()
-        except BadInput:
-            return None
-        if not sha or sha == self.sha:
-            return None
-        from device.bench import BenchEvent
-        from device.counter import Counter
-
-        old = self.counter
-        try:
-            new = Counter.from_file(self.store.path_of(sha), self.threads)
-        except (ModelError, OSError) as e:
-            return self._roll_back(f"new model {sha[:12]} does not load ({e})", old)
-        self.counter, self.sha = new, sha
-        return BenchEvent(
-            "model",
-            {
-                "name": new.name,
-                "sha256": sha,
-                "classes": new.info.classes,
-                "previous": old.name,
-                "message": f"new model active: {new.name} (was {old.name})",
-            },
-        )
-
-    def failed(self, error: Exception) -> BenchEvent | None:
-        return self._roll_back(
-            f"model {self.counter.name} failed while counting ({error})", self.counter
-        )
-
-    def _roll_back(self, why: str, keep: Counter) -> BenchEvent:
-        from device.bench import BenchEvent
-        from device.counter import Counter
-
-        try:
-            info = self.store.rollback()
-            self.counter = Counter.from_file(self.store.path_of(info["sha256"]), self.threads)
-            self.sha = info["sha256"]
-        except (BadInput, ModelError, OSError, StoreBusy):
-            self.counter = keep
-            self.sha = self.store.active_sha()
-        return BenchEvent(
-            "model",
-            {
-                "name": self.counter.name,
-                "sha256": self.counter.sha256,
-                "classes": self.counter.info.classes,
-                "error": why,
-                "message": f"{why}; rolled back to {self.counter.name}",
-            },
-        )
+        return WatchedModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
