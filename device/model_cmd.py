@@ -145,11 +145,11 @@ def model_cmd(a: argparse.Namespace) -> int:
     if a.action == "activate":
         if not a.target:
             raise BadInput("model activate: NAME_OR_SHA is required")
-        info = store.activate(a.target)
+        info = store.activate(a.target, trusted)
         print(f"active: {printable(info['name'])} {info['sha256'][:12]}")
         return 0
     if a.action == "rollback":
-        info = store.rollback()
+        info = store.rollback(trusted)
         kept = f"; {info['left'][:12]} stays in the store" if info.get("left") else ""
         print(f"rolled back: active {printable(info['name'])} {info['sha256'][:12]}{kept}")
         return 0

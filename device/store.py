@@ -3,6 +3,7 @@
 Layout of the store folder:
   models/<sha256>.onnx   every model as received (sha256 of the file's bytes)
   models/<sha256>.json   name, classes, size, install time
+  models/<sha256>.sig    the signature it was installed with (signed-only stores)
   state.json             {"active": sha256, "previous": [...], "left": [...], "seen": [...]},
                          replaced atomically
   .lock                  every change happens under an flock on it (device/store_lock.py)
@@ -178,6 +179,10 @@ class ModelStore:
             if not _holds(self.path_of(sha), sha):
                 replace_file(self.path_of(sha), data)
             replace_file(self.models / f"{sha}.json", (json.dumps(info) + "\n").encode())
+            if trusted and signature:
+                # Kept so that activate and rollback can check it again against the keys
+                # trusted then (a key removed from trusted_keys withdraws what it signed).
+                replace_file(self.models / f"{sha}.sig", (signature.strip() + "\n").encode())
             if st.active != sha:
                 st.previous = [s for s in [st.active, *st.previous] if s and s != sha]
                 st.left = [s for s in st.left if s != sha]
@@ -216,10 +221,11 @@ class ModelStore:
                 {"sha256": p.stem, "name": self._info(p.stem).get("name", "?"), "path": str(p)}
             )
             p.unlink(missing_ok=True)
-            (self.models / f"{p.stem}.json").unlink(missing_ok=True)
+            for ext in (".json", ".sig"):
+                (self.models / f"{p.stem}{ext}").unlink(missing_ok=True)
         # Sidecars without a model, and temporary files of a killed writer (every writer holds
         # the lock, so none of these is being written now).
-        for p in sorted(self.models.glob("*.json")):
+        for p in sorted([*self.models.glob("*.json"), *self.models.glob("*.sig")]):
             if p.stem not in keep and _SHA.fullmatch(p.stem):
                 p.unlink(missing_ok=True)
         for p in sorted(self.models.glob(".*.tmp*")):
@@ -266,9 +272,9 @@ class ModelStore:
             raise BadInput(f"{name_or_sha}: matches {len(hits)} models, give more of the sha256")
         return hits[0]["sha256"]
 
-    def activate(self, name_or_sha: str) -> dict:
-        """Make a stored model active again; the one it replaces becomes the rollback target."""
-        sha = self.resolve(name_or_sha)
+    def _stored_bytes(self, sha: str, trusted: list | None) -> bytes:
+        """A stored model's bytes, checked against its name and, in a signed-only store,
+        against its stored signature and the keys trusted now (before anything runs it)."""
         path = self.path_of(sha)
         try:
             data = path.read_bytes()
@@ -276,7 +282,24 @@ class ModelStore:
             raise BadInput(f"{path}: cannot read ({e.strerror})") from None
         if sha256_bytes(data) != sha:
             raise BadInput(f"{path}: damaged (its sha256 is not the one it was installed with)")
-        # Its signature was checked when it was installed, on these very bytes.
+        if trusted:
+            from device.signing import verify
+
+            sig_file = self.models / f"{sha}.sig"
+            name = self._info(sha).get("name", "?")
+            if not sig_file.exists():
+                raise BadInput(
+                    f"refused {name!r} ({sha[:12]}): installed without a signature, and this "
+                    "store now takes signed models only"
+                )
+            verify(data, sig_file.read_text()[:400].strip(), trusted, f"{name!r} ({sha[:12]})")
+        return data
+
+    def activate(self, name_or_sha: str, trusted: list | None = None) -> dict:
+        """Make a stored model active again; the one it replaces becomes the rollback target."""
+        sha = self.resolve(name_or_sha)
+        path = self.path_of(sha)
+        data = self._stored_bytes(sha, trusted)
         check_model(data, str(path), self.limits)
         with store_lock(self.root):
             st = self.read_state()
@@ -289,7 +312,7 @@ class ModelStore:
                 self._write_state(st)
         return self._info(sha)
 
-    def rollback(self) -> dict:
+    def rollback(self, trusted: list | None = None) -> dict:
         """The previous model becomes active; the one left stays in the store (see `left`)."""
         if not self.state_path.exists():  # nothing to lock (and no folder to create)
             raise BadInput(f"{self.root}: no previous model to roll back to")
@@ -300,6 +323,7 @@ class ModelStore:
             sha = st.previous[0]
             if not self.path_of(sha).exists():
                 raise BadInput(f"{self.path_of(sha)}: the previous model's file is missing")
+            self._stored_bytes(sha, trusted)
             # Rolling back twice goes further back; the model left can come back by `activate`.
             st.left = [s for s in [st.active, *st.left] if s and s != sha]
             st.previous = st.previous[1:]

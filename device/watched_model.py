@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 class WatchedModel:
     """The store's active model for a running bench: hot swap within a poll, rollback on failure."""
 
-    def __init__(self, store: ModelStore, threads: int = 0) -> None:
+    def __init__(self, store: ModelStore, threads: int = 0, trusted: list | None = None) -> None:
         self.store = store
+        self.trusted = trusted  # a signed-only store rolls back to signed models only
         self.threads = threads
         self.sha = store.active_sha()
         path = store.active_path()
@@ -61,13 +62,15 @@ class WatchedModel:
         )
 
     def _roll_back(self, why: str, keep: Counter) -> BenchEvent:
+        outcome = "rolled back to"
         try:
-            info = self.store.rollback()
+            info = self.store.rollback(self.trusted)
             self.counter = Counter.from_file(self.store.path_of(info["sha256"]), self.threads)
             self.sha = info["sha256"]
-        except (BadInput, ModelError, OSError, StoreBusy):
+        except (BadInput, ModelError, OSError, StoreBusy) as e:
             self.counter = keep
             self.sha = self.store.active_sha()
+            outcome = f"no rollback ({str(e)[:120]}); kept"
         return BenchEvent(
             "model",
             {
@@ -75,6 +78,6 @@ class WatchedModel:
                 "sha256": self.counter.sha256,
                 "classes": self.counter.info.classes,
                 "error": why,
-                "message": f"{why}; rolled back to {self.counter.name}",
+                "message": f"{why}; {outcome} {self.counter.name}",
             },
         )

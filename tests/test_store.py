@@ -266,3 +266,38 @@ def test_external_data_is_refused_at_install(tmp_path):
     with pytest.raises(BadInput, match="keeps its data in an external file"):
         st.install(data, str(tmp_path / "m.onnx"))
     assert not (tmp_path / "s" / "state.json").exists()
+
+
+def test_signed_only_store_activates_and_rolls_back_to_signed_models_only(tmp_path):
+    priv, pub = keypair(tmp_path)
+    _, other_pub = keypair(tmp_path, "other")
+    st = ModelStore(tmp_path / "s")
+    old, v1, v2 = model_bytes("old-unsigned"), model_bytes("v1"), model_bytes("v2")
+    st.install(old)  # before the lab turned signatures on
+    st.install(v1, "v1.onnx", sign(v1, priv), [pub])
+    st.install(v2, "v2.onnx", sign(v2, priv), [pub])
+    with pytest.raises(BadInput, match="'old-unsigned'.*installed without a signature"):
+        st.activate("old-unsigned", [pub])
+    assert st.rollback([pub])["name"] == "v1"  # signed: fine
+    before = st.state()
+    with pytest.raises(BadInput, match="installed without a signature"):
+        st.rollback([pub])  # the next one back is the unsigned one
+    assert st.state() == before
+    # A key taken out of trusted_keys withdraws what it signed.
+    with pytest.raises(BadInput, match="does not match any trusted key"):
+        st.activate("v2", [other_pub])
+    assert st.activate("v2", [pub])["name"] == "v2"
+
+
+def test_the_benchs_own_rollback_goes_to_signed_models_only(tmp_path):
+    priv, pub = keypair(tmp_path)
+    st = ModelStore(tmp_path / "s")
+    v2 = model_bytes("v2")
+    st.install(model_bytes("old-unsigned"))
+    st.install(v2, "v2.onnx", sign(v2, priv), [pub])
+    watched = WatchedModel(st, trusted=[pub])
+    ev = watched.failed(RuntimeError("boom"))
+    # The unsigned previous model is not loaded: the bench keeps the one it had and says why.
+    assert watched.current().name == "v2" and st.active_sha() == hashlib.sha256(v2).hexdigest()
+    assert ev.data["error"] and "no rollback" in ev.data["message"]
+    assert "installed without a signature" in ev.data["message"] and "kept v2" in ev.data["message"]
