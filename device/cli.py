@@ -19,6 +19,16 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _zoom_list(text: str) -> list[float]:
+    try:
+        zooms = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers like 0.7,1,1.4") from None
+    if not zooms or not all(0.1 <= z <= 10 for z in zooms):
+        raise argparse.ArgumentTypeError(f"{text!r}: each zoom must be 0.1 to 10")
+    return zooms
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="scopecount",
@@ -43,17 +53,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("folder", metavar="FOLDER")
     t.add_argument("--out", required=True, metavar="FILE", help="the int8 model to write (.onnx)")
-    t.add_argument("--minutes", type=float, default=4.5, help="time budget (default 4.5)")
+    t.add_argument(
+        "--steps",
+        type=int,
+        default=3000,
+        help="training steps (default 3000): the same folder, seed and steps give the same "
+        "model on a quiet or a busy machine",
+    )
+    t.add_argument(
+        "--minutes",
+        type=float,
+        help="stop after this many minutes even if the steps are not done (the model then "
+        "says so in its metadata); default: no limit",
+    )
     t.add_argument(
         "--object-size", type=float, help="object diameter in pixels (default: measured)"
     )
     t.add_argument(
         "--object-px",
         type=float,
-        help="size the network sees objects at, in its own pixels (default 32; larger counts "
-        "crowded objects better and costs more per frame, smaller is faster)",
+        help="size the network sees objects at, in its own pixels (default 32, or less when "
+        "the cost budget asks for it)",
     )
-    t.add_argument("--width", type=int, default=20, help="network width (default 20)")
+    t.add_argument(
+        "--budget-gmac",
+        type=float,
+        default=2.0,
+        help="most multiply-accumulates (in billions) per 1280x960 camera frame (default 2.0: "
+        "a Raspberry Pi 4 counts within a second); the input scale is lowered to fit it",
+    )
+    t.add_argument(
+        "--arch", default="lite", choices=["lite", "unet"], help="network design (default lite)"
+    )
+    t.add_argument("--width", type=int, default=24, help="network width (default 24)")
+    t.add_argument(
+        "--threads", type=int, default=2, help="CPU threads for training (default 2, fixed)"
+    )
     t.add_argument("--name", help="model name stored in the file (default: file name)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     t.add_argument("--seed", type=int, default=0)
@@ -69,7 +104,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--radius", type=float, help="point matching radius in px (default: object size)"
     )
     e.add_argument("--plot", metavar="PNG", help="where to write the picture")
-    e.add_argument("--minutes", type=float, default=1.0, help="per model, for --learning-curve")
+    e.add_argument(
+        "--zooms",
+        type=_zoom_list,
+        default=[1.0],
+        metavar="Z,Z,...",
+        help="also count every image resized by these factors, as after turning the zoom knob "
+        "(e.g. 0.7,1,1.4); one line of figures per zoom",
+    )
+    e.add_argument(
+        "--steps", type=int, default=1000, help="training steps per model, for --learning-curve"
+    )
+    e.add_argument(
+        "--minutes", type=float, help="time limit per model, for --learning-curve (default none)"
+    )
     e.set_defaults(func=commands.evaluate)
 
     r = sub.add_parser(
@@ -171,8 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser(
         "import",
         help="convert another tool's annotations into a training folder",
-        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON, point shapes), "
-        "cvat (CVAT for images 1.1 XML, points), napari (points layer CSV, one per image, named "
+        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON), cvat (CVAT for "
+        "images 1.1 XML): points, and boxes, circles, ellipses and polygons at their centres "
+        "(lines are skipped, and said so); napari (points layer CSV, one per image, named "
         "like the image), dotmask (PNG with one pixel per object, named <image>_dots.png).",
     )
     im.add_argument("format", choices=["cellcounter", "labelme", "cvat", "napari", "dotmask"])

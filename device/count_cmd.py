@@ -10,6 +10,7 @@ from device.counter import Counter
 from device.errors import BadInput
 from device.imageio import encode, read_rgb, write_atomic
 from device.overlay import draw_overlay
+from device.quality import FLAG_TEXT
 
 
 def count_files(
@@ -41,11 +42,18 @@ def count_files(
                 "model": counter.name,
                 "model_sha256": counter.sha256,
                 "ms": round(res.ms, 2),
+                "zoom": res.zoom,
+                "flags": res.flags,
             }
             print(json.dumps(obj), flush=True)
         else:
             txt = ", ".join(f"{c} {n}" for c, n in res.counts.items())
-            print(f"{name}: {txt}  ({res.ms:.0f} ms)", flush=True)
+            note = ""
+            if res.rescaled and res.zoom is not None:
+                note = f"; objects {res.zoom:.2f}x the taught size, counted rescaled"
+            if res.flags:
+                note += f"; WARNING: {FLAG_TEXT['zoom']}"
+            print(f"{name}: {txt}  ({res.ms:.0f} ms{note})", flush=True)
         if overlay_dir is not None:
             pic = draw_overlay(rgb, res.points, res.counts, counter.info.classes)
             write_atomic(overlay_dir / f"{Path(name).stem}_overlay.png", encode(pic, ".png"))

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from device.errors import ModelError
+from device.names import CLASS_MAX, problem
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # numpy and OpenCV: imported where used, not by `model install`'s checks
     from device.decode import DecodeParams
+    from device.zoom import ZoomRef
 
 FORMAT_VERSION = "1"
 REQUIRED_KEYS = (
@@ -33,12 +35,12 @@ REQUIRED_KEYS = (
 )
 # Names are shown on the bench, written into every record and CSV: short, one line, never a path.
 MAX_NAME_CHARS = 100
-MAX_CLASS_CHARS = 64
+MAX_CLASS_CHARS = CLASS_MAX  # device/names.py: the same limit wherever a class name enters
 MAX_CLASSES = 32
 MAX_VALUE_CHARS = 64 * 1024  # any one metadata value (training summary, metrics, description)
 # Control (Cc: ANSI escapes, newlines), format (Cf: bidi overrides), surrogate, private-use and
 # line/paragraph separator characters: each can make a name print as something it is not.
-_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 def printable(text: str, limit: int = 60) -> str:
@@ -51,26 +53,17 @@ def printable(text: str, limit: int = 60) -> str:
 
 
 def check_name(value: object, key: str, where: str, max_chars: int) -> str:
-    """A model or class name: ModelError naming the file and key unless it is a plain name."""
+    """A model or class name: ModelError naming the file and key unless it is a plain name
+    (the rules of device/names.py, which every other entry point uses too)."""
     if not isinstance(value, str):
         raise ModelError(f"{where}: metadata {key} must be a string")
-    if not value.strip():
-        raise ModelError(f"{where}: metadata {key} is empty")
-    if len(value) > max_chars:
-        raise ModelError(
-            f"{where}: metadata {key} is {len(value)} characters long (at most {max_chars})"
-        )
-    hidden = next((c for c in value if unicodedata.category(c) in _HIDDEN), None)
-    if hidden is not None:
-        raise ModelError(
-            f"{where}: metadata {key}={printable(value)!r} contains a control character "
-            f"(U+{ord(hidden):04X})"
-        )
-    if "/" in value or "\\" in value or value.strip() in (".", ".."):
-        raise ModelError(
-            f"{where}: metadata {key}={printable(value)!r}: a name, not a path "
-            "(no / or \\, not . or ..)"
-        )
+    why = problem(value, max_chars)
+    if not why and value in (".", ".."):
+        why = "is not a name"
+    if why:
+        # The value itself only when it is short enough to show, and escaped.
+        shown = f"={printable(value)!r}" if value.strip() and len(value) <= max_chars else ""
+        raise ModelError(f"{where}: metadata {key}{shown} {why}")
     return value
 
 
@@ -88,6 +81,7 @@ class ModelInfo:
     metrics: dict[str, Any]
     description: str = ""
     quantization: str = "float32"
+    zoom: ZoomRef | None = None  # absent in older models: frames are counted at input_scale
     extra: dict[str, str] = field(default_factory=dict)
 
     def to_metadata(self) -> dict[str, str]:
@@ -112,6 +106,11 @@ class ModelInfo:
             "scopecount.description": self.description,
             "scopecount.quantization": self.quantization,
         }
+        if self.zoom is not None:
+            z = self.zoom
+            meta["scopecount.zoom"] = json.dumps(
+                {"ref_px": z.ref_px, "lo": z.lo, "hi": z.hi, "adapt": z.adapt}
+            )
         meta.update(self.extra)
         return meta
 
@@ -139,9 +138,11 @@ def _number(where: str, key: str, raw: Any, lo: float, hi: float) -> float:
 def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
     """Validate metadata_props; ModelError names the file (`where`) and the key."""
     from device.decode import DecodeParams  # numpy: not needed by check_metadata's callers
+    from device.zoom import ZoomRef
 
     v = check_metadata(meta, where)
     return ModelInfo(
+        zoom=ZoomRef(*v["zoom"]) if v["zoom"] is not None else None,
         name=v["name"],
         classes=v["classes"],
         object_size_px=v["size"],
@@ -173,7 +174,7 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
             f"{where}: metadata scopecount.format={meta['scopecount.format']!r}, "
             f"this scopecount reads format {FORMAT_VERSION}"
         )
-    name = check_name(meta["scopecount.name"], "scopecount.name", where, MAX_NAME_CHARS).strip()
+    name = check_name(meta["scopecount.name"], "scopecount.name", where, MAX_NAME_CHARS)
     classes = _json(where, "scopecount.classes", meta["scopecount.classes"], list)
     if not classes:
         raise ModelError(f"{where}: metadata scopecount.classes must be non-empty class names")
@@ -181,7 +182,7 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
         raise ModelError(
             f"{where}: metadata scopecount.classes has {len(classes)} names (at most {MAX_CLASSES})"
         )
-    for i, c in enumerate(classes):
+    for i, c in enumerate(classes):  # they go into records and CSVs (never into file names)
         check_name(c, f"scopecount.classes[{i}]", where, MAX_CLASS_CHARS)
     if len(set(classes)) != len(classes):
         raise ModelError(f"{where}: metadata scopecount.classes has duplicate names")
@@ -200,6 +201,15 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
     dec = _json(where, "scopecount.decode", meta["scopecount.decode"], dict)
     cs = _number(where, "scopecount.decode.count_scale", dec.get("count_scale"), 0.1, 10)
     ks = _number(where, "scopecount.decode.kernel_sigma", dec.get("kernel_sigma"), 0.1, 100)
+    zoom = None
+    if "scopecount.zoom" in meta:
+        z = _json(where, "scopecount.zoom", meta["scopecount.zoom"], dict)
+        zoom = (
+            _number(where, "scopecount.zoom.ref_px", z.get("ref_px"), 0.5, 2000),
+            _number(where, "scopecount.zoom.lo", z.get("lo"), 0.01, 1),
+            _number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
+            bool(z.get("adapt", False)),
+        )
     return {
         "name": name,
         "classes": classes,
@@ -210,6 +220,7 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
         "stride": int(stride),
         "count_scale": cs,
         "kernel_sigma": ks,
+        "zoom": zoom,
         "training": _json(where, "scopecount.training", meta["scopecount.training"], dict),
         "metrics": _json(where, "scopecount.metrics", meta["scopecount.metrics"], dict),
     }

@@ -36,12 +36,3 @@ def pad_to(x: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = 0) -> np.
         return x
     pad = [(0, ph), (0, pw)] + [(0, 0)] * (x.ndim - 2)
     return np.pad(x, pad)
-
-
-def to_input(
-    rgb: np.ndarray, scale: float, mean: list[float], std: list[float]
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """Model input NCHW float32 and the (height, width) of the unpadded rescaled frame."""
-    small = rescale(rgb, scale)
-    x = pad_to(normalize(small, mean, std))
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), small.shape[:2]

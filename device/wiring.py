@@ -10,10 +10,12 @@ from gpiozero.pins import Factory
 from device.bench import Bench, FixedModel, ModelSource
 from device.config import Config
 from device.counter import Counter
+from device.durable import makedirs_durable
 from device.errors import BadInput
 from device.hardware.button import BenchButton
 from device.hardware.camera import Camera, CameraError, open_camera
 from device.hardware.light import Light, open_light
+from device.locks import BenchLocks
 from device.paths import cache_dir, default_model
 from device.recorder import Recorder
 
@@ -35,12 +37,15 @@ class Assembled:
     light: Light
     button: BenchButton | None
     pin_factory: Factory | None
+    locks: BenchLocks | None = None
 
     def close(self) -> None:
         if self.button is not None:
             self.button.close()
         self.light.close()
         self.camera.close()
+        if self.locks is not None:
+            self.locks.release()
 
 
 def sim_factory() -> Factory:
@@ -107,6 +112,28 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
         pin_factory = pin_factory or sim_factory()
     storage, spool, removable = storage_paths(cfg, opts)
     try:
+        makedirs_durable(spool)
+    except PermissionError as e:
+        raise BadInput(f"spool {spool}: not writable ({e.strerror}); use --spool DIR") from None
+    # One bench per storage and spool: taken before the recorder cleans up after kills.
+    locks = BenchLocks(storage, spool)
+    try:
+        return _assemble(cfg, opts, pin_factory, storage, spool, removable, locks)
+    except BaseException:
+        locks.release()
+        raise
+
+
+def _assemble(
+    cfg: Config,
+    opts: RunOptions,
+    pin_factory: Factory | None,
+    storage: Path,
+    spool: Path,
+    removable: bool,
+    locks: BenchLocks,
+) -> Assembled:
+    try:
         recorder = Recorder(
             storage,
             spool,
@@ -132,6 +159,7 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
         cfg.quality,
         settle_s=cfg.light.settle_ms / 1000,
         debounce_s=cfg.button.bounce_ms / 1000,
+        sample=recorder.first_sample(cfg.bench.sample),
     )
     button = BenchButton(cfg.button, bench.press, bench.hold, pin_factory)
-    return Assembled(bench, camera, light, button, pin_factory)
+    return Assembled(bench, camera, light, button, pin_factory, locks)

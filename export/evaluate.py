@@ -8,16 +8,31 @@ import sys
 import tempfile
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from device.counter import Counter
+from device.csvsafe import csv_line
 from device.errors import BadInput
 from device.progress import Progress
-from export.folder import TrainingFolder, read_folder
+from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
 
 
-def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | None = None) -> dict:
+def zoomed(rgb: np.ndarray, zoom: float) -> np.ndarray:
+    """The image as if the zoom knob had been turned by `zoom` (1.0: as it is)."""
+    if zoom == 1.0:
+        return rgb
+    h, w = rgb.shape[:2]
+    interp = cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (max(1, round(w * zoom)), max(1, round(h * zoom))), interpolation=interp)
+
+
+def evaluate_model(
+    counter: Counter, folder: TrainingFolder, radius: float | None = None, zoom: float = 1.0
+) -> dict:
+    """Counts and points against the annotations; `zoom` resizes every image first (the
+    annotations with it), as a turned zoom knob would."""
     classes = counter.info.classes
     missing = [c for c in folder.classes if c not in classes]
     if missing:
@@ -25,32 +40,46 @@ def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | Non
             f"{folder.root / 'points.csv'}: label {missing[0]!r} is not one of the model's "
             f"classes {classes}"
         )
-    r = radius or max(3.0, counter.info.object_size_px / 2)
+    r = (radius or max(3.0, counter.info.object_size_px / 2)) * zoom
     true, pred, rows = [], [], []
     tp = fp = fn = 0
     bar = Progress("evaluate")
     for i, s in enumerate(folder.samples):
-        res = counter.count(s.image())
+        res = counter.count(zoomed(s.image(), zoom))
         t_img = s.count()
         p_img = sum(res.counts.values())
         true.append(t_img)
         pred.append(p_img)
         for c in classes:
-            tpts = np.array([[x, y] for x, y, lab in s.points if lab == c]).reshape(-1, 2)
+            tpts = np.array([[x * zoom, y * zoom] for x, y, lab in s.points if lab == c])
+            tpts = tpts.reshape(-1, 2)
             ppts = np.array([[x, y] for x, y, lab in res.points if lab == c]).reshape(-1, 2)
             a, b, d = match_points(tpts, ppts, r)
             tp, fp, fn = tp + a, fp + b, fn + d
-        rows.append({"image": s.name, "true": t_img, "pred": p_img, "counts": res.counts})
+        rows.append(
+            {
+                "image": s.name,
+                "true": t_img,
+                "pred": p_img,
+                "counts": res.counts,
+                "zoom_measured": res.zoom,
+                "rescaled": res.rescaled,
+                "flags": res.flags,
+            }
+        )
         bar.update((i + 1) / len(folder.samples), s.name)
     bar.done()
     out = {"folder": str(folder.root), "model": counter.name, "model_sha256": counter.sha256}
-    out |= {"images": len(folder.samples), "radius": r}
+    out |= {"images": len(folder.samples), "radius": r, "zoom": zoom}
+    out["rescaled"] = sum(1 for row in rows if row["rescaled"])
     out |= count_metrics(true, pred) | prf(tp, fp, fn)
     out["per_image"] = rows
     return out
 
 
-def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> list[dict]:
+def learning_curve(
+    folder: TrainingFolder, steps: int, minutes: float | None = None, seed: int = 0
+) -> list[dict]:
     from export.train import TrainOptions, train
 
     rng = np.random.default_rng(seed)
@@ -66,7 +95,7 @@ def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> lis
             sub_dir = Path(tmp) / f"train{n}"
             _link_subset(folder, pool[:n], sub_dir)
             out = Path(tmp) / f"m{n}.onnx"
-            train(sub_dir, out, TrainOptions(minutes=minutes, seed=seed))
+            train(sub_dir, out, TrainOptions(steps=steps, minutes=minutes, seed=seed))
             m = evaluate_model(Counter.from_file(out), test)
             rows.append(
                 {"train_images": n, "test_images": n_test, "mae": m["mae"], "mre": m["mre"]}
@@ -79,12 +108,12 @@ def _link_subset(folder: TrainingFolder, names: list[str], dest: Path) -> None:
     """A training folder made of links to some of another's images (nothing is copied)."""
     (dest / "images").mkdir(parents=True)
     keep = set(names)
-    lines = ["image,x,y,label"]
+    lines = [csv_line(HEADER)]
     for s in folder.samples:
         if s.name in keep:
             (dest / "images" / s.name).symlink_to(s.path.resolve())
-            lines += [f"{s.name},{x},{y},{lab}" for x, y, lab in s.points]
-    (dest / "points.csv").write_text("\n".join(lines) + "\n")
+            lines += [csv_line([s.name, x, y, lab]) for x, y, lab in s.points]
+    (dest / "points.csv").write_text("".join(lines))
 
 
 def evaluate_cmd(a: argparse.Namespace) -> int:
@@ -93,7 +122,7 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     folder = read_folder(a.folder)
     name = folder.root.resolve().name
     if a.learning_curve:
-        rows = learning_curve(folder, a.minutes)
+        rows = learning_curve(folder, a.steps, a.minutes)
         plot = Path(a.plot or f"{name}_learning_curve.png")
         plots.learning_curve(rows, plot, f"learning curve: {name}")
         if a.json:
@@ -107,6 +136,16 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     plots.scatter(
         [r["true"] for r in m["per_image"]], [r["pred"] for r in m["per_image"]], plot, title
     )
+    others = [z for z in a.zooms if z != 1.0]
+    if others:
+        m["at_zoom"] = [
+            {
+                k: v
+                for k, v in evaluate_model(counter, folder, a.radius, z).items()
+                if k != "per_image"
+            }
+            for z in others
+        ]
     if a.json:
         print(json.dumps(m))
     else:
@@ -116,4 +155,10 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
             f"points within {m['radius']:.1f} px: precision {m['precision']:.3f}, "
             f"recall {m['recall']:.3f}, F1 {m['f1']:.3f}\nplot: {plot}"
         )
+        for z in m.get("at_zoom", []):
+            print(
+                f"  at {z['zoom']:g}x zoom: MAE {z['mae']:.2f}, mean relative error "
+                f"{z['mre'] * 100:.2f}%, bias {z['bias']:+.2f} "
+                f"({z['rescaled']} of {z['images']} images recounted at the taught size)"
+            )
     return 0

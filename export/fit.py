@@ -1,4 +1,9 @@
-"""The training loop: random patches, flips and colour jitter, density MSE, a time budget."""
+"""The training loop: random patches, flips and colour jitter, density MSE, a budget in steps.
+
+Training is measured in steps, not seconds: the same folder, seed and settings give the same
+model on a quiet or a busy machine (fixed thread count, deterministic algorithms, one seeded
+random stream). A time limit may stop it earlier; the result then says so.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,23 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from export.dataset import Prepared
-from export.net import DENSITY_GAIN, OUTPUT_STRIDE, CountNet
+from export.net import DENSITY_GAIN, OUTPUT_STRIDE, build_net
 
 
 @dataclass
 class FitConfig:
-    seconds: float = 200.0
+    steps: int = 3000
+    max_seconds: float | None = None  # an upper bound; stopping on it is reported
     patch: int = 128
     batch: int = 8
     lr: float = 3e-3
     width: int = 12
+    arch: str = "unet"
+    threads: int = 2
     seed: int = 0
     count_weight: float = 0.02
     scale_jitter: float = 0.0
@@ -32,8 +41,9 @@ class FitConfig:
 
 @dataclass
 class FitResult:
-    net: CountNet
+    net: nn.Module
     steps: int
+    stopped_early: bool = False
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # step, seconds, loss
 
 
@@ -112,20 +122,23 @@ def fit(
     progress: Callable[[float, str], None] | None = None,
 ) -> FitResult:
     torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(cfg.seed)
     dev = torch.device(cfg.device)
-    net = CountNet(n_classes, cfg.width).to(dev)
+    net = build_net(cfg.arch, n_classes, cfg.width).to(dev)
     ema = copy.deepcopy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter)
     start = time.monotonic()
     curve: list[tuple[int, float, float]] = []
-    step, run_loss = 0, None
-    while True:
+    step, run_loss, stopped = 0, None, False
+    while step < cfg.steps:
         elapsed = time.monotonic() - start
-        frac = elapsed / cfg.seconds
-        if frac >= 1.0:
+        if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
+            stopped = True
             break
+        frac = step / cfg.steps
         warm = min(1.0, (step + 1) / 100)
         lr = cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
@@ -152,12 +165,12 @@ def fit(
         if step % 20 == 0:
             curve.append((step, time.monotonic() - start, run_loss))
             if progress:
-                progress(min(1.0, frac), f"step {step} loss {run_loss:.4f}")
+                progress(step / cfg.steps, f"step {step}/{cfg.steps} loss {run_loss:.4f}")
     ema.eval()
-    return FitResult(ema.cpu(), step, curve)
+    return FitResult(ema.cpu(), step, stopped, curve)
 
 
-def predict_density(net: CountNet, image: np.ndarray) -> np.ndarray:
+def predict_density(net: nn.Module, image: np.ndarray) -> np.ndarray:
     """Density (classes x H/4 x W/4) for one prepared image, with the torch net."""
     net.eval()
     with torch.no_grad():

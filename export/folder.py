@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+from device.csvsafe import restore
+from device.dayfolder import DayFolder
 from device.errors import BadInput
 from device.imageio import IMAGE_SUFFIXES, read_rgb
 
@@ -72,18 +74,22 @@ def read_folder(root: str | Path, check_images: bool = True) -> TrainingFolder:
     files = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
         raise BadInput(f"{img_dir}: empty folder (no png, jpg or tif images)")
+    # A bench's day folder is a training folder; its voided captures are not training data.
+    day = DayFolder(root)
+    voided = day.voided_images() if day.records_path.exists() else set()
+    files = [p for p in files if p.name not in voided]
     samples: dict[str, Sample] = {}
     for p in files:
         w, h = _image_size(p) if check_images else (0, 0)
         samples[p.name] = Sample(p.name, p, w, h)
     csv_path = root / "points.csv"
     if csv_path.exists():
-        _read_points(csv_path, samples)
+        _read_points(csv_path, samples, voided)
     classes = sorted({lab for s in samples.values() for _, _, lab in s.points})
     return TrainingFolder(root, list(samples.values()), classes)
 
 
-def _read_points(csv_path: Path, samples: dict[str, Sample]) -> None:
+def _read_points(csv_path: Path, samples: dict[str, Sample], voided: set[str]) -> None:
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         rows = csv.reader(f)
         header = next(rows, None)
@@ -96,6 +102,9 @@ def _read_points(csv_path: Path, samples: dict[str, Sample]) -> None:
             if len(row) != 4:
                 raise BadInput(f"{where}: {len(row)} fields, expected 4 (image,x,y,label)")
             name, xs, ys, label = (c.strip() for c in row)
+            label = restore(label)  # our CSV writers neutralise formula-like text
+            if name in voided:
+                continue
             if name not in samples:
                 raise BadInput(f"{where}: image {name!r} is not in images/")
             try:

@@ -112,7 +112,7 @@ def make_rig(
     extra = {}
     if fixed_time:  # for pictures that must not change from run to run
         t = datetime(2026, 5, 4, 9, 30, 0, tzinfo=UTC)
-        extra = {"clock": lambda: t, "free_space": lambda _p: 12_345 * 2**20}
+        extra = {"clock": lambda: t, "free_space": lambda _p: 12_345 * 2**20, "bench_id": ""}
     if free_mb is not None:
         extra["free_space"] = lambda _p: free_mb[0] * 2**20  # a list: tests fill the stick
     recorder = Recorder(storage, tmp / "spool", "testbench", removable=False, **extra)

@@ -26,7 +26,9 @@ def test_one_click_one_record(rig):
     day = rig.storage / "scopecount" / recs[0]["time"][:10]
     assert (day / recs[0]["image"]).exists()
     assert (day / "points.csv").read_text().count(recs[0]["id"]) == 2
-    assert "egg" in (day / "counts.csv").read_text().splitlines()[0]
+    head, row = (day / "counts.csv").read_text().splitlines()
+    assert head == "id,time,sample,model,class,count,flags,voided"
+    assert row.startswith(recs[0]["id"]) and ",egg,2," in row
 
 
 def test_bounce_storm_is_one_record(tmp_path):

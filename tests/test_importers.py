@@ -86,8 +86,11 @@ def test_labelme(src, tmp_path):
         ],
     }
     (src / "b.json").write_text(json.dumps(doc))
-    import_annotations("labelme", src, tmp_path / "f")
-    assert points(tmp_path / "f") == {"b.png": [(40, 41, "egg")]}
+    notes: list[str] = []
+    import_annotations("labelme", src, tmp_path / "f", notes=notes)
+    # a box is one object: imported at its centre, and the user is told
+    assert points(tmp_path / "f") == {"b.png": [(26, 26, "vial"), (40, 41, "egg")]}
+    assert notes == [f"{src}: imported 1 rectangles as one point each at the centre"]
 
 
 def test_cvat(src, tmp_path):

@@ -6,10 +6,12 @@ thread and events come back to the UI thread through call_from_thread.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from typing import Any
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -17,8 +19,29 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Digits, Footer, Input, Label, Static
 
 from device.bench import Bench, BenchEvent
+from device.errors import BadInput
+from device.names import check_sample
 from device.overlay import draw_overlay
 from device.tui.preview import Preview
+
+log = logging.getLogger(__name__)
+
+
+class Plain(Text):
+    """Text that equals its own characters, so a table cell compares like the str it shows."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.plain == other
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def plain(value: object) -> Plain:
+    """Sample ids, QR labels, model and class names and error messages are data: a Text is
+    drawn as it is, where a str would be parsed as Textual markup (`vial-12[/]` raises)."""
+    return Plain(str(value))
 
 
 class Dialog(ModalScreen[str | None]):
@@ -48,7 +71,17 @@ class SampleScreen(Dialog):
             yield Input(value=self.sample, id="sample-input")
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+        # Checked where it enters: a bad id keeps the dialog open with the reason (as text).
+        try:
+            value = check_sample(event.value.strip(), "sample")
+        except BadInput as e:
+            found = self.query("#sample-error")
+            if found:
+                found.first(Label).update(Text(str(e)))
+            else:
+                self.query_one(Vertical).mount(Label(Text(str(e)), id="sample-error"))
+            return
+        self.dismiss(value)
 
 
 class ModelsScreen(Dialog):
@@ -60,7 +93,7 @@ class ModelsScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.text, id="models-text")
+            yield Static(plain(self.text), id="models-text")
             yield Label("Escape to close")
 
 
@@ -118,10 +151,15 @@ class BenchApp(App[int]):
     # -- events from the bench --------------------------------------------------------------
     def _from_bench(self, ev: BenchEvent) -> None:
         # The worker thread hands events over; a signal handler already runs on the UI thread.
-        if threading.get_ident() == self._thread_id:
-            self.on_bench_event(ev)
-        else:
-            self.call_from_thread(self.on_bench_event, ev)
+        # A screen update that fails must not reach the bench's worker thread: the record is
+        # already written and the next press must still be taken.
+        try:
+            if threading.get_ident() == self._thread_id:
+                self.on_bench_event(ev)
+            else:
+                self.call_from_thread(self.on_bench_event, ev)
+        except Exception:
+            log.exception("the screen could not show a %s event", ev.kind)
 
     def on_bench_event(self, ev: BenchEvent) -> None:
         d = ev.data
@@ -131,7 +169,7 @@ class BenchApp(App[int]):
             self.model_name = d["model"]
             self.model_sha = d.get("model_sha256", "")
             self.storage = d["storage"]
-            self.query_one("#sample", Label).update(f"sample: {d['sample']}")
+            self.query_one("#sample", Label).update(plain(f"sample: {d['sample']}"))
             self.say("ready: put a vial under the scope and press the button (or space)")
         elif ev.kind == "recorded":
             self.show_record(ev)
@@ -144,7 +182,7 @@ class BenchApp(App[int]):
             self.say(f"voided {d['id']} (sample {d['sample']})")
             table = self.query_one("#history", DataTable)
             if d["id"] in table.rows:
-                table.update_cell(d["id"], "flags", "VOIDED")
+                table.update_cell(d["id"], "flags", plain("VOIDED"))
         elif ev.kind == "storage":
             self.storage = d
         elif ev.kind == "model":
@@ -153,27 +191,29 @@ class BenchApp(App[int]):
             self.classes_ = list(d.get("classes", self.classes_))
             self.say(d.get("message", f"model now {self.model_name}"), error=bool(d.get("error")))
         elif ev.kind == "sample":
-            self.query_one("#sample", Label).update(f"sample: {d['sample']}")
+            self.query_one("#sample", Label).update(plain(f"sample: {d['sample']}"))
         self.update_status()
 
     def show_record(self, ev: BenchEvent) -> None:
         d = ev.data
         counts: dict[str, int] = d["counts"]
         main = self.classes_[0] if self.classes_ else next(iter(counts), "")
-        self.query_one("#count-label", Label).update(main)
+        self.query_one("#count-label", Label).update(plain(main))
         self.query_one("#count-digits", Digits).update(str(counts.get(main, 0)))
         text = "  ".join(f"{c}: {n}" for c, n in counts.items())
-        self.query_one("#count-text", Label).update(text)
-        self.query_one("#sample", Label).update(f"sample: {d['sample']}   next: {d['next_sample']}")
+        self.query_one("#count-text", Label).update(plain(text))
+        self.query_one("#sample", Label).update(
+            plain(f"sample: {d['sample']}   next: {d['next_sample']}")
+        )
         flags = self.query_one("#flags", Label)
-        flags.update("\n".join(f"! {w}" for w in d["why"]))
+        flags.update(plain("\n".join(f"! {w}" for w in d["why"])))
         table = self.query_one("#history", DataTable)
         table.add_row(
-            d.get("time", "")[11:19],
-            d["sample"],
-            text,
-            " ".join(d["flags"]) or "ok",
-            d["id"],
+            plain(d.get("time", "")[11:19]),
+            plain(d["sample"]),
+            plain(text),
+            plain(" ".join(d["flags"]) or "ok"),
+            plain(d["id"]),
             key=d["id"],
         )
         table.move_cursor(row=table.row_count - 1)
@@ -186,7 +226,7 @@ class BenchApp(App[int]):
     def say(self, text: str, error: bool = False) -> None:
         self.message = text
         msg = self.query_one("#message", Label)
-        msg.update(text)
+        msg.update(plain(text))
         msg.set_class(error, "error")
 
     def update_status(self) -> None:
@@ -203,7 +243,9 @@ class BenchApp(App[int]):
             store = "?"
         cam = self.ready_info.get("camera", "?")
         self.query_one("#status", Label).update(
-            f"model {self.model_name} ({self.model_sha[:8]}) | camera {cam} | storage {store}"
+            plain(
+                f"model {self.model_name} ({self.model_sha[:8]}) | camera {cam} | storage {store}"
+            )
         )
 
     # -- actions ----------------------------------------------------------------------------
