@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -128,7 +127,6 @@ RANGES = {
 }
 ITEM_RANGES = {("camera", "awb_gains"): (0.0, 32.0)}
 MAX_CONFIG_BYTES = 1024 * 1024
-BENCH_NAME_MAX = 40
 
 
 def _convert(where: str, key: str, value: Any, typ: Any) -> Any:
@@ -157,16 +155,6 @@ def _convert(where: str, key: str, value: Any, typ: Any) -> Any:
             raise BadInput(f"{where}: {key} = {value!r}: expected a list of numbers")
         return [float(v) for v in value]
     raise AssertionError(typ)
-
-
-def check_bench_name(name: str, where: str) -> None:
-    """The name goes into record ids and file names: one short printable word."""
-    bad = [ch for ch in name if ch in "/\\" or unicodedata.category(ch)[0] in "CZ"]
-    if not name or len(name) > BENCH_NAME_MAX or bad or name in (".", ".."):
-        raise BadInput(
-            f"{where} = {name[:BENCH_NAME_MAX]!r}: must be 1 to {BENCH_NAME_MAX} printable "
-            "characters, without spaces, slashes or newlines"
-        )
 
 
 def from_dict(data: dict[str, Any], where: str) -> Config:

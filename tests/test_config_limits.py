@@ -31,7 +31,7 @@ CASES = [
     ('[bench]\nname = "../../etc"\n', "[bench] name"),
     ('[bench]\nname = "a b"\n', "[bench] name"),
     ('[bench]\nname = "\\u001b[31mred"\n', "[bench] name"),
-    (f'[bench]\nname = "{"x" * 41}"\n', "[bench] name"),
+    (f'[bench]\nname = "{"x" * 33}"\n', "[bench] name"),
 ]
 
 
