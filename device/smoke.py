@@ -23,7 +23,8 @@ import time
 from device.errors import BadInput
 
 STARTUP_S = 60.0  # imports before the timer starts (slow on a busy Pi); not the model's time
-MEMORY_BYTES = 3 << 30  # address space of the child: python + onnxruntime need ~1 GiB
+MEMORY_BYTES = 3 << 30  # address space of the child: python + onnxruntime need ~0.5 GiB
+MEMORY_PER_MODEL_BYTE = 4  # and a model's weights a few times over (copies while loading)
 FRAME_HW = (480, 640)
 
 
@@ -74,7 +75,8 @@ def _child(where: str, budget_s: float) -> int:
     from device.errors import ModelError
 
     data = sys.stdin.buffer.read()
-    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_BYTES, MEMORY_BYTES))
+    cap = MEMORY_BYTES + MEMORY_PER_MODEL_BYTE * len(data)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     # SIGALRM keeps its default action (end the process): nothing in here can catch it.
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
     signal.setitimer(signal.ITIMER_REAL, budget_s)

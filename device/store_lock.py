@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from device.durable import makedirs_durable
+from device.errors import BadInput
 
 LOCK_NAME = ".lock"
 WAIT_S = 120.0  # a holder writes a few files; this long means a stuck process, not a queue
@@ -27,9 +28,14 @@ class StoreBusy(Exception):
 
 @contextmanager
 def store_lock(root: Path, wait_s: float = WAIT_S) -> Iterator[None]:
-    makedirs_durable(root)
     path = root / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        makedirs_durable(root)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError as e:
+        raise BadInput(
+            f"{root}: cannot lock the model store ({e.strerror}); run this as the user that owns it"
+        ) from None
     try:
         deadline = time.monotonic() + wait_s
         while True:
@@ -45,8 +51,11 @@ def store_lock(root: Path, wait_s: float = WAIT_S) -> Iterator[None]:
                     ) from None
                 time.sleep(0.02)
         # Who holds it, for the message above; the lock itself is the flock, not this text.
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError:  # a full disk: the lock holds all the same
+            pass
         try:
             yield
         finally:

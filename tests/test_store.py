@@ -301,3 +301,14 @@ def test_the_benchs_own_rollback_goes_to_signed_models_only(tmp_path):
     assert watched.current().name == "v2" and st.active_sha() == hashlib.sha256(v2).hexdigest()
     assert ev.data["error"] and "no rollback" in ev.data["message"]
     assert "installed without a signature" in ev.data["message"] and "kept v2" in ev.data["message"]
+
+
+def test_a_store_the_user_cannot_write_is_a_clear_error(tmp_path):
+    if os.geteuid() == 0:
+        root = Path("/sys/scopecount-test")  # not even root may create folders in sysfs
+    else:
+        root = tmp_path / "ro"
+        root.mkdir()
+        root.chmod(0o500)
+    with pytest.raises(BadInput, match="cannot lock the model store.*the user that owns it"):
+        ModelStore(root / "store").install(model_bytes("a"))
