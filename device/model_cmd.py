@@ -36,7 +36,10 @@ def _signature(a: argparse.Namespace) -> str | None:
     """From --sig, or from the command the client asked for when a forced command runs us."""
     if getattr(a, "sig", None):
         return a.sig
-    words = shlex.split(os.environ.get("SSH_ORIGINAL_COMMAND", ""))
+    try:
+        words = shlex.split(os.environ.get("SSH_ORIGINAL_COMMAND", ""))
+    except ValueError as e:
+        raise BadInput(f"SSH_ORIGINAL_COMMAND: cannot read the request ({e})") from None
     if "--sig" in words and words.index("--sig") + 1 < len(words):
         return words[words.index("--sig") + 1]
     return None
@@ -113,6 +116,8 @@ def model_cmd(a: argparse.Namespace) -> int:
                 raise BadInput("model receive: --reinstall is for `model install FILE` only")
             if sys.stdin is None:
                 raise BadInput("model receive: no standard input")
+            if not 0 < a.timeout <= 3600:  # also refuses nan
+                raise BadInput(f"--timeout {a.timeout:g}: must be in (0, 3600] seconds")
             data = read_input(sys.stdin.fileno(), store.limits.max_bytes, a.timeout)
             where, sig = "standard input", _signature(a)
         info = store.install(data, where, sig, trusted, reinstall=a.reinstall)

@@ -259,3 +259,23 @@ def test_receive_refuses_a_never_ending_model_at_once(tmp_path):
     assert proc.returncode == 2 and "operator 'Loop'" in err and err.count("\n") == 1
     assert took < 10, took  # a process start on a busy machine; the refusal itself takes ms
     assert not (tmp_path / "s" / "state.json").exists()
+
+
+@pytest.mark.parametrize(
+    "args, env, expected",
+    [
+        (["--timeout", "nan"], {}, "--timeout nan: must be in (0, 3600] seconds"),
+        (["--timeout", "-1"], {}, "--timeout -1: must be in (0, 3600] seconds"),
+        ([], {"SSH_ORIGINAL_COMMAND": "receive --sig 'abc"}, "SSH_ORIGINAL_COMMAND: cannot read"),
+    ],
+)
+def test_receive_refuses_bad_options_in_one_line(tmp_path, args, env, expected):
+    proc = subprocess.run(
+        [EXE, "model", "receive", "--store", str(tmp_path / "s"), *args],
+        input=b"x",
+        capture_output=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and err.count("\n") == 1 and expected in err
