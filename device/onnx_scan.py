@@ -181,7 +181,7 @@ def scan(data: bytes, where: str) -> dict[str, str]:
             if num == MODEL_METADATA:
                 total += len(val)
                 entry = {n: v for n, w, v in fields(val) if w == 2}
-                key = _text(entry.get(1, memoryview(b""))[:200], "a metadata key")
+                key = _text(entry.get(1, memoryview(b"")), "a metadata key")
                 if total > MAX_METADATA_BYTES:
                     raise ModelError(
                         f"{where}: metadata {key[:60]!r} is {len(entry.get(2, b''))} bytes; all "
