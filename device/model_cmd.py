@@ -84,6 +84,24 @@ def _read_sig_file(p: Path) -> str | None:
     return raw.decode("ascii", "replace").strip()
 
 
+def _warn_not_learnt(data: bytes, where: str) -> None:
+    """`train` marks a model that did not learn to count; installing it is allowed (a person
+    may want to look at it) but never silent."""
+    from device.onnx_scan import scan
+
+    try:
+        metrics = json.loads(scan(data, where).get("scopecount.metrics", "{}"))
+    except Exception:  # the install itself has passed every check; this is advice only
+        return
+    if isinstance(metrics, dict) and metrics.get("learnt") is False:
+        print(
+            f"scopecount: warning: {where}: this model did NOT learn to count (training-image "
+            f"MAE {metrics.get('train_mae', '?')}, close to counting nothing): its counts are "
+            "not to be trusted; train it longer or on more annotated images",
+            file=sys.stderr,
+        )
+
+
 def _say_pruned(info: dict) -> None:
     for p in info.get("pruned", []):
         print(
@@ -122,6 +140,7 @@ def model_cmd(a: argparse.Namespace) -> int:
             where, sig = "standard input", _signature(a)
         info = store.install(data, where, sig, trusted, reinstall=a.reinstall)
         _say_pruned(info)
+        _warn_not_learnt(data, where)
         again = " (installed here before)" if info["again"] else ""
         if info["already_active"]:
             again = " (it was already: nothing changed)"

@@ -113,3 +113,22 @@ def test_a_time_limit_stops_early_and_says_so():
 def test_train_refuses_bad_out_before_any_work(tmp_path: Path):
     with pytest.raises(BadInput, match="--out"):
         check_options(tmp_path / "nowhere" / "m.onnx", TrainOptions())
+
+
+def test_model_install_warns_about_a_model_that_has_not_learnt(tmp_path):
+    import json
+
+    from tests import onnx_fixtures
+    from tests.conftest import run_cli
+
+    meta = onnx_fixtures.metadata(
+        ["egg"], **{"scopecount.metrics": json.dumps({"learnt": False, "train_mae": 52.0})}
+    )
+    bad = onnx_fixtures.write(tmp_path / "bad.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    good = onnx_fixtures.write(tmp_path / "good.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    store = str(tmp_path / "store")
+    proc = run_cli("model", "install", str(bad), "--store", store)
+    assert proc.returncode == 0, proc.stderr
+    assert b"did NOT learn to count" in proc.stderr and b"52.0" in proc.stderr
+    proc = run_cli("model", "install", str(good), "--store", store)
+    assert proc.returncode == 0 and b"NOT learn" not in proc.stderr
