@@ -36,7 +36,6 @@ class FitConfig:
     seed: int = 0
     count_weight: float = 0.02
     scale_jitter: float = 0.0
-    strong_augment: bool = False
     device: str = "cpu"
 
 
@@ -61,10 +60,8 @@ class PatchSampler:
         patch: int,
         rng: np.random.Generator,
         scale_jitter: float = 0.0,
-        strong: bool = False,
     ) -> None:
         self.rng = rng
-        self.strong = strong
         self.jitter = scale_jitter
         # Room for the largest crop that scale jitter asks for.
         self.patch = int(np.ceil(patch * (1 + scale_jitter) / OUTPUT_STRIDE)) * OUTPUT_STRIDE
@@ -114,23 +111,9 @@ class PatchSampler:
             gain = self.rng.uniform(0.85, 1.15, (3, 1, 1)).astype(np.float32)
             shift = self.rng.uniform(-0.25, 0.25, (3, 1, 1)).astype(np.float32)
             xi = xi * gain + shift
-            if self.strong:
-                xi = self._stain(xi)
             xs.append(xi)
             ys.append(yi)
         return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
-
-    def _stain(self, x: np.ndarray) -> np.ndarray:
-        """Slide-to-slide and vial-to-vial differences beyond lighting: contrast, saturation
-        (stain strength) and focus."""
-        grey = x.mean(axis=0, keepdims=True)
-        sat = self.rng.uniform(0.6, 1.4)
-        x = grey + (x - grey) * sat
-        x = x * self.rng.uniform(0.75, 1.25)
-        if self.rng.random() < 0.3:
-            s = float(self.rng.uniform(0.5, 1.5))
-            x = np.stack([cv2.GaussianBlur(np.ascontiguousarray(c), (0, 0), s) for c in x])
-        return x
 
 
 def fit(
@@ -147,7 +130,7 @@ def fit(
     net = build_net(cfg.arch, n_classes, cfg.width).to(dev)
     ema = copy.deepcopy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
-    sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter, cfg.strong_augment)
+    sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter)
     start = time.monotonic()
     curve: list[tuple[int, float, float]] = []
     step, run_loss, stopped = 0, None, False
