@@ -303,6 +303,7 @@ class Bench:
                     "sample": rec.sample,
                     "flags": flags,
                     "why": [FLAG_TEXT[f] for f in flags],
+                    "zoom": res.zoom,
                     "stored": rec.stored,
                     "image": rec.image,
                     "model": counter.name,
