@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 
 def _warning(counter: Counter) -> dict[str, str]:
     """{"warning": ...} for events about results of a model that must say so (the demo)."""
-    w = counter.info.warning
+    w = getattr(counter.info, "warning", "")  # stand-in counters may carry no warning
     return {"warning": w} if w else {}
 
 
@@ -317,6 +317,7 @@ class Bench:
                     "sample": rec.sample,
                     "flags": flags,
                     "why": [FLAG_TEXT[f] for f in flags],
+                    "zoom": res.zoom,
                     "stored": rec.stored,
                     "image": rec.image,
                     "model": counter.name,

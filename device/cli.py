@@ -174,6 +174,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--config", metavar="FILE", help="for limits and trusted keys")
     m.add_argument("--json", action="store_true")
     m.add_argument("--sig", help="detached signature (base64) for install/receive")
+    m.add_argument(
+        "--reinstall",
+        action="store_true",
+        help="install: take back a model this store held before and replaced "
+        "(a signed-only store refuses that otherwise)",
+    )
+    m.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="receive: give up when standard input is idle this long (default 30)",
+    )
     m.add_argument("--key", metavar="KEY", help="ed25519 private key, for sign")
     m.add_argument("--install", action="store_true", help="authorize-key: append it")
     m.add_argument("--authorized-keys", metavar="FILE", help="default ~/.ssh/authorized_keys")

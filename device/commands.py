@@ -57,6 +57,8 @@ def train(a: argparse.Namespace) -> int:
         f"\n  int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
         f"training-image MAE {rep['train_mae']:.2f}; {rep['steps']} steps; {rep['seconds']:.0f} s"
     )
+    for sig in rep.get("removed_signatures", []):
+        print(f"  removed {sig}: it signed the model this one replaces (sign the new one again)")
     if not rep["learnt"]:
         print(
             f"scopecount: {a.out}: this model has NOT learnt to count (training-image MAE "

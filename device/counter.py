@@ -14,6 +14,7 @@ from device import zoom as zoom_
 from device.decode import Decoded, decode
 from device.errors import ModelError
 from device.modelfile import ModelInfo, parse_metadata, read_model_bytes, sha256_bytes
+from device.onnx_scan import scan
 from device.preprocess import normalize, pad_to, rescale
 
 
@@ -47,6 +48,7 @@ class Counter:
         self.where = where
         self.sha256 = sha256_bytes(data)
         self.size = len(data)
+        scan(data, where)  # external data, control flow: refused before onnxruntime reads it
         self.session = _session(data, where, threads)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.info: ModelInfo = parse_metadata(meta, where)

@@ -73,3 +73,25 @@ def repair_torn_tail(path: Path) -> bool:
         f.flush()
         os.fsync(f.fileno())
     return True
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary name beside `path`, fsync, rename, fsync the folder.
+
+    Never a half file at `path`. (device/imageio.write_atomic does the same for images; this one
+    keeps the model store and `model sign` free of OpenCV's import time.)
+    """
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:  # a filling disk takes part of a write(): go on until all or an error
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    os.replace(tmp, path)
+    fsync_dir(path.parent)

@@ -158,10 +158,16 @@ def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
 
         st = ModelStore(store)
         if st.active_path() is not None:
-            return WatchedModel(st, cfg.model.threads)
+            return WatchedModel(st, cfg.model.threads, _trusted(cfg))
     except ImportError:
         pass
     return FixedModel(Counter.from_file(default_model(), cfg.model.threads))
+
+
+def _trusted(cfg: Config) -> list:
+    from device.signing import parse_public_key
+
+    return [parse_public_key(k, "[model] trusted_keys") for k in cfg.model.trusted_keys]
 
 
 def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) -> Assembled:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -17,7 +16,7 @@ import torch
 from device.counter import Counter
 from device.decode import DecodeParams
 from device.errors import BadInput
-from device.modelfile import ModelInfo
+from device.modelfile import ModelInfo, write_model_file
 from device.objsize import zoom_groups
 from device.preprocess import rescale
 from device.progress import Progress
@@ -299,7 +298,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         diff = abs(int8_sums.sum() - float_sums.sum()) / max(float_sums.sum(), 1e-6)
         info.metrics["int8_vs_float"] = round(float(diff), 5)
         write_metadata(tmp_float, info)
-        shutil.copyfile(tmp_float, float_path)
+        removed = write_model_file(float_path, tmp_float.read_bytes())
         report = {
             "model": str(out),
             "float_model": str(float_path),
@@ -326,7 +325,8 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             )
         info.quantization = "int8-static-qoperator-u8s8-per-channel"
         write_metadata(tmp_int8, info)
-        shutil.copyfile(tmp_int8, out)
+        removed += write_model_file(out, tmp_int8.read_bytes())
+    report["removed_signatures"] = [str(p) for p in removed]
     report["int8_bytes"] = out.stat().st_size
     report["float_bytes"] = float_path.stat().st_size
     _write_report(out, report)

@@ -104,11 +104,13 @@ def make_rig(
     free_mb: list[int] | None = None,
     no_stick: bool = False,
     models: type[FixedModel] = FixedModel,
+    model: Path | None = None,
 ) -> Rig:
     factory = MockFactory(pin_class=MockPWMPin)
     camera = ReplayCamera(images or vial_folder(tmp / "vials"), delay_ms)
     light = PWMRing(LightCfg(pin=18), factory)
-    model = onnx_fixtures.write(tmp / "spot.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    if model is None:
+        model = onnx_fixtures.write(tmp / "spot.onnx", onnx_fixtures.bright_spot_model(["egg"]))
     storage = tmp / "stick"
     storage.mkdir()
     extra = {}

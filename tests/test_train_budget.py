@@ -113,3 +113,44 @@ def test_a_time_limit_stops_early_and_says_so():
 def test_train_refuses_bad_out_before_any_work(tmp_path: Path):
     with pytest.raises(BadInput, match="--out"):
         check_options(tmp_path / "nowhere" / "m.onnx", TrainOptions())
+
+
+def test_model_install_warns_about_a_model_that_has_not_learnt(tmp_path):
+    import json
+
+    from tests import onnx_fixtures
+    from tests.conftest import run_cli
+
+    meta = onnx_fixtures.metadata(
+        ["egg"], **{"scopecount.metrics": json.dumps({"learnt": False, "train_mae": 52.0})}
+    )
+    bad = onnx_fixtures.write(tmp_path / "bad.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    good = onnx_fixtures.write(tmp_path / "good.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    store = str(tmp_path / "store")
+    proc = run_cli("model", "install", str(bad), "--store", store)
+    assert proc.returncode == 0, proc.stderr
+    assert b"did NOT learn to count" in proc.stderr and b"52.0" in proc.stderr
+    proc = run_cli("model", "install", str(good), "--store", store)
+    assert proc.returncode == 0 and b"NOT learn" not in proc.stderr
+
+
+def test_train_that_did_not_learn_exits_1_and_says_so_in_the_file(tmp_path):
+    import json
+
+    import onnx
+
+    from tests.conftest import run_cli, squares_image, write_png
+
+    rows = ["image,x,y,label"]
+    for k in range(3):
+        centres = [(24 + 40 * i, 24 + 40 * j) for i in range(3) for j in range(2)]
+        write_png(tmp_path / "f" / "images" / f"{k}.png", squares_image(centres, side=12))
+        rows += [f"{k}.png,{x},{y},egg" for x, y in centres]
+    (tmp_path / "f" / "points.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "m.onnx"
+    proc = run_cli("train", str(tmp_path / "f"), "--out", str(out), "--steps", "1")
+    assert proc.returncode == 1, proc.stderr.decode()[-1500:]
+    assert b"NOT learnt to count" in proc.stderr
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta["scopecount.metrics"])["learnt"] is False
+    assert json.loads(meta["scopecount.training"])["steps"] == 1

@@ -17,7 +17,7 @@ from tests.benchfakes import Events, make_rig
 from tests.conftest import write_png
 from tests.test_tui import count, ready, settle
 
-HOSTILE = "vial-12[/]"
+HOSTILE = "vial-12[bold]"
 
 
 def run(coro):
@@ -74,8 +74,8 @@ def rebench(rig, models) -> Bench:
 
 
 def named_counter(tmp_path, name: str) -> Counter:
-    meta = onnx_fixtures.metadata(["egg[/]"], **{"scopecount.name": name})
-    data = onnx_fixtures.bright_spot_model(["egg[/]"], meta=meta)
+    meta = onnx_fixtures.metadata(["egg[b]"], **{"scopecount.name": name})
+    data = onnx_fixtures.bright_spot_model(["egg[b]"], meta=meta)
     return Counter.from_file(onnx_fixtures.write(tmp_path / "hostile.onnx", data))
 
 
@@ -89,28 +89,28 @@ def test_typed_hostile_sample_is_shown_as_text_and_the_bench_goes_on(tmp_path):
             await pilot.press("s")
             await pilot.pause()
             app.screen.query_one(Input).value = ""
-            await pilot.press(*"vial[/]", "enter")
+            await pilot.press(*"vial[red]", "enter")
             await pilot.pause()
-            assert rig.bench.sample == "vial[/]"
-            assert "vial[/]" in shown(app, "#sample")
+            assert rig.bench.sample == "vial[red]"
+            assert "vial[red]" in shown(app, "#sample")
             rig.bench.set_sample(HOSTILE)
             await settle(pilot, app, lambda: HOSTILE in shown(app, "#sample"))
             table = await count(pilot, app, 1)
             assert str(table.get_row_at(0)[1]) == HOSTILE
-            assert "vial-12[/]-2" in shown(app, "#sample")
+            assert "vial-12[bold]-2" in shown(app, "#sample")
             # the next press is taken: the worker survived the first record
             await count(pilot, app, 2)
-            assert str(table.get_row_at(1)[1]) == "vial-12[/]-2"
+            assert str(table.get_row_at(1)[1]) == "vial-12[bold]-2"
             await pilot.press("q")
 
     run(go())
-    assert [r["sample"] for r in rig.records()] == [HOSTILE, "vial-12[/]-2"]
+    assert [r["sample"] for r in rig.records()] == [HOSTILE, "vial-12[bold]-2"]
     rig.close()
 
 
 def test_hostile_model_name_at_start_and_on_a_model_change(tmp_path):
     rig = make_rig(tmp_path, start=False)
-    first = named_counter(tmp_path, "eggs-v2[/]")
+    first = named_counter(tmp_path, "eggs-v2[bold]")
     change = BenchEvent(
         "model",
         {"name": "[bold]x", "sha256": "f" * 64, "classes": ["[/]"], "message": "now [bold]x[/]"},
@@ -123,7 +123,7 @@ def test_hostile_model_name_at_start_and_on_a_model_change(tmp_path):
             await settle(pilot, app, lambda: "now [bold]x[/]" in app.message)
             assert "model [bold]x" in shown(app, "#status")
             table = await count(pilot, app, 1)
-            assert "[/]: 2" in str(table.get_row_at(0)[2])
+            assert "egg[b]: 2" in str(table.get_row_at(0)[2])
             await pilot.press("m")
             await pilot.pause()
             assert "[bold]x" in str(app.screen.query_one("#models-text").render())
@@ -139,8 +139,8 @@ def test_hostile_model_name_at_start_and_on_a_model_change(tmp_path):
 
 def test_error_message_with_markup_is_shown_and_the_next_press_is_taken(tmp_path):
     rig = make_rig(tmp_path, start=False)
-    good = named_counter(tmp_path, "eggs-v2[/]")
-    models = ChangingModel(BrokenCounter("eggs-v2[/]"))
+    good = named_counter(tmp_path, "eggs-v2[bold]")
+    models = ChangingModel(BrokenCounter("eggs-v2[bold]"))
     bench = rebench(rig, models)
 
     async def go():
@@ -149,7 +149,7 @@ def test_error_message_with_markup_is_shown_and_the_next_press_is_taken(tmp_path
             await ready(pilot, app)
             await pilot.press("space")
             await settle(pilot, app, lambda: app.message.startswith("ERROR"))
-            assert "[bold]eggs-v2[/] broke[/]" in shown(app, "#message")
+            assert "[bold]eggs-v2[bold] broke[/]" in shown(app, "#message")
             models.counter = good
             table = app.query_one("#history", DataTable)
             await pilot.press("space")
@@ -179,7 +179,8 @@ def test_worker_survives_a_subscriber_that_fails(tmp_path):
 
 
 def test_hostile_qr_label_is_shown_as_text(tmp_path):
-    label = "[bold]x[/]vial-12[/]"
+    label = "[bold]x[/]vial-12[bold]"
+    kept = "[bold]x[_]vial-12[bold]"  # a path separator is cleaned out; the markup stays text
     enc = cv2.QRCodeEncoder.create()
     qr = cv2.resize(enc.encode(label), None, fx=8, fy=8, interpolation=cv2.INTER_NEAREST)
     img = np.full((480, 640, 3), 255, np.uint8)
@@ -192,11 +193,11 @@ def test_hostile_qr_label_is_shown_as_text(tmp_path):
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot, app)
             table = await count(pilot, app, 1)
-            assert table.get_row_at(0)[1] == label
-            assert label in shown(app, "#sample")
+            assert table.get_row_at(0)[1] == kept
+            assert kept in shown(app, "#sample")
             await count(pilot, app, 2)
             await pilot.press("q")
 
     run(go())
-    assert [r["sample"] for r in rig.records()] == [label, label]
+    assert [r["sample"] for r in rig.records()] == [kept, kept]
     rig.close()

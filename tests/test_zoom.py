@@ -1,6 +1,7 @@
 """The zoom knob: objects measured where the points fell, recounted at the taught size."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -9,7 +10,8 @@ import pytest
 from device.counter import Counter
 from device.zoom import ZoomRef, flag, measure, ratio, training_ref
 from tests import onnx_fixtures
-from tests.conftest import squares_image
+from tests.benchfakes import make_rig
+from tests.conftest import squares_image, write_png
 
 
 def discs(radius: float, spacing: int, shape=(240, 320)) -> tuple[np.ndarray, np.ndarray]:
@@ -62,14 +64,34 @@ def _square_frame(side: int, zoom: float = 1.0) -> tuple[np.ndarray, list[tuple[
     return squares_image(centres, shape=(13 * s, 16 * s), side=s), centres
 
 
-def test_counter_recounts_a_zoomed_frame_at_the_taught_size(tmp_path):
+def _zoom_model(tmp_path) -> Path:
     img, centres = _square_frame(16)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     ref = training_ref([grey], [np.array(centres, float)], 16.0)
     zoom = json.dumps({"ref_px": ref.ref_px, "lo": 0.95, "hi": 1.05, "adapt": True})
     model = tmp_path / "spot.onnx"
     meta = onnx_fixtures.metadata(["spot"], **{"scopecount.zoom": zoom})
-    onnx_fixtures.write(model, onnx_fixtures.bright_spot_model(meta=meta))
+    return onnx_fixtures.write(model, onnx_fixtures.bright_spot_model(meta=meta))
+
+
+def test_the_bench_flags_a_frame_far_outside_the_taught_size(tmp_path):
+    big, _ = _square_frame(16, 3.0)
+    write_png(tmp_path / "frames" / "a.png", big)
+    rig = make_rig(tmp_path, images=tmp_path / "frames", model=_zoom_model(tmp_path))
+    try:
+        rig.click()
+        (ev,) = rig.events.wait("recorded")
+        assert "zoom" in ev.data["flags"] and ev.data["zoom"] > 2.2
+        assert any("zoom" in w for w in ev.data["why"])
+        (rec,) = rig.records()
+        assert "zoom" in rec["flags"] and rec["quality"]["zoom"] == ev.data["zoom"]
+    finally:
+        rig.close()
+
+
+def test_counter_recounts_a_zoomed_frame_at_the_taught_size(tmp_path):
+    img, centres = _square_frame(16)
+    model = _zoom_model(tmp_path)
     plain = tmp_path / "plain.onnx"
     onnx_fixtures.write(plain, onnx_fixtures.bright_spot_model())
     n = len(centres)
