@@ -53,6 +53,17 @@ def _pool(d: np.ndarray) -> np.ndarray:
     return d.reshape(c, h // s, s, w // s, s).sum(axis=(2, 4))
 
 
+def _less_detail(x: np.ndarray, f: float) -> np.ndarray:
+    """The patch as a lower zoom would have seen it, enlarged back to the taught size: the
+    bench recounts a frame taken at a lower zoom this way (device/zoom.py), so the network
+    learns objects with less detail than its training photographs had."""
+    h, w = x.shape[:2]
+    small = cv2.resize(
+        x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
+    )
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+
+
 class PatchSampler:
     def __init__(
         self,
@@ -99,6 +110,8 @@ class PatchSampler:
                 xi = cv2.resize(xi, o, interpolation=cv2.INTER_LINEAR)
                 area = (c / self.out) ** 2
                 di = np.stack([cv2.resize(d, o, interpolation=cv2.INTER_AREA) * area for d in di])
+            if self.rng.random() < 0.4:
+                xi = _less_detail(xi, float(self.rng.uniform(0.5, 1.0)))
             xi = xi.transpose(2, 0, 1)
             yi = _pool(di)
             if self.rng.random() < 0.5:

@@ -103,6 +103,21 @@ def budget_scale(macs_per_pixel: float, budget_gmac: float, frame: tuple[int, in
     return float(np.sqrt(budget_gmac * 1e9 / (macs_per_pixel * frame[0] * frame[1])))
 
 
+def padded_input(frame: tuple[int, int], scale: float) -> tuple[int, int]:
+    """The model-input size of a frame: resized by `scale`, padded to multiples of 16."""
+    return tuple(-(-max(1, round(v * scale)) // 16) * 16 for v in frame)  # type: ignore[return-value]
+
+
+def fit_budget(
+    net: torch.nn.Module, scale: float, budget_gmac: float, frame: tuple[int, int]
+) -> float:
+    """Lower the scale until the padded frame's MACs are within the budget (padding to
+    multiples of 16 adds a little to what the per-pixel estimate says)."""
+    while scale > 0.05 and count_macs(net, *padded_input(frame, scale)) > budget_gmac * 1e9:
+        scale *= 0.995
+    return scale
+
+
 def input_scales(
     size: float, own: list[float | None], object_px: float, max_scale: float = MAX_UPSCALE
 ) -> tuple[float, float, list[float]]:
@@ -187,7 +202,12 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         size, own = measure_sizes(folder)
     fh, fw = opts.frame
     per_pixel = count_macs(build_net(opts.arch, len(folder.classes), opts.width), 256, 256) / 65536
-    max_scale = budget_scale(per_pixel, opts.budget_gmac, opts.frame)
+    max_scale = fit_budget(
+        build_net(opts.arch, len(folder.classes), opts.width),
+        budget_scale(per_pixel, opts.budget_gmac, opts.frame),
+        opts.budget_gmac,
+        opts.frame,
+    )
     scale, shown_px, scales = input_scales(size, own, opts.object_px, max_scale)
     sigma = max(1.0, opts.sigma_frac * shown_px)
     data = prepare(folder, folder.classes, scales, sigma)
@@ -238,7 +258,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     count_scale = float(np.clip(true.sum() / max(pred.sum(), 1e-6), 1.0, 1.25))
     train_mae = float(np.abs(pred * count_scale - true).sum(axis=1).mean())
     learnt = not not_learnt(pred * count_scale, true)
-    ih, iw = (-(-round(fh * scale) // 16) * 16, -(-round(fw * scale) // 16) * 16)
+    ih, iw = padded_input(opts.frame, scale)
     macs = count_macs(net, ih, iw)
     zoom = zoom_reference(folder, scales, shown_px)
 

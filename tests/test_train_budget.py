@@ -154,3 +154,14 @@ def test_train_that_did_not_learn_exits_1_and_says_so_in_the_file(tmp_path):
     meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
     assert json.loads(meta["scopecount.metrics"])["learnt"] is False
     assert json.loads(meta["scopecount.training"])["steps"] == 1
+
+
+def test_fit_budget_never_exceeds_the_budget_after_padding():
+    from export.train import fit_budget, padded_input
+
+    net = build_net("lite", 1, 24)
+    per_px = count_macs(net, 256, 256) / 65536
+    for budget in (0.5, 1.0, 2.0):
+        s = fit_budget(net, budget_scale(per_px, budget, (960, 1280)), budget, (960, 1280))
+        assert count_macs(net, *padded_input((960, 1280), s)) <= budget * 1e9
+        assert count_macs(net, *padded_input((960, 1280), s * 1.02)) > budget * 1e9 * 0.97
