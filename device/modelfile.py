@@ -67,6 +67,10 @@ def check_name(value: object, key: str, where: str, max_chars: int) -> str:
     return value
 
 
+NOT_LEARNT_WARNING = (
+    "this model did not learn to count (its training-image error is close to counting "
+    "nothing): its counts are not to be trusted"
+)
 SYNTHETIC_WARNING = (
     "demo model, trained on synthetic vials only: its counts of real images are not "
     "meaningful (teach it your own: scopecount train)"
@@ -96,6 +100,8 @@ class ModelInfo:
         synthetic vials only gives numbers on real photographs that mean nothing."""
         if self.training.get("synthetic"):
             return SYNTHETIC_WARNING
+        if self.metrics.get("learnt") is False:
+            return NOT_LEARNT_WARNING
         return ""
 
     def to_metadata(self) -> dict[str, str]:

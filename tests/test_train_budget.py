@@ -165,3 +165,23 @@ def test_fit_budget_never_exceeds_the_budget_after_padding():
         s = fit_budget(net, budget_scale(per_px, budget, (960, 1280)), budget, (960, 1280))
         assert count_macs(net, *padded_input((960, 1280), s)) <= budget * 1e9
         assert count_macs(net, *padded_input((960, 1280), s * 1.02)) > budget * 1e9 * 0.97
+
+
+def test_every_count_of_a_model_that_did_not_learn_says_so(tmp_path):
+    import json
+
+    from tests import onnx_fixtures
+    from tests.conftest import run_cli, squares_image, write_png
+
+    meta = onnx_fixtures.metadata(
+        ["egg"],
+        **{
+            "scopecount.metrics": json.dumps({"learnt": False, "train_mae": 52.0}),
+            "scopecount.training": json.dumps({"images": 3, "objects": 9, "synthetic": False}),
+        },
+    )
+    bad = onnx_fixtures.write(tmp_path / "bad.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    img = write_png(tmp_path / "a.png", squares_image([(40, 40)]))
+    proc = run_cli("count", str(img), "--model", str(bad), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "did not learn" in json.loads(proc.stdout)["warning"]
