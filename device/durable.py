@@ -78,8 +78,8 @@ def repair_torn_tail(path: Path) -> bool:
 def replace_file(path: Path, data: bytes) -> None:
     """Write bytes to a temporary name beside `path`, fsync, rename, fsync the folder.
 
-    Never a half file at `path`. (device/imageio.write_atomic does the same for images; this one
-    keeps the model store and `model sign` free of OpenCV's import time.)
+    Never a half file at `path`. The one writer of whole files: images go through it too
+    (device/imageio.write_atomic), and it imports no OpenCV, so the store stays quick to load.
     """
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from device.durable import replace_file
 from device.errors import BadInput
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -50,24 +50,4 @@ def encode(rgb: np.ndarray, suffix: str = ".png", quality: int = 92) -> bytes:
 
 def write_atomic(path: str | Path, data: bytes) -> None:
     """Write bytes to a temporary name, fsync, rename, fsync the folder: never a half file."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        # A filling disk accepts part of a write() and refuses the rest on the next call: keep
-        # writing until all is down or the error comes, and never rename a partial file.
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, p)
-    dfd = os.open(p.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    replace_file(Path(path), data)
