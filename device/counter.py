@@ -139,7 +139,10 @@ class Counter:
                     break
                 assert step is not None
                 c = zoom_.MAX_CORRECTION
-                s2 = float(np.clip(s2 / step, scale / c, scale * c))
+                h, w = rgb.shape[:2]
+                most = max(h * w * scale * scale, zoom_.MAX_RECOUNT_PIXELS)
+                top = min(scale * c, float(np.sqrt(most / (h * w))))
+                s2 = float(np.clip(s2 / step, scale / c, top))
                 small = rescale(rgb, s2)
                 d = self.decode(*self._density(small), s2)
                 rescaled = True

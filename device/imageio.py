@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from device import MAX_IMAGE_PIXELS
 from device.durable import replace_file
 from device.errors import BadInput
 
@@ -21,7 +22,12 @@ def read_rgb(path: str | Path) -> np.ndarray:
     if p.is_dir():
         raise BadInput(f"{p}: is a folder, not an image file")
     data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as e:
+        if "MAX_IMAGE_PIXELS" in str(e):
+            raise BadInput(f"{p}: image larger than {MAX_IMAGE_PIXELS >> 20} Mpx") from None
+        raise BadInput(f"{p}: not a readable image (png, jpg or tif expected)") from None
     if img is None:
         raise BadInput(f"{p}: not a readable image (png, jpg or tif expected)")
     return to_rgb8(img)

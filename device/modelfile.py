@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,8 +59,6 @@ def check_name(value: object, key: str, where: str, max_chars: int) -> str:
     if not isinstance(value, str):
         raise ModelError(f"{where}: metadata {key} must be a string")
     why = problem(value, max_chars)
-    if not why and value in (".", ".."):
-        why = "is not a name"
     if why:
         # The value itself only when it is short enough to show, and escaped.
         shown = f"={printable(value)!r}" if value.strip() and len(value) <= max_chars else ""
@@ -209,9 +208,11 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
     norm = _json(where, "scopecount.normalization", meta["scopecount.normalization"], dict)
     mean, std = norm.get("mean"), norm.get("std")
     ok = isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == 3
-    if not ok or not all(isinstance(v, int | float) for v in mean + std) or min(std) <= 0:
+    ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in mean + std)
+    if not ok or min(std) < 1e-3 or max(abs(v) for v in mean) > 1e3:
         raise ModelError(
-            f"{where}: metadata scopecount.normalization needs mean and std, 3 numbers each"
+            f"{where}: metadata scopecount.normalization needs mean and std, 3 finite numbers "
+            "each (std at least 0.001)"
         )
     stride = _number(where, "scopecount.output_stride", meta["scopecount.output_stride"], 1, 64)
     if stride != int(stride):
@@ -230,6 +231,14 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
             _number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
             bool(z.get("adapt", False)),
         )
+        # What `train` writes: the measure of objects shown at the model's own size. Far from
+        # it, a frame would be recounted at a scale the model never had in mind.
+        shown = size * scale
+        if not shown / 3 <= zoom[0] <= shown * 3:
+            raise ModelError(
+                f"{where}: metadata scopecount.zoom.ref_px={zoom[0]:g} is far from the object "
+                f"size the model is shown ({shown:g} px): not a zoom reference `train` made"
+            )
     return {
         "name": name,
         "classes": classes,

@@ -38,6 +38,8 @@ def problem(value: str, limit: int) -> str:
             return f"contains a control character (U+{ord(ch):04X})"
     if value != value.strip():
         return "starts or ends with a space"
+    if value in (".", ".."):
+        return "is not a name"
     return ""
 
 

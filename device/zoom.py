@@ -30,8 +30,10 @@ FLAG_BELOW, FLAG_ABOVE = 0.62, 2.2
 # these objects (large cells with thin walls read at random scales), and frames are counted
 # as they come.
 MAX_SPREAD = 1.8
-# A recount changes the scale at most this much either way.
-MAX_CORRECTION = 3.0
+# A recount changes the scale at most this much either way (4x the pixels at most), and never
+# feeds the network more than MAX_RECOUNT_PIXELS unless the first count already did.
+MAX_CORRECTION = 2.0
+MAX_RECOUNT_PIXELS = 16_000_000
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+from device.names import CLASS_MAX, problem
+
 TOKEN_HEADER = "X-Scopecount-Token"
 MAX_BODY = 4 * 1024 * 1024  # 50 000 points of a few dozen bytes each fit well within this
 MAX_POINTS = 50_000  # per image
@@ -110,6 +112,9 @@ def check_name(value: object, what: str) -> str:
         raise Refused(400, f"{what} {name[:MAX_NAME]!r} must be 1 to {MAX_NAME} characters")
     if any(unicodedata.category(ch).startswith("C") for ch in name):
         raise Refused(400, f"{what} {name[:MAX_NAME]!r} holds control characters")
+    why = problem(name, CLASS_MAX)  # the rule every model file is held to
+    if why:
+        raise Refused(400, f"{what} {name[:MAX_NAME]!r} {why}")
     return name
 
 

@@ -141,6 +141,15 @@ def read_folder(
 
 
 def _read_points(csv_path: Path, samples: dict[str, Sample], voided: set[str]) -> None:
+    try:
+        _read_rows(csv_path, samples, voided)
+    except UnicodeDecodeError as e:
+        raise BadInput(
+            f"{csv_path}: not UTF-8 text (byte {e.start}); save it as UTF-8 CSV"
+        ) from None
+
+
+def _read_rows(csv_path: Path, samples: dict[str, Sample], voided: set[str]) -> None:
     with open(csv_path, newline="", encoding="utf-8-sig") as f:
         rows = csv.reader(f)
         header = next(rows, None)

@@ -26,6 +26,7 @@ import numpy as np
 
 from device.errors import BadInput
 from device.imageio import IMAGE_SUFFIXES, read_rgb, write_atomic
+from device.names import check_class
 from export import pointsfile
 from export.folder import read_folder
 from export.import_shapes import ShapeTally, box_centre, labelme_centre, polygon_centre
@@ -305,6 +306,7 @@ def check_label(label: str, source: Path) -> None:
             f"{source}: label {label[:MAX_LABEL]!r} must be one line of at most {MAX_LABEL} "
             "printable characters"
         )
+    check_class(label, str(source))  # the rule every model file is held to
 
 
 def _check_points(img: Path, pts: list[Point], source: Path) -> None:

@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from device.csvsafe import neutralise
+from device.errors import BadInput
 from device.imageio import write_atomic
 from export.folder import HEADER
 
@@ -41,6 +43,8 @@ def read_rows(path: Path) -> list[Row]:
             rows = list(csv.reader(f))
     except FileNotFoundError:
         return []
+    except UnicodeDecodeError as e:
+        raise BadInput(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8 CSV") from None
     return [[c.strip() for c in r] for r in rows[1:] if r and any(c.strip() for c in r)]
 
 
@@ -57,4 +61,5 @@ def write_rows(path: Path, rows: list[Row]) -> None:
 
 
 def point_row(name: str, x: float, y: float, label: str) -> Row:
-    return [name, f"{x:.2f}", f"{y:.2f}", label]
+    # A label a spreadsheet would run as a formula gets a leading quote (folder.py undoes it).
+    return [name, f"{x:.2f}", f"{y:.2f}", neutralise(label)]

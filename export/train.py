@@ -16,6 +16,7 @@ import torch
 from device.counter import Counter
 from device.decode import DecodeParams
 from device.errors import BadInput
+from device.names import check_class
 from device.modelfile import ModelInfo, write_model_file
 from device.objsize import zoom_groups
 from device.preprocess import rescale
@@ -195,6 +196,8 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         raise BadInput(f"{folder.root}: no annotated images yet, nothing to learn")
     if not folder.classes:
         raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
+    for c in folder.classes:  # the model file will hold them: refuse now, not after training
+        check_class(c, str(folder.root / "points.csv"))
     device = resolve_device(opts.device)
     if opts.object_size is not None:
         size, own = opts.object_size, [None] * len(folder.samples)
