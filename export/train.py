@@ -16,8 +16,8 @@ import torch
 from device.counter import Counter
 from device.decode import DecodeParams
 from device.errors import BadInput
-from device.names import check_class
 from device.modelfile import ModelInfo, write_model_file
+from device.names import check_class
 from device.objsize import zoom_groups
 from device.preprocess import rescale
 from device.progress import Progress
