@@ -77,7 +77,7 @@ class PatchSampler:
         # Room for the largest crop that scale jitter asks for.
         self.patch = int(np.ceil(patch * (1 + scale_jitter) / OUTPUT_STRIDE)) * OUTPUT_STRIDE
         self.out = patch
-        self.images = [np.pad(i, self._pad(i)) for i in data.images]
+        self.images = [np.pad(i, self._pad(i), mode="edge") for i in data.images]
         self.dens = [
             np.pad(d, [(0, 0)] + self._pad(d.transpose(1, 2, 0))[:2]) for d in data.densities
         ]
