@@ -170,3 +170,32 @@ def test_footer_and_palette_offer_the_bench_commands_only(tmp_path):
 
     asyncio.run(go())
     rig.close()
+
+
+def test_keys_typed_at_once_after_s_edit_the_sample_id(tmp_path):
+    """A burst (a quick hand, a barcode scanner, tmux send-keys s End BSpace Z) arrives before
+    the dialog is on screen; every key must still edit the id."""
+    import asyncio
+
+    from textual import events
+    from textual.widgets import Input
+
+    from device.tui.app import BenchApp
+    from tests.benchfakes import make_rig
+
+    rig = make_rig(tmp_path, start=False)
+
+    async def go():
+        app = BenchApp(rig.bench)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            for key, char in (("s", "s"), ("end", None), ("backspace", None), ("Z", "Z")):
+                app.post_message(events.Key(key, char))  # no wait between keys
+            await pilot.pause(0.5)
+            assert app.screen.query_one(Input).value == "sample-00Z"
+            await pilot.press("enter")
+            await pilot.pause(0.2)
+            assert rig.bench.sample == "sample-00Z"
+
+    asyncio.run(go())
+    rig.close()

@@ -79,8 +79,22 @@ class SampleScreen(Dialog):
                 ),
                 id="sample-hint",
             )
-            yield Input(value=self.sample, id="sample-input")
+            # No select-all on focus: keys typed at once after `s` (End, Backspace, a letter)
+            # edit the id where the cursor is, however fast they come.
+            yield Input(value=self.sample, id="sample-input", select_on_focus=False)
             yield Label("Enter: keep it   Escape: cancel", id="sample-keys")
+
+    def type_key(self, event: events.Key) -> None:
+        """A key typed at once after `s` (a quick hand, a barcode scanner, a tmux script) is
+        dispatched before this dialog is on screen; the app hands it here so it edits the
+        field as if the field had had it."""
+        # Editing keys (End, Backspace, Enter) find the field through its bindings already;
+        # printable characters need the field to be the key's target, which it was not yet.
+        field = self.query_one("#sample-input", Input)
+        field.focus()
+        if event.is_printable and event.character:
+            field.insert_text_at_cursor(event.character)
+            event.stop()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         # Checked where it enters: a bad id keeps the dialog open with the reason (as text).
@@ -329,6 +343,11 @@ class BenchApp(App[int]):
     def action_press(self) -> None:
         if self.bench.press("keyboard"):
             self.say("counting...")
+
+    def on_key(self, event: events.Key) -> None:
+        # Keys that reached the main screen while the sample dialog was being opened.
+        if isinstance(self.screen, SampleScreen) and self.screen.is_mounted:
+            self.screen.type_key(event)
 
     def action_sample(self) -> None:
         def done(value: str | None) -> None:
