@@ -19,9 +19,29 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if not 0 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"{n}: must be 0 (all cores) to 256")
+    return n
+
+
+def _radius(text: str) -> float:
+    try:
+        r = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of pixels") from None
+    if not 0.5 <= r <= 1000:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text}: must be 0.5 to 1000 pixels")
+    return r
+
+
 def _zoom_list(text: str) -> list[float]:
     try:
-        zooms = [float(v) for v in text.split(",") if v.strip()]
+        zooms = [float(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected numbers like 0.7,1,1.4") from None
     if not zooms or not all(0.1 <= z <= 10 for z in zooms):
@@ -41,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", help="model file (.onnx); default: the shipped demo model")
     c.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     c.add_argument("--overlay", metavar="DIR", help="write PNGs with the counted points here")
-    c.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
+    c.add_argument("--threads", type=_threads, default=0, help="inference threads (0: all cores)")
     c.set_defaults(func=commands.count)
 
     t = sub.add_parser(
@@ -102,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.add_argument(
         "--radius",
-        type=float,
+        type=_radius,
         help="point matching radius in px (default: half the model's object size, at least 3 px)",
     )
     e.add_argument("--plot", metavar="PNG", help="where to write the picture")
@@ -300,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nobody to say it to.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:
         if os.environ.get("SCOPECOUNT_DEBUG"):
             raise

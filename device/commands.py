@@ -19,6 +19,10 @@ def count(a: argparse.Namespace) -> int:
     return count_files(a.images, model, a.json, overlay, a.threads)
 
 
+# A model whose training-image error is over this fraction of the mean count is called weak.
+WEAK_REL_ERROR = 0.2
+
+
 def train(a: argparse.Namespace) -> int:
     from device.writable import writable_file
 
@@ -59,6 +63,14 @@ def train(a: argparse.Namespace) -> int:
     )
     for sig in rep.get("removed_signatures", []):
         print(f"  removed {sig}: it signed the model this one replaces (sign the new one again)")
+    if rep["learnt"] and rep.get("train_rel_error", 0) > WEAK_REL_ERROR:
+        print(
+            f"scopecount: warning: {a.out}: a weak model: its error on its own training images is "
+            f"{rep['train_rel_error'] * 100:.0f}% of the mean count; held-out images do worse. "
+            "More steps or more annotated images help; `evaluate` on images it never saw says "
+            "how far to trust it",
+            file=sys.stderr,
+        )
     if not rep["learnt"]:
         print(
             f"scopecount: {a.out}: this model has NOT learnt to count (training-image MAE "

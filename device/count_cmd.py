@@ -14,6 +14,21 @@ from device.quality import FLAG_TEXT
 from device.writable import writable_dir
 
 
+def unique_overlay_names(images: list[str]) -> dict[str, str]:
+    """One overlay per input: cameras reuse names (IMG_0001.jpg) across folders, so a name
+    seen before gets -2, -3, ... instead of overwriting the first one's overlay."""
+    seen: dict[str, int] = {}
+    out: dict[str, str] = {}
+    for name in images:
+        if name in out:
+            continue
+        stem = Path(name).stem
+        n = seen.get(stem, 0) + 1
+        seen[stem] = n
+        out[name] = f"{stem}_overlay.png" if n == 1 else f"{stem}-{n}_overlay.png"
+    return out
+
+
 def count_files(
     images: list[str], model: Path, as_json: bool, overlay_dir: Path | None, threads: int = 0
 ) -> int:
@@ -25,6 +40,7 @@ def count_files(
             raise BadInput(f"{p}: no such image file")
     if overlay_dir is not None:
         writable_dir(overlay_dir, "--overlay")
+    overlay_names = unique_overlay_names(images)
     counter = Counter.from_file(model, threads)
     warning = counter.info.warning
     failed = 0
@@ -61,5 +77,5 @@ def count_files(
             print(f"{name}: {txt}  ({res.ms:.0f} ms{note}){demo}", flush=True)
         if overlay_dir is not None:
             pic = draw_overlay(rgb, res.points, res.counts, counter.info.classes)
-            write_atomic(overlay_dir / f"{Path(name).stem}_overlay.png", encode(pic, ".png"))
+            write_atomic(overlay_dir / overlay_names[name], encode(pic, ".png"))
     return 2 if failed else 0

@@ -37,6 +37,11 @@ def to_rgb8(img: np.ndarray) -> np.ndarray:
     """Any decoded image (grey, BGR, BGRA, 16-bit) as HxWx3 uint8 RGB."""
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        # Fiji writes 32-bit images as 0..1; others keep 0..255. Not finite: black.
+        f = np.nan_to_num(img.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(f.max()) if f.size else 0.0
+        img = np.clip(f * (255.0 if top <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
     elif img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)
     if img.ndim == 2:

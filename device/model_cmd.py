@@ -29,7 +29,12 @@ def _store(a: argparse.Namespace) -> tuple[ModelStore, list]:
         from device.signing import parse_public_key
 
         trusted = [parse_public_key(k, "[model] trusted_keys") for k in m.trusted_keys]
-    return ModelStore(a.store or m.store, limits), trusted
+    root = Path(a.store or m.store)
+    if root.exists() and not root.is_dir():
+        raise BadInput(f"--store {root}: is a file, not a model store folder")
+    if a.action not in ("install", "receive") and not root.exists():
+        raise BadInput(f"--store {root}: no such model store (nothing was installed there)")
+    return ModelStore(root, limits), trusted
 
 
 def _signature(a: argparse.Namespace) -> str | None:

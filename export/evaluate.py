@@ -19,6 +19,7 @@ from device.counter import Counter
 from device.csvsafe import csv_line
 from device.errors import BadInput
 from device.progress import Progress
+from device.writable import writable_file
 from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
 
@@ -179,9 +180,13 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     if not folder.samples:
         raise BadInput(f"{folder.root}: no annotated images yet, nothing to evaluate")
     name = folder.root.resolve().name
+    # Checked before the work, so a typo costs seconds, not an evaluation or a training run.
+    if a.learning_curve:
+        plot = writable_file(a.plot or f"{name}_learning_curve.png", "--plot")
+    else:
+        plot = writable_file(a.plot or f"{name}_{Path(a.model).stem}_scatter.png", "--plot")
     if a.learning_curve:
         rows = learning_curve(folder, a.steps, a.minutes)
-        plot = Path(a.plot or f"{name}_learning_curve.png")
         plots.learning_curve(rows, plot, f"learning curve: {name}")
         if a.json:
             print(json.dumps({"folder": str(folder.root), "learning_curve": rows}))
@@ -189,7 +194,6 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
         return 0
     counter = Counter.from_file(a.model)
     m = evaluate_model(counter, folder, a.radius)
-    plot = Path(a.plot or f"{name}_{Path(a.model).stem}_scatter.png")
     title = f"{counter.name} on {name}: MAE {m['mae']:.2f}"
     plots.scatter(
         [r["true"] for r in m["per_image"]], [r["pred"] for r in m["per_image"]], plot, title

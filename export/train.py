@@ -329,6 +329,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             "input_scale": round(scale, 4),
             "count_scale": round(count_scale, 4),
             "train_mae": round(train_mae, 3),
+            "train_rel_error": round(train_mae / max(float(true.sum(axis=1).mean()), 1e-6), 4),
             "int8_vs_float": round(float(diff), 5),
             "steps": result.steps,
             "stopped_early": result.stopped_early,

@@ -100,3 +100,72 @@ def test_a_failed_rename_leaves_no_temporary_file(tmp_path):
     with pytest.raises(OSError):
         replace_file(target, b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+# -- what a new user met ------------------------------------------------------------------------
+def test_overlays_of_images_with_the_same_name_do_not_overwrite_each_other(tmp_path):
+    a = write_png(tmp_path / "a" / "IMG_0001.png", squares_image([(40, 40)]))
+    b = write_png(tmp_path / "b" / "IMG_0001.png", squares_image([(80, 60)]))
+    proc = run_cli("count", str(a), str(b), "--overlay", str(tmp_path / "ov"))
+    assert proc.returncode == 0, proc.stderr
+    names = sorted(p.name for p in (tmp_path / "ov").iterdir())
+    assert names == ["IMG_0001-2_overlay.png", "IMG_0001_overlay.png"]
+
+
+def test_a_float_tiff_from_fiji_reads_like_its_8_bit_twin(tmp_path):
+    from device.imageio import read_rgb
+
+    rgb = squares_image([(40, 40), (100, 60)])
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    cv2.imwrite(str(tmp_path / "f.tif"), grey.astype(np.float32) / 255.0)
+    cv2.imwrite(str(tmp_path / "u.png"), grey)
+    diff = read_rgb(tmp_path / "f.tif").astype(int) - read_rgb(tmp_path / "u.png").astype(int)
+    assert np.abs(diff).max() <= 1
+
+
+def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    img = write_png(tmp_path / "a.png", squares_image([(40, 40)]))
+    exe = Path(sys.executable).with_name("scopecount")
+    p = subprocess.Popen(
+        [str(exe), "count", *[str(img)] * 400], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    p.stdout.read(10)
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 0 and "BrokenPipe" not in err, err
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["count", "x.png", "--threads", "-3"], "--threads"),
+        (["evaluate", "f", "--model", "m.onnx", "--radius", "-2"], "--radius"),
+        (["evaluate", "f", "--model", "m.onnx", "--zooms", "1,,2"], "--zooms"),
+        (["model", "list", "--store", "/nonexistent/store"], "no such model store"),
+    ],
+)
+def test_bad_values_are_one_line(args, needle):
+    one_line_error(run_cli(*args), needle)
+
+
+def test_a_file_where_the_store_should_be_is_one_line(tmp_path, spot_model):
+    (tmp_path / "store").write_text("")
+    one_line_error(
+        run_cli("model", "install", str(spot_model), "--store", str(tmp_path / "store")),
+        "is a file",
+    )
+
+
+def test_an_unwritable_plot_is_refused_before_evaluating(tmp_path, spot_model):
+    write_png(tmp_path / "f" / "images" / "a.png", squares_image([(40, 40)]))
+    (tmp_path / "f" / "points.csv").write_text("image,x,y,label\na.png,40,40,spot\n")
+    one_line_error(
+        run_cli(
+            "evaluate", str(tmp_path / "f"), "--model", str(spot_model), "--plot", "/proc/x.png"
+        ),
+        "--plot",
+    )
