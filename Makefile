@@ -1,4 +1,5 @@
 # scopecount: `make run` (the instrument, simulated hardware) and `make test` (the test suite).
+# `make run` keeps its records in ./records/ (ignored by git; `make clean` leaves them).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -19,7 +20,7 @@ $(VENV)/.train: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.base
 
 run: $(VENV)/.base
-	$(BIN)/scopecount run --sim --storage $(VENV)/records --local-storage --spool $(VENV)/spool
+	$(BIN)/scopecount run --sim --storage records --local-storage --spool records/.spool
 
 test: $(VENV)/.train
 	bash .ci/services.sh

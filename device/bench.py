@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import math
 import queue
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -20,8 +19,11 @@ import numpy as np
 
 from device.config import QualityCfg
 from device.counter import Counter
+from device.dayfolder import Detection, Record
+from device.errors import BadInput
 from device.hardware.camera import Camera, CameraError
 from device.hardware.light import Light
+from device.names import check_sample, clean_sample, next_sample
 from device.quality import FLAG_TEXT, image_flags, read_qr
 from device.recorder import Recorder, StorageFull
 
@@ -62,13 +64,14 @@ class FixedModel:
         return None
 
 
-def next_sample(sample: str) -> str:
-    """vial-009 -> vial-010; plate -> plate-2: the sample id moves on after every record."""
-    m = re.search(r"(\d+)$", sample)
-    if not m:
-        return f"{sample}-2"
-    digits = m.group(1)
-    return sample[: m.start()] + str(int(digits) + 1).zfill(len(digits))
+__all__ = ["Bench", "BenchEvent", "FixedModel", "ModelSource", "next_sample"]
+log = logging.getLogger(__name__)
+
+
+def _warning(counter: Counter) -> dict[str, str]:
+    """{"warning": ...} for events about results of a model that must say so (the demo)."""
+    w = getattr(counter.info, "warning", "")  # stand-in counters may carry no warning
+    return {"warning": w} if w else {}
 
 
 class Bench:
@@ -93,7 +96,9 @@ class Bench:
         self.debounce_s = debounce_s
         self.sample = sample
         self.poll_s = poll_s
-        self.last_record: dict[str, Any] | None = None
+        self.last_record: Record | None = None
+        self._last_voided: str | None = None  # id of the record the last hold voided
+        self._last_from_qr = False
         self._subs: list[Callable[[BenchEvent], None]] = []
         self._jobs: queue.Queue[tuple[str, Any]] = queue.Queue()
         self._lock = threading.Lock()
@@ -109,7 +114,12 @@ class Bench:
 
     def publish(self, ev: BenchEvent) -> None:
         for fn in list(self._subs):
-            fn(ev)
+            # One consumer failing (a screen that cannot draw a label) must not stop the
+            # others, nor the worker thread that publishes: the next press is still taken.
+            try:
+                fn(ev)
+            except Exception:
+                log.exception("a subscriber failed on a %s event", ev.kind)
 
     # -- inputs (any thread) ----------------------------------------------------------------
     @property
@@ -139,7 +149,13 @@ class Bench:
         self._jobs.put(("void", None))
 
     def set_sample(self, sample: str) -> None:
-        self.sample = sample.strip() or self.sample
+        """A sample id typed in: checked here too (an error event, the id stays) for callers
+        that did not check it (the TUI dialog does)."""
+        try:
+            self.sample = check_sample(sample.strip() or self.sample, "sample")
+        except BadInput as e:
+            self.publish(BenchEvent("error", {"message": str(e)}))
+            return
         self.publish(BenchEvent("sample", {"sample": self.sample}))
 
     # -- life cycle -------------------------------------------------------------------------
@@ -155,6 +171,7 @@ class Bench:
                     "model": counter.name,
                     "model_sha256": counter.sha256,
                     "classes": counter.info.classes,
+                    **_warning(counter),
                     "camera": self.camera.describe(),
                     "storage": self.recorder.state().as_dict(),
                     "sample": self.sample,
@@ -181,7 +198,10 @@ class Bench:
             try:
                 job, arg = self._jobs.get(timeout=self.poll_s)
             except queue.Empty:
-                self._housekeeping()
+                try:
+                    self._housekeeping()
+                except Exception:  # never let housekeeping end the worker
+                    log.exception("housekeeping failed")
                 continue
             if job == "stop":
                 return
@@ -197,13 +217,24 @@ class Bench:
     def _housekeeping(self) -> None:
         ev = self.models.poll()
         if ev is not None:
+            if ev.kind == "model":
+                ev.data.update(_warning(self.models.current()))
             self.publish(ev)
         try:
             state = self.recorder.state()
-            if state.where != "spool" and state.waiting:
-                moved = self.recorder.flush()
-                if moved:
-                    self.publish(BenchEvent("flushed", {"records": moved}))
+            if state.where != "spool" and self.recorder.needs_flush():
+                rep = self.recorder.flush()
+                if rep.moved or rep.renamed or rep.quarantined:
+                    self.publish(
+                        BenchEvent(
+                            "flushed",
+                            {
+                                "records": rep.moved,
+                                "renamed": [{"from": a, "to": b} for a, b in rep.renamed],
+                                "quarantined": rep.quarantined,
+                            },
+                        )
+                    )
                 state = self.recorder.state()
         except OSError as e:
             log.exception("storage housekeeping failed")
@@ -244,7 +275,7 @@ class Bench:
         sample = self.sample
         qr = read_qr(frame.rgb) if self.quality.qr else None
         if qr:
-            sample = qr
+            sample = clean_sample(qr)  # a label nobody can retype: cleaned, never refused
         counter = self.models.current()
         try:
             res = counter.count(frame.rgb)
@@ -252,27 +283,37 @@ class Bench:
             log.exception("model %s failed", counter.name)
             ev = self.models.failed(e)
             if ev is not None:
+                ev.data.update(_warning(self.models.current()))
                 self.publish(ev)
             self._fail(f"model {counter.name} failed: {e}")
             return
         t_count = time.perf_counter()
+        flags = flags + res.flags
+        if res.zoom is not None:
+            figures["zoom"] = res.zoom
         try:
             rec = self.recorder.write(
                 frame.rgb,
                 res.counts,
-                res.points,
+                [Detection(float(x), float(y), str(c)) for x, y, c in res.points],
                 counter.info.classes,
                 sample,
                 counter.name,
                 counter.sha256,
                 flags,
-                extra={"quality": figures, "source": source},
+                extra={
+                    "quality": figures,
+                    "source": source,
+                    "sample_source": "qr" if qr else "bench",
+                },
             )
         except OSError as e:
             log.exception("could not record")
             self._fail(f"could not record: {e}")
             return
         self.last_record = rec
+        self._last_voided = None
+        self._last_from_qr = bool(qr)
         if not qr:
             self.sample = next_sample(sample)
         t_rec = time.perf_counter()
@@ -283,15 +324,17 @@ class Bench:
             BenchEvent(
                 "recorded",
                 {
-                    "id": rec["id"],
-                    "time": rec["time"],
-                    "counts": rec["counts"],
-                    "sample": rec["sample"],
+                    "id": rec.id,
+                    "time": rec.time,
+                    "counts": rec.counts,
+                    "sample": rec.sample,
                     "flags": flags,
                     "why": [FLAG_TEXT[f] for f in flags],
-                    "stored": rec["stored"],
-                    "image": rec["image"],
+                    "zoom": res.zoom,
+                    "stored": rec.stored,
+                    "image": rec.image,
                     "model": counter.name,
+                    **_warning(counter),
                     "next_sample": self.sample,
                     "ms": {
                         "capture": round((t_cap - t0) * 1000, 1),
@@ -308,13 +351,29 @@ class Bench:
     def _void(self) -> None:
         rec = self.last_record
         if rec is None:
+            if self._last_voided is not None:  # a second hold: say so, nothing changes
+                self.publish(
+                    BenchEvent(
+                        "refused",
+                        {
+                            "reason": "already voided",
+                            "id": self._last_voided,
+                            "message": f"{self._last_voided} is already voided; "
+                            "only the last record can be voided",
+                        },
+                    )
+                )
+                return
             self.publish(BenchEvent("error", {"message": "nothing to void yet"}))
             return
         try:
-            self.recorder.void(rec["id"])
+            self.recorder.void(rec.id, rec.time[:10])
         except OSError as e:
-            log.exception("could not void %s", rec["id"])
-            self._fail(f"could not void {rec['id']}: {e}")
+            log.exception("could not void %s", rec.id)
+            self._fail(f"could not void {rec.id}: {e}")
             return
         self.last_record = None
-        self.publish(BenchEvent("voided", {"id": rec["id"], "sample": rec["sample"]}))
+        self._last_voided = rec.id
+        self.publish(BenchEvent("voided", {"id": rec.id, "sample": rec.sample}))
+        if not self._last_from_qr:  # the vial is counted again under the same id
+            self.set_sample(rec.sample)

@@ -19,6 +19,36 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
+def _threads(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if not 0 <= n <= 256:
+        raise argparse.ArgumentTypeError(f"{n}: must be 0 (all cores) to 256")
+    return n
+
+
+def _radius(text: str) -> float:
+    try:
+        r = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number of pixels") from None
+    if not 0.5 <= r <= 1000:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"{text}: must be 0.5 to 1000 pixels")
+    return r
+
+
+def _zoom_list(text: str) -> list[float]:
+    try:
+        zooms = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected numbers like 0.7,1,1.4") from None
+    if not zooms or not all(0.1 <= z <= 10 for z in zooms):
+        raise argparse.ArgumentTypeError(f"{text!r}: each zoom must be 0.1 to 10")
+    return zooms
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="scopecount",
@@ -31,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--model", help="model file (.onnx); default: the shipped demo model")
     c.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     c.add_argument("--overlay", metavar="DIR", help="write PNGs with the counted points here")
-    c.add_argument("--threads", type=int, default=0, help="inference threads (0: all cores)")
+    c.add_argument("--threads", type=_threads, default=0, help="inference threads (0: all cores)")
     c.set_defaults(func=commands.count)
 
     t = sub.add_parser(
@@ -43,17 +73,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument("folder", metavar="FOLDER")
     t.add_argument("--out", required=True, metavar="FILE", help="the int8 model to write (.onnx)")
-    t.add_argument("--minutes", type=float, default=4.5, help="time budget (default 4.5)")
+    t.add_argument(
+        "--steps",
+        type=int,
+        default=3000,
+        help="training steps (default 3000): the same folder, seed and steps give the same "
+        "model on a quiet or a busy machine",
+    )
+    t.add_argument(
+        "--minutes",
+        type=float,
+        help="stop after this many minutes even if the steps are not done (the model then "
+        "says so in its metadata); default: no limit",
+    )
     t.add_argument(
         "--object-size", type=float, help="object diameter in pixels (default: measured)"
     )
     t.add_argument(
         "--object-px",
         type=float,
-        help="size the network sees objects at, in its own pixels (default 32; larger counts "
-        "crowded objects better and costs more per frame, smaller is faster)",
+        help="size the network sees objects at, in its own pixels (default 32, or less when "
+        "the cost budget asks for it)",
     )
-    t.add_argument("--width", type=int, default=20, help="network width (default 20)")
+    t.add_argument(
+        "--budget-gmac",
+        type=float,
+        default=2.0,
+        help="most multiply-accumulates (in billions) per 1280x960 camera frame (default 2.0: "
+        "a Raspberry Pi 4 counts within a second); the input scale is lowered to fit it",
+    )
+    t.add_argument(
+        "--arch", default="lite", choices=["lite", "unet"], help="network design (default lite)"
+    )
+    t.add_argument("--width", type=int, default=24, help="network width (default 24)")
+    t.add_argument(
+        "--threads", type=int, default=2, help="CPU threads for training (default 2, fixed)"
+    )
     t.add_argument("--name", help="model name stored in the file (default: file name)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
     t.add_argument("--seed", type=int, default=0)
@@ -66,10 +121,25 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--learning-curve", action="store_true", help="train on 1, 2, 4, ... images")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.add_argument(
-        "--radius", type=float, help="point matching radius in px (default: object size)"
+        "--radius",
+        type=_radius,
+        help="point matching radius in px (default: half the model's object size, at least 3 px)",
     )
     e.add_argument("--plot", metavar="PNG", help="where to write the picture")
-    e.add_argument("--minutes", type=float, default=1.0, help="per model, for --learning-curve")
+    e.add_argument(
+        "--zooms",
+        type=_zoom_list,
+        default=[1.0],
+        metavar="Z,Z,...",
+        help="also count every image resized by these factors, as after turning the zoom knob "
+        "(e.g. 0.7,1,1.4); one line of figures per zoom",
+    )
+    e.add_argument(
+        "--steps", type=int, default=1000, help="training steps per model, for --learning-curve"
+    )
+    e.add_argument(
+        "--minutes", type=float, help="time limit per model, for --learning-curve (default none)"
+    )
     e.set_defaults(func=commands.evaluate)
 
     r = sub.add_parser(
@@ -82,6 +152,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--config", metavar="FILE", help="TOML config (default /etc/scopecount/config.toml)"
     )
     r.add_argument("--sim", action="store_true", help="simulated camera, light and button")
+    r.add_argument(
+        "--sim-source",
+        metavar="PATH",
+        help="with --sim (implied), replay your own photographs (a folder of images, or a "
+        "training or day folder) or a video instead of the synthetic demo vials",
+    )
     r.add_argument("--headless", action="store_true", help="no UI: one JSON event per line")
     r.add_argument(
         "--storage", metavar="DIR", help="where records go (the USB stick's mount point)"
@@ -118,6 +194,19 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--config", metavar="FILE", help="for limits and trusted keys")
     m.add_argument("--json", action="store_true")
     m.add_argument("--sig", help="detached signature (base64) for install/receive")
+    m.add_argument(
+        "--reinstall",
+        action="store_true",
+        help="install: take back a model this store held before and replaced "
+        "(a signed-only store refuses that otherwise)",
+    )
+    m.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="receive: give up when standard input is idle this long (default 30)",
+    )
     m.add_argument("--key", metavar="KEY", help="ed25519 private key, for sign")
     m.add_argument("--install", action="store_true", help="authorize-key: append it")
     m.add_argument("--authorized-keys", metavar="FILE", help="default ~/.ssh/authorized_keys")
@@ -158,8 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     im = sub.add_parser(
         "import",
         help="convert another tool's annotations into a training folder",
-        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON, point shapes), "
-        "cvat (CVAT for images 1.1 XML, points), napari (points layer CSV, one per image, named "
+        description="FORMAT: cellcounter (Fiji Cell Counter XML), labelme (JSON), cvat (CVAT for "
+        "images 1.1 XML): points, and boxes, circles, ellipses and polygons at their centres "
+        "(lines are skipped, and said so); napari (points layer CSV, one per image, named "
         "like the image), dotmask (PNG with one pixel per object, named <image>_dots.png).",
     )
     im.add_argument("format", choices=["cellcounter", "labelme", "cvat", "napari", "dotmask"])
@@ -205,7 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="generate synthetic demo vials (a training folder)")
     d.add_argument("out", metavar="FOLDER")
     d.add_argument("--images", type=int, default=8)
-    d.add_argument("--seed", type=int, default=1)
+    d.add_argument(
+        "--seed",
+        type=int,
+        default=2,
+        help="default 2: vials the shipped demo model never saw (it learnt from seed 1)",
+    )
     d.add_argument("--width", type=int, default=1280)
     d.add_argument("--height", type=int, default=960)
     d.set_defaults(func=commands.demo)
@@ -225,6 +320,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): nothing more to say, and nobody to say it to.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as e:
         if os.environ.get("SCOPECOUNT_DEBUG"):
             raise

@@ -20,22 +20,31 @@ def count(a: argparse.Namespace) -> int:
     return count_files(a.images, model, a.json, overlay, a.threads)
 
 
-# Rough Raspberry Pi 4 cost of one int8 GMAC: the README's estimate (0.40 GMAC in about 0.17 s).
-PI4_S_PER_GMAC = 0.41
+# A model whose training-image error is over this fraction of the mean count is called weak.
+WEAK_REL_ERROR = 0.2
 
 
 def train(a: argparse.Namespace) -> int:
+    from device.writable import writable_file
+
+    writable_file(a.out, "--out")  # before torch loads (seconds) and training (minutes)
     try:
         from export.train import Int8Refused, TrainOptions, train
     except ImportError as e:
         raise BadInput(
             f"train needs the train extra ({e.name} is missing): pip install 'scopecount[train]'"
         ) from None
+    from device.pi_cost import describe
+
     opts = TrainOptions(
+        steps=a.steps,
         minutes=a.minutes,
         object_size=a.object_size,
         **({"object_px": a.object_px} if a.object_px is not None else {}),
+        budget_gmac=a.budget_gmac,
+        arch=a.arch,
         width=a.width,
+        threads=a.threads,
         name=a.name,
         device=a.device,
         seed=a.seed,
@@ -45,20 +54,32 @@ def train(a: argparse.Namespace) -> int:
     except Int8Refused as e:
         print(f"scopecount: refused: {e}", file=sys.stderr)
         return 1
+    gmac = rep["macs_per_frame"] / 1e9
     print(
         f"wrote {rep['model']} ({rep['int8_bytes'] / 1024:.0f} KB int8; float "
         f"{rep['float_bytes'] / 1024:.0f} KB at {rep['float_model']})\n"
-        f"  MACs per {rep['frame']} frame: {rep['macs_per_frame'] / 1e9:.3f} G; "
-        f"int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
-        f"training-image MAE {rep['train_mae']:.2f}; {rep['seconds']:.0f} s"
+        f"  cost: {gmac:.2f} GMAC per {rep['frame']} frame; estimated {describe(gmac, rep['arch'])}"
+        f"\n  int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
+        f"training-image MAE {rep['train_mae']:.2f}; {rep['steps']} steps; {rep['seconds']:.0f} s"
     )
-    pi4_s = rep["macs_per_frame"] / 1e9 * PI4_S_PER_GMAC
-    if pi4_s > 1.0:
+    for sig in rep.get("removed_signatures", []):
+        print(f"  removed {sig}: it signed the model this one replaces (sign the new one again)")
+    if rep["learnt"] and rep.get("train_rel_error", 0) > WEAK_REL_ERROR:
         print(
-            f"  note: a Raspberry Pi 4 may need about {pi4_s:.1f} s per {rep['frame']} frame "
-            "(estimate from MACs; `scopecount benchmark` measures it): a smaller --object-px "
-            "or camera frame is faster, at some cost on crowded objects"
+            f"scopecount: warning: {a.out}: a weak model: its error on its own training images is "
+            f"{rep['train_rel_error'] * 100:.0f}% of the mean count; held-out images do worse. "
+            "More steps or more annotated images help; `evaluate` on images it never saw says "
+            "how far to trust it",
+            file=sys.stderr,
         )
+    if not rep["learnt"]:
+        print(
+            f"scopecount: {a.out}: this model has NOT learnt to count (training-image MAE "
+            f"{rep['train_mae']:.1f}, close to counting nothing): more steps or more annotated "
+            "images; the file says so and `model install` warns",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -76,7 +97,8 @@ def run(a: argparse.Namespace) -> int:
 
     cfg = config.load(a.config)
     opts = RunOptions(
-        sim=a.sim,
+        sim=a.sim or a.sim_source is not None,
+        sim_source=a.sim_source,
         storage=a.storage,
         spool=a.spool,
         model=a.model,
@@ -111,6 +133,8 @@ def config(a: argparse.Namespace) -> int:
     cfg = config.load(a.config)
     if a.action == "show":
         print(config.to_toml(cfg), end="")
+    elif a.config is None and not config.DEFAULT_PATH.exists():
+        print(f"no config file at {config.DEFAULT_PATH}: built-in defaults")
     else:
         print(f"{a.config or config.DEFAULT_PATH}: ok")
     return 0
@@ -138,7 +162,10 @@ def doctor(a: argparse.Namespace) -> int:
 def import_(a: argparse.Namespace) -> int:
     from export.importers import import_annotations
 
-    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label)
+    notes: list[str] = []
+    n_img, n_pts = import_annotations(a.format, a.src, a.folder, a.images, a.label, notes)
+    for line in notes:
+        print(line, file=sys.stderr)
     print(f"imported {n_pts} points on {n_img} images into {a.folder}")
     return 0
 
@@ -153,13 +180,18 @@ def export(a: argparse.Namespace) -> int:
 
 def annotate(a: argparse.Namespace) -> int:
     try:
-        from export.annotate_server import serve
+        from export.annotate_server import address, serve
     except ImportError as e:
         raise BadInput(f"annotate: {e}") from None
 
-    server = serve(a.folder, a.model, a.port)
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    print(f"annotating {a.folder} at {url} (Ctrl-C to stop; every change is saved)", flush=True)
+    try:
+        server = serve(a.folder, a.model, a.port)
+    except OSError as e:  # the folder was read: what failed is the address
+        raise BadInput(f"--port {a.port}: cannot listen on 127.0.0.1 ({e.strerror})") from None
+    url = address(server)
+    # First line: the full address, secret included (the API refuses requests without it).
+    print(url, flush=True)
+    print(f"annotating {a.folder} (Ctrl-C to stop; every change is saved)", flush=True)
     if not a.no_browser:
         import webbrowser
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
@@ -15,7 +17,8 @@ DEFAULT_PATH = Path("/etc/scopecount/config.toml")
 
 @dataclass(frozen=True)
 class BenchCfg:
-    name: str = "bench"  # goes into record ids: unique per bench in a lab
+    name: str = "bench"  # goes into record ids (with a random id per install, made once)
+    sample: str = "sample-001"  # the first sample id when this bench has recorded nothing yet
 
 
 @dataclass(frozen=True)
@@ -110,15 +113,26 @@ RANGES = {
     ("camera", "delay_ms"): (0, 10000),
     ("camera", "timeout_ms"): (100, 60000),
     ("camera", "lens_position"): (-1.0, 32.0),
-    ("camera", "width"): (0, 10000),
-    ("camera", "height"): (0, 10000),
     ("light", "settle_ms"): (0, 5000),
     ("light", "frequency"): (0.1, 10000.0),
     ("model", "threads"): (0, 64),
     ("model", "max_mb"): (1, 1024),
     ("model", "keep"): (0, 50),
     ("model", "smoke_budget_s"): (0.1, 600.0),
+    # every other number too: a typo must not become a negative size, nan or inf
+    ("camera", "width"): (0, 20000),
+    ("camera", "height"): (0, 20000),
+    ("camera", "exposure_us"): (0, 10_000_000),
+    ("camera", "gain"): (0.0, 64.0),
+    ("storage", "min_free_mb"): (0, 10_000_000),
+    ("storage", "warn_free_mb"): (0, 10_000_000),
+    ("quality", "focus_min"): (0.0, 1e6),
+    ("quality", "dark_max"): (0.0, 1.0),
+    ("quality", "bright_max"): (0.0, 1.0),
+    ("quality", "empty_std"): (0.0, 255.0),
 }
+ITEM_RANGES = {("camera", "awb_gains"): (0.0, 32.0)}
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 def _convert(where: str, key: str, value: Any, typ: Any) -> Any:
@@ -173,6 +187,10 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
                 lo, hi = RANGES[(sec, key)]
                 if not lo <= v <= hi:
                     raise BadInput(f"{where}: [{sec}] {key} = {v!r}: must be in [{lo}, {hi}]")
+            if (sec, key) in ITEM_RANGES:
+                lo, hi = ITEM_RANGES[(sec, key)]
+                if not all(lo <= x <= hi for x in v):
+                    raise BadInput(f"{where}: [{sec}] {key} = {v!r}: each must be in [{lo}, {hi}]")
             values[key] = v
         sections[sec] = cls(**values)
     cfg = Config(**sections)
@@ -184,6 +202,10 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
         parse_public_key(line, f"{where}: [model] trusted_keys[{i}]")
     if bool(cfg.camera.width) != bool(cfg.camera.height):
         raise BadInput(f"{where}: [camera] width and height: give both, or neither (0)")
+    from device.names import check_bench_name, check_sample
+
+    check_bench_name(cfg.bench.name, f"{where}: [bench] name")
+    check_sample(cfg.bench.sample, f"{where}: [bench] sample")
     if len(cfg.camera.awb_gains) not in (0, 2):
         raise BadInput(f"{where}: [camera] awb_gains: expected [red, blue] or []")
     return cfg
@@ -197,12 +219,34 @@ def load(path: str | Path | None) -> Config:
             return Config()
         raise BadInput(f"{p}: no such config file")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read_small(p).decode("utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise BadInput(f"{p}: not valid TOML ({e})") from None
     except (OSError, UnicodeDecodeError) as e:
         raise BadInput(f"{p}: cannot read ({e})") from None
     return from_dict(data, str(p))
+
+
+def _read_small(p: Path) -> bytes:
+    """A config is a small regular file: /dev/zero, a FIFO or a huge file is refused at once
+    instead of being read forever."""
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError as e:
+        raise BadInput(f"{p}: cannot read ({e.strerror})") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise BadInput(f"{p}: not a regular file")
+        if st.st_size > MAX_CONFIG_BYTES:
+            raise BadInput(f"{p}: {st.st_size} bytes, over the {MAX_CONFIG_BYTES} byte limit")
+        with os.fdopen(os.dup(fd), "rb") as f:
+            data = f.read(MAX_CONFIG_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CONFIG_BYTES:
+        raise BadInput(f"{p}: over the {MAX_CONFIG_BYTES} byte limit")
+    return data
 
 
 def with_section(cfg: Config, **sections: Any) -> Config:

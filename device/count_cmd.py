@@ -10,6 +10,23 @@ from device.counter import Counter
 from device.errors import BadInput
 from device.imageio import encode, read_rgb, write_atomic
 from device.overlay import draw_overlay
+from device.quality import FLAG_TEXT
+from device.writable import writable_dir
+
+
+def unique_overlay_names(images: list[str]) -> dict[str, str]:
+    """One overlay per input: cameras reuse names (IMG_0001.jpg) across folders, so a name
+    seen before gets -2, -3, ... instead of overwriting the first one's overlay."""
+    seen: dict[str, int] = {}
+    out: dict[str, str] = {}
+    for name in images:
+        if name in out:
+            continue
+        stem = Path(name).stem
+        n = seen.get(stem, 0) + 1
+        seen[stem] = n
+        out[name] = f"{stem}_overlay.png" if n == 1 else f"{stem}-{n}_overlay.png"
+    return out
 
 
 def count_files(
@@ -17,13 +34,15 @@ def count_files(
 ) -> int:
     for name in images:
         p = Path(name)
+        if p.is_dir():
+            raise BadInput(f"{p}: is a folder, not an image file (name its images, e.g. {p}/*.png)")
         if not p.is_file():
             raise BadInput(f"{p}: no such image file")
     if overlay_dir is not None:
-        if overlay_dir.exists() and not overlay_dir.is_dir():
-            raise BadInput(f"--overlay {overlay_dir}: exists and is not a folder")
-        overlay_dir.mkdir(parents=True, exist_ok=True)
+        writable_dir(overlay_dir, "--overlay")
+    overlay_names = unique_overlay_names(images)
     counter = Counter.from_file(model, threads)
+    warning = counter.info.warning
     failed = 0
     for name in images:
         try:
@@ -41,12 +60,22 @@ def count_files(
                 "model": counter.name,
                 "model_sha256": counter.sha256,
                 "ms": round(res.ms, 2),
+                "zoom": res.zoom,
+                "flags": res.flags,
             }
+            if warning:
+                obj["warning"] = warning
             print(json.dumps(obj), flush=True)
         else:
             txt = ", ".join(f"{c} {n}" for c, n in res.counts.items())
-            print(f"{name}: {txt}  ({res.ms:.0f} ms)", flush=True)
+            note = ""
+            if res.rescaled and res.zoom is not None:
+                note = f"; objects {res.zoom:.2f}x the taught size, counted rescaled"
+            if res.flags:
+                note += f"; WARNING: {FLAG_TEXT['zoom']}"
+            demo = f"  [warning: {warning}]" if warning else ""
+            print(f"{name}: {txt}  ({res.ms:.0f} ms{note}){demo}", flush=True)
         if overlay_dir is not None:
             pic = draw_overlay(rgb, res.points, res.counts, counter.info.classes)
-            write_atomic(overlay_dir / f"{Path(name).stem}_overlay.png", encode(pic, ".png"))
+            write_atomic(overlay_dir / overlay_names[name], encode(pic, ".png"))
     return 2 if failed else 0

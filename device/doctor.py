@@ -110,12 +110,15 @@ def check_storage(cfg: Config) -> Check:
 
 def check_spool(cfg: Config) -> Check:
     spool = Path(cfg.storage.spool)
-    base = spool
-    while not base.exists() and base != base.parent:
-        base = base.parent
-    if not base.exists() or not os.access(base, os.W_OK):
-        return False, f"spool {spool} not writable", "run systemd/install.sh (creates it)"
-    free = free_bytes(base) / 2**20
+    if not spool.is_dir():
+        return (
+            False,
+            f"spool {spool} does not exist",
+            f"sudo systemd/install.sh creates it (or mkdir -p {spool}, owned by the service user)",
+        )
+    if not os.access(spool, os.W_OK):
+        return False, f"spool {spool} not writable", f"chown the service user {spool}"
+    free = free_bytes(spool) / 2**20
     return (
         free > cfg.storage.min_free_mb,
         f"spool {spool}: {free:.0f} MB free on the SD card",
@@ -148,13 +151,22 @@ def check_clock(cfg: Config) -> Check:
     )
 
 
-def check_service(cfg: Config) -> Check:
+UNIT_DIRS = ("/etc/systemd/system", "/lib/systemd/system", "/usr/lib/systemd/system")
+
+
+def check_service(cfg: Config, unit_dirs: tuple[str, ...] = UNIT_DIRS) -> Check:
+    install = "sudo systemd/install.sh (installs and starts it)"
+    if not any((Path(d) / "scopecount.service").exists() for d in unit_dirs):
+        return False, "scopecount.service not installed", install
     if not shutil.which("systemctl"):
         return False, "systemctl not found", "run on the bench (Raspberry Pi OS)"
     out = subprocess.run(
         ["systemctl", "is-active", "scopecount.service"], capture_output=True, text=True
     )
-    state = out.stdout.strip() or "unknown"
+    state = out.stdout.strip()
+    if not state:  # systemd is not running here (a container, a chroot)
+        why = (out.stderr.strip().splitlines() or ["no answer"])[0]
+        return False, f"cannot ask systemd ({why})", "run doctor on the booted bench"
     return state == "active", f"scopecount.service {state}", "journalctl -u scopecount -e"
 
 

@@ -73,3 +73,29 @@ def repair_torn_tail(path: Path) -> bool:
         f.flush()
         os.fsync(f.fileno())
     return True
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Write bytes to a temporary name beside `path`, fsync, rename, fsync the folder.
+
+    Never a half file at `path`. The one writer of whole files: images go through it too
+    (device/imageio.write_atomic), and it imports no OpenCV, so the store stays quick to load.
+    """
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:  # a filling disk takes part of a write(): go on until all or an error
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)

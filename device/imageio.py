@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from device import MAX_IMAGE_PIXELS
+from device.durable import replace_file
 from device.errors import BadInput
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -21,7 +22,12 @@ def read_rgb(path: str | Path) -> np.ndarray:
     if p.is_dir():
         raise BadInput(f"{p}: is a folder, not an image file")
     data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    try:
+        img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as e:
+        if "MAX_IMAGE_PIXELS" in str(e):
+            raise BadInput(f"{p}: image larger than {MAX_IMAGE_PIXELS >> 20} Mpx") from None
+        raise BadInput(f"{p}: not a readable image (png, jpg or tif expected)") from None
     if img is None:
         raise BadInput(f"{p}: not a readable image (png, jpg or tif expected)")
     return to_rgb8(img)
@@ -31,6 +37,11 @@ def to_rgb8(img: np.ndarray) -> np.ndarray:
     """Any decoded image (grey, BGR, BGRA, 16-bit) as HxWx3 uint8 RGB."""
     if img.dtype == np.uint16:
         img = (img >> 8).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        # Fiji writes 32-bit images as 0..1; others keep 0..255. Not finite: black.
+        f = np.nan_to_num(img.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        top = float(f.max()) if f.size else 0.0
+        img = np.clip(f * (255.0 if top <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
     elif img.dtype != np.uint8:
         img = np.clip(img, 0, 255).astype(np.uint8)
     if img.ndim == 2:
@@ -50,24 +61,4 @@ def encode(rgb: np.ndarray, suffix: str = ".png", quality: int = 92) -> bytes:
 
 def write_atomic(path: str | Path, data: bytes) -> None:
     """Write bytes to a temporary name, fsync, rename, fsync the folder: never a half file."""
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        # A filling disk accepts part of a write() and refuses the rest on the next call: keep
-        # writing until all is down or the error comes, and never rename a partial file.
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
-    os.replace(tmp, p)
-    dfd = os.open(p.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    replace_file(Path(path), data)

@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import select
 import shlex
 import sys
+import time
 from pathlib import Path
 
 from device import config
 from device.errors import BadInput
+from device.modelfile import printable
+from device.signing import MAX_SIGNATURE_CHARS, sig_path
 from device.store import Limits, ModelStore
 
 DEFAULT_STORE = "/var/lib/scopecount/models"
@@ -25,24 +29,90 @@ def _store(a: argparse.Namespace) -> tuple[ModelStore, list]:
         from device.signing import parse_public_key
 
         trusted = [parse_public_key(k, "[model] trusted_keys") for k in m.trusted_keys]
-    return ModelStore(a.store or m.store, limits), trusted
+    root = Path(a.store or m.store)
+    if root.exists() and not root.is_dir():
+        raise BadInput(f"--store {root}: is a file, not a model store folder")
+    if a.action not in ("install", "receive") and not root.exists():
+        raise BadInput(f"--store {root}: no such model store (nothing was installed there)")
+    return ModelStore(root, limits), trusted
 
 
 def _signature(a: argparse.Namespace) -> str | None:
     """From --sig, or from the command the client asked for when a forced command runs us."""
     if getattr(a, "sig", None):
         return a.sig
-    words = shlex.split(os.environ.get("SSH_ORIGINAL_COMMAND", ""))
+    try:
+        words = shlex.split(os.environ.get("SSH_ORIGINAL_COMMAND", ""))
+    except ValueError as e:
+        raise BadInput(f"SSH_ORIGINAL_COMMAND: cannot read the request ({e})") from None
     if "--sig" in words and words.index("--sig") + 1 < len(words):
         return words[words.index("--sig") + 1]
     return None
 
 
-def _read_stdin(limit: int) -> bytes:
-    data = sys.stdin.buffer.read(limit + 1)
-    if len(data) > limit:
-        raise BadInput(f"refused: more than the {limit} byte limit on standard input")
-    return data
+RECEIVE_IDLE_S = 30.0  # no byte for this long: the sender is gone or never started
+RECEIVE_TOTAL_S = 900.0  # 32 MB at 300 kbit/s; a trickle cannot hold the bench's store for ever
+
+
+def read_input(fd: int, limit: int, idle_s: float, total_s: float = RECEIVE_TOTAL_S) -> bytes:
+    """All bytes up to end of input, or BadInput (one line) when too many, too slow or idle."""
+    chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + total_s
+    while True:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(0.0, min(idle_s, left)))
+        if not ready:
+            if left <= idle_s:
+                raise BadInput(
+                    f"refused standard input: not complete after {total_s:g} s ({size} bytes)"
+                )
+            raise BadInput(
+                f"refused standard input: nothing arrived for {idle_s:g} s ({size} bytes "
+                "so far; send the model's bytes, then close the input)"
+            )
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise BadInput(f"refused standard input: more than the {limit} byte limit")
+        chunks.append(chunk)
+
+
+def _read_sig_file(p: Path) -> str | None:
+    sig = sig_path(p)
+    if not sig.is_file():
+        return None
+    with open(sig, "rb") as f:
+        raw = f.read(MAX_SIGNATURE_CHARS + 2)
+    return raw.decode("ascii", "replace").strip()
+
+
+def _warn_not_learnt(data: bytes, where: str) -> None:
+    """`train` marks a model that did not learn to count; installing it is allowed (a person
+    may want to look at it) but never silent."""
+    from device.onnx_scan import scan
+
+    try:
+        metrics = json.loads(scan(data, where).get("scopecount.metrics", "{}"))
+    except Exception:  # the install itself has passed every check; this is advice only
+        return
+    if isinstance(metrics, dict) and metrics.get("learnt") is False:
+        print(
+            f"scopecount: warning: {where}: this model did NOT learn to count (training-image "
+            f"MAE {metrics.get('train_mae', '?')}, close to counting nothing): its counts are "
+            "not to be trusted; train it longer or on more annotated images",
+            file=sys.stderr,
+        )
+
+
+def _say_pruned(info: dict) -> None:
+    for p in info.get("pruned", []):
+        print(
+            f"pruned {printable(p['name'])} {p['sha256'][:12]}: removed {p['path']}",
+            file=sys.stderr,
+        )
 
 
 def model_cmd(a: argparse.Namespace) -> int:
@@ -61,15 +131,28 @@ def model_cmd(a: argparse.Namespace) -> int:
             if p.stat().st_size > store.limits.max_bytes:
                 raise BadInput(f"refused {p}: {p.stat().st_size} bytes is over the limit")
             data, where = p.read_bytes(), str(p)
-            sig = a.sig or (
-                p.with_name(p.name + ".sig").read_text().strip()
-                if p.with_name(p.name + ".sig").exists()
-                else None
-            )
+            sig = a.sig or _read_sig_file(p)
         else:
-            data, where, sig = _read_stdin(store.limits.max_bytes), "standard input", _signature(a)
-        info = store.install(data, where, sig, trusted)
-        print(f"installed {info['name']} {info['sha256'][:12]} ({info['size']} bytes): active")
+            if a.reinstall:
+                # receive is what a pushed key's forced command runs: only a person at the
+                # bench may bring back a replaced model (install --reinstall).
+                raise BadInput("model receive: --reinstall is for `model install FILE` only")
+            if sys.stdin is None:
+                raise BadInput("model receive: no standard input")
+            if not 0 < a.timeout <= 3600:  # also refuses nan
+                raise BadInput(f"--timeout {a.timeout:g}: must be in (0, 3600] seconds")
+            data = read_input(sys.stdin.fileno(), store.limits.max_bytes, a.timeout)
+            where, sig = "standard input", _signature(a)
+        info = store.install(data, where, sig, trusted, reinstall=a.reinstall)
+        _say_pruned(info)
+        _warn_not_learnt(data, where)
+        again = " (installed here before)" if info["again"] else ""
+        if info["already_active"]:
+            again = " (it was already: nothing changed)"
+        print(
+            f"installed {printable(info['name'])} {info['sha256'][:12]} ({info['size']} bytes): "
+            f"active{again}"
+        )
         return 0
     if a.action == "list":
         listing = store.list()
@@ -78,9 +161,12 @@ def model_cmd(a: argparse.Namespace) -> int:
         else:
             for m in listing["models"]:
                 mark = "*" if m["active"] else " "
+                classes = printable(",".join(m.get("classes", [])), 40)
+                role = f"  ({m['role']})" if m.get("role") not in ("", "active", None) else ""
                 print(
-                    f"{mark} {m['sha256'][:12]}  {m['name']:<28} {','.join(m['classes']):<20} "
-                    f"{m['size'] / 1024:7.0f} KB  {m['installed']}"
+                    f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name'))):<28} "
+                    f"{classes:<20} {m.get('size', 0) / 1024:7.0f} KB  "
+                    f"{printable(str(m.get('installed')))}{role}"
                 )
             if not listing["models"]:
                 print(f"no models in {store.root}")
@@ -88,17 +174,19 @@ def model_cmd(a: argparse.Namespace) -> int:
     if a.action == "activate":
         if not a.target:
             raise BadInput("model activate: NAME_OR_SHA is required")
-        info = store.activate(a.target)
-        print(f"active: {info['name']} {info['sha256'][:12]}")
+        info = store.activate(a.target, trusted)
+        print(f"active: {printable(info['name'])} {info['sha256'][:12]}")
         return 0
     if a.action == "rollback":
-        info = store.rollback()
-        print(f"rolled back: active {info['name']} {info['sha256'][:12]}")
+        info = store.rollback(trusted)
+        kept = f"; {info['left'][:12]} stays in the store" if info.get("left") else ""
+        print(f"rolled back: active {printable(info['name'])} {info['sha256'][:12]}{kept}")
         return 0
     raise BadInput(f"model {a.action}: unknown action")
 
 
 def _sign(a: argparse.Namespace) -> int:
+    from device.durable import replace_file
     from device.signing import load_private_key, sign
 
     if not a.target or not Path(a.target).is_file():
@@ -106,8 +194,8 @@ def _sign(a: argparse.Namespace) -> int:
     if not a.key:
         raise BadInput("model sign: --key KEY (an ed25519 private key) is required")
     sig = sign(Path(a.target).read_bytes(), load_private_key(a.key))
-    out = Path(a.target + ".sig")
-    out.write_text(sig + "\n")
+    out = sig_path(a.target)
+    replace_file(out, (sig + "\n").encode())
     print(f"wrote {out} (deploy sends it with the model)")
     return 0
 

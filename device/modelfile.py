@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from device.decode import DecodeParams
 from device.errors import ModelError
+from device.names import CLASS_MAX, problem
+
+if TYPE_CHECKING:  # numpy and OpenCV: imported where used, not by `model install`'s checks
+    from device.decode import DecodeParams
+    from device.zoom import ZoomRef
 
 FORMAT_VERSION = "1"
 REQUIRED_KEYS = (
@@ -27,6 +33,46 @@ REQUIRED_KEYS = (
     "scopecount.decode",
     "scopecount.training",
     "scopecount.metrics",
+)
+# Names are shown on the bench, written into every record and CSV: short, one line, never a path.
+MAX_NAME_CHARS = 100
+MAX_CLASS_CHARS = CLASS_MAX  # device/names.py: the same limit wherever a class name enters
+MAX_CLASSES = 32
+MAX_VALUE_CHARS = 64 * 1024  # any one metadata value (training summary, metrics, description)
+# Control (Cc: ANSI escapes, newlines), format (Cf: bidi overrides), surrogate, private-use and
+# line/paragraph separator characters: each can make a name print as something it is not.
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def printable(text: str, limit: int = 60) -> str:
+    """Text safe to print on a terminal: hidden characters escaped, long text cut."""
+    out = "".join(
+        c if unicodedata.category(c) not in _HIDDEN else c.encode("unicode_escape").decode()
+        for c in text[:limit]
+    )
+    return out + ("..." if len(text) > limit else "")
+
+
+def check_name(value: object, key: str, where: str, max_chars: int) -> str:
+    """A model or class name: ModelError naming the file and key unless it is a plain name
+    (the rules of device/names.py, which every other entry point uses too)."""
+    if not isinstance(value, str):
+        raise ModelError(f"{where}: metadata {key} must be a string")
+    why = problem(value, max_chars)
+    if why:
+        # The value itself only when it is short enough to show, and escaped.
+        shown = f"={printable(value)!r}" if value.strip() and len(value) <= max_chars else ""
+        raise ModelError(f"{where}: metadata {key}{shown} {why}")
+    return value
+
+
+NOT_LEARNT_WARNING = (
+    "this model did not learn to count (its training-image error is close to counting "
+    "nothing): its counts are not to be trusted"
+)
+SYNTHETIC_WARNING = (
+    "demo model, trained on synthetic vials only: its counts of real images are not "
+    "meaningful (teach it your own: scopecount train)"
 )
 
 
@@ -44,7 +90,18 @@ class ModelInfo:
     metrics: dict[str, Any]
     description: str = ""
     quantization: str = "float32"
+    zoom: ZoomRef | None = None  # absent in older models: frames are counted at input_scale
     extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def warning(self) -> str:
+        """What every result of this model must say ('' when nothing): a model trained on
+        synthetic vials only gives numbers on real photographs that mean nothing."""
+        if self.training.get("synthetic"):
+            return SYNTHETIC_WARNING
+        if self.metrics.get("learnt") is False:
+            return NOT_LEARNT_WARNING
+        return ""
 
     def to_metadata(self) -> dict[str, str]:
         meta = {
@@ -68,6 +125,11 @@ class ModelInfo:
             "scopecount.description": self.description,
             "scopecount.quantization": self.quantization,
         }
+        if self.zoom is not None:
+            z = self.zoom
+            meta["scopecount.zoom"] = json.dumps(
+                {"ref_px": z.ref_px, "lo": z.lo, "hi": z.hi, "adapt": z.adapt}
+            )
         meta.update(self.extra)
         return meta
 
@@ -94,28 +156,63 @@ def _number(where: str, key: str, raw: Any, lo: float, hi: float) -> float:
 
 def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
     """Validate metadata_props; ModelError names the file (`where`) and the key."""
+    from device.decode import DecodeParams  # numpy: not needed by check_metadata's callers
+    from device.zoom import ZoomRef
+
+    v = check_metadata(meta, where)
+    return ModelInfo(
+        zoom=ZoomRef(*v["zoom"]) if v["zoom"] is not None else None,
+        name=v["name"],
+        classes=v["classes"],
+        object_size_px=v["size"],
+        input_scale=v["scale"],
+        mean=v["mean"],
+        std=v["std"],
+        output_stride=v["stride"],
+        decode=DecodeParams(v["stride"], v["scale"], v["count_scale"], v["kernel_sigma"]),
+        training=v["training"],
+        metrics=v["metrics"],
+        description=meta.get("scopecount.description", ""),
+        quantization=meta.get("scopecount.quantization", "float32"),
+    )
+
+
+def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
+    """Every check of parse_metadata, without building a ModelInfo: the checked values."""
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise ModelError(f"{where}: not a scopecount model (metadata {missing[0]} missing)")
+    for k, v in meta.items():
+        if len(v) > MAX_VALUE_CHARS:
+            raise ModelError(
+                f"{where}: metadata {printable(k)} is {len(v)} characters long "
+                f"(at most {MAX_VALUE_CHARS})"
+            )
     if meta["scopecount.format"] != FORMAT_VERSION:
         raise ModelError(
             f"{where}: metadata scopecount.format={meta['scopecount.format']!r}, "
             f"this scopecount reads format {FORMAT_VERSION}"
         )
-    name = meta["scopecount.name"].strip()
-    if not name:
-        raise ModelError(f"{where}: metadata scopecount.name is empty")
+    name = check_name(meta["scopecount.name"], "scopecount.name", where, MAX_NAME_CHARS)
     classes = _json(where, "scopecount.classes", meta["scopecount.classes"], list)
-    if not classes or not all(isinstance(c, str) and c for c in classes):
+    if not classes:
         raise ModelError(f"{where}: metadata scopecount.classes must be non-empty class names")
+    if len(classes) > MAX_CLASSES:
+        raise ModelError(
+            f"{where}: metadata scopecount.classes has {len(classes)} names (at most {MAX_CLASSES})"
+        )
+    for i, c in enumerate(classes):  # they go into records and CSVs (never into file names)
+        check_name(c, f"scopecount.classes[{i}]", where, MAX_CLASS_CHARS)
     if len(set(classes)) != len(classes):
         raise ModelError(f"{where}: metadata scopecount.classes has duplicate names")
     norm = _json(where, "scopecount.normalization", meta["scopecount.normalization"], dict)
     mean, std = norm.get("mean"), norm.get("std")
     ok = isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == 3
-    if not ok or not all(isinstance(v, int | float) for v in mean + std) or min(std) <= 0:
+    ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in mean + std)
+    if not ok or min(std) < 1e-3 or max(abs(v) for v in mean) > 1e3:
         raise ModelError(
-            f"{where}: metadata scopecount.normalization needs mean and std, 3 numbers each"
+            f"{where}: metadata scopecount.normalization needs mean and std, 3 finite numbers "
+            "each (std at least 0.001)"
         )
     stride = _number(where, "scopecount.output_stride", meta["scopecount.output_stride"], 1, 64)
     if stride != int(stride):
@@ -125,20 +222,37 @@ def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
     dec = _json(where, "scopecount.decode", meta["scopecount.decode"], dict)
     cs = _number(where, "scopecount.decode.count_scale", dec.get("count_scale"), 0.1, 10)
     ks = _number(where, "scopecount.decode.kernel_sigma", dec.get("kernel_sigma"), 0.1, 100)
-    return ModelInfo(
-        name=name,
-        classes=classes,
-        object_size_px=size,
-        input_scale=scale,
-        mean=[float(v) for v in mean],
-        std=[float(v) for v in std],
-        output_stride=int(stride),
-        decode=DecodeParams(int(stride), scale, cs, ks),
-        training=_json(where, "scopecount.training", meta["scopecount.training"], dict),
-        metrics=_json(where, "scopecount.metrics", meta["scopecount.metrics"], dict),
-        description=meta.get("scopecount.description", ""),
-        quantization=meta.get("scopecount.quantization", "float32"),
-    )
+    zoom = None
+    if "scopecount.zoom" in meta:
+        z = _json(where, "scopecount.zoom", meta["scopecount.zoom"], dict)
+        zoom = (
+            _number(where, "scopecount.zoom.ref_px", z.get("ref_px"), 0.5, 2000),
+            _number(where, "scopecount.zoom.lo", z.get("lo"), 0.01, 1),
+            _number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
+            bool(z.get("adapt", False)),
+        )
+        # What `train` writes: the measure of objects shown at the model's own size. Far from
+        # it, a frame would be recounted at a scale the model never had in mind.
+        shown = size * scale
+        if not shown / 3 <= zoom[0] <= shown * 3:
+            raise ModelError(
+                f"{where}: metadata scopecount.zoom.ref_px={zoom[0]:g} is far from the object "
+                f"size the model is shown ({shown:g} px): not a zoom reference `train` made"
+            )
+    return {
+        "name": name,
+        "classes": classes,
+        "size": size,
+        "scale": scale,
+        "mean": [float(v) for v in mean],
+        "std": [float(v) for v in std],
+        "stride": int(stride),
+        "count_scale": cs,
+        "kernel_sigma": ks,
+        "zoom": zoom,
+        "training": _json(where, "scopecount.training", meta["scopecount.training"], dict),
+        "metrics": _json(where, "scopecount.metrics", meta["scopecount.metrics"], dict),
+    }
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -155,3 +269,20 @@ def read_model_bytes(path: str | Path) -> bytes:
     if not data:
         raise ModelError(f"{p}: empty model file")
     return data
+
+
+def write_model_file(dest: str | Path, data: bytes) -> list[Path]:
+    """Put a finished model at `dest` (atomically) without the signature of the file it replaces.
+
+    A .sig belongs to the bytes it was made for: left beside a retrained model, `deploy` would
+    send it and a signed-only bench would refuse the new model. The .sig goes first, so that a
+    crash in between leaves an unsigned old model, never a model with a wrong signature.
+    Returns the signature files removed.
+    """
+    from device.durable import replace_file
+    from device.signing import drop_stale_signature
+
+    p = Path(dest)
+    removed = [s for s in [drop_stale_signature(p)] if s is not None]
+    replace_file(p, data)
+    return removed

@@ -72,3 +72,44 @@ def mount_at(path: str | Path, mountinfo: str | None = None) -> Mount | None:
 def free_bytes(path: str | Path) -> int:
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize
+
+
+class PinnedRoot:
+    """A folder on the filesystem mounted at a path, held open, so that every write goes to that
+    filesystem and never to the bare mount point under it (after `umount -l` the path resolves
+    to the SD card, the held folder does not). Paths go through /proc/self/fd/N."""
+
+    def __init__(self, mount_point: Path, mountinfo_path: str = "/proc/self/mountinfo") -> None:
+        self.mount_point = Path(mount_point)
+        self.mountinfo_path = mountinfo_path
+        self.fd = os.open(self.mount_point, os.O_RDONLY | os.O_DIRECTORY)
+        self.dev = os.fstat(self.fd).st_dev
+        self.path = Path(f"/proc/self/fd/{self.fd}")
+        if not self.mounted():
+            self.close()
+            raise FileNotFoundError(f"nothing is mounted at {mount_point}")
+
+    def mounted(self) -> bool:
+        """The filesystem is still mounted at the path and is the one held open."""
+        try:
+            info = Path(self.mountinfo_path).read_text()
+            if mount_at(self.mount_point, info) is None:
+                return False
+            return (
+                os.stat(self.mount_point).st_dev
+                == self.dev
+                != os.stat(self.mount_point.parent).st_dev
+            )
+        except OSError:
+            return False
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> PinnedRoot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -24,10 +24,14 @@ def normalize(rgb: np.ndarray, mean: list[float], std: list[float]) -> np.ndarra
     return (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
 
-def pad_to(x: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = 0) -> np.ndarray:
-    """Zero-pad (bottom and right) HxW[xC] to sides that are multiples of `multiple`.
+def pad_to(
+    x: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = 0, mode: str = "edge"
+) -> np.ndarray:
+    """Pad (bottom and right) HxW[xC] to sides that are multiples of `multiple`.
 
-    Zero is the mean colour after normalisation; padding never adds objects.
+    Images repeat their last row and column ("edge"): a band of another colour draws an edge
+    that a network takes for objects (a stripe of false eggs along a bright frame's right side
+    when padded with the mean colour). Density maps are padded with zeros ("constant").
     """
     h, w = x.shape[:2]
     ph = max(minimum, -(-h // multiple) * multiple) - h
@@ -35,13 +39,4 @@ def pad_to(x: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = 0) -> np.
     if ph == 0 and pw == 0:
         return x
     pad = [(0, ph), (0, pw)] + [(0, 0)] * (x.ndim - 2)
-    return np.pad(x, pad)
-
-
-def to_input(
-    rgb: np.ndarray, scale: float, mean: list[float], std: list[float]
-) -> tuple[np.ndarray, tuple[int, int]]:
-    """Model input NCHW float32 and the (height, width) of the unpadded rescaled frame."""
-    small = rescale(rgb, scale)
-    x = pad_to(normalize(small, mean, std))
-    return np.ascontiguousarray(x.transpose(2, 0, 1)[None]), small.shape[:2]
+    return np.pad(x, pad, mode=mode)

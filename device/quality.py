@@ -12,6 +12,7 @@ FLAG_TEXT = {
     "underexposed": "too dark: check the LED ring",
     "overexposed": "too bright: glare or light too strong",
     "empty": "nothing in the field: is a vial under the scope?",
+    "zoom": "objects far larger or smaller than the model was taught: check the zoom",
 }
 
 

@@ -1,34 +1,34 @@
-"""The only writer of records: day folders on the USB stick, or a spool on the SD card.
+"""Where records go: day folders on the USB stick, or a spool on the SD card laid out the same.
 
-Layout (the same on the stick and in the spool), so that every day folder is a training folder:
-  <root>/scopecount/<YYYY-MM-DD>/records.jsonl  one JSON object per record (the commit point)
-                                 counts.csv     one row per record, one column per class
-                                 points.csv     image,x,y,label: the predicted points
-                                 images/<id>.jpg
-                                 voids.jsonl    ids voided by a long hold
-A removable storage path is written only while a filesystem is really mounted there.
+The day-folder format is device/dayfolder.py's; the spool -> stick merge is device/flush.py's.
+A removable storage path is written only while a filesystem is really mounted there, and then
+through a held folder descriptor (device/mounts.PinnedRoot), so a pulled stick never leaves
+files on the bare mount point. Record ids are <bench name>-<install id>-<YYYYMMDD>-<seq>: the
+install id is random, made once per spool, so that benches sharing a name never share ids.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
+import logging
 import os
-import shutil
+import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from device.durable import append_line, fsync_dir, makedirs_durable, repair_torn_tail
+from device.dayfolder import SUBDIR, DayFolder, Detection, Record, Void, last_sample, max_seq
+from device.durable import fsync_dir, makedirs_durable, repair_torn_tail
+from device.flush import PROGRESS, FlushReport, clean_retired, flush_day, waiting
 from device.imageio import encode, write_atomic
-from device.mounts import free_bytes, mount_at
+from device.mounts import PinnedRoot, free_bytes, mount_at
 
-SUBDIR = "scopecount"
+__all__ = ["SUBDIR", "Recorder", "StorageFull", "StorageState", "FlushReport"]
+log = logging.getLogger(__name__)
 
 
 class StorageFull(Exception):
@@ -53,15 +53,42 @@ class StorageState:
         }
 
 
-def _csv_line(values: list) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(values)
-    return buf.getvalue()
-
-
 def clock_synchronised() -> bool:
     """systemd-timesyncd marks a synchronised clock with this file (a Pi has no RTC)."""
     return Path("/run/systemd/timesync/synchronized").exists()
+
+
+def _read_bench_id(path: Path) -> str:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return ""
+    return text if len(text) == 6 and all(c in "0123456789abcdef" for c in text) else ""
+
+
+def load_bench_id(spool: Path) -> str:
+    """This install's random id, kept in the spool; made once (link(2) never overwrites, so two
+    starts racing agree on the first one written)."""
+    path = spool / ".bench-id"
+    found = _read_bench_id(path)
+    if found:
+        return found
+    tmp = spool / f".bench-id.tmp{os.getpid()}"
+    write_atomic(tmp, f"{secrets.token_hex(3)}\n".encode())
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        if not _read_bench_id(path):  # there but unreadable: replace it
+            log.warning("%s unreadable: a new install id is made", path)
+            os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(spool)
+    return _read_bench_id(path)
+
+
+def record_id(bench: str, bench_id: str, day: str, seq: int) -> str:
+    return "-".join(p for p in (bench, bench_id, day.replace("-", ""), f"{seq:06d}") if p)
 
 
 class Recorder:
@@ -77,6 +104,7 @@ class Recorder:
         mountinfo_path: str = "/proc/self/mountinfo",
         clock: Callable[[], datetime] | None = None,
         free_space: Callable[[Path], int] = free_bytes,
+        bench_id: str | None = None,
     ) -> None:
         self.storage = Path(storage)
         self.spool = Path(spool)
@@ -90,6 +118,7 @@ class Recorder:
         self.free = free_space
         self._lock = threading.Lock()
         makedirs_durable(self.spool)
+        self.bench_id = load_bench_id(self.spool) if bench_id is None else bench_id
         self._seq_path = self.spool / ".seq"
         self.repair()
 
@@ -117,15 +146,34 @@ class Recorder:
             return f"storage unreadable ({e.strerror})"
         return ""
 
+    @contextmanager
+    def _stick(self) -> Iterator[tuple[Path | None, Callable[[], bool]]]:
+        """(root to write under, still-there check), or (None, ...) when the stick can't take
+        records now. A removable stick's root is a held descriptor of the mounted filesystem."""
+        if self._stick_problem():
+            yield None, lambda: False
+            return
+        if not self.removable:
+            yield self.storage, self.storage.is_dir
+            return
+        try:
+            pinned = PinnedRoot(self.storage, self.mountinfo_path)
+        except OSError:
+            yield None, lambda: False
+            return
+        try:
+            yield pinned.path, pinned.mounted
+        finally:
+            pinned.close()
+
     def state(self) -> StorageState:
         problem = self._stick_problem()
-        waiting = self.spooled_count()
+        n = self.spooled_count()
         if not problem:
             free = self.free(self.storage) / 2**20
             warn = "USB stick nearly full" if free * 2**20 < self.warn_free else ""
-            where = "stick" if self.removable else "local"
-            return StorageState(where, "", free, waiting, warn)
-        return StorageState("spool", problem, self.free(self.spool) / 2**20, waiting)
+            return StorageState("stick" if self.removable else "local", "", free, n, warn)
+        return StorageState("spool", problem, self.free(self.spool) / 2**20, n)
 
     def check_space(self) -> None:
         """Before a capture: refuse when neither the stick nor the spool has room."""
@@ -138,215 +186,157 @@ class Recorder:
             )
 
     # -- ids --------------------------------------------------------------------------------
-    def _next_seq(self) -> int:
+    def _next_seq(self, folders: Sequence[DayFolder]) -> int:
+        """The counter in the spool, moved past anything this install already wrote that day
+        (a lost or corrupt counter never reuses an id)."""
         try:
             seq = int(self._seq_path.read_text().strip() or 0) + 1
+        except FileNotFoundError:
+            seq = max_seq(folders, self.bench_id) + 1
         except (OSError, ValueError):
-            seq = 1
+            log.warning("%s unreadable: the counter goes on from the day's records", self._seq_path)
+            seq = max_seq(folders, self.bench_id) + 1
+
+        def used(n: int) -> bool:
+            return any(
+                (
+                    f.images / f"{record_id(self.bench, self.bench_id, f.day, n)}{self.suffix}"
+                ).exists()
+                for f in folders
+            )
+
+        while used(seq):
+            seq += 1
         write_atomic(self._seq_path, f"{seq}\n".encode())
         return seq
+
+    def first_sample(self, default: str) -> str:
+        """Where the sample ids go on after a restart: after this bench's last recorded one."""
+        from device.names import next_sample
+
+        with self._stick() as (root, _):
+            folders = DayFolder.all_in(self.spool)[-2:]
+            if root is not None:
+                folders += DayFolder.all_in(root)[-2:]
+            last = last_sample(folders, self.bench_id)
+        return next_sample(last) if last else default
 
     # -- writing ----------------------------------------------------------------------------
     def write(
         self,
         rgb: np.ndarray,
         counts: dict[str, int],
-        points: list[tuple[float, float, str]],
+        detections: Sequence[Detection],
         classes: list[str],
         sample: str,
         model: str,
         model_sha256: str,
         flags: list[str],
         extra: dict | None = None,
-    ) -> dict:
+    ) -> Record:
         """Write one record durably; returns it. Raises OSError if nothing could take it."""
-        with self._lock:
+        image = encode(rgb, self.suffix)
+        with self._lock, self._stick() as (root, _):
             now = self.clock()
-            seq = self._next_seq()
-            rec_id = f"{self.bench}-{now:%Y%m%d}-{seq:06d}"
-            problem = self._stick_problem()
-            root = self.storage if not problem else self.spool
-            stored = ("stick" if self.removable else "local") if not problem else "spool"
-            record = {
-                "id": rec_id,
-                "seq": seq,
-                "time": now.isoformat(timespec="milliseconds"),
-                "clock_synced": clock_synchronised(),
-                "sample": sample,
-                "counts": {c: int(counts.get(c, 0)) for c in classes},
-                "model": model,
-                "model_sha256": model_sha256,
-                "image": f"images/{rec_id}{self.suffix}",
-                "flags": list(flags),
-                "stored": stored,
-            } | (extra or {})
-            image_bytes = encode(rgb, self.suffix)
+            day = now.strftime("%Y-%m-%d")
+            spool_day = DayFolder.of(self.spool, day)
+            target = DayFolder.of(root, day) if root is not None else spool_day
+            seq = self._next_seq([target, spool_day] if target is not spool_day else [spool_day])
+            rec_id = record_id(self.bench, self.bench_id, day, seq)
+            rec = Record(
+                id=rec_id,
+                time=now.isoformat(timespec="milliseconds"),
+                sample=sample,
+                counts={c: int(counts.get(c, 0)) for c in classes},
+                model=model,
+                model_sha256=model_sha256,
+                image=f"images/{rec_id}{self.suffix}",
+                flags=list(flags),
+                seq=seq,
+                bench_id=self.bench_id,
+                clock_synced=clock_synchronised(),
+                stored="spool" if root is None else ("stick" if self.removable else "local"),
+                extra=dict(extra or {}),
+            )
             try:
-                self._write_day(root, now.strftime("%Y-%m-%d"), record, image_bytes, points)
+                target.append(rec, image, detections)
             except OSError:
-                if root == self.spool:
+                if target is spool_day:
                     raise
                 # The stick went away or filled up mid-write: the spool takes the record.
-                record["stored"] = "spool"
-                self._write_day(self.spool, now.strftime("%Y-%m-%d"), record, image_bytes, points)
-            return record
+                log.warning("stick refused %s: written to the spool", rec_id, exc_info=True)
+                rec.stored = "spool"
+                spool_day.append(rec, image, detections)
+            return rec
 
-    def _write_day(
-        self,
-        root: Path,
-        day: str,
-        record: dict,
-        image: bytes | None,
-        points: list,
-        skip_points: bool = False,
-        skip_counts: bool = False,
-    ) -> None:
-        """Image, points and counts rows, then the record line: the line is the commit point.
-        A flush that crashed after writing some of a record's rows skips those (skip_*)."""
-        folder = root / SUBDIR / day
-        makedirs_durable(folder / "images")
-        name = Path(record["image"]).name
-        if image is not None:
-            write_atomic(folder / "images" / name, image)
-        rows = "".join(_csv_line([name, f"{x:.1f}", f"{y:.1f}", c]) for x, y, c in points)
-        if skip_points:
-            rows = ""
-        if rows:
-            append_line(folder / "points.csv", rows, header="image,x,y,label")
-        elif not (folder / "points.csv").exists():
-            append_line(folder / "points.csv", "image,x,y,label")
-        classes = list(record["counts"])
-        counts_path = self._counts_path(folder, classes)
-        if not skip_counts:
-            append_line(
-                counts_path,
-                _csv_line(
-                    [record["id"], record["time"], record["sample"], record["model"]]
-                    + [record["counts"][c] for c in classes]
-                    + [" ".join(record["flags"])]
-                ),
-                header=_csv_line(["id", "time", "sample", "model", *classes, "flags"]),
-            )
-        append_line(folder / "records.jsonl", json.dumps(record, separators=(",", ":")))
-
-    @staticmethod
-    def _counts_path(folder: Path, classes: list[str]) -> Path:
-        """counts.csv, or counts-<classes>.csv when a model with other classes wrote first."""
-        path = folder / "counts.csv"
-        header = _csv_line(["id", "time", "sample", "model", *classes, "flags"]).strip()
-        if path.exists():
-            with open(path, encoding="utf-8") as f:
-                if f.readline().strip() != header:
-                    return folder / f"counts-{'-'.join(classes)}.csv"
-        return path
-
-    def void(self, rec_id: str) -> None:
-        """A long hold: the record stays, its id is listed in voids.jsonl beside it."""
-        with self._lock:
-            for root in (self.storage, self.spool):
-                for rec_path in sorted((root / SUBDIR).glob("*/records.jsonl"), reverse=True):
-                    if f'"id":"{rec_id}"' in rec_path.read_text(encoding="utf-8"):
-                        when = self.clock().isoformat(timespec="milliseconds")
-                        line = json.dumps({"id": rec_id, "time": when})
-                        append_line(rec_path.parent / "voids.jsonl", line)
+    def void(self, rec_id: str, day: str | None = None) -> None:
+        """A long hold: the record stays, its id is listed in voids.jsonl beside it (or in the
+        spool's day folder when its stick is away; the flush takes it there)."""
+        with self._lock, self._stick() as (root, _):
+            when = self.clock().isoformat(timespec="milliseconds")
+            roots = ([root] if root is not None else []) + [self.spool]
+            for r in roots:
+                for folder in reversed(DayFolder.all_in(r)):
+                    if day and folder.day != day:
+                        continue
+                    if any(rec.id == rec_id for rec in folder.records(on_bad=lambda n, w: None)):
+                        folder.add_void(Void(rec_id, when))
                         return
+            if day and root is None:
+                DayFolder.of(self.spool, day).add_void(Void(rec_id, when))
+                return
             raise OSError(f"record {rec_id} not found to void")
 
     # -- spool ------------------------------------------------------------------------------
+    def _spool_days(self) -> list[DayFolder]:
+        base = self.spool / SUBDIR
+        if not base.is_dir():
+            return []
+        return [DayFolder(p) for p in sorted(base.iterdir()) if p.is_dir() and p.name[0] != "."]
+
     def spooled_count(self) -> int:
-        n = 0
-        for p in (self.spool / SUBDIR).glob("*/records.jsonl"):
-            with open(p, "rb") as f:
-                n += sum(1 for _ in f)
-        return n
+        return sum(waiting(d) for d in self._spool_days())
 
-    def flush(self) -> int:
-        """Move spooled records to the stick, in order, exactly once. Returns how many moved."""
+    def needs_flush(self) -> bool:
+        """Anything in the spool for the stick: records, or voids of records already there."""
+        return bool(self._spool_days())
+
+    def flush(self) -> FlushReport:
+        """Move spooled records to the stick, in order, each exactly once (see device/flush.py)."""
         with self._lock:
-            if self._stick_problem() or self.spool.resolve() == self.storage.resolve():
-                return 0
-            moved = 0
-            for day_dir in sorted((self.spool / SUBDIR).glob("*")):
-                moved += self._flush_day(day_dir)
-            return moved
-
-    def _flush_day(self, day_dir: Path) -> int:
-        rec_path = day_dir / "records.jsonl"
-        if not rec_path.exists():
-            return 0
-        dest = self.storage / SUBDIR / day_dir.name
-        makedirs_durable(dest / "images")
-        have = set()
-        if (dest / "records.jsonl").exists():
-            for line in (dest / "records.jsonl").read_text(encoding="utf-8").splitlines():
-                try:
-                    have.add(json.loads(line)["id"])
-                except (ValueError, KeyError):
-                    continue
-        points = _rows_by_image(day_dir / "points.csv")
-        # Rows a crashed flush already wrote: counts rows start with the record id, points
-        # rows with the image name.
-        counts_done = {
-            line.split(",", 1)[0]
-            for p in dest.glob("counts*.csv")
-            for line in p.read_text(encoding="utf-8").splitlines()[1:]
-        }
-        points_done = set(_rows_by_image(dest / "points.csv"))
-        moved = 0
-        for line in rec_path.read_text(encoding="utf-8").splitlines():
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if rec["id"] in have:
-                continue  # flushed before a crash: never twice
-            img = day_dir / rec["image"]
-            rec["stored"] = "stick"
-            rec["flushed_from_spool"] = True
-            pts = [(float(x), float(y), c) for x, y, c in points.get(Path(rec["image"]).name, [])]
-            image = img.read_bytes() if img.exists() else None
-            self._write_day(
-                self.storage,
-                day_dir.name,
-                rec,
-                image,
-                pts,
-                skip_points=Path(rec["image"]).name in points_done,
-                skip_counts=rec["id"] in counts_done,
-            )
-            moved += 1
-        for extra in ("voids.jsonl",):
-            if (day_dir / extra).exists():
-                for line in (day_dir / extra).read_text().splitlines():
-                    append_line(dest / extra, line)
-        # Only now that every record is durable on the stick does the spool let go.
-        shutil.rmtree(day_dir)
-        fsync_dir(day_dir.parent)
-        return moved
+            if self.spool.resolve() == self.storage.resolve():
+                return FlushReport()
+            with self._stick() as (root, still_there):
+                if root is None:
+                    return FlushReport(complete=False)
+                total = FlushReport()
+                for src in self._spool_days():
+                    rep = flush_day(
+                        src, DayFolder.of(root, src.day), still_there, self.spool / "quarantine"
+                    )
+                    total.add(rep)
+                    if not rep.complete:
+                        break
+            for old, new in total.renamed:
+                log.warning("flush: spooled record %s is on the stick as %s", old, new)
+            return total
 
     # -- start-up ---------------------------------------------------------------------------
     def repair(self) -> list[Path]:
-        """Cut torn last lines left by a power cut (a killed process leaves none)."""
-        fixed = []
-        roots = [self.spool] + ([self.storage] if not self._stick_problem() else [])
-        for root in roots:
-            for p in (root / SUBDIR).glob("*/*.jsonl"):
-                if repair_torn_tail(p):
-                    fixed.append(p)
-            for p in (root / SUBDIR).glob("*/*.csv"):
-                if repair_torn_tail(p):
-                    fixed.append(p)
+        """Torn last lines (power cuts), temporary files and half-removed spool days (kills)."""
+        fixed: list[Path] = []
+        clean_retired(self.spool / SUBDIR)
+        for p in self.spool.glob(".*.tmp*"):
+            p.unlink(missing_ok=True)
+            fixed.append(p)
+        for d in self._spool_days():
+            fixed += d.repair()
+            if repair_torn_tail(d.path / PROGRESS):
+                fixed.append(d.path / PROGRESS)
+        with self._stick() as (root, _):
+            if root is not None:
+                base = root / SUBDIR
+                days = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
+                for d in days[-7:]:  # a kill leaves temporaries only where it was writing
+                    fixed += DayFolder(d).repair()
         return fixed
-
-
-def _rows_by_image(path: Path) -> dict[str, list[tuple[str, str, str]]]:
-    out: dict[str, list[tuple[str, str, str]]] = {}
-    if not path.exists():
-        return out
-    with open(path, newline="", encoding="utf-8") as f:
-        rd = csv.reader(f)
-        next(rd, None)
-        for row in rd:
-            if len(row) == 4:
-                out.setdefault(row[0], []).append((row[1], row[2], row[3]))
-    return out

@@ -1,18 +1,32 @@
-"""Optional trust: ed25519 detached signatures over a model file's bytes."""
+"""Optional trust: ed25519 detached signatures over a model file's bytes.
+
+A signature is base64 text: the 64-byte ed25519 signature over the file's bytes, followed by the
+32-byte sha256 of the file it was made for. The sha256 is not part of the trust (only the
+signature is checked against the trusted keys); it lets a refusal say "this signature was made
+for another file" (a stale .sig left beside a retrained model) instead of blaming the key.
+Signatures of 64 bytes alone (written before the sha256 was added) are still accepted.
+"""
 
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from device.errors import BadInput
 
+if TYPE_CHECKING:  # cryptography is imported where it is used: `model list` never needs it
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+        Ed25519PrivateKey,
+        Ed25519PublicKey,
+    )
+
 
 def load_private_key(path: str | Path) -> Ed25519PrivateKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     p = Path(path)
     try:
         data = p.read_bytes()
@@ -31,6 +45,9 @@ def load_private_key(path: str | Path) -> Ed25519PrivateKey:
 
 
 def parse_public_key(line: str, where: str) -> Ed25519PublicKey:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_ssh_public_key(line.strip().encode())
     except (ValueError, TypeError, IndexError):
@@ -40,22 +57,64 @@ def parse_public_key(line: str, where: str) -> Ed25519PublicKey:
     return key
 
 
+SIG_BYTES = 64
+MAX_SIGNATURE_CHARS = 200  # base64 of 96 bytes is 128 characters
+
+
+def sig_path(model: str | Path) -> Path:
+    """Where `model sign` writes, and `install` and `deploy` look for, a model's signature."""
+    p = Path(model)
+    return p.with_name(p.name + ".sig")
+
+
+def drop_stale_signature(model: str | Path) -> Path | None:
+    """Remove the .sig beside a model file that is about to be replaced; returns what it removed.
+
+    A signature belongs to the bytes it was made for: left beside a retrained model it would be
+    sent along and refused by the bench.
+    """
+    p = sig_path(model)
+    if p.exists() or p.is_symlink():
+        p.unlink()
+        return p
+    return None
+
+
 def sign(data: bytes, key: Ed25519PrivateKey) -> str:
-    return base64.b64encode(key.sign(data)).decode()
+    return base64.b64encode(key.sign(data) + hashlib.sha256(data).digest()).decode()
 
 
-def verify(data: bytes, signature: str | None, trusted: list[Ed25519PublicKey]) -> None:
-    """Raises BadInput unless one trusted key signed exactly these bytes."""
+def verify(
+    data: bytes, signature: str | None, trusted: list[Ed25519PublicKey], where: str = "model"
+) -> None:
+    """Raises BadInput unless one trusted key signed exactly these bytes.
+
+    Runs on the bytes alone, before anything parses or runs the model.
+    """
     if not signature:
-        raise BadInput("refused: unsigned model (this bench only accepts signed models)")
+        raise BadInput(f"refused {where}: unsigned model (this bench only accepts signed models)")
+    if len(signature) > MAX_SIGNATURE_CHARS:
+        raise BadInput(f"refused {where}: signature is {len(signature)} characters long")
     try:
         raw = base64.b64decode(signature, validate=True)
     except ValueError:
-        raise BadInput("refused: signature is not base64") from None
+        raise BadInput(f"refused {where}: signature is not base64") from None
+    if len(raw) not in (SIG_BYTES, SIG_BYTES + 32):
+        raise BadInput(f"refused {where}: signature is {len(raw)} bytes, not an ed25519 signature")
+    from cryptography.exceptions import InvalidSignature
+
+    sig, made_for = raw[:SIG_BYTES], raw[SIG_BYTES:]
     for key in trusted:
         try:
-            key.verify(raw, data)
+            key.verify(sig, data)
             return
         except InvalidSignature:
             continue
-    raise BadInput("refused: signature does not match any trusted key")
+    sha = hashlib.sha256(data).hexdigest()
+    if made_for and made_for.hex() != sha:
+        raise BadInput(
+            f"refused {where}: the signature was made for another file (sha256 "
+            f"{made_for.hex()[:12]}), not this one ({sha[:12]}): sign this file again "
+            "(`scopecount model sign`)"
+        )
+    raise BadInput(f"refused {where}: signature does not match any trusted key")

@@ -3,67 +3,88 @@
 Layout of the store folder:
   models/<sha256>.onnx   every model as received (sha256 of the file's bytes)
   models/<sha256>.json   name, classes, size, install time
-  state.json             {"active": sha256, "previous": [sha256, ...]}, replaced atomically
+  models/<sha256>.sig    the signature it was installed with (signed-only stores)
+  state.json             {"active": sha256, "previous": [...], "left": [...], "seen": [...]},
+                         replaced atomically
+  .lock                  every change happens under an flock on it (device/store_lock.py)
+
+`previous` is the rollback path (newest first), `left` the models rolled back from (kept, not on
+the rollback path: `model activate` brings one back), `seen` every model ever installed here
+(a signed-only store refuses to have one of those re-sent; see models/README.md).
+
+Only `install` prunes: it keeps the active model, the newest `keep` previous ones (at least one:
+the model `rollback` goes to is never pruned) and the newest `keep` left ones, and says what it
+removed. `activate` and `rollback` never delete anything.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
-from dataclasses import dataclass
+import re
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
-
-from device.bench import BenchEvent
-from device.counter import Counter
-from device.durable import fsync_dir, makedirs_durable
+from device.durable import fsync_dir, makedirs_durable, replace_file
 from device.errors import BadInput, ModelError
-from device.imageio import write_atomic
-from device.modelfile import sha256_bytes
+from device.modelfile import check_metadata, sha256_bytes
+from device.onnx_scan import scan
+from device.smoke import smoke_run
+from device.store_lock import store_lock
 
 MAX_BYTES = 32 * 1024 * 1024
 SMOKE_BUDGET_S = 10.0
+_SHA = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
 class Limits:
     max_bytes: int = MAX_BYTES
     smoke_budget_s: float = SMOKE_BUDGET_S
-    keep: int = 3  # previous models kept for rollback
+    keep: int = 3  # previous models kept for rollback (at least 1 is always kept)
     min_free_bytes: int = 64 * 1024 * 1024
 
 
-def check_model(data: bytes, where: str, limits: Limits) -> Counter:
-    """Every check before anything changes; BadInput says why in one line."""
+@dataclass
+class State:
+    active: str | None = None
+    previous: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    seen: list[str] = field(default_factory=list)
+
+    def kept(self) -> set[str]:
+        return {s for s in [self.active, *self.previous, *self.left] if s}
+
+
+def check_model(
+    data: bytes,
+    where: str,
+    limits: Limits,
+    signature: str | None = None,
+    trusted: list | None = None,
+) -> dict:
+    """Every check before anything changes; BadInput says why in one line.
+
+    The order matters: sizes, then the signature (on the bytes alone), then the structure and
+    metadata (parsed, never run), and only then a smoke run in a child with a hard time limit.
+    Returns the smoke run's {"name", "classes", "ms"}.
+    """
     if not data:
         raise BadInput(f"refused {where}: empty file")
     if len(data) > limits.max_bytes:
         raise BadInput(
             f"refused {where}: {len(data)} bytes is over the {limits.max_bytes} byte limit"
         )
+    if trusted:
+        from device.signing import verify
+
+        verify(data, signature, trusted, where)
     try:
-        counter = Counter(data, where, threads=1)
+        check_metadata(scan(data, where), where)
     except ModelError as e:
         raise BadInput(f"refused: {e}") from None
-    # A smoke inference on a generated camera-sized frame, within a time budget.
-    rng = np.random.default_rng(0)
-    frame = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
-    t = time.perf_counter()
-    try:
-        res = counter.count(frame)
-    except Exception as e:
-        raise BadInput(f"refused {where}: smoke inference failed ({str(e)[:120]})") from None
-    took = time.perf_counter() - t
-    if took > limits.smoke_budget_s:
-        raise BadInput(
-            f"refused {where}: smoke inference took {took:.1f} s (budget {limits.smoke_budget_s} s)"
-        )
-    if not all(np.isfinite(v) for v in res.sums.values()):
-        raise BadInput(f"refused {where}: smoke inference gave non-finite counts")
-    return counter
+    return smoke_run(data, where, limits.smoke_budget_s)
 
 
 class ModelStore:
@@ -74,27 +95,54 @@ class ModelStore:
         self.limits = limits or Limits()
 
     # -- state ------------------------------------------------------------------------------
-    def state(self) -> dict:
+    def read_state(self) -> State:
         try:
-            st = json.loads(self.state_path.read_text())
+            raw = json.loads(self.state_path.read_text())
         except FileNotFoundError:
-            return {"active": None, "previous": []}
+            return State()
         except (OSError, ValueError) as e:
             raise BadInput(f"{self.state_path}: unreadable store state ({e})") from None
-        return {"active": st.get("active"), "previous": list(st.get("previous", []))}
+        if not isinstance(raw, dict):
+            raise BadInput(f"{self.state_path}: unreadable store state (not an object)")
 
-    def _write_state(self, st: dict) -> None:
-        write_atomic(self.state_path, (json.dumps(st) + "\n").encode())
+        def shas(key: str) -> list[str]:
+            val = raw.get(key) or []
+            # Names in state.json become paths: only sha256 hex, never anything else.
+            if not isinstance(val, list) or not all(
+                isinstance(s, str) and _SHA.fullmatch(s) for s in val
+            ):
+                raise BadInput(f"{self.state_path}: {key} must be a list of sha256 values")
+            return list(val)
+
+        active = raw.get("active")
+        if active is not None and not (isinstance(active, str) and _SHA.fullmatch(active)):
+            raise BadInput(f"{self.state_path}: active must be a sha256")
+        # A state written before `seen` existed: what it names was installed here.
+        seen = shas("seen") if "seen" in raw else [s for s in [active, *shas("previous")] if s]
+        return State(active, shas("previous"), shas("left"), seen)
+
+    def state(self) -> dict:
+        st = self.read_state()
+        return {"active": st.active, "previous": st.previous}
+
+    def _write_state(self, st: State) -> None:
+        replace_file(self.state_path, (json.dumps(asdict(st)) + "\n").encode())
 
     def active_sha(self) -> str | None:
-        return self.state()["active"]
+        return self.read_state().active
 
     def active_path(self) -> Path | None:
         sha = self.active_sha()
-        return self.models / f"{sha}.onnx" if sha else None
+        return self.path_of(sha) if sha else None
 
     def path_of(self, sha: str) -> Path:
         return self.models / f"{sha}.onnx"
+
+    def _info(self, sha: str) -> dict:
+        try:
+            return json.loads((self.models / f"{sha}.json").read_text())
+        except (OSError, ValueError):
+            return {"sha256": sha, "name": "?", "classes": []}
 
     # -- changes ----------------------------------------------------------------------------
     def install(
@@ -103,59 +151,113 @@ class ModelStore:
         where: str = "model",
         signature: str | None = None,
         trusted: list | None = None,
+        reinstall: bool = False,
     ) -> dict:
-        counter = check_model(data, where, self.limits)
-        if trusted:
-            from device.signing import verify
-
-            verify(data, signature, trusted)
-        makedirs_durable(self.models)
-        if _free(self.root) - len(data) < self.limits.min_free_bytes:
-            raise BadInput(f"refused {where}: less than {self.limits.min_free_bytes >> 20} MB free")
+        """Check, store and activate a model. The result has "pruned": what install removed."""
         sha = sha256_bytes(data)
-        info = {
-            "sha256": sha,
-            "name": counter.name,
-            "classes": counter.info.classes,
-            "size": len(data),
-            "installed": datetime.now().astimezone().isoformat(timespec="seconds"),
-            "signed": bool(trusted),
-        }
-        if not self.path_of(sha).exists():
-            write_atomic(self.path_of(sha), data)
-        write_atomic(self.models / f"{sha}.json", (json.dumps(info) + "\n").encode())
-        self._activate(sha)
-        return info
+        if trusted and not reinstall:
+            self._refuse_resent(sha, where)  # cheap: before the checks
+        smoke = check_model(data, where, self.limits, signature, trusted)
+        with store_lock(self.root):
+            st = self.read_state()
+            if trusted and not reinstall:
+                self._refuse_resent(sha, where)  # again, now that nobody else changes it
+            makedirs_durable(self.models)
+            if _free(self.root) - len(data) < self.limits.min_free_bytes:
+                raise BadInput(
+                    f"refused {where}: less than {self.limits.min_free_bytes >> 20} MB free"
+                )
+            info = {
+                "sha256": sha,
+                "name": smoke["name"],
+                "classes": smoke["classes"],
+                "size": len(data),
+                "installed": datetime.now().astimezone().isoformat(timespec="seconds"),
+                "signed": bool(trusted),
+            }
+            again, already = sha in st.seen, st.active == sha
+            if not _holds(self.path_of(sha), sha):
+                replace_file(self.path_of(sha), data)
+            replace_file(self.models / f"{sha}.json", (json.dumps(info) + "\n").encode())
+            if trusted and signature:
+                # Kept so that activate and rollback can check it again against the keys
+                # trusted then (a key removed from trusted_keys withdraws what it signed).
+                replace_file(self.models / f"{sha}.sig", (signature.strip() + "\n").encode())
+            if st.active != sha:
+                st.previous = [s for s in [st.active, *st.previous] if s and s != sha]
+                st.left = [s for s in st.left if s != sha]
+                st.active = sha
+            if not again:
+                st.seen.append(sha)
+            pruned = self._prune(st)
+        return {**info, "again": again, "already_active": already, "pruned": pruned}
 
-    def _activate(self, sha: str) -> None:
-        st = self.state()
-        if st["active"] == sha:
-            return
-        prev = [s for s in [st["active"], *st["previous"]] if s and s != sha]
-        self._write_state({"active": sha, "previous": prev[: self.limits.keep]})
-        self._prune()
+    def _refuse_resent(self, sha: str, where: str) -> None:
+        st = self.read_state()
+        if sha in st.seen and sha != st.active:
+            name = self._info(sha).get("name", "?")
+            kept = self.path_of(sha).exists()
+            how = (
+                f"to go back to it, run `scopecount model activate {sha[:12]}` on the bench"
+                if kept
+                else "it is no longer in the store; `model install --reinstall FILE` on the bench"
+            )
+            raise BadInput(
+                f"refused {where}: model {name!r} ({sha[:12]}) was installed here before and "
+                f"has been replaced; a signed-only store does not take it back by a push ({how})"
+            )
 
-    def _prune(self) -> None:
-        st = self.state()
-        keep = {st["active"], *st["previous"]}
-        for p in self.models.glob("*.onnx"):
-            if p.stem not in keep:
+    def _prune(self, st: State) -> list[dict]:
+        """Under the lock: trim the history, write state.json, then delete what it left out."""
+        st.previous = st.previous[: max(1, self.limits.keep)]
+        st.left = st.left[: self.limits.keep]
+        self._write_state(st)  # before any delete: state.json never names a removed file
+        keep = st.kept()
+        pruned = []
+        for p in sorted(self.models.glob("*.onnx")):
+            if p.stem in keep:
+                continue
+            pruned.append(
+                {"sha256": p.stem, "name": self._info(p.stem).get("name", "?"), "path": str(p)}
+            )
+            p.unlink(missing_ok=True)
+            for ext in (".json", ".sig"):
+                (self.models / f"{p.stem}{ext}").unlink(missing_ok=True)
+        # Sidecars without a model, and temporary files of a killed writer (every writer holds
+        # the lock, so none of these is being written now).
+        for p in sorted([*self.models.glob("*.json"), *self.models.glob("*.sig")]):
+            if p.stem not in keep and _SHA.fullmatch(p.stem):
                 p.unlink(missing_ok=True)
-                (self.models / f"{p.stem}.json").unlink(missing_ok=True)
+        for p in sorted(self.models.glob(".*.tmp*")):
+            pruned.append({"sha256": "", "name": "(unfinished write)", "path": str(p)})
+            p.unlink(missing_ok=True)
         fsync_dir(self.models)
+        return pruned
 
     def list(self) -> dict:
-        st = self.state()
+        st = self.read_state()
+        roles = {s: "previous" for s in st.previous}
+        roles.update({s: "rolled back from" for s in st.left})
+        if st.active:
+            roles[st.active] = "active"
         models = []
         for meta in sorted(self.models.glob("*.json")):
             try:
                 info = json.loads(meta.read_text())
             except (OSError, ValueError):
                 continue
-            info["active"] = info.get("sha256") == st["active"]
+            if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
+                continue
+            info["active"] = info["sha256"] == st.active
+            info["role"] = roles.get(info["sha256"], "")
             models.append(info)
-        models.sort(key=lambda m: m.get("installed", ""), reverse=True)
-        return {"store": str(self.root), "active_sha256": st["active"], "models": models}
+        models.sort(key=lambda m: str(m.get("installed", "")), reverse=True)
+        return {
+            "store": str(self.root),
+            "active_sha256": st.active,
+            "previous_sha256": st.previous[0] if st.previous else None,
+            "models": models,
+        }
 
     def resolve(self, name_or_sha: str) -> str:
         models = self.list()["models"]
@@ -163,28 +265,79 @@ class ModelStore:
         if not hits and len(name_or_sha) >= 6:
             hits = [m for m in models if m["sha256"].startswith(name_or_sha)]
         if not hits:
-            hits = [m for m in models if m["name"] == name_or_sha][:1]
+            hits = [m for m in models if m.get("name") == name_or_sha][:1]
         if not hits:
-            raise BadInput(f"{name_or_sha}: no such model in {self.root} (see `model list`)")
+            raise BadInput(f"{name_or_sha[:80]!r}: no such model in {self.root} (see `model list`)")
         if len(hits) > 1:
             raise BadInput(f"{name_or_sha}: matches {len(hits)} models, give more of the sha256")
         return hits[0]["sha256"]
 
-    def activate(self, name_or_sha: str) -> dict:
-        sha = self.resolve(name_or_sha)
-        check_model(self.path_of(sha).read_bytes(), str(self.path_of(sha)), self.limits)
-        self._activate(sha)
-        return json.loads((self.models / f"{sha}.json").read_text())
+    def _stored_bytes(self, sha: str, trusted: list | None) -> bytes:
+        """A stored model's bytes, checked against its name and, in a signed-only store,
+        against its stored signature and the keys trusted now (before anything runs it)."""
+        path = self.path_of(sha)
+        try:
+            data = path.read_bytes()
+        except OSError as e:
+            raise BadInput(f"{path}: cannot read ({e.strerror})") from None
+        if sha256_bytes(data) != sha:
+            raise BadInput(f"{path}: damaged (its sha256 is not the one it was installed with)")
+        if trusted:
+            from device.signing import verify
 
-    def rollback(self) -> dict:
-        st = self.state()
-        if not st["previous"]:
+            sig_file = self.models / f"{sha}.sig"
+            name = self._info(sha).get("name", "?")
+            if not sig_file.exists():
+                raise BadInput(
+                    f"refused {name!r} ({sha[:12]}): installed without a signature, and this "
+                    "store now takes signed models only"
+                )
+            verify(data, sig_file.read_text()[:400].strip(), trusted, f"{name!r} ({sha[:12]})")
+        return data
+
+    def activate(self, name_or_sha: str, trusted: list | None = None) -> dict:
+        """Make a stored model active again; the one it replaces becomes the rollback target."""
+        sha = self.resolve(name_or_sha)
+        path = self.path_of(sha)
+        data = self._stored_bytes(sha, trusted)
+        check_model(data, str(path), self.limits)
+        with store_lock(self.root):
+            st = self.read_state()
+            if not path.exists():
+                raise BadInput(f"{path}: removed meanwhile by another install")
+            if st.active != sha:
+                st.previous = [s for s in [st.active, *st.previous] if s and s != sha]
+                st.left = [s for s in st.left if s != sha]
+                st.active = sha
+                self._write_state(st)
+        return self._info(sha)
+
+    def rollback(self, trusted: list | None = None) -> dict:
+        """The previous model becomes active; the one left stays in the store (see `left`)."""
+        if not self.state_path.exists():  # nothing to lock (and no folder to create)
             raise BadInput(f"{self.root}: no previous model to roll back to")
-        sha, rest = st["previous"][0], st["previous"][1:]
-        # The failed model is dropped from the history: rolling back twice goes further back.
-        self._write_state({"active": sha, "previous": rest})
-        self._prune()
-        return json.loads((self.models / f"{sha}.json").read_text())
+        with store_lock(self.root):
+            st = self.read_state()
+            if not st.previous:
+                raise BadInput(f"{self.root}: no previous model to roll back to")
+            sha = st.previous[0]
+            if not self.path_of(sha).exists():
+                raise BadInput(f"{self.path_of(sha)}: the previous model's file is missing")
+            self._stored_bytes(sha, trusted)
+            # Rolling back twice goes further back; the model left can come back by `activate`.
+            st.left = [s for s in [st.active, *st.left] if s and s != sha]
+            st.previous = st.previous[1:]
+            st.active = sha
+            self._write_state(st)
+            left = st.left[0] if st.left else None
+        return {**self._info(sha), "left": left}
+
+
+def _holds(path: Path, sha: str) -> bool:
+    try:
+        return sha256_bytes(path.read_bytes()) == sha
+    except OSError:
+        return False
 
 
 def _free(path: Path) -> int:
@@ -192,65 +345,11 @@ def _free(path: Path) -> int:
     return st.f_bavail * st.f_frsize
 
 
-class WatchedModel:
-    """The store's active model for a running bench: hot swap within a poll, rollback on failure."""
+def __getattr__(name: str) -> object:
+    """`from device.store import WatchedModel` still works, without loading the bench side
+    (onnxruntime, gpiozero) into `model install`."""
+    if name == "WatchedModel":
+        from device.watched_model import WatchedModel
 
-    def __init__(self, store: ModelStore, threads: int = 0) -> None:
-        self.store = store
-        self.threads = threads
-        self.sha = store.active_sha()
-        path = store.active_path()
-        if path is None:
-            raise BadInput(f"{store.root}: no active model")
-        self.counter = Counter.from_file(path, threads)
-
-    def current(self) -> Counter:
-        return self.counter
-
-    def poll(self) -> BenchEvent | None:
-        try:
-            sha = self.store.active_sha()
-        except BadInput:
-            return None
-        if not sha or sha == self.sha:
-            return None
-        old = self.counter
-        try:
-            new = Counter.from_file(self.store.path_of(sha), self.threads)
-        except (ModelError, OSError) as e:
-            return self._roll_back(f"new model {sha[:12]} does not load ({e})", old)
-        self.counter, self.sha = new, sha
-        return BenchEvent(
-            "model",
-            {
-                "name": new.name,
-                "sha256": sha,
-                "classes": new.info.classes,
-                "previous": old.name,
-                "message": f"new model active: {new.name} (was {old.name})",
-            },
-        )
-
-    def failed(self, error: Exception) -> BenchEvent | None:
-        return self._roll_back(
-            f"model {self.counter.name} failed while counting ({error})", self.counter
-        )
-
-    def _roll_back(self, why: str, keep: Counter) -> BenchEvent:
-        try:
-            info = self.store.rollback()
-            self.counter = Counter.from_file(self.store.path_of(info["sha256"]), self.threads)
-            self.sha = info["sha256"]
-        except (BadInput, ModelError, OSError):
-            self.counter = keep
-            self.sha = self.store.active_sha()
-        return BenchEvent(
-            "model",
-            {
-                "name": self.counter.name,
-                "sha256": self.counter.sha256,
-                "classes": self.counter.info.classes,
-                "error": why,
-                "message": f"{why}; rolled back to {self.counter.name}",
-            },
-        )
+        return WatchedModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

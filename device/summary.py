@@ -1,22 +1,51 @@
-"""`scopecount records summary DIR`: totals per day and sample across a stick, one merged CSV."""
+"""`scopecount records summary DIR`: totals per day and sample across a stick, one merged CSV.
+
+Reads day folders through device/dayfolder.py. Voided records and records whose count means
+nothing (flagged empty, under- or overexposed) are listed but kept out of the totals, and the
+summary says how many it left out and why.
+"""
 
 from __future__ import annotations
 
 import csv
-import json
 import sys
 from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from device.csvsafe import neutralise
+from device.dayfolder import SUBDIR, UNCOUNTABLE, DayFolder, Record
 from device.errors import BadInput
-from device.recorder import SUBDIR
+from device.writable import writable_file
 
 
-def day_folders(root: Path) -> list[Path]:
+@dataclass
+class Row:
+    day: str
+    record: Record
+    voided: bool
+
+    @property
+    def left_out(self) -> str:
+        """Why this record is not in the totals ('' if it is)."""
+        if self.voided:
+            return "voided"
+        bad = [f for f in self.record.flags if f in UNCOUNTABLE]
+        return bad[0] if bad else ""
+
+
+@dataclass
+class Total:
+    day: str
+    sample: str
+    records: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def day_folders(root: Path) -> list[DayFolder]:
     if not root.is_dir():
         raise BadInput(f"{root}: not a folder")
-    base = root / SUBDIR if (root / SUBDIR).is_dir() else root
-    days = sorted(p.parent for p in base.glob("*/records.jsonl"))
+    days = DayFolder.all_in(root)
     if not days:
         raise BadInput(
             f"{root}: no scopecount records found (expected {SUBDIR}/<date>/records.jsonl)"
@@ -24,70 +53,75 @@ def day_folders(root: Path) -> list[Path]:
     return days
 
 
-def read_records(root: Path) -> list[dict]:
+def read_rows(root: Path) -> list[Row]:
     out = []
     for day in day_folders(root):
-        voided = set()
-        if (day / "voids.jsonl").exists():
-            for line in (day / "voids.jsonl").read_text(encoding="utf-8").splitlines():
-                try:
-                    voided.add(json.loads(line)["id"])
-                except (ValueError, KeyError):
-                    continue
-        for n, line in enumerate(
-            (day / "records.jsonl").read_text(encoding="utf-8").splitlines(), 1
-        ):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                print(f"{day / 'records.jsonl'}: line {n} is not JSON, skipped", file=sys.stderr)
-                continue
-            rec["day"] = day.name
-            rec["voided"] = rec.get("id") in voided
-            out.append(rec)
-    out.sort(key=lambda r: (r["day"], r.get("seq", 0)))
+        voided = day.voided_ids()
+
+        def bad(n: int, why: str, path: Path = day.records_path) -> None:
+            print(f"{path}: line {n} skipped ({why})", file=sys.stderr)
+
+        out += [Row(day.day, r, r.id in voided) for r in day.records(on_bad=bad)]
+    out.sort(key=lambda r: (r.day, r.record.time, r.record.id))
     return out
 
 
-def summarise(records: list[dict]) -> list[dict]:
-    totals: dict[tuple[str, str], dict] = {}
-    for r in records:
-        if r["voided"]:
+def summarise(rows: list[Row]) -> list[Total]:
+    """One total per day and sample id, in the order the samples were first seen."""
+    totals: dict[tuple[str, str], Total] = {}
+    for r in rows:
+        if r.left_out:
             continue
-        key = (r["day"], r.get("sample", ""))
-        t = totals.setdefault(
-            key, {"day": key[0], "sample": key[1], "records": 0, "counts": defaultdict(int)}
-        )
-        t["records"] += 1
-        for c, n in r.get("counts", {}).items():
-            t["counts"][c] += int(n)
+        key = (r.day, r.record.sample)
+        t = totals.setdefault(key, Total(*key))
+        t.records += 1
+        for c, n in r.record.counts.items():
+            t.counts[c] += n
     return list(totals.values())
 
 
 def summary_cmd(root: str, csv_out: str | None) -> int:
-    records = read_records(Path(root))
-    classes = sorted({c for r in records for c in r.get("counts", {})})
-    rows = summarise(records)
+    if csv_out:  # before any output: a bad --csv is one line, not a half-done run
+        writable_file(csv_out, "--csv")
+    rows = read_rows(Path(root))
+    classes = sorted({c for r in rows for c in r.record.counts})
+    totals = summarise(rows)
     print(f"{'day':<12} {'sample':<20} {'records':>7}  " + "  ".join(f"{c:>8}" for c in classes))
-    for t in rows:
-        cells = "  ".join(f"{t['counts'].get(c, 0):>8}" for c in classes)
-        print(f"{t['day']:<12} {t['sample'][:20]:<20} {t['records']:>7}  {cells}")
-    n_void = sum(r["voided"] for r in records)
-    print(f"{len(records)} records ({n_void} voided) over {len({r['day'] for r in records})} days")
+    for t in totals:
+        cells = "  ".join(f"{t.counts.get(c, 0):>8}" for c in classes)
+        print(f"{t.day:<12} {t.sample[:20]:<20} {t.records:>7}  {cells}")
+    n_void = sum(r.voided for r in rows)
+    why: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r.left_out:
+            why[r.left_out] += 1
+    days = len({r.day for r in rows})
+    print(f"{len(rows)} records ({n_void} voided) over {days} days")
+    left = sum(why.values())
+    detail = ", ".join(f"{n} {w}" for w, n in sorted(why.items()))
+    print(f"{left} records left out of the totals" + (f" ({detail})" if left else ""))
     if csv_out:
-        out = Path(csv_out)
-        if not out.parent.is_dir():
-            raise BadInput(f"--csv {out}: folder {out.parent} does not exist")
-        tmp = out.with_name(f".{out.name}.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            w.writerow(["day", "id", "time", "sample", "model", *classes, "flags", "voided"])
-            for r in records:
-                w.writerow(
-                    [r["day"], r.get("id"), r.get("time"), r.get("sample"), r.get("model")]
-                    + [r.get("counts", {}).get(c, "") for c in classes]
-                    + [" ".join(r.get("flags", [])), "yes" if r["voided"] else ""]
-                )
-        tmp.replace(out)
-        print(f"wrote {out}")
+        _write_csv(Path(csv_out), rows, classes)
     return 0
+
+
+def _write_csv(out: Path, rows: list[Row], classes: list[str]) -> None:
+    tmp = out.with_name(f".{out.name}.tmp")
+    head = ["day", "id", "time", "sample", "model", *classes, "flags", "voided", "left_out"]
+    try:
+        f = open(tmp, "w", newline="", encoding="utf-8")
+    except OSError as e:  # checked before, but a stick can go read-only meanwhile
+        raise BadInput(f"--csv {out}: cannot write ({e.strerror})") from None
+    with f:
+        w = csv.writer(f)
+        w.writerow([neutralise(h) for h in head])
+        for r in rows:
+            rec = r.record
+            text = [r.day, rec.id, rec.time, rec.sample, rec.model]
+            w.writerow(
+                [neutralise(c) for c in text]
+                + [rec.counts.get(c, "") for c in classes]
+                + [neutralise(" ".join(rec.flags)), "yes" if r.voided else "", r.left_out]
+            )
+    tmp.replace(out)
+    print(f"wrote {out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -10,12 +11,15 @@ from gpiozero.pins import Factory
 from device.bench import Bench, FixedModel, ModelSource
 from device.config import Config
 from device.counter import Counter
+from device.durable import makedirs_durable
 from device.errors import BadInput
 from device.hardware.button import BenchButton
 from device.hardware.camera import Camera, CameraError, open_camera
 from device.hardware.light import Light, open_light
+from device.locks import BenchLocks
 from device.paths import cache_dir, default_model
 from device.recorder import Recorder
+from device.writable import writable_dir
 
 
 @dataclass
@@ -26,6 +30,7 @@ class RunOptions:
     model: str | None = None
     store: str | None = None
     local_storage: bool = False
+    sim_source: str | None = None  # --sim replays this folder, image or video instead
 
 
 @dataclass
@@ -35,12 +40,15 @@ class Assembled:
     light: Light
     button: BenchButton | None
     pin_factory: Factory | None
+    locks: BenchLocks | None = None
 
     def close(self) -> None:
         if self.button is not None:
             self.button.close()
         self.light.close()
         self.camera.close()
+        if self.locks is not None:
+            self.locks.release()
 
 
 def sim_factory() -> Factory:
@@ -59,23 +67,84 @@ def demo_images() -> Path:
     return folder / "images"
 
 
-def apply_sim(cfg: Config) -> Config:
-    """--sim replaces camera, light and button settings of any config."""
-    cam = replace(cfg.camera, backend="replay", folder=str(demo_images()), delay_ms=0)
+def apply_sim(cfg: Config, source: str | None = None) -> Config:
+    """--sim replaces camera, light and button settings of any config; the camera replays
+    `source` (a lab's own photographs or a video) or the synthetic demo vials."""
+    if source is not None and not Path(source).exists():
+        raise BadInput(f"--sim-source {source}: no such folder, image or video")
+    folder = source if source is not None else str(demo_images())
+    cam = replace(cfg.camera, backend="replay", folder=folder, delay_ms=0)
     light = replace(cfg.light, kind="pwm", settle_ms=10)
     return replace(cfg, camera=cam, light=light)
 
 
+log = logging.getLogger(__name__)
+
+NO_HARDWARE_HINT = "to try the bench without hardware: scopecount run --sim"
+
+
 def storage_paths(cfg: Config, opts: RunOptions) -> tuple[Path, Path, bool]:
+    """Checked, and nothing created yet: a plain storage folder's parent must exist (a typo must
+    not grow a new tree of records nobody looks for); the spool is checked in make_spool."""
     storage = Path(opts.storage or cfg.storage.path)
     spool = Path(opts.spool or cfg.storage.spool)
     removable = cfg.storage.removable and not opts.local_storage
+    option = "--storage" if opts.storage else "[storage] path"
     if not removable and not storage.is_dir():
-        try:
-            storage.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise BadInput(f"--storage {storage}: cannot create ({e.strerror})") from None
+        if storage.exists():
+            raise BadInput(f"{option} {storage}: exists and is not a folder")
+        if not storage.parent.is_dir():
+            raise BadInput(f"{option} {storage}: no such folder (nor {storage.parent})")
     return storage, spool, removable
+
+
+def make_storage(storage: Path, removable: bool, opts: RunOptions) -> None:
+    """A plain folder is made like `mkdir` makes one: the last part only."""
+    if not removable:
+        if not storage.is_dir():
+            try:
+                storage.mkdir()
+            except OSError as e:
+                raise BadInput(f"--storage {storage}: cannot create ({e.strerror})") from None
+        writable_dir(storage, "--storage" if opts.storage else "[storage] path", create=False)
+
+
+def make_spool(spool: Path, opts: RunOptions) -> None:
+    """The spool is the bench's own folder: created when missing (durably: it holds records
+    until a stick returns), refused when unwritable."""
+    option = "--spool" if opts.spool else "[storage] spool"
+    if not spool.exists():
+        try:
+            makedirs_durable(spool)
+        except OSError as e:
+            raise BadInput(f"{option} {spool}: cannot create the folder ({e.strerror})") from None
+    writable_dir(spool, option)
+
+
+def gpio_factory() -> Factory:
+    """The Pi's GPIO through gpiozero; off a Pi, one line saying what is missing instead of
+    gpiozero's fallback warnings and BadPinFactory."""
+    import warnings
+
+    from gpiozero import Device
+    from gpiozero.exc import BadPinFactory
+
+    if Device.pin_factory is None:
+        # One PinFactoryFallback warning per library tried: the journal gets them, not the user.
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            try:
+                Device.pin_factory = Device._default_pin_factory()
+            except BadPinFactory:
+                for w in seen:
+                    log.info("gpiozero: %s", w.message)
+                raise BadInput(
+                    "no GPIO for the LED ring and button: this is not a Raspberry Pi, or lgpio "
+                    f"is missing (pip install 'scopecount[pi]'); {NO_HARDWARE_HINT}"
+                ) from None
+        for w in seen:
+            log.warning("gpiozero: %s", w.message)
+    return Device.pin_factory
 
 
 def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
@@ -89,17 +158,68 @@ def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
 
         st = ModelStore(store)
         if st.active_path() is not None:
-            return WatchedModel(st, cfg.model.threads)
+            return WatchedModel(st, cfg.model.threads, _trusted(cfg))
     except ImportError:
         pass
     return FixedModel(Counter.from_file(default_model(), cfg.model.threads))
 
 
+def _trusted(cfg: Config) -> list:
+    from device.signing import parse_public_key
+
+    return [parse_public_key(k, "[model] trusted_keys") for k in cfg.model.trusted_keys]
+
+
 def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) -> Assembled:
+    # Everything that can be refused is checked before anything is created on disk.
     if opts.sim:
-        cfg = apply_sim(cfg)
+        cfg = apply_sim(cfg, opts.sim_source)
         pin_factory = pin_factory or sim_factory()
+    models = open_models(cfg, opts)
     storage, spool, removable = storage_paths(cfg, opts)
+    if pin_factory is None:  # the button always needs GPIO
+        pin_factory = gpio_factory()
+    # The light first: the camera settles and locks its exposure under the ring at capture.
+    light = open_light(cfg.light, pin_factory)
+    try:
+        option = "--sim-source" if opts.sim_source else "[camera] folder"
+        camera = open_camera(cfg.camera, option, light)
+    except CameraError as e:
+        light.close()
+        hint = "" if opts.sim else f" ({NO_HARDWARE_HINT})"
+        raise BadInput(f"camera: {e}{hint}") from None
+    except BaseException:
+        light.close()
+        raise
+    try:
+        make_storage(storage, removable, opts)
+        make_spool(spool, opts)
+        # One bench per storage and spool: taken before the recorder cleans up after kills.
+        locks = BenchLocks(storage, spool)
+    except BaseException:
+        camera.close()
+        light.close()
+        raise
+    try:
+        return _assemble(cfg, pin_factory, storage, spool, removable, locks, models, camera, light)
+    except BaseException:
+        locks.release()
+        camera.close()
+        light.close()
+        raise
+
+
+def _assemble(
+    cfg: Config,
+    pin_factory: Factory | None,
+    storage: Path,
+    spool: Path,
+    removable: bool,
+    locks: BenchLocks,
+    models: ModelSource,
+    camera: Camera,
+    light: Light,
+) -> Assembled:
     try:
         recorder = Recorder(
             storage,
@@ -112,14 +232,6 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
         )
     except PermissionError as e:
         raise BadInput(f"spool {spool}: not writable ({e.strerror}); use --spool DIR") from None
-    models = open_models(cfg, opts)
-    # The light first: the camera settles and locks its exposure under the ring at capture.
-    light = open_light(cfg.light, pin_factory)
-    try:
-        camera = open_camera(cfg.camera, light)
-    except CameraError as e:
-        light.close()
-        raise BadInput(f"camera: {e}") from None
     bench = Bench(
         camera,
         light,
@@ -128,6 +240,7 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
         cfg.quality,
         settle_s=cfg.light.settle_ms / 1000,
         debounce_s=cfg.button.bounce_ms / 1000,
+        sample=recorder.first_sample(cfg.bench.sample),
     )
     button = BenchButton(cfg.button, bench.press, bench.hold, pin_factory)
-    return Assembled(bench, camera, light, button, pin_factory)
+    return Assembled(bench, camera, light, button, pin_factory, locks)

@@ -1,17 +1,19 @@
 """`scopecount annotate FOLDER`: a local page to add, move and remove points, saved atomically.
 
 Served on 127.0.0.1 by the command itself; every script and style ships in export/annotate/.
-Each save replaces one image's rows in points.csv under a lock (read, modify, write to a temp
-name, fsync, rename), with a revision per image: a tab holding an old revision is told to reload
-instead of overwriting another tab's work.
+Requests are checked in export/annotate_guard.py (per-run secret, Host, Origin, type, size,
+shape). Each save changes one image's rows in points.csv under the folder's lock: the file is
+read as it is on disk now, rows of other images (written meanwhile by `import` or a second
+`annotate`) are kept as they are, and a save made from an old view of the same image is
+refused (409) with the rows on disk, so the page reloads instead of overwriting them.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import mimetypes
+import os
+import stat
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,30 +21,56 @@ from pathlib import Path
 
 from device.errors import BadInput
 from device.imageio import write_atomic
-from export.folder import HEADER, TrainingFolder, read_folder
+from export import annotate_guard as guard
+from export import pointsfile
+from export.annotate_guard import Refused, SaveRequest
+from export.folder import STATE_FILE, TrainingFolder, read_folder
 
 STATIC = Path(__file__).parent / "annotate"
-STATE_FILE = ".scopecount-annotate.json"
-MAX_BODY = 16 * 1024 * 1024
+Point = tuple[float, float, str]
+# The page loads only its own script, style and images: injected markup could run nothing.
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+
+
+def _disk_points(rows: list[pointsfile.Row], names: set[str]) -> dict[str, list[Point]]:
+    out: dict[str, list[Point]] = {n: [] for n in names}
+    for r in rows:
+        if r[0] not in out or not any(r[1:]):  # `name,,,`: listed as checked and empty
+            continue
+        try:
+            x, y, lab = round(float(r[1]), 2), round(float(r[2]), 2), r[3]
+        except (ValueError, IndexError):
+            raise Refused(409, f"points.csv: row {r!r} cannot be read; fix the file") from None
+        out[r[0]].append((x, y, lab))
+    return out
 
 
 class AnnotationStore:
     def __init__(self, folder: TrainingFolder, predict=None) -> None:  # noqa: ANN001
-        self.folder = folder
         self.root = folder.root
+        self.csv = self.root / "points.csv"
+        self.images_dir = (self.root / "images").resolve()
         self.lock = threading.Lock()
-        self.points = {s.name: [[x, y, c] for x, y, c in s.points] for s in folder.samples}
+        self.points: dict[str, list[Point]] = {
+            s.name: [(round(x, 2), round(y, 2), c) for x, y, c in s.points] for s in folder.samples
+        }
+        self.disk = {n: list(p) for n, p in self.points.items()}  # as last seen on disk
         self.sizes = {s.name: (s.width, s.height) for s in folder.samples}
         self.revision = {s.name: 0 for s in folder.samples}
         self.predicted: set[str] = set()
         st = self._read_state()
-        self.done: set[str] = set(st.get("done", [])) & set(self.points)
-        self.classes = list(dict.fromkeys(folder.classes + st.get("classes", [])))
+        self.done: set[str] = st["done"] & set(self.points)
+        # `name,,,` rows say a person checked the image and found nothing: that is done.
+        self.done |= {s.name for s in folder.samples if s.listed}
+        self.classes = list(dict.fromkeys(folder.classes + st["classes"]))
         if predict is not None:
             for name, pts in self.points.items():
                 if not pts and name not in self.done:
                     self.points[name] = [
-                        [x, y, c] for x, y, c in predict(self.root / "images" / name)
+                        (x, y, c) for x, y, c in predict(self.root / "images" / name)
                     ]
                     self.predicted.add(name)
             for c in getattr(predict, "classes", []):
@@ -52,13 +80,39 @@ class AnnotationStore:
             self.classes = ["object"]
 
     def _read_state(self) -> dict:
+        """done images and extra classes; entries of the wrong type are dropped, not trusted."""
         try:
-            return json.loads((self.root / STATE_FILE).read_text())
+            st = json.loads((self.root / STATE_FILE).read_text())
         except (OSError, ValueError):
-            return {}
+            st = {}
+        st = st if isinstance(st, dict) else {}
+        done = st.get("done") if isinstance(st.get("done"), list) else []
+        classes = []
+        for c in st.get("classes") if isinstance(st.get("classes"), list) else []:
+            try:
+                classes.append(guard.check_name(c, "class"))
+            except Refused:
+                continue
+        return {"done": {d for d in done if isinstance(d, str)}, "classes": classes}
+
+    def _sync(self) -> list[pointsfile.Row]:
+        """Read points.csv as it is now; images whose rows changed on disk take those rows
+        and a new revision. Returns the rows. Call with self.lock held."""
+        rows = pointsfile.read_rows(self.csv)
+        for name, pts in _disk_points(rows, set(self.points)).items():
+            if pts != self.disk[name]:
+                self.disk[name] = pts
+                self.points[name] = pts
+                self.revision[name] += 1
+                self.predicted.discard(name)
+                for c in pts:
+                    if c[2] not in self.classes:
+                        self.classes.append(c[2])
+        return rows
 
     def state(self) -> dict:
         with self.lock:
+            self._sync()
             return {
                 "folder": str(self.root),
                 "classes": self.classes,
@@ -70,61 +124,87 @@ class AnnotationStore:
                         "done": n in self.done,
                         "predicted": n in self.predicted,
                         "revision": self.revision[n],
-                        "points": self.points[n],
+                        "points": [list(p) for p in self.points[n]],
                     }
                     for n in self.points
                 ],
             }
 
-    def save(
-        self, name: str, points: list, revision: int, done: bool | None, classes: list[str] | None
-    ) -> dict:
+    def save(self, req: SaveRequest) -> dict:
+        name = req.image
         if name not in self.points:
             raise BadInput(f"{name}: not an image of this folder")
         w, h = self.sizes[name]
-        clean = []
-        for p in points:
-            if not (isinstance(p, list) and len(p) == 3):
-                raise BadInput(f"{name}: a point must be [x, y, label]")
-            x, y, lab = float(p[0]), float(p[1]), str(p[2]).strip()
-            if not lab or not (0 <= x <= w and 0 <= y <= h):
-                raise BadInput(f"{name}: point ({x:g}, {y:g}, {lab!r}) is outside or unlabelled")
-            clean.append([round(x, 2), round(y, 2), lab])
-        with self.lock:
-            if revision != self.revision[name]:
+        for x, y, lab in req.points:
+            if not (0 <= x <= w and 0 <= y <= h):
+                raise BadInput(f"{name}: point ({x:g}, {y:g}, {lab!r}) is outside {w}x{h}")
+        with self.lock, pointsfile.locked(self.root):
+            rows = self._sync()
+            if req.revision != self.revision[name]:
                 return {
                     "ok": False,
                     "conflict": True,
                     "revision": self.revision[name],
-                    "points": self.points[name],
+                    "points": [list(p) for p in self.points[name]],
                 }
-            self.points[name] = clean
+            mine = [pointsfile.point_row(name, *p) for p in req.points]
+            pointsfile.write_rows(self.csv, _replace_rows(rows, name, mine))
+            self.points[name] = list(req.points)
+            self.disk[name] = list(req.points)
             self.revision[name] += 1
             self.predicted.discard(name)
-            if done is not None:
-                (self.done.add if done else self.done.discard)(name)
-            for c in classes or []:
-                if c and c not in self.classes:
+            if req.done is not None:
+                (self.done.add if req.done else self.done.discard)(name)
+            for c in [*(req.classes or []), *(p[2] for p in req.points)]:
+                if c not in self.classes:
                     self.classes.append(c)
-            self._write()
+            self._write_state()
             return {"ok": True, "revision": self.revision[name]}
 
-    def _write(self) -> None:
-        """points.csv for every image, rewritten whole and atomically; other tools' rows for
-        images we do not show are kept."""
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(HEADER)
-        for name, pts in self.points.items():
-            if name in self.predicted:
-                continue  # unconfirmed predictions are not annotations
-            w.writerows([name, f"{x:.2f}", f"{y:.2f}", c] for x, y, c in pts)
-        write_atomic(self.root / "points.csv", buf.getvalue().encode())
-        st = {"done": sorted(self.done), "classes": self.classes}
-        write_atomic(self.root / STATE_FILE, json.dumps(st).encode())
+    def _write_state(self) -> None:
+        """done and classes, merged with what another annotate of this folder wrote."""
+        st = self._read_state()
+        done = (st["done"] - set(self.points)) | self.done
+        classes = list(dict.fromkeys(st["classes"] + self.classes))
+        data = json.dumps({"done": sorted(done), "classes": classes})
+        write_atomic(self.root / STATE_FILE, data.encode())
+
+    def image_bytes(self, name: str) -> bytes | None:
+        """An image of the folder, only as a regular file inside images/ (never a link that
+        appeared since the start, a FIFO or a file elsewhere)."""
+        if name not in self.points or "/" in name or name.startswith("."):
+            return None
+        if (self.root / "images").resolve() != self.images_dir:
+            return None
+        try:
+            fd = os.open(self.images_dir / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                return f.read()
+        finally:
+            os.close(fd)
 
 
-def make_handler(store: AnnotationStore) -> type[BaseHTTPRequestHandler]:
+def _replace_rows(
+    rows: list[pointsfile.Row], name: str, mine: list[pointsfile.Row]
+) -> list[pointsfile.Row]:
+    """Rows with one image's rows replaced in place (appended when it had none)."""
+    out: list[pointsfile.Row] = []
+    placed = False
+    for r in rows:
+        if r[0] != name:
+            out.append(r)
+        elif not placed:
+            out += mine
+            placed = True
+    return out if placed else out + mine
+
+
+def make_handler(store: AnnotationStore, token: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt: str, *args: object) -> None:
             pass
@@ -134,24 +214,48 @@ def make_handler(store: AnnotationStore) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Referrer-Policy", "no-referrer")
+            self.send_header("Content-Security-Policy", CSP)
             self.end_headers()
             self.wfile.write(body)
 
         def _json(self, code: int, obj: object) -> None:
             self._send(code, json.dumps(obj).encode(), "application/json")
 
+        def _refuse(self, e: Refused) -> None:
+            self.close_connection = True  # an unread body must not be taken for a request
+            self._json(e.status, {"ok": False, "error": e.reason})
+
+        @property
+        def _port(self) -> int:
+            return self.server.server_address[1]  # type: ignore[index]
+
+        def _check_api(self) -> None:
+            guard.check_host(self.headers.get("Host"), self._port)
+            guard.check_origin(self.headers.get("Origin"), self._port)
+            guard.check_token(self.headers.get(guard.TOKEN_HEADER), token)
+
         def do_GET(self) -> None:  # noqa: N802
-            path = urllib.parse.urlparse(self.path).path
-            if path == "/api/state":
-                return self._json(200, store.state())
-            if path.startswith("/images/"):
-                name = urllib.parse.unquote(path[len("/images/") :])
-                if name not in store.points:
-                    return self._send(404, b"no such image", "text/plain")
-                f = store.root / "images" / name
-                ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
-                return self._send(200, f.read_bytes(), ctype)
-            name = "index.html" if path == "/" else path.lstrip("/")
+            url = urllib.parse.urlparse(self.path)
+            try:
+                guard.check_host(self.headers.get("Host"), self._port)
+                if url.path == "/api/state":
+                    self._check_api()
+                    return self._json(200, store.state())
+                if url.path.startswith("/images/"):
+                    # <img> cannot send a header: images carry the secret in their address.
+                    sent = urllib.parse.parse_qs(url.query).get("token", [None])[0]
+                    guard.check_token(sent, token)
+                    name = urllib.parse.unquote(url.path[len("/images/") :])
+                    data = store.image_bytes(name)
+                    if data is None:
+                        return self._send(404, b"no such image", "text/plain")
+                    ctype = mimetypes.guess_type(name)[0] or "application/octet-stream"
+                    return self._send(200, data, ctype)
+            except Refused as e:
+                return self._refuse(e)
+            name = "index.html" if url.path == "/" else url.path.lstrip("/")
             f = STATIC / name
             if "/" in name or not f.is_file():
                 return self._send(404, b"not found", "text/plain")
@@ -159,22 +263,17 @@ def make_handler(store: AnnotationStore) -> type[BaseHTTPRequestHandler]:
             return self._send(200, f.read_bytes(), ctype + "; charset=utf-8")
 
         def do_POST(self) -> None:  # noqa: N802
-            if urllib.parse.urlparse(self.path).path != "/api/points":
-                return self._send(404, b"not found", "text/plain")
-            n = int(self.headers.get("Content-Length") or 0)
-            if n > MAX_BODY:
-                return self._json(413, {"ok": False, "error": "too large"})
             try:
-                body = json.loads(self.rfile.read(n))
-                res = store.save(
-                    body["image"],
-                    body["points"],
-                    int(body["revision"]),
-                    body.get("done"),
-                    body.get("classes"),
+                self._check_api()
+                if urllib.parse.urlparse(self.path).path != "/api/points":
+                    raise Refused(404, "not found")
+                n = guard.body_length(
+                    self.headers.get("Content-Type"), self.headers.get("Content-Length")
                 )
-            except (ValueError, KeyError, TypeError) as e:
-                return self._json(400, {"ok": False, "error": f"bad request: {e}"})
+                req = guard.parse_save(guard.parse_json(self.rfile.read(n)))
+                res = store.save(req)
+            except Refused as e:
+                return self._refuse(e)
             except BadInput as e:
                 return self._json(400, {"ok": False, "error": str(e)})
             return self._json(409 if res.get("conflict") else 200, res)
@@ -185,7 +284,7 @@ def make_handler(store: AnnotationStore) -> type[BaseHTTPRequestHandler]:
 def serve(
     folder: str | Path, model: str | None = None, port: int = 0, ready=None
 ) -> ThreadingHTTPServer:  # noqa: ANN001
-    tf = read_folder(folder)
+    tf = read_folder(folder, all_images=True)
     predict = None
     if model:
         from device.counter import Counter
@@ -198,8 +297,15 @@ def serve(
 
         predict.classes = counter.info.classes  # type: ignore[attr-defined]
     store = AnnotationStore(tf, predict)
-    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(store))
+    token = guard.new_token()
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(store, token))
     server.daemon_threads = True
+    server.token = token  # type: ignore[attr-defined]
     if ready:
         ready(server)
     return server
+
+
+def address(server: ThreadingHTTPServer) -> str:
+    """The page's full address, with the per-run secret the API asks for."""
+    return f"http://127.0.0.1:{server.server_address[1]}/?token={server.token}"  # type: ignore[attr-defined]

@@ -50,7 +50,7 @@ def prepare(
         labs = np.array([index[lab] for _, _, lab in s.points], np.int64)
         d = density_map((h, w), pts, labs, len(classes), sigma)
         images.append(pad_to(normalize(rgb, MEAN, STD)))
-        dens.append(pad_to(d.transpose(1, 2, 0)).transpose(2, 0, 1).copy())
+        dens.append(pad_to(d.transpose(1, 2, 0), mode="constant").transpose(2, 0, 1).copy())
         counts.append(np.bincount(labs, minlength=len(classes)))
         names.append(s.name)
     return Prepared(images, dens, np.array(counts, np.float64).reshape(-1, len(classes)), names)

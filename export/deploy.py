@@ -7,11 +7,37 @@ Host keys are checked as ssh always does; nothing here turns that off.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 from device.errors import BadInput
+
+# An ed25519 signature is 64 bytes: 88 base64 characters. Anything else in a .sig is refused
+# before ssh starts, since the remote side may parse the request with a shell.
+_B64 = re.compile(r"[A-Za-z0-9+/]{4,512}={0,2}")
+
+
+def read_signature(path: Path) -> str | None:
+    """The base64 signature beside a model, or None; BadInput for anything else."""
+    if not path.exists():
+        return None
+    try:
+        raw = path.read_bytes()[:1025]
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read the signature ({e.strerror})") from None
+    text = raw.decode("ascii", errors="replace").strip()
+    if len(raw) > 1024 or not _B64.fullmatch(text):
+        raise BadInput(f"{path}: not a base64 signature (refused; nothing was sent)")
+    try:
+        base64.b64decode(text, validate=True)
+    except (ValueError, binascii.Error):
+        raise BadInput(f"{path}: not a base64 signature (refused; nothing was sent)") from None
+    return text
 
 
 def ssh_command(
@@ -24,7 +50,8 @@ def ssh_command(
         cmd += ["-p", str(port)]
     if identity:
         cmd += ["-i", identity]
-    remote = "scopecount model receive" + (f" --sig {sig}" if sig else "")
+    words = ["scopecount", "model", "receive"] + (["--sig", sig] if sig else [])
+    remote = shlex.join(words)  # data stays data even where the remote side runs a shell
     return [*cmd, host, remote]
 
 
@@ -36,6 +63,8 @@ def deploy(
     options: list[str] | None = None,
 ) -> int:
     p = Path(file)
+    if host.startswith("-") or not host.strip():
+        raise BadInput(f"{host!r}: not a host name (a leading '-' would be read as an ssh option)")
     if not p.is_file():
         raise BadInput(f"{p}: no such model file")
     if p.stat().st_size == 0:
@@ -47,7 +76,7 @@ def deploy(
     if shutil.which("ssh") is None:
         raise BadInput("ssh: the OpenSSH client is not installed (apt install openssh-client)")
     sig_path = p.with_name(p.name + ".sig")
-    sig = sig_path.read_text().strip() if sig_path.exists() else None
+    sig = read_signature(sig_path)
     cmd = ssh_command(host, port, identity, options or [], sig)
     with open(p, "rb") as f:
         proc = subprocess.run(cmd, stdin=f, capture_output=True, timeout=300)

@@ -3,21 +3,51 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
+import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
+import cv2
 import numpy as np
 
 from device.counter import Counter
+from device.csvsafe import csv_line
 from device.errors import BadInput
 from device.progress import Progress
-from export.folder import TrainingFolder, read_folder
+from device.writable import writable_file
+from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
 
 
-def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | None = None) -> dict:
+def default_radius(counter: Counter) -> float:
+    """Half the model's object size, at least 3 px (what --radius's help says)."""
+    return max(3.0, counter.info.object_size_px / 2)
+
+
+def fmt(v: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
+    """A figure for people: 'n/a' where it is undefined (no points, no objects), never nan."""
+    return "n/a" if v is None else f"{v * scale:{spec}}{unit}"
+
+
+def zoomed(rgb: np.ndarray, zoom: float) -> np.ndarray:
+    """The image as if the zoom knob had been turned by `zoom` (1.0: as it is)."""
+    if zoom == 1.0:
+        return rgb
+    h, w = rgb.shape[:2]
+    interp = cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (max(1, round(w * zoom)), max(1, round(h * zoom))), interpolation=interp)
+
+
+def evaluate_model(
+    counter: Counter, folder: TrainingFolder, radius: float | None = None, zoom: float = 1.0
+) -> dict:
+    """Counts and points against the annotations; `zoom` resizes every image first (the
+    annotations with it), as a turned zoom knob would."""
     classes = counter.info.classes
     missing = [c for c in folder.classes if c not in classes]
     if missing:
@@ -25,32 +55,46 @@ def evaluate_model(counter: Counter, folder: TrainingFolder, radius: float | Non
             f"{folder.root / 'points.csv'}: label {missing[0]!r} is not one of the model's "
             f"classes {classes}"
         )
-    r = radius or max(3.0, counter.info.object_size_px / 2)
+    r = (radius or default_radius(counter)) * zoom
     true, pred, rows = [], [], []
     tp = fp = fn = 0
     bar = Progress("evaluate")
     for i, s in enumerate(folder.samples):
-        res = counter.count(s.image())
+        res = counter.count(zoomed(s.image(), zoom))
         t_img = s.count()
         p_img = sum(res.counts.values())
         true.append(t_img)
         pred.append(p_img)
         for c in classes:
-            tpts = np.array([[x, y] for x, y, lab in s.points if lab == c]).reshape(-1, 2)
+            tpts = np.array([[x * zoom, y * zoom] for x, y, lab in s.points if lab == c])
+            tpts = tpts.reshape(-1, 2)
             ppts = np.array([[x, y] for x, y, lab in res.points if lab == c]).reshape(-1, 2)
             a, b, d = match_points(tpts, ppts, r)
             tp, fp, fn = tp + a, fp + b, fn + d
-        rows.append({"image": s.name, "true": t_img, "pred": p_img, "counts": res.counts})
+        rows.append(
+            {
+                "image": s.name,
+                "true": t_img,
+                "pred": p_img,
+                "counts": res.counts,
+                "zoom_measured": res.zoom,
+                "rescaled": res.rescaled,
+                "flags": res.flags,
+            }
+        )
         bar.update((i + 1) / len(folder.samples), s.name)
     bar.done()
     out = {"folder": str(folder.root), "model": counter.name, "model_sha256": counter.sha256}
-    out |= {"images": len(folder.samples), "radius": r}
+    out |= {"images": len(folder.samples), "radius": r, "zoom": zoom}
+    out["rescaled"] = sum(1 for row in rows if row["rescaled"])
     out |= count_metrics(true, pred) | prf(tp, fp, fn)
     out["per_image"] = rows
     return out
 
 
-def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> list[dict]:
+def learning_curve(
+    folder: TrainingFolder, steps: int, minutes: float | None = None, seed: int = 0
+) -> list[dict]:
     from export.train import TrainOptions, train
 
     rng = np.random.default_rng(seed)
@@ -59,42 +103,90 @@ def learning_curve(folder: TrainingFolder, minutes: float, seed: int = 0) -> lis
     test, pool = folder.subset(order[:n_test]), order[n_test:]
     if not pool:
         raise BadInput(f"{folder.root}: a learning curve needs at least 2 images")
+    if n_test < 2:
+        print(
+            f"warning: {len(order)} images: only {n_test} held out for testing, so each point "
+            "of the curve is one image's error (7 or more images hold out at least 2)",
+            file=sys.stderr,
+        )
     sizes = [n for n in (1, 2, 4, 8, 16, 32, 64, 128, 256) if n < len(pool)] + [len(pool)]
     rows = []
+    name = folder.root.resolve().name
     with tempfile.TemporaryDirectory() as tmp:
         for n in sizes:
             sub_dir = Path(tmp) / f"train{n}"
             _link_subset(folder, pool[:n], sub_dir)
             out = Path(tmp) / f"m{n}.onnx"
-            train(sub_dir, out, TrainOptions(minutes=minutes, seed=seed))
+            # train() names its folder in its log: show the user's folder, not our temp copy.
+            with contextlib.redirect_stderr(_Relabel(sys.stderr, tmp, f"{name}[{n} images]")):
+                train(sub_dir, out, TrainOptions(steps=steps, minutes=minutes, seed=seed))
             m = evaluate_model(Counter.from_file(out), test)
+            err = [abs(r["pred"] - r["true"]) for r in m["per_image"]]
             rows.append(
-                {"train_images": n, "test_images": n_test, "mae": m["mae"], "mre": m["mre"]}
+                {
+                    "train_images": n,
+                    "test_images": n_test,
+                    "mae": m["mae"],
+                    "mre": m["mre"],
+                    # the spread over the held-out images, shown as the plot's error bars
+                    "abs_err_min": float(min(err)),
+                    "abs_err_max": float(max(err)),
+                }
             )
-            print(f"{n:4d} training images: MAE {m['mae']:.2f}, MRE {m['mre'] * 100:.1f}%")
+            print(
+                f"{n:4d} training images: MAE {m['mae']:.2f} (held-out images "
+                f"{min(err):.1f} to {max(err):.1f}), MRE {fmt(m['mre'], '.1f', 100, '%')}"
+            )
     return rows
+
+
+class _Relabel(io.TextIOBase):
+    """A stderr that writes `label` where `prefix` (a temp folder) would appear."""
+
+    def __init__(self, stream: TextIO, prefix: str, label: str) -> None:
+        self.stream, self.prefix, self.label = stream, prefix, label
+
+    def write(self, text: str) -> int:
+        self.stream.write(re.sub(re.escape(self.prefix) + r"(/[^\s:,()]*)?", self.label, text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
 
 
 def _link_subset(folder: TrainingFolder, names: list[str], dest: Path) -> None:
     """A training folder made of links to some of another's images (nothing is copied)."""
     (dest / "images").mkdir(parents=True)
     keep = set(names)
-    lines = ["image,x,y,label"]
+    lines = [csv_line(HEADER)]
     for s in folder.samples:
         if s.name in keep:
             (dest / "images" / s.name).symlink_to(s.path.resolve())
-            lines += [f"{s.name},{x},{y},{lab}" for x, y, lab in s.points]
-    (dest / "points.csv").write_text("\n".join(lines) + "\n")
+            lines += [csv_line([s.name, x, y, lab]) for x, y, lab in s.points]
+    (dest / "points.csv").write_text("".join(lines))
 
 
 def evaluate_cmd(a: argparse.Namespace) -> int:
     from export import plots
 
     folder = read_folder(a.folder)
+    if not (folder.root / "points.csv").is_file():
+        raise BadInput(f"{folder.root / 'points.csv'}: missing (nothing to compare counts with)")
+    if folder.left_out:
+        print(folder.left_out_note(), file=sys.stderr)
+    if not folder.samples:
+        raise BadInput(f"{folder.root}: no annotated images yet, nothing to evaluate")
     name = folder.root.resolve().name
+    # Checked before the work, so a typo costs seconds, not an evaluation or a training run.
     if a.learning_curve:
-        rows = learning_curve(folder, a.minutes)
-        plot = Path(a.plot or f"{name}_learning_curve.png")
+        plot = writable_file(a.plot or f"{name}_learning_curve.png", "--plot")
+    else:
+        plot = writable_file(a.plot or f"{name}_{Path(a.model).stem}_scatter.png", "--plot")
+    if a.learning_curve:
+        rows = learning_curve(folder, a.steps, a.minutes)
         plots.learning_curve(rows, plot, f"learning curve: {name}")
         if a.json:
             print(json.dumps({"folder": str(folder.root), "learning_curve": rows}))
@@ -102,18 +194,33 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
         return 0
     counter = Counter.from_file(a.model)
     m = evaluate_model(counter, folder, a.radius)
-    plot = Path(a.plot or f"{name}_{Path(a.model).stem}_scatter.png")
     title = f"{counter.name} on {name}: MAE {m['mae']:.2f}"
     plots.scatter(
         [r["true"] for r in m["per_image"]], [r["pred"] for r in m["per_image"]], plot, title
     )
+    others = [z for z in a.zooms if z != 1.0]
+    if others:
+        m["at_zoom"] = [
+            {
+                k: v
+                for k, v in evaluate_model(counter, folder, a.radius, z).items()
+                if k != "per_image"
+            }
+            for z in others
+        ]
     if a.json:
         print(json.dumps(m))
     else:
         print(
             f"{name}: {m['images']} images, MAE {m['mae']:.2f}, RMSE {m['rmse']:.2f}, "
-            f"mean relative error {m['mre'] * 100:.2f}%, bias {m['bias']:+.2f}\n"
-            f"points within {m['radius']:.1f} px: precision {m['precision']:.3f}, "
-            f"recall {m['recall']:.3f}, F1 {m['f1']:.3f}\nplot: {plot}"
+            f"mean relative error {fmt(m['mre'], '.2f', 100, '%')}, bias {m['bias']:+.2f}\n"
+            f"points within {m['radius']:.1f} px: precision {fmt(m['precision'])}, "
+            f"recall {fmt(m['recall'])}, F1 {fmt(m['f1'])}\nplot: {plot}"
         )
+        for z in m.get("at_zoom", []):
+            print(
+                f"  at {z['zoom']:g}x zoom: MAE {z['mae']:.2f}, mean relative error "
+                f"{fmt(z['mre'], '.2f', 100, '%')}, bias {z['bias']:+.2f} "
+                f"({z['rescaled']} of {z['images']} images recounted at the taught size)"
+            )
     return 0

@@ -1,4 +1,9 @@
-"""The training loop: random patches, flips and colour jitter, density MSE, a time budget."""
+"""The training loop: random patches, flips and colour jitter, density MSE, a budget in steps.
+
+Training is measured in steps, not seconds: the same folder, seed and settings give the same
+model on a quiet or a busy machine (fixed thread count, deterministic algorithms, one seeded
+random stream). A time limit may stop it earlier; the result then says so.
+"""
 
 from __future__ import annotations
 
@@ -11,19 +16,23 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from export.dataset import Prepared
-from export.net import DENSITY_GAIN, OUTPUT_STRIDE, CountNet
+from export.net import DENSITY_GAIN, OUTPUT_STRIDE, build_net
 
 
 @dataclass
 class FitConfig:
-    seconds: float = 200.0
+    steps: int = 3000
+    max_seconds: float | None = None  # an upper bound; stopping on it is reported
     patch: int = 128
     batch: int = 8
     lr: float = 3e-3
     width: int = 12
+    arch: str = "unet"
+    threads: int = 2
     seed: int = 0
     count_weight: float = 0.02
     scale_jitter: float = 0.0
@@ -32,8 +41,9 @@ class FitConfig:
 
 @dataclass
 class FitResult:
-    net: CountNet
+    net: nn.Module
     steps: int
+    stopped_early: bool = False
     curve: list[tuple[int, float, float]] = field(default_factory=list)  # step, seconds, loss
 
 
@@ -41,6 +51,17 @@ def _pool(d: np.ndarray) -> np.ndarray:
     c, h, w = d.shape
     s = OUTPUT_STRIDE
     return d.reshape(c, h // s, s, w // s, s).sum(axis=(2, 4))
+
+
+def _less_detail(x: np.ndarray, f: float) -> np.ndarray:
+    """The patch as a lower zoom would have seen it, enlarged back to the taught size: the
+    bench recounts a frame taken at a lower zoom this way (device/zoom.py), so the network
+    learns objects with less detail than its training photographs had."""
+    h, w = x.shape[:2]
+    small = cv2.resize(
+        x, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA
+    )
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
 class PatchSampler:
@@ -56,7 +77,7 @@ class PatchSampler:
         # Room for the largest crop that scale jitter asks for.
         self.patch = int(np.ceil(patch * (1 + scale_jitter) / OUTPUT_STRIDE)) * OUTPUT_STRIDE
         self.out = patch
-        self.images = [np.pad(i, self._pad(i)) for i in data.images]
+        self.images = [np.pad(i, self._pad(i), mode="edge") for i in data.images]
         self.dens = [
             np.pad(d, [(0, 0)] + self._pad(d.transpose(1, 2, 0))[:2]) for d in data.densities
         ]
@@ -89,6 +110,8 @@ class PatchSampler:
                 xi = cv2.resize(xi, o, interpolation=cv2.INTER_LINEAR)
                 area = (c / self.out) ** 2
                 di = np.stack([cv2.resize(d, o, interpolation=cv2.INTER_AREA) * area for d in di])
+            if self.rng.random() < 0.4:
+                xi = _less_detail(xi, float(self.rng.uniform(0.5, 1.0)))
             xi = xi.transpose(2, 0, 1)
             yi = _pool(di)
             if self.rng.random() < 0.5:
@@ -100,7 +123,8 @@ class PatchSampler:
             # Colour jitter: lighting and stain vary from vial to vial and slide to slide.
             gain = self.rng.uniform(0.85, 1.15, (3, 1, 1)).astype(np.float32)
             shift = self.rng.uniform(-0.25, 0.25, (3, 1, 1)).astype(np.float32)
-            xs.append(xi * gain + shift)
+            xi = xi * gain + shift
+            xs.append(xi)
             ys.append(yi)
         return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
 
@@ -112,20 +136,23 @@ def fit(
     progress: Callable[[float, str], None] | None = None,
 ) -> FitResult:
     torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
     rng = np.random.default_rng(cfg.seed)
     dev = torch.device(cfg.device)
-    net = CountNet(n_classes, cfg.width).to(dev)
+    net = build_net(cfg.arch, n_classes, cfg.width).to(dev)
     ema = copy.deepcopy(net)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter)
     start = time.monotonic()
     curve: list[tuple[int, float, float]] = []
-    step, run_loss = 0, None
-    while True:
+    step, run_loss, stopped = 0, None, False
+    while step < cfg.steps:
         elapsed = time.monotonic() - start
-        frac = elapsed / cfg.seconds
-        if frac >= 1.0:
+        if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
+            stopped = True
             break
+        frac = step / cfg.steps
         warm = min(1.0, (step + 1) / 100)
         lr = cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * frac))
         for g in opt.param_groups:
@@ -152,12 +179,12 @@ def fit(
         if step % 20 == 0:
             curve.append((step, time.monotonic() - start, run_loss))
             if progress:
-                progress(min(1.0, frac), f"step {step} loss {run_loss:.4f}")
+                progress(step / cfg.steps, f"step {step}/{cfg.steps} loss {run_loss:.4f}")
     ema.eval()
-    return FitResult(ema.cpu(), step, curve)
+    return FitResult(ema.cpu(), step, stopped, curve)
 
 
-def predict_density(net: CountNet, image: np.ndarray) -> np.ndarray:
+def predict_density(net: nn.Module, image: np.ndarray) -> np.ndarray:
     """Density (classes x H/4 x W/4) for one prepared image, with the torch net."""
     net.eval()
     with torch.no_grad():

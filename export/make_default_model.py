@@ -1,6 +1,6 @@
 """`make models`: rebuild the shipped default model from synthetic demo vials.
 
-    python -m export.make_default_model [--minutes 5] [--images 32]
+    python -m export.make_default_model [--steps 4000] [--images 32]
 
 Trains on synthetic vials (seeds 1xxx), evaluates on other synthetic vials (seeds 9xxx) that it
 never saw, writes the figures into the model's metadata and models/drosophila-eggs-demo.md.
@@ -18,7 +18,7 @@ from device.paths import DEFAULT_MODEL_NAME, MODELS_DIR
 from export.evaluate import evaluate_model
 from export.folder import read_folder
 from export.onnx_export import write_metadata
-from export.synthetic import write_demo_folder
+from export.synthetic import HELD_OUT_SEED, TRAIN_SEED, write_demo_folder
 from export.train import TrainOptions, train
 
 DESCRIPTION = (
@@ -30,19 +30,20 @@ DESCRIPTION = (
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--minutes", type=float, default=5.0)
+    ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--images", type=int, default=32)
     ap.add_argument("--out", type=Path, default=MODELS_DIR / DEFAULT_MODEL_NAME)
     a = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         train_dir, test_dir = Path(tmp) / "train", Path(tmp) / "test"
-        write_demo_folder(train_dir, a.images, seed=1)
-        write_demo_folder(test_dir, 8, seed=9)
+        write_demo_folder(train_dir, a.images, seed=TRAIN_SEED)
+        write_demo_folder(test_dir, 8, seed=HELD_OUT_SEED)
         # Eggs in the demo frame are about 27 px across; showing them to the network at half
         # size keeps a 1280x960 frame under 1 GMAC.
         opts = TrainOptions(
-            minutes=a.minutes,
+            steps=a.steps,
             object_px=13.0,
+            arch="unet",
             width=12,
             name="drosophila-eggs-demo",
             description=DESCRIPTION,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -46,15 +47,30 @@ def scatter(true: Sequence[float], pred: Sequence[float], path: Path, title: str
 
 
 def learning_curve(rows: Sequence[dict], path: Path, title: str) -> None:
+    fig = learning_curve_figure(rows, title)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def learning_curve_figure(rows: Sequence[dict], title: str) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(6, 4), dpi=100)
     n = [r["train_images"] for r in rows]
     mae = [r["mae"] for r in rows]
-    ax.plot(n, mae, marker="o")
+    if all("abs_err_min" in r for r in rows):
+        # bars: the smallest and largest error among the held-out images
+        lo = [max(0.0, m - r["abs_err_min"]) for m, r in zip(mae, rows, strict=True)]
+        hi = [max(0.0, r["abs_err_max"] - m) for m, r in zip(mae, rows, strict=True)]
+        ax.errorbar(n, mae, yerr=[lo, hi], marker="o", capsize=4, label="MAE (bars: per image)")
+        ax.legend(loc="upper right")
+    else:
+        ax.plot(n, mae, marker="o")
     ax.set_xscale("log", base=2)
+    # plain numbers at the sizes trained, not 2^0, 2^1, ...
+    ax.set_xticks(n, [str(v) for v in n])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel("training images")
     ax.set_ylabel("MAE on held-out images")
     ax.set_title(title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig

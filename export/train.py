@@ -3,26 +3,30 @@
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 
 from device.counter import Counter
 from device.decode import DecodeParams
 from device.errors import BadInput
-from device.modelfile import ModelInfo
+from device.modelfile import ModelInfo, write_model_file
+from device.names import check_class
+from device.objsize import zoom_groups
+from device.preprocess import rescale
 from device.progress import Progress
+from device.writable import writable_file
+from device.zoom import MIN_POINTS, ZoomRef, training_ref
 from export.dataset import MEAN, STD, prepare
 from export.fit import FitConfig, fit, predict_density
 from export.folder import TrainingFolder, read_folder
-from export.net import OUTPUT_STRIDE, count_macs
-from export.objsize import zoom_groups
+from export.net import ARCHS, OUTPUT_STRIDE, build_net, count_macs
 from export.onnx_export import export_float, quantize_int8, write_metadata
 from export.plots import training_curve
 
@@ -39,12 +43,22 @@ INT8_TOLERANCE = 0.02
 MAX_CALIBRATION = 24
 
 
+# Every model `train` makes by default must count a 1280x960 frame within a second on a
+# Raspberry Pi 4: the input scale is lowered until the network's MACs fit this budget.
+DEFAULT_BUDGET_GMAC = 2.0
+DEFAULT_STEPS = 3000
+
+
 @dataclass
 class TrainOptions:
-    minutes: float = 4.5
+    steps: int = DEFAULT_STEPS
+    minutes: float | None = None  # an upper bound on training time; None: no limit
     object_size: float | None = None  # measured from the annotations when None
     object_px: float = DEFAULT_OBJECT_PX
-    width: int = 20
+    budget_gmac: float = DEFAULT_BUDGET_GMAC
+    arch: str = "lite"
+    width: int = 24
+    threads: int = 2
     sigma_frac: float = 0.5  # target blur at the model's input, as a fraction of the object size
     scale_jitter: float = 0.2  # train on objects up to 20% larger or smaller than measured
     name: str | None = None
@@ -85,12 +99,33 @@ def measure_sizes(folder: TrainingFolder) -> tuple[float, list[float | None]]:
     return size, per_sample
 
 
+def budget_scale(macs_per_pixel: float, budget_gmac: float, frame: tuple[int, int]) -> float:
+    """The largest input scale at which one frame costs at most `budget_gmac`."""
+    return float(np.sqrt(budget_gmac * 1e9 / (macs_per_pixel * frame[0] * frame[1])))
+
+
+def padded_input(frame: tuple[int, int], scale: float) -> tuple[int, int]:
+    """The model-input size of a frame: resized by `scale`, padded to multiples of 16."""
+    return tuple(-(-max(1, round(v * scale)) // 16) * 16 for v in frame)  # type: ignore[return-value]
+
+
+def fit_budget(
+    net: torch.nn.Module, scale: float, budget_gmac: float, frame: tuple[int, int]
+) -> float:
+    """Lower the scale until the padded frame's MACs are within the budget (padding to
+    multiples of 16 adds a little to what the per-pixel estimate says)."""
+    while scale > 0.05 and count_macs(net, *padded_input(frame, scale)) > budget_gmac * 1e9:
+        scale *= 0.995
+    return scale
+
+
 def input_scales(
-    size: float, own: list[float | None], object_px: float
+    size: float, own: list[float | None], object_px: float, max_scale: float = MAX_UPSCALE
 ) -> tuple[float, float, list[float]]:
     """The frame scale, the object size the network then sees, and per image its scale:
-    photographs taken at another zoom (own size given) are shown at that same object size."""
-    scale = float(np.clip(object_px / size, 0.05, MAX_UPSCALE))
+    photographs taken at another zoom (own size given) are shown at that same object size.
+    `max_scale` is the lower of the enlargement cap and the scale the cost budget allows."""
+    scale = float(np.clip(object_px / size, 0.05, min(MAX_UPSCALE, max_scale)))
     shown = size * scale
     scales = [scale if o is None else float(np.clip(shown / o, 0.05, 8.0)) for o in own]
     return scale, shown, scales
@@ -104,33 +139,81 @@ def sidecar(out: Path, suffix: str) -> Path:
     return out.with_name(out.stem + suffix)
 
 
-def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
-    """Train, export, quantize, check; returns the report. Raises Int8Refused after writing the
-    float model beside `out` when int8 changes the counts too much."""
-    t0 = time.monotonic()
-    out = Path(out)
+def zoom_reference(folder: TrainingFolder, scales: list[float], shown_px: float) -> ZoomRef:
+    """The object measure the bench compares frames with, taken on the training images as the
+    network saw them (each at its own scale) at their annotated points."""
+    greys, pts = [], []
+    for s, sc in zip(folder.samples, scales, strict=True):
+        if len(s.points) >= MIN_POINTS:
+            greys.append(cv2.cvtColor(rescale(s.image(), sc), cv2.COLOR_RGB2GRAY))
+            pts.append(np.array([[x * sc, y * sc] for x, y, _ in s.points], np.float64))
+    return training_ref(greys, pts, shown_px)
+
+
+def check_options(out: Path, opts: TrainOptions) -> None:
+    """Every option checked before any work, so a typo costs seconds, not a training run."""
     if out.suffix != ".onnx":
         raise BadInput(f"--out {out}: the model file name must end in .onnx")
-    if not out.parent.is_dir():
-        raise BadInput(f"--out {out}: folder {out.parent} does not exist")
-    if opts.minutes <= 0:
+    writable_file(out, "--out")  # now, not after minutes of training
+    if not 1 <= opts.steps <= 1_000_000:
+        raise BadInput(f"--steps {opts.steps}: must be 1 to 1000000")
+    if opts.minutes is not None and not 0 < opts.minutes < 100_000:
         raise BadInput(f"--minutes {opts.minutes}: must be positive")
     if opts.object_size is not None and not 1.0 <= opts.object_size <= 1000.0:
         raise BadInput(f"--object-size {opts.object_size}: must be 1 to 1000 pixels")
     if not 4.0 <= opts.object_px <= 64.0:
         raise BadInput(f"--object-px {opts.object_px}: must be 4 to 64 pixels")
+    if not 0.05 <= opts.budget_gmac <= 1000.0:
+        raise BadInput(f"--budget-gmac {opts.budget_gmac}: must be 0.05 to 1000")
+    if opts.arch not in ARCHS:
+        raise BadInput(f"--arch {opts.arch}: expected one of {', '.join(ARCHS)}")
+    if not 4 <= opts.width <= 128:
+        raise BadInput(f"--width {opts.width}: must be 4 to 128")
+    if not 1 <= opts.threads <= 256:
+        raise BadInput(f"--threads {opts.threads}: must be 1 to 256")
+
+
+def not_learnt(pred: np.ndarray, true: np.ndarray) -> bool:
+    """A model that has not learnt: its training-image error is close to what counting zero
+    everywhere would give (the mean count), where objects were annotated."""
+    mean = float(true.sum(axis=1).mean())
+    if mean < 1.0:
+        return False
+    mae = float(np.abs(pred - true).sum(axis=1).mean())
+    return mae > 0.5 * mean
+
+
+def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
+    """Train, export, quantize, check; returns the report. Raises Int8Refused after writing the
+    float model beside `out` when int8 changes the counts too much."""
+    t0 = time.monotonic()
+    out = Path(out)
+    check_options(out, opts)
     folder = read_folder(folder_path)
+    if folder.left_out:
+        print(folder.left_out_note(), file=sys.stderr)
+    if not folder.samples:
+        raise BadInput(f"{folder.root}: no annotated images yet, nothing to learn")
     if not folder.classes:
         raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
+    for c in folder.classes:  # the model file will hold them: refuse now, not after training
+        check_class(c, str(folder.root / "points.csv"))
     device = resolve_device(opts.device)
     if opts.object_size is not None:
         size, own = opts.object_size, [None] * len(folder.samples)
     else:
         size, own = measure_sizes(folder)
-    scale, shown_px, scales = input_scales(size, own, opts.object_px)
+    fh, fw = opts.frame
+    per_pixel = count_macs(build_net(opts.arch, len(folder.classes), opts.width), 256, 256) / 65536
+    max_scale = fit_budget(
+        build_net(opts.arch, len(folder.classes), opts.width),
+        budget_scale(per_pixel, opts.budget_gmac, opts.frame),
+        opts.budget_gmac,
+        opts.frame,
+    )
+    scale, shown_px, scales = input_scales(size, own, opts.object_px, max_scale)
     sigma = max(1.0, opts.sigma_frac * shown_px)
     data = prepare(folder, folder.classes, scales, sigma)
-    prep_s = time.monotonic() - t0
     others = [(s.name, o) for s, o in zip(folder.samples, own, strict=True) if o is not None]
     if others:
         print(
@@ -138,26 +221,36 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             + ", ".join(f"{n} (objects {o:.1f} px)" for n, o in others),
             file=sys.stderr,
         )
-    # Leave time for export, quantization and the int8 check inside the budget.
-    reserve = 15.0 + 0.4 * len(data.images[:MAX_CALIBRATION])
-    fit_s = max(5.0, opts.minutes * 60 - prep_s - reserve)
+    wish = min(opts.object_px / size, MAX_UPSCALE)
+    limited = " (lowered to fit the cost budget)" if scale < wish - 1e-9 else ""
     print(
-        f"{folder.root}: {len(folder.samples)} images, {folder.n_objects} objects, "
-        f"classes {', '.join(folder.classes)}; object size {size:.1f} px, scale {scale:.3f}; "
-        f"training {fit_s:.0f} s on {device}",
+        f"{folder.root}: {len(folder.samples)} images ({len(folder.left_out)} left out, not "
+        f"annotated), {folder.n_objects} objects, "
+        f"classes {', '.join(folder.classes)}; object size {size:.1f} px, scale {scale:.3f}"
+        f"{limited}; {opts.steps} steps on {device}",
         file=sys.stderr,
     )
     bar = Progress("train")
     cfg = FitConfig(
-        seconds=fit_s,
+        steps=opts.steps,
+        max_seconds=None if opts.minutes is None else opts.minutes * 60,
         width=opts.width,
+        arch=opts.arch,
+        threads=opts.threads,
         seed=opts.seed,
         device=device,
         scale_jitter=opts.scale_jitter,
     )
     result = fit(data, len(folder.classes), cfg, bar.update)
     bar.done(f"{result.steps} steps")
+    if result.stopped_early:
+        print(
+            f"warning: --minutes {opts.minutes} stopped training after {result.steps} of "
+            f"{opts.steps} steps: the model is weaker than a full run (said in its metadata)",
+            file=sys.stderr,
+        )
     net = result.net
+    fit_s = time.monotonic() - t0
 
     pred = np.array([predict_density(net, im).sum(axis=(1, 2)) for im in data.images])
     true = data.counts
@@ -167,9 +260,10 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     # do not share (bone marrow, six trained models: held-out MAE 6.6 with it, 6.1 without).
     count_scale = float(np.clip(true.sum() / max(pred.sum(), 1e-6), 1.0, 1.25))
     train_mae = float(np.abs(pred * count_scale - true).sum(axis=1).mean())
-    fh, fw = opts.frame
-    ih, iw = (-(-round(fh * scale) // 16) * 16, -(-round(fw * scale) // 16) * 16)
+    learnt = not not_learnt(pred * count_scale, true)
+    ih, iw = padded_input(opts.frame, scale)
     macs = count_macs(net, ih, iw)
+    zoom = zoom_reference(folder, scales, shown_px)
 
     info = ModelInfo(
         name=opts.name or out.stem,
@@ -189,7 +283,11 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             "synthetic": opts.synthetic,
             "seconds": round(fit_s),
             "steps": result.steps,
+            "steps_planned": opts.steps,
+            "stopped_early": result.stopped_early,
+            "arch": opts.arch,
             "width": opts.width,
+            "budget_gmac": opts.budget_gmac,
             "sigma_px": sigma,
             "object_px": round(shown_px, 2),
             "scale_jitter": opts.scale_jitter,
@@ -198,6 +296,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         },
         metrics={
             "train_mae": round(train_mae, 3),
+            "learnt": learnt,
             "note": "train_mae is on the training images",
             # Fully convolutional: cost grows with the pixels fed in. Frame MACs =
             # this * (frame height * input_scale) * (frame width * input_scale).
@@ -205,6 +304,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         },
         description=opts.description
         or f"Counts {', '.join(folder.classes)}; trained on {folder.root.name}.",
+        zoom=zoom,
     )
     float_path = sidecar(out, ".float.onnx")
     with tempfile.TemporaryDirectory() as tmp:
@@ -221,7 +321,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         diff = abs(int8_sums.sum() - float_sums.sum()) / max(float_sums.sum(), 1e-6)
         info.metrics["int8_vs_float"] = round(float(diff), 5)
         write_metadata(tmp_float, info)
-        shutil.copyfile(tmp_float, float_path)
+        removed = write_model_file(float_path, tmp_float.read_bytes())
         report = {
             "model": str(out),
             "float_model": str(float_path),
@@ -229,8 +329,12 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             "input_scale": round(scale, 4),
             "count_scale": round(count_scale, 4),
             "train_mae": round(train_mae, 3),
+            "train_rel_error": round(train_mae / max(float(true.sum(axis=1).mean()), 1e-6), 4),
             "int8_vs_float": round(float(diff), 5),
             "steps": result.steps,
+            "stopped_early": result.stopped_early,
+            "learnt": learnt,
+            "arch": opts.arch,
             "seconds": round(time.monotonic() - t0, 1),
             "macs_per_frame": macs,
             "frame": f"{fw}x{fh}",
@@ -245,7 +349,8 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             )
         info.quantization = "int8-static-qoperator-u8s8-per-channel"
         write_metadata(tmp_int8, info)
-        shutil.copyfile(tmp_int8, out)
+        removed += write_model_file(out, tmp_int8.read_bytes())
+    report["removed_signatures"] = [str(p) for p in removed]
     report["int8_bytes"] = out.stat().st_size
     report["float_bytes"] = float_path.stat().st_size
     _write_report(out, report)

@@ -102,24 +102,31 @@ def make_rig(
     start: bool = True,
     fixed_time: bool = False,
     free_mb: list[int] | None = None,
+    no_stick: bool = False,
+    models: type[FixedModel] = FixedModel,
+    model: Path | None = None,
 ) -> Rig:
     factory = MockFactory(pin_class=MockPWMPin)
     camera = ReplayCamera(images or vial_folder(tmp / "vials"), delay_ms)
     light = PWMRing(LightCfg(pin=18), factory)
-    model = onnx_fixtures.write(tmp / "spot.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    if model is None:
+        model = onnx_fixtures.write(tmp / "spot.onnx", onnx_fixtures.bright_spot_model(["egg"]))
     storage = tmp / "stick"
     storage.mkdir()
     extra = {}
     if fixed_time:  # for pictures that must not change from run to run
         t = datetime(2026, 5, 4, 9, 30, 0, tzinfo=UTC)
-        extra = {"clock": lambda: t, "free_space": lambda _p: 12_345 * 2**20}
+        extra = {"clock": lambda: t, "free_space": lambda _p: 12_345 * 2**20, "bench_id": ""}
     if free_mb is not None:
         extra["free_space"] = lambda _p: free_mb[0] * 2**20  # a list: tests fill the stick
-    recorder = Recorder(storage, tmp / "spool", "testbench", removable=False, **extra)
+    if no_stick:  # a removable storage path with nothing mounted at it: records spool
+        (tmp / "mountinfo").write_text("")
+        extra["mountinfo_path"] = str(tmp / "mountinfo")
+    recorder = Recorder(storage, tmp / "spool", "testbench", removable=no_stick, **extra)
     bench = Bench(
         camera,
         light,
-        FixedModel(Counter.from_file(model)),
+        models(Counter.from_file(model)),
         recorder,
         quality or QualityCfg(empty_std=1.0, focus_min=0.0, qr=True),
         settle_s=settle_ms / 1000,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from export.annotate_server import serve
+from export.annotate_server import address, serve
 from tests import onnx_fixtures
 from tests.conftest import squares_image, write_png
 
@@ -18,6 +18,8 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 @pytest.fixture
 def browser():
+    """Chromium; pages are opened with bypass_csp=True because Playwright evaluates its
+    predicates with eval(), which the page's Content-Security-Policy forbids."""
     if not CHROMIUM:
         pytest.skip("chromium is not installed (make test installs it as root)")
     sync_api = pytest.importorskip("playwright.sync_api")
@@ -41,7 +43,7 @@ def browser():
 def start(folder: Path, model: Path | None = None):
     server = serve(folder, str(model) if model else None, 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+    return server, address(server)
 
 
 def rows(folder: Path) -> list[tuple[str, float, float, str]]:
@@ -79,7 +81,7 @@ def test_add_move_remove_switch_class_and_reload(browser, tmp_path):
     folder = make_folder(tmp_path)
     server, url = start(folder)
     try:
-        page = browser.new_page(viewport={"width": 1100, "height": 700})
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1100, "height": 700})
         page.goto(url)
         page.wait_for_function("state.img && state.img.complete && state.images.length === 2")
         assert page.inner_text("#progress") == "done 0 of 2"
@@ -135,7 +137,7 @@ def test_two_tabs_do_not_corrupt(browser, tmp_path):
     folder = make_folder(tmp_path)
     server, url = start(folder)
     try:
-        a, b = browser.new_page(), browser.new_page()
+        a, b = browser.new_page(bypass_csp=True), browser.new_page(bypass_csp=True)
         for p in (a, b):
             p.goto(url)
             p.wait_for_function("state.img && state.img.complete")
@@ -162,7 +164,7 @@ def test_prefilled_from_model(browser, tmp_path):
     model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
     server, url = start(tmp_path / "f", model)
     try:
-        page = browser.new_page()
+        page = browser.new_page(bypass_csp=True)
         page.goto(url)
         page.wait_for_function("state.img && state.img.complete")
         assert page.evaluate("current().points.length") == 2

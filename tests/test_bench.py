@@ -4,7 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from device.bench import next_sample
+from device.bench import BenchEvent, FixedModel, next_sample
+from device.config import QualityCfg
+from device.counter import Counter
 from tests.benchfakes import make_rig
 from tests.conftest import squares_image, write_png
 
@@ -26,7 +28,9 @@ def test_one_click_one_record(rig):
     day = rig.storage / "scopecount" / recs[0]["time"][:10]
     assert (day / recs[0]["image"]).exists()
     assert (day / "points.csv").read_text().count(recs[0]["id"]) == 2
-    assert "egg" in (day / "counts.csv").read_text().splitlines()[0]
+    head, row = (day / "counts.csv").read_text().splitlines()
+    assert head == "id,time,sample,model,class,count,flags,voided"
+    assert row.startswith(recs[0]["id"]) and ",egg,2," in row
 
 
 def test_bounce_storm_is_one_record(tmp_path):
@@ -72,6 +76,25 @@ def test_long_hold_voids_last_record_and_records_nothing(tmp_path):
         assert len(rig.records()) == 1
         voids = list((rig.storage / "scopecount").glob("*/voids.jsonl"))
         assert len(voids) == 1 and rec.data["id"] in voids[0].read_text()
+    finally:
+        rig.close()
+
+
+def test_void_offers_the_same_sample_again_and_a_second_void_says_already(tmp_path):
+    rig = make_rig(tmp_path, quality=QualityCfg(empty_std=1.0, focus_min=0.0, qr=False))
+    try:
+        rig.bench.press("test")
+        (rec,) = rig.events.wait("recorded")
+        assert rig.bench.sample == "sample-002"
+        rig.bench.hold()
+        rig.events.wait("voided")
+        assert rig.bench.sample == "sample-001"  # the same vial is counted again
+        assert rig.events.wait("sample")[-1].data["sample"] == "sample-001"
+        rig.bench.hold()
+        (refused,) = rig.events.wait("refused")
+        assert refused.data["reason"] == "already voided"
+        assert rec.data["id"] in refused.data["message"]
+        assert not rig.events.of("error")
     finally:
         rig.close()
 
@@ -160,5 +183,28 @@ def test_stick_filling_up_is_announced(tmp_path):
         assert ev.data["where"] == "local" and ev.data["warning"] == "USB stick nearly full"
         rig.click()
         assert rig.events.wait("recorded")[0].data["stored"] == "local"
+    finally:
+        rig.close()
+
+
+class SwappedModel(FixedModel):
+    """A model source that reports one swap (as the store's watcher does)."""
+
+    def __init__(self, counter: Counter) -> None:
+        super().__init__(counter)
+        self.swapped = False
+
+    def poll(self) -> BenchEvent | None:
+        if self.swapped:
+            return None
+        self.swapped = True
+        return BenchEvent("model", {"name": self.counter.name, "message": "new model"})
+
+
+def test_model_event_of_a_synthetic_only_model_says_so(tmp_path):
+    rig = make_rig(tmp_path, models=SwappedModel)
+    try:
+        (ev,) = rig.events.wait("model")
+        assert "synthetic vials only" in ev.data["warning"]
     finally:
         rig.close()

@@ -118,3 +118,32 @@ def test_config_check(tmp_path):
         bad.write_text(text)
         one_line_error(run_cli("config", "check", "--config", str(bad)), str(bad), expected)
     one_line_error(run_cli("config", "check", "--config", str(tmp_path / "x.toml")), "no such")
+
+
+def test_count_says_when_the_model_is_the_synthetic_demo(tmp_path, spot_model):
+    img = write_png(tmp_path / "a.png", squares_image([(24, 24)]))
+    obj = json.loads(run_cli("count", str(img), "--model", str(spot_model), "--json").stdout)
+    assert "synthetic vials only" in obj["warning"]
+    assert set(obj) >= {"image", "counts", "points", "model", "model_sha256", "ms"}
+    text = run_cli("count", str(img), "--model", str(spot_model)).stdout.decode()
+    assert "synthetic vials only" in text
+    real = onnx_fixtures.metadata(["spot"], **{"scopecount.training": '{"synthetic": false}'})
+    model = onnx_fixtures.write(tmp_path / "r.onnx", onnx_fixtures.bright_spot_model(meta=real))
+    obj = json.loads(run_cli("count", str(img), "--model", str(model), "--json").stdout)
+    assert "warning" not in obj
+
+
+def test_count_default_model_is_the_demo_and_says_so(tmp_path):
+    img = write_png(tmp_path / "a.png", squares_image([(24, 24)]))
+    obj = json.loads(run_cli("count", str(img), "--json").stdout)
+    assert obj["model"] == "drosophila-eggs-demo" and "synthetic" in obj["warning"]
+
+
+def test_demo_default_seed_is_not_the_demo_models_training_seed(tmp_path):
+    from export import synthetic
+
+    proc = run_cli("demo", str(tmp_path / "d"), "--images", "1", "--width", "64", "--height", "48")
+    assert proc.returncode == 0, proc.stderr
+    names = [p.name for p in (tmp_path / "d" / "images").iterdir()]
+    assert names == [f"vial_{synthetic.DEMO_SEED:02d}_000.png"]
+    assert synthetic.DEMO_SEED not in (synthetic.TRAIN_SEED, synthetic.HELD_OUT_SEED)

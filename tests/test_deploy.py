@@ -220,3 +220,85 @@ def test_signed_models_only_when_keys_are_trusted(tmp_path):
         assert active(store) == hashlib.sha256(model.read_bytes()).hexdigest()
     finally:
         server.stop()
+
+
+def test_hostile_signature_file_runs_nothing_and_is_refused(tmp_path):
+    """A .sig is data: on an account without a forced command (a plain shell login) a .sig
+    holding shell syntax must not run, here or on the bench; deploy refuses it with exit 2."""
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        key = keygen(tmp_path / "plain_key")
+        server.authorized_keys.write_text((tmp_path / "plain_key.pub").read_text())
+        mark = tmp_path / "pwned"
+        model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+        for payload in (f"; touch {mark}", f"AAAA$(touch {mark})", f"AAAA\ntouch {mark}"):
+            (tmp_path / "m.onnx.sig").write_text(payload)
+            r = deploy(server, key, model)
+            assert r.returncode == 2, r.stdout + r.stderr
+            err = r.stderr.decode().strip()
+            assert len(err.splitlines()) == 1 and "m.onnx.sig" in err, err
+            assert b"Traceback" not in r.stderr
+            assert not mark.exists(), payload
+    finally:
+        server.stop()
+
+
+def test_signature_goes_to_the_bench_as_one_quoted_word():
+    from export.deploy import ssh_command
+
+    cmd = ssh_command("bench", None, None, [], "ab+/cd==")
+    assert cmd[-1] == "scopecount model receive --sig ab+/cd=="
+    assert cmd[-2] == "bench"
+
+
+ANSIBLE = shutil.which("ansible-playbook") or str(
+    Path(sys.executable).with_name("ansible-playbook")
+)
+PLAYBOOK = Path(__file__).resolve().parent.parent / "export" / "fleet" / "deploy.yml"
+
+
+def playbook(server, key, model, tmp_path):
+    if not Path(ANSIBLE).exists():
+        pytest.skip("ansible-playbook is not installed (pip install ansible-core)")
+    inv = tmp_path / "inventory.ini"
+    inv.write_text(
+        f"[benches]\nbench1 ansible_host=127.0.0.1 ansible_port={server.port}\n"
+        f"[benches:vars]\nansible_user=root\nansible_ssh_private_key_file={key}\n"
+        f"known_hosts_file={server.known_hosts}\n"
+    )
+    env = dict(os.environ, ANSIBLE_LOCAL_TEMP=str(tmp_path / "ans"), ANSIBLE_NOCOLOR="1")
+    return subprocess.run(
+        [ANSIBLE, "-i", str(inv), str(PLAYBOOK), "-e", f"model={model}"],
+        capture_output=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
+
+
+def test_playbook_installs_a_model(bench_ssh, tmp_path):
+    server, key, store, _ = bench_ssh
+    model = onnx_fixtures.write(tmp_path / "p.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    r = playbook(server, key, model, tmp_path)
+    assert r.returncode == 0, r.stdout.decode()[-2000:]
+    assert active(store) == hashlib.sha256(model.read_bytes()).hexdigest()
+
+
+def test_playbook_never_runs_a_hostile_signature(tmp_path):
+    """The playbook once put the .sig into a shell: task text, on the workstation and on a
+    bench account without a forced command. Now it checks the signature and runs nothing."""
+    server = start_sshd(tmp_path / "sshd")
+    try:
+        key = keygen(tmp_path / "plain_key")
+        server.authorized_keys.write_text((tmp_path / "plain_key.pub").read_text())
+        mark = tmp_path / "pwned"
+        model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+        for payload in (f"; touch {mark}", f'AAAA"; touch {mark}; echo "', f"$(touch {mark})"):
+            (tmp_path / "m.onnx.sig").write_text(payload)
+            r = playbook(server, key, model, tmp_path)
+            out = r.stdout.decode()
+            assert r.returncode != 0, out[-2000:]
+            assert "not a base64 signature" in out, out[-2000:]
+            assert not mark.exists(), payload
+    finally:
+        server.stop()

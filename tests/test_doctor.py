@@ -54,3 +54,26 @@ def test_camera_check_asks_picamera2_for_cameras():
     finally:
         picamera2_standin.Picamera2.sensor = "imx477"
     assert not ok and found == "picamera2 sees no camera" and "ribbon" in todo
+
+
+def test_doctor_missing_spool_and_uninstalled_service_are_not_ok(tmp_path, spot_model):
+    (tmp_path / "rec").mkdir()
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(
+        f'[storage]\npath = "{tmp_path / "rec"}"\nremovable = false\n'
+        f'spool = "{tmp_path / "no-spool"}"\n[model]\npath = "{spot_model}"\n'
+    )
+    lines = run_cli("doctor", "--config", str(cfg)).stdout.decode().splitlines()
+    by = {ln.split()[1]: ln for ln in lines}
+    assert by["spool"].startswith("FAIL") and "does not exist" in by["spool"]
+    assert "install.sh" in by["spool"]
+    assert not (tmp_path / "no-spool").exists()
+
+
+def test_service_not_installed_suggests_install_not_journalctl(tmp_path):
+    from device.config import Config
+    from device.doctor import check_service
+
+    ok, found, todo = check_service(Config(), unit_dirs=(str(tmp_path),))
+    assert not ok and "not installed" in found
+    assert "install.sh" in todo and "journalctl" not in todo

@@ -98,3 +98,23 @@ def test_bad_config_exits_2(tmp_path):
     assert h.proc.wait(timeout=30) == 2
     err = h.proc.stderr.read().decode()
     assert str(cfg) in err and "hold_s" in err and "Traceback" not in err
+
+
+def test_results_of_a_synthetic_only_model_say_so(tmp_path, spot):
+    (tmp_path / "rec").mkdir()
+    h = Headless(
+        tmp_path,
+        "--storage",
+        str(tmp_path / "rec"),
+        "--local-storage",
+        "--spool",
+        str(tmp_path / "spool"),
+        "--model",
+        str(spot),
+    )
+    try:
+        assert "synthetic vials only" in h.next_event("ready")["warning"]
+        h.proc.send_signal(signal.SIGUSR1)
+        assert "synthetic vials only" in h.next_event("recorded")["warning"]
+    finally:
+        assert h.stop() == 0

@@ -86,8 +86,11 @@ def test_labelme(src, tmp_path):
         ],
     }
     (src / "b.json").write_text(json.dumps(doc))
-    import_annotations("labelme", src, tmp_path / "f")
-    assert points(tmp_path / "f") == {"b.png": [(40, 41, "egg")]}
+    notes: list[str] = []
+    import_annotations("labelme", src, tmp_path / "f", notes=notes)
+    # a box is one object: imported at its centre, and the user is told
+    assert points(tmp_path / "f") == {"b.png": [(26, 26, "vial"), (40, 41, "egg")]}
+    assert notes == [f"{src}: imported 1 rectangles as one point each at the centre"]
 
 
 def test_cvat(src, tmp_path):
@@ -168,3 +171,32 @@ def test_import_cli(src, tmp_path):
     assert proc.returncode == 0 and b"imported 3 points on 1 images" in proc.stdout
     bad = run_cli("import", "cellcounter", str(tmp_path / "nothing"), str(tmp_path / "g"))
     assert bad.returncode == 2 and b"no such file or folder" in bad.stderr
+
+
+def _dots(path, shape, dots):
+    import cv2
+    import numpy as np
+
+    mask = np.zeros(shape, np.uint8)
+    for x, y in dots:
+        mask[y, x] = 255
+    cv2.imwrite(str(path), mask)
+
+
+def test_dot_mask_of_another_size_is_refused(src, tmp_path):
+    _dots(src / "a_dots.png", (64, 80), [(12, 15)])  # half the image's 160x128
+    proc = run_cli("import", "dotmask", str(src), str(tmp_path / "f"))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "a_dots.png" in err and "80x64" in err and "160x128" in err
+    assert not (tmp_path / "f" / "points.csv").exists()
+
+
+def test_dot_mask_ignores_colour_previews_beside_the_masks(src, tmp_path):
+    _dots(src / "a_dots.png", (128, 160), [(24, 30)])
+    _dots(src / "a_dots_color.png", (128, 160), [(1, 1), (2, 2), (3, 3)])
+    proc = run_cli("import", "dotmask", str(src), str(tmp_path / "f"))
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert sorted(p.name for p in (tmp_path / "f" / "images").iterdir()) == ["a.png"]
+    assert points(tmp_path / "f") == {"a.png": [(24, 30, "object")]}

@@ -32,5 +32,12 @@ def test_match_points_prefers_closest_pairs():
 
 def test_match_points_empty():
     assert match_points(np.zeros((0, 2)), np.zeros((3, 2)), 2) == (0, 3, 0)
-    assert prf(0, 0, 0) == {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    assert prf(0, 0, 0) == {"precision": None, "recall": None, "f1": None}
+    # A model that predicts nothing has no precision (not 1.0) and finds none of the objects.
+    assert prf(0, 0, 5) == {"precision": None, "recall": 0.0, "f1": 0.0}
+    assert prf(0, 4, 0) == {"precision": 0.0, "recall": None, "f1": 0.0}
     assert prf(3, 1, 1)["f1"] == pytest.approx(0.75)
+
+
+def test_mre_undefined_without_objects():
+    assert count_metrics([0, 0], [1, 0])["mre"] is None

@@ -76,3 +76,127 @@ def test_truncated_file(tmp_path):
     data = onnx_fixtures.bright_spot_model()
     with pytest.raises(ModelError, match="not a loadable ONNX model"):
         counter_from(tmp_path, data[: len(data) // 2])
+
+
+# -- #15 / #16 item 10: names, metadata sizes, external data, control flow -------------------------
+
+from device.onnx_scan import scan  # noqa: E402
+from tests import hostile_onnx  # noqa: E402
+
+
+@pytest.mark.parametrize(
+    "key, value, expected",
+    [
+        ("scopecount.name", "x" * 20_000_000, "'scopecount.name' is 20000000 bytes; all metadata"),
+        ("scopecount.name", "x" * 101, "scopecount.name is 101 characters long (at most 100)"),
+        ("scopecount.name", "eggs\x1b[2J\x1b[31mOK", "scopecount.name='eggs\\\\x1b[2J"),
+        ("scopecount.name", "eggs\u202ev2", "control character (U+202E)"),
+        ("scopecount.name", "../eggs", "scopecount.name='../eggs' contains a path separator"),
+        ("scopecount.name", "..", "scopecount.name='..' is not a name"),
+        ("scopecount.name", " eggs", "starts or ends with a space"),
+        ("scopecount.name", "  ", "scopecount.name is empty"),
+        ("scopecount.classes", json.dumps(["a/b"]), "classes[0]='a/b' contains a path separator"),
+        ("scopecount.classes", json.dumps(["a\\b"]), "scopecount.classes[0]"),
+        ("scopecount.classes", json.dumps(["egg\n"]), "scopecount.classes[0]='egg\\\\n' contains"),
+        ("scopecount.classes", json.dumps(["e" * 41]), "classes[0] is 41 characters long (at"),
+        ("scopecount.classes", json.dumps([f"c{i}" for i in range(33)]), "33 names (at most 32)"),
+        ("scopecount.classes", json.dumps([3]), "scopecount.classes[0] must be a string"),
+        ("scopecount.description", "d" * 70_000, "scopecount.description is 70000 characters"),
+    ],
+    ids=lambda v: repr(v)[:24],
+)
+def test_names_are_checked_where_a_model_is_loaded(tmp_path, key, value, expected):
+    with pytest.raises(ModelError) as e:
+        counter_from(tmp_path, hostile_onnx.with_metadata(**{key: value}))
+    msg = str(e.value)
+    assert msg.startswith(str(tmp_path / "m.onnx") + ": ") and expected in msg
+    # One line, nothing a terminal would interpret, and never megabytes of name.
+    assert "\n" not in msg and "\x1b" not in msg and "\u202e" not in msg and len(msg) < 400
+
+
+def test_metadata_over_the_total_limit_is_refused_before_onnxruntime(tmp_path):
+    data = hostile_onnx.with_metadata(**{"scopecount.junk": "j" * 300_000})
+    with pytest.raises(ModelError, match="'scopecount.junk' is 300000 bytes; all metadata"):
+        scan(data, "m.onnx")
+
+
+def test_external_data_is_refused_even_when_the_file_is_there(tmp_path):
+    data, weights = hostile_onnx.external_data_model("weights.bin")
+    (tmp_path / "weights.bin").write_bytes(weights)
+    model = onnx_fixtures.write(tmp_path / "m.onnx", data)
+    with pytest.raises(ModelError, match="tensor 'w' keeps its data in an external file"):
+        Counter.from_file(model)
+
+
+def test_control_flow_is_refused_before_it_runs(tmp_path):
+    import time
+
+    t = time.perf_counter()
+    with pytest.raises(ModelError, match="operator 'Loop'"):
+        counter_from(tmp_path, hostile_onnx.loop_model())
+    assert time.perf_counter() - t < 1.0
+
+
+def test_scan_reads_the_same_metadata_as_onnx(spot_model):
+    import onnx
+
+    data = spot_model.read_bytes()
+    expected = {p.key: p.value for p in onnx.load_from_string(data).metadata_props}
+    assert scan(data, "m") == expected
+
+
+def test_scan_refuses_damaged_files_with_a_model_error_only(tmp_path):
+    import numpy as np
+
+    data = bytearray(hostile_onnx.with_metadata())
+    rng = np.random.default_rng(1)
+    refused = 0
+    for _ in range(300):
+        bad = bytearray(data)
+        for i in rng.integers(0, len(bad), 4):
+            bad[i] = int(rng.integers(0, 256))
+        try:
+            scan(bytes(bad), "m")
+        except ModelError:
+            refused += 1
+    assert refused > 0  # damaged files are refused, and nothing but ModelError escapes
+    with pytest.raises(ModelError, match="metadata 'scopecount.format' is given twice"):
+        scan(_twice(bytes(data)), "m")
+
+
+def _twice(data: bytes) -> bytes:
+    """The model with its first metadata entry appended once more (a repeated key)."""
+    from device.onnx_scan import MODEL_METADATA, fields
+
+    for num, wire, val in fields(memoryview(data)):
+        if num == MODEL_METADATA and wire == 2:
+            entry = bytes(val)
+            return data + bytes([MODEL_METADATA << 3 | 2]) + _varint(len(entry)) + entry
+    raise AssertionError("no metadata")
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+# -- #18 item 6: a retrained model never keeps the old model's signature --------------------------
+
+
+def test_writing_a_model_removes_the_signature_of_the_one_it_replaces(tmp_path):
+    from device.modelfile import write_model_file
+
+    out = tmp_path / "eggs.onnx"
+    out.write_bytes(b"old model")
+    (tmp_path / "eggs.onnx.sig").write_text("c2lnbmF0dXJl\n")
+    (tmp_path / "other.onnx.sig").write_text("c2lnbmF0dXJl\n")
+    removed = write_model_file(out, b"new model")
+    assert removed == [tmp_path / "eggs.onnx.sig"]
+    assert out.read_bytes() == b"new model" and not (tmp_path / "eggs.onnx.sig").exists()
+    assert (tmp_path / "other.onnx.sig").exists()  # only the replaced model's own signature
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["eggs.onnx", "other.onnx.sig"]
+    assert write_model_file(tmp_path / "fresh.onnx", b"m") == []

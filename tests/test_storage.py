@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from device.dayfolder import Detection, Record
 from device.recorder import Recorder
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root (CI runs as root)")
@@ -41,11 +42,10 @@ def stick(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
-def write(rec: Recorder, i: int) -> dict:
+def write(rec: Recorder, i: int) -> Record:
     rgb = np.full((32, 32, 3), i % 255, np.uint8)
-    return rec.write(
-        rgb, {"egg": i}, [(1.0, 2.0, "egg")] * (i % 3), ["egg"], f"s{i}", "m", "0" * 64, []
-    )
+    dets = [Detection(1.0, 2.0, "egg")] * (i % 3)
+    return rec.write(rgb, {"egg": i}, dets, ["egg"], f"s{i}", "m", "0" * 64, [])
 
 
 def ids_on(root: Path) -> list[str]:
@@ -59,20 +59,20 @@ def test_pull_and_replug_moves_spool_exactly_once(tmp_path, stick):
     mnt, plug, pull = stick
     rec = Recorder(mnt, tmp_path / "spool", "b1")
     a = write(rec, 1)
-    assert a["stored"] == "stick"
+    assert a.stored == "stick"
     pull()
     assert rec.state().where == "spool"
     b, c = write(rec, 2), write(rec, 3)
-    assert b["stored"] == c["stored"] == "spool"
+    assert b.stored == c.stored == "spool"
     assert list(mnt.iterdir()) == []  # the bare mount point stays empty
     assert rec.state().waiting == 2
     plug()
-    assert rec.flush() == 2
-    assert rec.flush() == 0
-    assert ids_on(mnt) == [a["id"], b["id"], c["id"]]
+    assert rec.flush().moved == 2
+    assert rec.flush().moved == 0
+    assert ids_on(mnt) == [a.id, b.id, c.id]
     assert ids_on(tmp_path / "spool") == []
     day = next(mnt.glob("scopecount/*"))
-    assert (day / c["image"]).exists()
+    assert (day / c.image).exists()
     assert len((day / "counts.csv").read_text().splitlines()) == 4
 
 
@@ -80,7 +80,7 @@ def test_flush_interrupted_after_copying_is_not_duplicated(tmp_path, stick):
     mnt, plug, pull = stick
     rec = Recorder(mnt, tmp_path / "spool", "b1")
     pull()
-    ids = [write(rec, i)["id"] for i in range(3)]
+    ids = [write(rec, i).id for i in range(3)]
     plug()
     # A crash after two records reached the stick but before the spool was cleaned:
     day = next((tmp_path / "spool").glob("scopecount/*"))
@@ -98,7 +98,7 @@ def test_flush_interrupted_after_copying_is_not_duplicated(tmp_path, stick):
     (dest / "counts.csv").write_text(
         "id,time,sample,model,egg,flags\n" + third["id"] + ",t,s,m,2,\n"
     )
-    assert rec.flush() == 1
+    assert rec.flush().moved == 1
     assert ids_on(mnt) == ids
     assert (dest / "counts.csv").read_text().count(third["id"]) == 1
     pts_after = [ln for ln in (dest / "points.csv").read_text().splitlines() if ln.startswith(name)]
@@ -117,8 +117,8 @@ def test_full_stick_falls_back_to_spool(tmp_path):
         st = rec.state()
         assert st.where == "spool" and "full" in st.reason
         r = write(rec, 5)
-        assert r["stored"] == "spool"
-        assert ids_on(tmp_path / "spool") == [r["id"]]
+        assert r.stored == "spool"
+        assert ids_on(tmp_path / "spool") == [r.id]
     finally:
         sh("umount", "-l", str(mnt))
 
@@ -140,15 +140,17 @@ def test_stick_filling_during_a_record_leaves_no_half_image_and_the_spool_takes_
     rec = Recorder(mnt, tmp_path / "spool", "b1", image_format="png")
     assert rec.state().where == "stick"  # room enough by the 4 MB check
     rgb = np.random.default_rng(0).integers(0, 256, (1200, 1600, 3), np.uint8)  # ~5.8 MB PNG
-    r = rec.write(rgb, {"egg": 3}, [(1.0, 2.0, "egg")] * 3, ["egg"], "s", "m", "0" * 64, [])
-    assert r["stored"] == "spool"
+    r = rec.write(
+        rgb, {"egg": 3}, [Detection(1.0, 2.0, "egg")] * 3, ["egg"], "s", "m", "0" * 64, []
+    )
+    assert r.stored == "spool"
     assert ids_on(mnt) == []
     assert [p.name for p in mnt.rglob("*") if p.is_file() and p.name != "filler"] == []
-    spooled = next((tmp_path / "spool").rglob(f"{r['id']}.png")).read_bytes()
+    spooled = next((tmp_path / "spool").rglob(f"{r.id}.png")).read_bytes()
     (mnt / "filler").unlink()
-    assert rec.flush() == 1
-    assert ids_on(mnt) == [r["id"]]
-    assert next(mnt.rglob(f"{r['id']}.png")).read_bytes() == spooled
+    assert rec.flush().moved == 1
+    assert ids_on(mnt) == [r.id]
+    assert next(mnt.rglob(f"{r.id}.png")).read_bytes() == spooled
 
 
 def test_a_line_the_disk_takes_only_part_of_is_cut_back(small_tmpfs):
@@ -172,7 +174,7 @@ def test_read_only_stick_is_not_written(tmp_path, stick):
     sh("mount", "-o", "remount,ro", str(mnt))
     rec = Recorder(mnt, tmp_path / "spool", "b1")
     assert "read-only" in rec.state().reason
-    assert write(rec, 1)["stored"] == "spool"
+    assert write(rec, 1).stored == "spool"
 
 
 def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path, stick, spot_model):

@@ -12,7 +12,7 @@ def test_summary_totals_and_merged_csv(tmp_path):
     rgb = np.zeros((8, 8, 3), np.uint8)
     ids = []
     for sample, n in [("vial-1", 10), ("vial-1", 12), ("vial-2", 7)]:
-        ids.append(rec.write(rgb, {"egg": n}, [], ["egg"], sample, "m", "0" * 64, [])["id"])
+        ids.append(rec.write(rgb, {"egg": n}, [], ["egg"], sample, "m", "0" * 64, []).id)
     rec.void(ids[1])
     out = tmp_path / "all.csv"
     proc = run_cli("records", "summary", str(tmp_path / "stick"), "--csv", str(out))

@@ -43,13 +43,22 @@ class ReplayCamera:
     captures fail until `plug()`, as a loose ribbon cable does.
     """
 
-    def __init__(self, folder: str | Path, delay_ms: int = 0) -> None:
+    def __init__(
+        self, folder: str | Path, delay_ms: int = 0, option: str = "[camera] folder"
+    ) -> None:
         self.folder = Path(folder)
-        if not self.folder.is_dir():
-            raise BadInput(f"[camera] folder {self.folder}: not a folder")
-        self.files = sorted(p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if self.folder.is_file() and self.folder.suffix.lower() in IMAGE_SUFFIXES:
+            self.files = [self.folder]  # one photograph, counted at every press
+        elif not self.folder.is_dir():
+            raise BadInput(f"{option} {self.folder}: not a folder")
+        else:
+            if (self.folder / "images").is_dir():  # a training folder or a day folder
+                self.folder = self.folder / "images"
+            self.files = sorted(
+                p for p in self.folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES
+            )
         if not self.files:
-            raise BadInput(f"[camera] folder {self.folder}: no images in it")
+            raise BadInput(f"{option} {self.folder}: no png, jpg or tif images in it")
         self.delay_s = delay_ms / 1000
         self.index = 0
         # A sensor hands over a frame from memory: decode each file once, not at every capture.
@@ -80,6 +89,8 @@ class ReplayCamera:
         return Frame(rgb.copy(), {"source": path.name})
 
     def describe(self) -> str:
+        if self.folder.is_file():
+            return f"replay {self.folder.name}"
         return f"replay {self.folder.name}/ ({len(self.files)} images)"
 
     def close(self) -> None:
@@ -245,10 +256,16 @@ class Picamera2Camera:
             self.cam.close()
 
 
-def open_camera(cfg: CameraCfg, light: Light | None = None) -> Camera:
+def open_camera(
+    cfg: CameraCfg, option: str = "[camera] folder", light: Light | None = None
+) -> Camera:
     """The configured camera; picamera2 locks its exposure under `light` at capture brightness."""
     if cfg.backend == "replay":
-        return ReplayCamera(cfg.folder, cfg.delay_ms)
+        from device.hardware.video import VIDEO_SUFFIXES, VideoReplayCamera
+
+        if Path(cfg.folder).suffix.lower() in VIDEO_SUFFIXES:
+            return VideoReplayCamera(cfg.folder, option)
+        return ReplayCamera(cfg.folder, cfg.delay_ms, option)
     if cfg.backend == "opencv":
         return OpenCVCamera(cfg.device, cfg.width, cfg.height)
     return Picamera2Camera(cfg, light=light)

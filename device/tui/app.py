@@ -6,19 +6,45 @@ thread and events come back to the UI thread through call_from_thread.
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
+from collections.abc import Iterable
 from typing import Any
 
-from textual.app import App, ComposeResult
+from rich.text import Text
+from textual import events
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Digits, Footer, Input, Label, Static
 
-from device.bench import Bench, BenchEvent
+from device.bench import Bench, BenchEvent, next_sample
+from device.errors import BadInput
+from device.names import check_sample
 from device.overlay import draw_overlay
+from device.recorder import record_id
 from device.tui.preview import Preview
+
+log = logging.getLogger(__name__)
+
+
+class Plain(Text):
+    """Text that equals its own characters, so a table cell compares like the str it shows."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, str):
+            return self.plain == other
+        return super().__eq__(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def plain(value: object) -> Plain:
+    """Sample ids, QR labels, model and class names and error messages are data: a Text is
+    drawn as it is, where a str would be parsed as Textual markup (`vial-12[/]` raises)."""
+    return Plain(str(value))
 
 
 class Dialog(ModalScreen[str | None]):
@@ -27,8 +53,9 @@ class Dialog(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "cancel", "cancel")]
     DEFAULT_CSS = """
     Dialog { align: center middle; }
-    Dialog > Vertical { width: 72; height: auto; border: thick $accent; padding: 1 2;
-                        background: $surface; }
+    Dialog > Vertical { width: 72; max-width: 100%; height: auto; border: thick $accent;
+                        padding: 1 2; background: $surface; }
+    Dialog Label { width: 100%; }
     """
 
     def action_cancel(self) -> None:
@@ -43,12 +70,44 @@ class SampleScreen(Dialog):
         self.sample = sample
 
     def compose(self) -> ComposeResult:
+        after = next_sample(self.sample)
         with Vertical():
-            yield Label("Sample id (counts go on from here: vial-007, vial-008, ...)")
-            yield Input(value=self.sample, id="sample-input")
+            yield Label(
+                plain(
+                    f"Sample id for the next count (now {self.sample}; the counts after it go "
+                    f"on as {after}, {next_sample(after)}, ...)"
+                ),
+                id="sample-hint",
+            )
+            # No select-all on focus: keys typed at once after `s` (End, Backspace, a letter)
+            # edit the id where the cursor is, however fast they come.
+            yield Input(value=self.sample, id="sample-input", select_on_focus=False)
+            yield Label("Enter: keep it   Escape: cancel", id="sample-keys")
+
+    def type_key(self, event: events.Key) -> None:
+        """A key typed at once after `s` (a quick hand, a barcode scanner, a tmux script) is
+        dispatched before this dialog is on screen; the app hands it here so it edits the
+        field as if the field had had it."""
+        # Editing keys (End, Backspace, Enter) find the field through its bindings already;
+        # printable characters need the field to be the key's target, which it was not yet.
+        field = self.query_one("#sample-input", Input)
+        field.focus()
+        if event.is_printable and event.character:
+            field.insert_text_at_cursor(event.character)
+            event.stop()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
+        # Checked where it enters: a bad id keeps the dialog open with the reason (as text).
+        try:
+            value = check_sample(event.value.strip(), "sample")
+        except BadInput as e:
+            found = self.query("#sample-error")
+            if found:
+                found.first(Label).update(Text(str(e)))
+            else:
+                self.query_one(Vertical).mount(Label(Text(str(e)), id="sample-error"))
+            return
+        self.dismiss(value)
 
 
 class ModelsScreen(Dialog):
@@ -60,8 +119,32 @@ class ModelsScreen(Dialog):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(self.text, id="models-text")
+            yield Static(plain(self.text), id="models-text")
             yield Label("Escape to close")
+
+
+SHORT_ID = len("20260504-000001")  # an id's date and number: what tells this bench's rows apart
+
+
+def history_widths(columns: int, id_len: int) -> dict[str, int]:
+    """Column widths that fit the terminal (80 columns: the Pi's console), counts taking what
+    is left. Ids are shown whole when they fit, else as their date and number (the bench name
+    and install id in front are the same on every row; the message line has the whole id)."""
+    sample = 12 if columns < 100 else 16
+    padding = 2 * 5 + 2  # cell padding and the scrollbar gutter
+    rest = columns - 8 - sample - 12 - padding
+    id_w = id_len if rest - id_len >= 10 else min(id_len, SHORT_ID)
+    counts = max(8, rest - id_w)
+    return {"time": 8, "sample": sample, "counts": counts, "flags": 12, "id": id_w}
+
+
+def id_cell(record_id: str, width: int) -> str:
+    return record_id if len(record_id) <= width else record_id[-width:]
+
+
+def flag_cell(flags: list[str]) -> str:
+    """'empty', or 'empty+1' for two flags: fits the column; the full words are above it."""
+    return flags[0] + (f"+{len(flags) - 1}" if len(flags) > 1 else "")
 
 
 class BenchApp(App[int]):
@@ -71,9 +154,11 @@ class BenchApp(App[int]):
         Binding("space", "press", "count", priority=True),
         Binding("s", "sample", "sample"),
         Binding("v", "void", "void last"),
-        Binding("m", "models", "models"),
+        Binding("m", "models", "model"),
         Binding("q", "quit", "quit"),
     ]
+    # The bench's own keys do nothing while a dialog is open (space types into the sample id).
+    MAIN_ONLY = {"press", "sample", "void", "models", "quit"}
 
     def __init__(self, bench: Bench, **kw: Any) -> None:
         super().__init__(**kw)
@@ -83,7 +168,9 @@ class BenchApp(App[int]):
         self.storage: dict[str, Any] = {}
         self.model_name = ""
         self.model_sha = ""
+        self.model_warning = ""
         self.message = ""
+        self.id_len = SHORT_ID
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -104,9 +191,10 @@ class BenchApp(App[int]):
 
     def on_mount(self) -> None:
         table = self.query_one("#history", DataTable)
-        # Fixed widths: the table never jumps about as rows arrive.
-        widths = {"time": 8, "sample": 16, "counts": 28, "flags": 16, "id": 26}
-        for col, width in widths.items():
+        # Fixed widths: the table never jumps about as rows arrive; they follow the terminal.
+        rec = self.bench.recorder
+        self.id_len = len(record_id(rec.bench, rec.bench_id, "2026-01-01", 1))
+        for col, width in history_widths(self.size.width, self.id_len).items():
             table.add_column(col, key=col, width=width)
         self.bench.subscribe(self._from_bench)
         try:
@@ -115,13 +203,40 @@ class BenchApp(App[int]):
             pass  # not the main thread (tests): the signal stays with the test runner
         self.bench.start()
 
+    def on_resize(self, event: events.Resize) -> None:
+        table = self.query_one("#history", DataTable)
+        for col, width in history_widths(event.size.width, self.id_len).items():
+            if col in table.columns:
+                table.columns[col].width = width  # type: ignore[index]
+        table.refresh(layout=True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.MAIN_ONLY and isinstance(self.screen, ModalScreen):
+            return False
+        return True
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The palette offers the bench's commands, not Textual's themes and screenshots."""
+        if isinstance(screen, ModalScreen):
+            return
+        yield SystemCommand("Count", "count the vial under the scope (space)", self.action_press)
+        yield SystemCommand("Sample id", "edit the sample id (s)", self.action_sample)
+        yield SystemCommand("Void last", "void the last record (v)", self.action_void)
+        yield SystemCommand("Model", "the model in use (m)", self.action_models)
+        yield SystemCommand("Quit", "stop the bench (q)", self.action_quit)
+
     # -- events from the bench --------------------------------------------------------------
     def _from_bench(self, ev: BenchEvent) -> None:
         # The worker thread hands events over; a signal handler already runs on the UI thread.
-        if threading.get_ident() == self._thread_id:
-            self.on_bench_event(ev)
-        else:
-            self.call_from_thread(self.on_bench_event, ev)
+        # A screen update that fails must not reach the bench's worker thread: the record is
+        # already written and the next press must still be taken.
+        try:
+            if threading.get_ident() == self._thread_id:
+                self.on_bench_event(ev)
+            else:
+                self.call_from_thread(self.on_bench_event, ev)
+        except Exception:
+            log.exception("the screen could not show a %s event", ev.kind)
 
     def on_bench_event(self, ev: BenchEvent) -> None:
         d = ev.data
@@ -130,8 +245,9 @@ class BenchApp(App[int]):
             self.classes_ = list(d["classes"])
             self.model_name = d["model"]
             self.model_sha = d.get("model_sha256", "")
+            self.model_warning = d.get("warning", "")
             self.storage = d["storage"]
-            self.query_one("#sample", Label).update(f"sample: {d['sample']}")
+            self.query_one("#sample", Label).update(plain(f"sample: {d['sample']}"))
             self.say("ready: put a vial under the scope and press the button (or space)")
         elif ev.kind == "recorded":
             self.show_record(ev)
@@ -140,40 +256,49 @@ class BenchApp(App[int]):
         elif ev.kind == "refused":
             if d["reason"] == "busy":
                 self.say("busy: still counting the last vial")
+            elif d.get("message"):
+                self.say(f"not voided: {d['message']}", error=True)
         elif ev.kind == "voided":
-            self.say(f"voided {d['id']} (sample {d['sample']})")
+            self.say(f"voided {d['id']}: count sample {d['sample']} again")
             table = self.query_one("#history", DataTable)
             if d["id"] in table.rows:
-                table.update_cell(d["id"], "flags", "VOIDED")
+                table.update_cell(d["id"], "flags", plain("VOIDED"))
         elif ev.kind == "storage":
             self.storage = d
         elif ev.kind == "model":
             self.model_name = d.get("name", self.model_name)
             self.model_sha = d.get("sha256", self.model_sha)
+            self.model_warning = d.get("warning", "")
             self.classes_ = list(d.get("classes", self.classes_))
             self.say(d.get("message", f"model now {self.model_name}"), error=bool(d.get("error")))
         elif ev.kind == "sample":
-            self.query_one("#sample", Label).update(f"sample: {d['sample']}")
+            self.query_one("#sample", Label).update(plain(f"sample: {d['sample']}"))
         self.update_status()
 
     def show_record(self, ev: BenchEvent) -> None:
         d = ev.data
         counts: dict[str, int] = d["counts"]
         main = self.classes_[0] if self.classes_ else next(iter(counts), "")
-        self.query_one("#count-label", Label).update(main)
-        self.query_one("#count-digits", Digits).update(str(counts.get(main, 0)))
+        flagged = bool(d["flags"])
+        head = f"{main}  (FLAGGED: {', '.join(d['flags'])})" if flagged else main
+        self.query_one("#count-label", Label).update(plain(head))
+        digits = self.query_one("#count-digits", Digits)
+        digits.update(str(counts.get(main, 0)))
+        digits.set_class(flagged, "flagged")
         text = "  ".join(f"{c}: {n}" for c, n in counts.items())
-        self.query_one("#count-text", Label).update(text)
-        self.query_one("#sample", Label).update(f"sample: {d['sample']}   next: {d['next_sample']}")
+        self.query_one("#count-text", Label).update(plain(text))
+        self.query_one("#sample", Label).update(
+            plain(f"sample: {d['sample']}   next: {d['next_sample']}")
+        )
         flags = self.query_one("#flags", Label)
-        flags.update("\n".join(f"! {w}" for w in d["why"]))
+        flags.update(plain("\n".join(f"! {w}" for w in d["why"])))
         table = self.query_one("#history", DataTable)
         table.add_row(
-            d.get("time", "")[11:19],
-            d["sample"],
-            text,
-            " ".join(d["flags"]) or "ok",
-            d["id"],
+            plain(d.get("time", "")[11:19]),
+            plain(d["sample"]),
+            plain(text),
+            Plain(flag_cell(d["flags"]), style="bold yellow") if flagged else plain("ok"),
+            plain(id_cell(d["id"], table.columns["id"].width)),  # type: ignore[index]
             key=d["id"],
         )
         table.move_cursor(row=table.row_count - 1)
@@ -181,12 +306,13 @@ class BenchApp(App[int]):
             pic = draw_overlay(ev.frame, ev.points or [], counts, self.classes_, d["flags"])
             self.query_one("#preview", Preview).show(pic)
         where = "USB stick" if d["stored"] == "stick" else d["stored"]
-        self.say(f"recorded {d['id']}: {text} (saved to {where})")
+        note = f" - FLAGGED {', '.join(d['flags'])}, check the vial" if flagged else ""
+        self.say(f"recorded {d['id']}: {text} (saved to {where}){note}", error=flagged)
 
     def say(self, text: str, error: bool = False) -> None:
         self.message = text
         msg = self.query_one("#message", Label)
-        msg.update(text)
+        msg.update(plain(text))
         msg.set_class(error, "error")
 
     def update_status(self) -> None:
@@ -202,14 +328,26 @@ class BenchApp(App[int]):
         else:
             store = "?"
         cam = self.ready_info.get("camera", "?")
-        self.query_one("#status", Label).update(
-            f"model {self.model_name} ({self.model_sha[:8]}) | camera {cam} | storage {store}"
+        # the warning's first clause: the status line has room for the gist, not the advice
+        demo = f" - {self.model_warning.split(':')[0].upper()}" if self.model_warning else ""
+        status = self.query_one("#status", Label)
+        status.update(
+            plain(
+                f"storage {store}\n"
+                f"model {self.model_name} ({self.model_sha[:8]}){demo} | camera {cam}"
+            )
         )
+        status.set_class(st.get("where") == "spool" or bool(self.model_warning), "warn")
 
     # -- actions ----------------------------------------------------------------------------
     def action_press(self) -> None:
         if self.bench.press("keyboard"):
             self.say("counting...")
+
+    def on_key(self, event: events.Key) -> None:
+        # Keys that reached the main screen while the sample dialog was being opened.
+        if isinstance(self.screen, SampleScreen) and self.screen.is_mounted:
+            self.screen.type_key(event)
 
     def action_sample(self) -> None:
         def done(value: str | None) -> None:

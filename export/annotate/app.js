@@ -1,20 +1,70 @@
 // scopecount annotate: one image at a time on a canvas; every change is saved to the server.
 "use strict";
 const PALETTE = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#ffffff", "#999999"];
-const state = { images: [], classes: [], index: 0, cls: 0, img: null, view: { s: 1, x: 0, y: 0 } };
+// The per-run secret from the address `scopecount annotate` printed; every API call sends it.
+const TOKEN = new URLSearchParams(location.search).get("token") || "";
+const state = { images: [], classes: [], index: 0, cls: 0, img: null, view: { s: 1, x: 0, y: 0 }, objectPx: 12 };
 const canvas = document.getElementById("canvas");
 const ctx = canvas.getContext("2d");
 let drag = null;
 
 function current() { return state.images[state.index]; }
 function colour(label) { const i = state.classes.indexOf(label); return PALETTE[(i < 0 ? 8 : i) % PALETTE.length]; }
-function radius() { return Math.max(4, 6 / Math.sqrt(state.view.s)); }
+// Dots are sized to the objects: at fit zoom a 10 px dot over 5 px eggs hides what it marks.
+// objectPx is the typical object size in image pixels (half the median nearest-neighbour
+// distance of the folder's points); a dot's radius is about a third of an object on screen,
+// never under 2 px (still visible) nor over 7 px.
+function radius() { return Math.max(2, Math.min(7, 0.35 * state.objectPx * state.view.s)); }
+
+function objectSize(images) {
+  const meds = [];
+  for (const im of images) {
+    const p = im.points;
+    if (p.length < 2 || p.length > 5000) continue;
+    const d = p.map((a, i) => Math.min(...p.map((b, j) => i === j ? Infinity : Math.hypot(a[0] - b[0], a[1] - b[1]))));
+    d.sort((a, b) => a - b);
+    meds.push(d[d.length >> 1]);
+  }
+  if (!meds.length) return 12;
+  meds.sort((a, b) => a - b);
+  return Math.max(3, Math.min(60, meds[meds.length >> 1] / 2));
+}
+
+// Points closer than `tol` image pixels look like one dot: group them (grid hashing, so a
+// frame of thousands of points stays quick) and return the groups of two or more.
+function stacks(points, tol = 2.5) {
+  const cell = new Map(), key = (x, y) => `${Math.floor(x / tol)},${Math.floor(y / tol)}`;
+  points.forEach((p, i) => { const k = key(p[0], p[1]); (cell.get(k) || cell.set(k, []).get(k)).push(i); });
+  const parent = points.map((_, i) => i);
+  const find = i => { while (parent[i] !== i) i = parent[i] = parent[parent[i]]; return i; };
+  points.forEach((p, i) => {
+    const cx = Math.floor(p[0] / tol), cy = Math.floor(p[1] / tol);
+    for (let dx = -1; dx <= 1; dx++) for (let dy = -1; dy <= 1; dy++) {
+      for (const j of cell.get(`${cx + dx},${cy + dy}`) || []) {
+        if (j > i && Math.hypot(points[j][0] - p[0], points[j][1] - p[1]) <= tol) parent[find(j)] = find(i);
+      }
+    }
+  });
+  const groups = new Map();
+  points.forEach((_, i) => { const r = find(i); (groups.get(r) || groups.set(r, []).get(r)).push(i); });
+  return [...groups.values()].filter(g => g.length > 1);
+}
+
+function api(path, init = {}) {
+  return fetch(path, { ...init, headers: { ...(init.headers || {}), "X-Scopecount-Token": TOKEN } });
+}
 
 async function load() {
-  const res = await fetch("/api/state");
+  const res = await api("/api/state");
   const st = await res.json();
+  if (!res.ok) {
+    const flag = document.getElementById("saved");
+    flag.textContent = "cannot load: " + st.error; flag.className = "saved error";
+    return;
+  }
   state.images = st.images;
   state.classes = st.classes;
+  state.objectPx = objectSize(st.images);
   const first = state.images.findIndex(im => !im.done);
   await show(Math.max(0, Math.min(state.index || (first < 0 ? 0 : first), state.images.length - 1)));
 }
@@ -25,7 +75,7 @@ function show(i) {
   return new Promise(resolve => {
     const img = new Image();
     img.onload = () => { state.img = img; fit(); render(); resolve(); };
-    img.src = "/images/" + encodeURIComponent(im.name);
+    img.src = "/images/" + encodeURIComponent(im.name) + "?token=" + encodeURIComponent(TOKEN);
   });
 }
 
@@ -63,6 +113,18 @@ function render() {
     ctx.fillStyle = colour(c); ctx.fill();
     ctx.lineWidth = 1.5 / v.s; ctx.strokeStyle = "#000"; ctx.stroke();
   }
+  // Stacked points: a white ring and how many, so two clicks on one spot never look like one.
+  ctx.font = `bold ${13 / v.s}px system-ui`;
+  for (const g of stacks(im.points)) {
+    const [x, y] = im.points[g[0]];
+    const label = `\u00d7${g.length}`, tx = x + r + 4 / v.s, ty = y - r - 2 / v.s;
+    ctx.beginPath(); ctx.arc(x, y, r + 3 / v.s, 0, 2 * Math.PI);
+    ctx.lineWidth = 4 / v.s; ctx.strokeStyle = "#000"; ctx.stroke();  // seen on light and dark
+    ctx.lineWidth = 2 / v.s; ctx.strokeStyle = "#ff0"; ctx.stroke();
+    ctx.lineWidth = 2 / v.s; ctx.lineJoin = "round"; ctx.strokeText(label, tx, ty);
+    ctx.fillStyle = "#ff0"; ctx.fillText(label, tx, ty);
+  }
+  document.getElementById("zoom").textContent = `zoom ${Math.round(v.s * 100)}%`;
   sidebar();
 }
 
@@ -71,19 +133,35 @@ function sidebar() {
   document.getElementById("image-name").textContent = `${im.name} (${state.index + 1}/${state.images.length})`;
   const done = state.images.filter(x => x.done).length;
   document.getElementById("progress").textContent = `done ${done} of ${state.images.length}`;
+  // Class names come from files and other tools: they are text, never markup (textContent).
   const ul = document.getElementById("classes");
-  ul.innerHTML = "";
+  ul.replaceChildren();
   state.classes.forEach((c, i) => {
     const li = document.createElement("li");
     li.className = i === state.cls ? "selected" : "";
     li.dataset.cls = c;
-    li.innerHTML = `<span class="swatch" style="background:${PALETTE[i % PALETTE.length]}"></span><span>${i + 1}. ${c}</span>`;
+    const swatch = document.createElement("span");
+    swatch.className = "swatch";
+    swatch.style.background = PALETTE[i % PALETTE.length];
+    const name = document.createElement("span");
+    name.textContent = `${i + 1}. ${c}`;
+    li.append(swatch, name);
     li.onclick = () => { state.cls = i; render(); };
     ul.appendChild(li);
   });
   const counts = document.getElementById("counts");
-  counts.innerHTML = state.classes.map(c => `<div data-count="${c}">${c}: <b>${im.points.filter(p => p[2] === c).length}</b></div>`).join("")
-    + `<div>total: <b id="total">${im.points.length}</b></div>`;
+  counts.replaceChildren();
+  const line = (label, n, attrs) => {
+    const div = document.createElement("div");
+    const b = document.createElement("b");
+    b.textContent = String(n);
+    Object.assign(div.dataset, attrs.data || {});
+    if (attrs.id) b.id = attrs.id;
+    div.append(document.createTextNode(label + ": "), b);
+    counts.appendChild(div);
+  };
+  state.classes.forEach(c => line(c, im.points.filter(p => p[2] === c).length, { data: { count: c } }));
+  line("total", im.points.length, { id: "total" });
   document.getElementById("predicted-note").hidden = !im.predicted;
   document.getElementById("done").textContent = im.done ? "done \u2713 (d: undo)" : "mark done (d)";
 }
@@ -101,7 +179,7 @@ async function send(im, extra) {
   const flag = document.getElementById("saved");
   let res, out;
   try {
-    res = await fetch("/api/points", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    res = await api("/api/points", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
     out = await res.json();
   } catch (err) {
     flag.textContent = "NOT saved: " + err; flag.className = "saved error";

@@ -1,9 +1,11 @@
 """Accuracy on images the model never saw: train on part of each shared folder, count the rest.
 
-    python -m tests.benchmarks.accuracy [--folders mbm adipocyte] [--splits 2] [--minutes 4.5]
-                                        [--jobs 2]
+    python -m tests.benchmarks.accuracy [--folders mbm adipocyte] [--splits 2] [--steps 3000]
+                                        [--jobs 2] [--frontier 0.5 1] [--zooms 0.7 1.4]
 
-Prints a Markdown table (mean and spread over splits) for the float and the int8 model.
+Prints a Markdown table (mean and spread over splits) for the float and the int8 model, rows at
+other zooms (each held-out image resized, as after turning the zoom knob) for the model and the
+classical pipeline, and a cost frontier: the same first split trained at other cost budgets.
 Folders of a few photographs are measured leave-one-out over the images at their main zoom
 (photographs at another zoom get rows of their own); larger ones on random hold-out splits.
 `--jobs 2` trains two splits at a time, one core each.
@@ -20,12 +22,22 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from device.counter import Counter
-from export.evaluate import _link_subset, evaluate_model
-from export.folder import read_folder
-from export.train import TrainOptions, measure_sizes, train
+from device.pi_cost import seconds_per_frame
+from export.evaluate import _link_subset, evaluate_model, zoomed
+from export.folder import TrainingFolder, read_folder
+from export.onnx_macs import conv_macs
+from export.train import (
+    DEFAULT_BUDGET_GMAC,
+    DEFAULT_STEPS,
+    Int8Refused,
+    TrainOptions,
+    measure_sizes,
+    train,
+)
 from tests.conftest import SHARED_DATA
 
 HOLDOUT = {"mosquito-eggs": 2, "mbm": 6, "adipocyte": 20}
@@ -86,52 +98,108 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
+def zoomed_folder(test: TrainingFolder, zoom: float, dest: Path) -> TrainingFolder:
+    """The held-out images resized by `zoom` (annotations with them), as a training folder."""
+    (dest / "images").mkdir(parents=True)
+    lines = ["image,x,y,label"]
+    for s in test.samples:
+        name = Path(s.name).stem + ".png"
+        rgb = zoomed(s.image(), zoom)
+        cv2.imwrite(str(dest / "images" / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+        lines += [f"{name},{x * zoom:.2f},{y * zoom:.2f},{lab}" for x, y, lab in s.points]
+    (dest / "points.csv").write_text("\n".join(lines) + "\n")
+    return read_folder(dest)
+
+
+def frame_ms(model: Path, rgb: np.ndarray, runs: int = 5) -> float:
+    """Median ms to count one 1280x960 frame tiled from a held-out image (objects at the taught
+    size, so no recount), int8, one thread."""
+    c = Counter.from_file(model, threads=1)
+    h, w = rgb.shape[:2]
+    frame = np.ascontiguousarray(np.tile(rgb, (-(-960 // h), -(-1280 // w), 1))[:960, :1280])
+    c.count(frame)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        c.count(frame)
+        times.append((time.perf_counter() - t) * 1000)
+    return float(np.median(times))
+
+
+def _scores(pairs: list[tuple[int, float]]) -> dict:
+    t = np.array([a for a, _ in pairs], float)
+    p = np.array([b for _, b in pairs], float)
+    return {
+        "mae": float(np.abs(p - t).mean()),
+        "mre": float(np.mean(np.abs(p - t) / np.maximum(t, 1))),
+        "bias": float(np.mean(p - t)),
+        "f1": float("nan"),
+        "per_image": pairs,
+    }
+
+
 def run_split(
     name: str,
     split: int,
     test_names: list[str],
-    minutes: float,
+    steps: int,
     tmp: Path,
     baselines: bool = False,
     group: str = "",
+    budget: float = DEFAULT_BUDGET_GMAC,
+    zooms: tuple[float, ...] = (),
 ) -> dict:
     folder = read_folder(SHARED_DATA / name)
     train_names = [s.name for s in folder.samples if s.name not in set(test_names)]
-    train_dir = tmp / f"{name}-{split}"
+    tag = f"{name}-{split}-{budget:g}"
+    train_dir = tmp / tag
     _link_subset(folder, train_names, train_dir)
-    out = tmp / f"{name}-{split}.onnx"
+    out = tmp / f"{tag}.onnx"
     t0 = time.monotonic()
-    rep = train(train_dir, out, TrainOptions(minutes=minutes, seed=split))
+    opts = TrainOptions(steps=steps, budget_gmac=budget, seed=split, threads=1)
+    try:
+        rep = train(train_dir, out, opts)
+    except Int8Refused as e:  # the float model stands in, and the table says so
+        print(f"{tag}: {e}", file=sys.stderr)
+        rep = json.loads(out.with_name(out.stem + ".report.json").read_text())
+        rep["int8_refused"] = True
+        out.write_bytes(Path(rep["float_model"]).read_bytes())
     test = folder.subset(test_names)
     res = {
         "folder": name,
         "group": group or name,
         "split": split,
+        "budget": budget,
         "held_out": test_names,
         "n_images": len(folder.samples),
         "train_s": time.monotonic() - t0,
         "report": rep,
+        "gmac": conv_macs(out) / 1e9,
+        "ms_here": frame_ms(out, test.samples[0].image()),
+        "int8_kb": out.stat().st_size / 1024,
     }
     for kind, path in (("int8", out), ("float", Path(rep["float_model"]))):
         m = evaluate_model(Counter.from_file(path), test)
         res[kind] = {k: m[k] for k in ("mae", "mre", "bias", "f1")}
         res[kind]["per_image"] = [(r["true"], r["pred"]) for r in m["per_image"]]
-    if baselines:
+    if baselines or zooms:
         from export.train import measure_object_size
         from tests.benchmarks.baselines import run_baselines
 
-        for kind, pairs in run_baselines(
-            folder.subset(train_names), test, measure_object_size(folder.subset(train_names)), split
-        ).items():
-            t = np.array([a for a, _ in pairs], float)
-            p = np.array([b for _, b in pairs], float)
-            res[kind] = {
-                "mae": float(np.abs(p - t).mean()),
-                "mre": float(np.mean(np.abs(p - t) / np.maximum(t, 1))),
-                "bias": float(np.mean(p - t)),
-                "f1": float("nan"),
-                "per_image": pairs,
-            }
+        train_folder = folder.subset(train_names)
+        size = measure_object_size(train_folder)
+    if baselines:
+        for kind, pairs in run_baselines(train_folder, test, size, split).items():
+            res[kind] = _scores(pairs)
+    res["zooms"] = {}
+    for z in zooms:
+        zf = zoomed_folder(test, z, tmp / f"{tag}-zoom{z:g}")
+        m = evaluate_model(Counter.from_file(out), zf)
+        row = {"int8": {k: m[k] for k in ("mae", "mre", "bias", "f1")}}
+        row["int8"]["per_image"] = [(r["true"], r["pred"]) for r in m["per_image"]]
+        classical = run_baselines(train_folder, zf, size, split, forest=False)["classical"]
+        row["classical"] = _scores(classical)
+        res["zooms"][z] = row
     print(json.dumps({k: v for k, v in res.items() if k != "report"}), file=sys.stderr, flush=True)
     return res
 
@@ -148,7 +216,8 @@ def table(results: list[dict]) -> str:
         for kind in [k for k in KINDS if all(k in r for r in rs)]:
 
             def ms(key: str, rs=rs, kind=kind) -> str:
-                v = np.array([r[kind][key] for r in rs])
+                # None: undefined (no points, no objects), see export.metrics
+                v = np.array([np.nan if r[kind][key] is None else r[kind][key] for r in rs], float)
                 if np.isnan(v).any():
                     return "n/a"
                 scale = 100 if key == "mre" else 1
@@ -171,13 +240,64 @@ def table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+ZOOM_TARGETS = {"mosquito-eggs": "MRE ≤ 4%", "mbm": "MAE within 3 of 1x"}
+
+
+def zoom_table(results: list[dict]) -> str:
+    """Held-out images resized as after turning the zoom knob: the model (which measures each
+    frame's zoom and recounts at the taught size) beside the classical pipeline."""
+    lines = [
+        "| folder | zoom | model | MAE | mean rel. error | bias | target |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name in dict.fromkeys(r["folder"] for r in results):
+        rs = [r for r in results if r["folder"] == name and r["group"] == name and r["zooms"]]
+        if not rs:
+            continue
+        for z in sorted(rs[0]["zooms"], key=float):
+            for kind in ("int8", "classical"):
+                v = {k: np.array([r["zooms"][z][kind][k] for r in rs]) for k in ("mae", "mre")}
+                b = np.array([r["zooms"][z][kind]["bias"] for r in rs])
+                tgt = ZOOM_TARGETS.get(name, "") if kind == "int8" else "(baseline)"
+                lines.append(
+                    f"| {name} ({len(rs)} split{'s' * (len(rs) > 1)}) | {float(z):g}x | {kind} | "
+                    f"{v['mae'].mean():.2f} ± {v['mae'].std():.2f} | "
+                    f"{v['mre'].mean() * 100:.2f}% ± {v['mre'].std() * 100:.2f} | "
+                    f"{b.mean():+.2f} | {tgt} |"
+                )
+    return "\n".join(lines)
+
+
+def frontier_table(results: list[dict]) -> str:
+    """Accuracy against cost: the first split of each folder at each budget."""
+    lines = [
+        "| folder | budget (GMAC) | GMAC per 1280x960 frame (from the graph) "
+        "| ms here (int8, 1 thread) | est. Pi 4 s | int8 KB | held-out MAE | mean rel. error | |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in dict.fromkeys(r["folder"] for r in results):
+        first = min(r["split"] for r in results if r["folder"] == name and r["group"] == name)
+        rs = [r for r in results if r["folder"] == name and r["split"] == first]
+        for r in sorted(rs, key=lambda r: r["budget"]):
+            mark = "default" if r["budget"] == DEFAULT_BUDGET_GMAC else ""
+            pi4 = seconds_per_frame(r["gmac"], r["report"]["arch"])["Pi 4"]
+            lines.append(
+                f"| {name} | {r['budget']:g} | {r['gmac']:.2f} | {r['ms_here']:.0f} | {pi4:.2f} | "
+                f"{r['int8_kb']:.0f} | {r['int8']['mae']:.2f} | {r['int8']['mre'] * 100:.2f}% "
+                f"| {mark} |"
+            )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--folders", nargs="+", default=list(HOLDOUT))
     ap.add_argument("--splits", type=int, default=2)
-    ap.add_argument("--minutes", type=float, default=4.5)
+    ap.add_argument("--steps", type=int, default=DEFAULT_STEPS)
     ap.add_argument("--baselines", action="store_true", help="also the classical and forest")
     ap.add_argument("--jobs", type=int, default=1, help="splits trained at a time, 1 core each")
+    ap.add_argument("--frontier", type=float, nargs="*", default=[0.5, 1.0], metavar="GMAC")
+    ap.add_argument("--zooms", type=float, nargs="*", default=[0.7, 1.4])
     a = ap.parse_args(argv)
     jobs, n_other = [], {}
     for name in a.folders:
@@ -189,9 +309,17 @@ def main(argv: list[str] | None = None) -> list[dict]:
         other = [s.name for s, o in zip(folder.samples, measure_sizes(folder)[1], strict=True) if o]
         n_other[name] = len(other)
         splits = plan(name, names, a.splits, other)
-        jobs += [(name, len(jobs) + i, held, g) for i, (g, held) in enumerate(splits)]
+        base = len(jobs)
+        jobs += [
+            (name, base + i, held, g, DEFAULT_BUDGET_GMAC, tuple(a.zooms) if g == name else ())
+            for i, (g, held) in enumerate(splits)
+        ]
+        jobs += [(name, base, splits[0][1], f"{name} frontier", b, ()) for b in a.frontier]
     with tempfile.TemporaryDirectory() as tmp:
-        args = [(n, i, h, a.minutes, Path(tmp), a.baselines, g) for n, i, h, g in jobs]
+        args = [
+            (n, i, h, a.steps, Path(tmp), a.baselines and b == DEFAULT_BUDGET_GMAC, g, b, z)
+            for n, i, h, g, b, z in jobs
+        ]
         if a.jobs <= 1:
             results = [run_split(*x) for x in args]
         else:
@@ -200,7 +328,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
                 results = list(pool.map(run_split, *zip(*args, strict=True)))
     for r in results:  # measured once per folder above, not again in every split
         r["n_other_zoom"] = n_other[r["folder"]]
-    print(table(results))
+    print(table([r for r in results if r["budget"] == DEFAULT_BUDGET_GMAC]))
+    print(zoom_table(results))
+    print(frontier_table(results))
     return results
 
 

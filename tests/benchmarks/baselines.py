@@ -124,16 +124,17 @@ class DensityForest:
 
 
 def run_baselines(
-    train: TrainingFolder, test: TrainingFolder, size: float, seed: int = 0
+    train: TrainingFolder, test: TrainingFolder, size: float, seed: int = 0, forest: bool = True
 ) -> dict[str, list[tuple[int, float]]]:
     scale = BASE_PX / size
     tr_imgs = [rescale(s.image(), scale) for s in train.samples]
     params = tune_classical(tr_imgs, [s.count() for s in train.samples])
-    out: dict[str, list[tuple[int, float]]] = {"classical": [], "density-forest": []}
-    forest = DensityForest(seed)
-    forest.fit(train, size, seed)
+    out: dict[str, list[tuple[int, float]]] = {"classical": []}
     for s in test.samples:
         img = s.image()
         out["classical"].append((s.count(), classical_count(_grey(rescale(img, scale)), *params)))
-        out["density-forest"].append((s.count(), round(forest.count(img))))
+    if forest:
+        model = DensityForest(seed)
+        model.fit(train, size, seed)
+        out["density-forest"] = [(s.count(), round(model.count(s.image()))) for s in test.samples]
     return out

@@ -1,0 +1,58 @@
+"""`scopecount evaluate`: figures that are undefined say so (#18 item 4)."""
+
+import json
+from pathlib import Path
+
+from tests import onnx_fixtures
+from tests.conftest import run_cli, squares_image, write_png
+
+
+def folder_of(root: Path, centres: list, rows: str | None) -> Path:
+    for name in ("a.png", "b.png"):
+        write_png(root / "images" / name, squares_image(centres))
+    if rows is not None:
+        (root / "points.csv").write_text("image,x,y,label\n" + rows)
+    return root
+
+
+def evaluate(tmp_path: Path, folder: Path, *extra: str):
+    model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model())
+    return run_cli(
+        "evaluate", str(folder), "--model", str(model), "--plot", str(tmp_path / "p.png"), *extra
+    )
+
+
+def test_no_predictions_has_no_precision(tmp_path):
+    # black images: the model predicts nothing where two objects were annotated
+    folder = folder_of(tmp_path / "f", [], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    proc = evaluate(tmp_path, folder, "--json")
+    m = json.loads(proc.stdout)
+    assert m["precision"] is None and m["recall"] == 0.0 and m["f1"] == 0.0
+    text = evaluate(tmp_path, folder).stdout.decode()
+    assert "precision n/a" in text and "precision 1.000" not in text
+
+
+def test_all_empty_folder_has_no_nan(tmp_path):
+    folder = folder_of(tmp_path / "f", [], "")
+    proc = evaluate(tmp_path, folder)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "nan" not in out.lower() and "mean relative error n/a" in out
+    m = json.loads(evaluate(tmp_path, folder, "--json").stdout)  # strict JSON: no NaN
+    assert m["mre"] is None
+
+
+def test_missing_points_csv_is_bad_input(tmp_path):
+    folder = folder_of(tmp_path / "f", [(40, 40)], None)
+    proc = evaluate(tmp_path, folder)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "points.csv" in err and "missing" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_radius_default_is_what_the_help_says(tmp_path):
+    help_text = " ".join(run_cli("evaluate", "--help").stdout.decode().split())
+    assert "half the model's object size, at least 3 px" in help_text
+    folder = folder_of(tmp_path / "f", [(40, 40)], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    m = json.loads(evaluate(tmp_path, folder, "--json").stdout)
+    assert m["radius"] == 4.0  # the fixture model's objects are 8 px
