@@ -54,6 +54,9 @@ class ButtonCfg:
     pin: int = 17
     bounce_ms: int = 30  # contact bounce filtered by gpiozero and by the bench
     hold_s: float = 2.0  # a hold this long voids the last record
+    # true: the button joins the pin to GND against the pull-up (pressed = low); false: it
+    # drives the pin high against a pull-down (pressed = high), as QEMU's power key does
+    pull_up: bool = True
 
 
 @dataclass(frozen=True)

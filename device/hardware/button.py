@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from gpiozero import Button
+from gpiozero import Button, PinFixedPull
 from gpiozero.pins import Factory
 
 from device.config import ButtonCfg
+from device.errors import BadInput
 
 
 class BenchButton:
@@ -23,13 +24,19 @@ class BenchButton:
         on_hold: Callable[[], object],
         pin_factory: Factory | None = None,
     ) -> None:
-        self.button = Button(
-            cfg.pin,
-            pull_up=True,
-            bounce_time=cfg.bounce_ms / 1000 or None,
-            hold_time=cfg.hold_s,
-            pin_factory=pin_factory,
-        )
+        try:
+            self.button = Button(
+                cfg.pin,
+                pull_up=cfg.pull_up,
+                bounce_time=cfg.bounce_ms / 1000 or None,
+                hold_time=cfg.hold_s,
+                pin_factory=pin_factory,
+            )
+        except PinFixedPull:  # GPIO2/3 on a Pi's header: I2C pull-ups soldered on the board
+            raise BadInput(
+                f"[button] pull_up = false: pin {cfg.pin} has a fixed pull-up on this board; "
+                "wire the button to GND with pull_up = true, or use another pin"
+            ) from None
         self._held = False
         self._on_press = on_press
         self._on_hold = on_hold
