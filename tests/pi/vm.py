@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import socket
 import subprocess
 import time
@@ -42,15 +43,16 @@ class VM:
             check=True,
         )  # fmt: skip
 
-    def boot(self, sticks: dict[str, Path] | None = None) -> float:
-        """Start qemu; returns seconds until SSH answers. `sticks` are plugged in at power-on."""
+    def boot(self, sticks: dict[str, Path] | None = None, dtb: Path | None = None) -> float:
+        """Start qemu; returns seconds until SSH answers. `sticks` are plugged in at power-on;
+        `dtb` replaces the cached virt.dtb (see button_dtb)."""
         self.sticks = set()
         mon = self.run / "monitor.sock"
         mon.unlink(missing_ok=True)
         cmd = [
             "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "2048",
             "-kernel", str(self.cache / "vmlinuz"), "-initrd", str(self.cache / "initrd.img"),
-            "-dtb", str(self.cache / "virt.dtb"),
+            "-dtb", str(dtb or self.cache / "virt.dtb"),
             "-append", "root=/dev/vda rw console=ttyAMA0 quiet",
             "-drive", f"if=none,id=hd,file={self.disk},format=qcow2,cache=unsafe",
             "-device", "virtio-blk-pci,drive=hd",
@@ -146,6 +148,12 @@ class VM:
         self.monitor(f"device_del {sid}-dev")
         self.sticks.discard(sid)
 
+    def power_key(self) -> None:
+        """QEMU's power key: its gpio-key device drives PL061 line 3 high for 100 ms."""
+        out = self.monitor("system_powerdown")
+        if "rror" in out:
+            raise RuntimeError(out)
+
     def kill9(self) -> None:
         if self.proc is not None:
             self.proc.kill()
@@ -161,6 +169,26 @@ class VM:
         except subprocess.TimeoutExpired:
             self.kill9()
         self.proc = None
+
+
+def button_dtb(cache: Path = CACHE) -> Path:
+    """The cached virt.dtb as a board whose PL061 line 3 is a free input, made once beside it.
+
+    Without the gpio-keys node the kernel leaves line 3 (QEMU's power key) alone and systemd no
+    longer shuts down on it. The revision becomes a Compute Module 3+ (a02100): a Pi 4B has an
+    I2C pull-up soldered on GPIO3, so gpiozero refuses the pull-down that an active-high key
+    (high while pressed) needs; a CM3+ has none.
+    """
+    src, out = cache / "virt.dtb", cache / "virt-button.dtb"
+    if out.exists() and out.stat().st_mtime >= src.stat().st_mtime:
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    subprocess.run(["fdtput", "-r", str(tmp), "/gpio-keys"], check=True)
+    subprocess.run(["fdtput", "-t", "x", str(tmp), "/system", "linux,revision", "a02100"],
+                   check=True)  # fmt: skip
+    tmp.replace(out)
+    return out
 
 
 def fat_image(path: Path, fs: str, partitioned: bool, mb: int = 64) -> Path:
