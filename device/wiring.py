@@ -136,8 +136,10 @@ def gpio_factory() -> Factory:
             try:
                 Device.pin_factory = Device._default_pin_factory()
             except BadPinFactory:
+                # Headless, stderr is both the journal and the user's terminal: the one line
+                # below says it all; the libraries gpiozero tried are kept for debugging.
                 for w in seen:
-                    log.info("gpiozero: %s", w.message)
+                    log.debug("gpiozero: %s", w.message)
                 raise BadInput(
                     "no GPIO for the LED ring and button: this is not a Raspberry Pi, or lgpio "
                     f"is missing (pip install 'scopecount[pi]'); {NO_HARDWARE_HINT}"
