@@ -12,12 +12,12 @@ import tempfile
 from pathlib import Path
 from typing import TextIO
 
-import cv2
 import numpy as np
 
 from device.counter import Counter
 from device.csvsafe import csv_line
 from device.errors import BadInput
+from device.preprocess import rescale
 from device.progress import Progress
 from device.writable import writable_file
 from export.folder import HEADER, TrainingFolder, read_folder
@@ -32,15 +32,6 @@ def default_radius(counter: Counter) -> float:
 def fmt(v: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
     """A figure for people: 'n/a' where it is undefined (no points, no objects), never nan."""
     return "n/a" if v is None else f"{v * scale:{spec}}{unit}"
-
-
-def zoomed(rgb: np.ndarray, zoom: float) -> np.ndarray:
-    """The image as if the zoom knob had been turned by `zoom` (1.0: as it is)."""
-    if zoom == 1.0:
-        return rgb
-    h, w = rgb.shape[:2]
-    interp = cv2.INTER_AREA if zoom < 1 else cv2.INTER_LINEAR
-    return cv2.resize(rgb, (max(1, round(w * zoom)), max(1, round(h * zoom))), interpolation=interp)
 
 
 def evaluate_model(
@@ -60,7 +51,8 @@ def evaluate_model(
     tp = fp = fn = 0
     bar = Progress("evaluate")
     for i, s in enumerate(folder.samples):
-        res = counter.count(zoomed(s.image(), zoom))
+        # As if the zoom knob had been turned: the same resize the bench applies to frames.
+        res = counter.count(rescale(s.image(), zoom))
         t_img = s.count()
         p_img = sum(res.counts.values())
         true.append(t_img)

@@ -27,7 +27,8 @@ import numpy as np
 
 from device.counter import Counter
 from device.pi_cost import seconds_per_frame
-from export.evaluate import _link_subset, evaluate_model, zoomed
+from device.preprocess import rescale
+from export.evaluate import _link_subset, evaluate_model
 from export.folder import TrainingFolder, read_folder
 from export.onnx_macs import conv_macs
 from export.train import (
@@ -104,7 +105,7 @@ def zoomed_folder(test: TrainingFolder, zoom: float, dest: Path) -> TrainingFold
     lines = ["image,x,y,label"]
     for s in test.samples:
         name = Path(s.name).stem + ".png"
-        rgb = zoomed(s.image(), zoom)
+        rgb = rescale(s.image(), zoom)
         cv2.imwrite(str(dest / "images" / name), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
         lines += [f"{name},{x * zoom:.2f},{y * zoom:.2f},{lab}" for x, y, lab in s.points]
     (dest / "points.csv").write_text("\n".join(lines) + "\n")
