@@ -19,6 +19,21 @@ SIGMAS = np.geomspace(1.0, 24.0, 18)
 ROUND_ELONGATION = 1.5
 
 
+def elongation(dxx: np.ndarray, dyy: np.ndarray, dxy: np.ndarray) -> np.ndarray:
+    """Long / short axis of a blob from its Hessian at the blob's scale (see the module
+    docstring: curvature ratio r is about 2 b^2 / (a^2 + b^2), so a / b = sqrt(2 / r - 1))."""
+    half_tr, disc = (dxx + dyy) / 2, np.sqrt(((dxx - dyy) / 2) ** 2 + dxy**2)
+    l1, l2 = np.abs(half_tr + disc), np.abs(half_tr - disc)
+    r = np.clip(np.minimum(l1, l2) / np.maximum(np.maximum(l1, l2), 1e-9), 0.1, 1.0)
+    return np.sqrt(np.clip(2.0 / r - 1.0, 1.0, 16.0))
+
+
+def elongated_size(width: float, elong: float) -> float:
+    """The size of objects of this width and elongation: only elongation beyond what texture
+    gives round cells counts."""
+    return width * max(1.0, float(np.sqrt(elong / ROUND_ELONGATION)))
+
+
 def _scale_space(gray: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per point: blob diameter (LoG) and elongation (long / short axis) at that scale."""
     g = gray.astype(np.float32)
@@ -26,21 +41,16 @@ def _scale_space(gray: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, np.n
     xi = np.clip(points[:, 0].round().astype(int), 0, w - 1)
     yi = np.clip(points[:, 1].round().astype(int), 0, h - 1)
     resp = np.empty((len(SIGMAS), len(points)), np.float32)
-    ratio = np.empty_like(resp)
+    elong = np.empty_like(resp)
     for k, s in enumerate(SIGMAS):
         blur = cv2.GaussianBlur(g, (0, 0), float(s), borderType=cv2.BORDER_REFLECT)
         dxx = cv2.Sobel(blur, cv2.CV_32F, 2, 0, ksize=3)[yi, xi]
         dyy = cv2.Sobel(blur, cv2.CV_32F, 0, 2, ksize=3)[yi, xi]
         dxy = cv2.Sobel(blur, cv2.CV_32F, 1, 1, ksize=3)[yi, xi]
         resp[k] = np.abs(dxx + dyy) * float(s * s)
-        half_tr, disc = (dxx + dyy) / 2, np.sqrt(((dxx - dyy) / 2) ** 2 + dxy**2)
-        l1, l2 = np.abs(half_tr + disc), np.abs(half_tr - disc)
-        ratio[k] = np.minimum(l1, l2) / np.maximum(np.maximum(l1, l2), 1e-9)
+        elong[k] = elongation(dxx, dyy, dxy)
     best = resp.argmax(axis=0)
-    cols = np.arange(len(points))
-    r = np.clip(ratio[best, cols], 0.1, 1.0)
-    elong = np.sqrt(np.clip(2.0 / r - 1.0, 1.0, 16.0))
-    return 2.0 * np.sqrt(2.0) * SIGMAS[best], elong
+    return 2.0 * np.sqrt(2.0) * SIGMAS[best], elong[best, np.arange(len(points))]
 
 
 def log_diameters(gray: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -76,7 +86,7 @@ def estimate_object_size(images: list[np.ndarray], points: list[np.ndarray]) -> 
         return 16.0
     width = float(np.median(np.concatenate(widths)))
     elong = float(np.median(np.concatenate(elongs)))
-    size = width * max(1.0, float(np.sqrt(elong / ROUND_ELONGATION)))
+    size = elongated_size(width, elong)
     nn_all = np.concatenate(nn)
     if len(nn_all):
         size = min(size, 1.2 * float(np.median(nn_all)))

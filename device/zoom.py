@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from device.objsize import elongated_size, elongation
+
 REF_PX = 10.0  # large objects are measured on a reduced copy where they span about this much
 MIN_POINTS = 8  # fewer counted objects: too few to measure, the frame is taken as it is
 MAX_POINTS = 40  # a deterministic sample of the points is enough for a median
 # Scales tried, relative to the taught size: 0.3 to 3.3 times.
 RELATIVE = np.geomspace(0.3, 3.3, 15)
-ROUND_ELONGATION = 1.5  # as in device/objsize.py: texture makes round cells read about 1.5
 # A frame is recounted only outside the training images' own spread widened by this much.
 MARGIN = 1.1
 # Beyond these ratios a count is not trusted even after correction: the record is flagged.
@@ -57,10 +58,7 @@ def _hessian_elongation(b: np.ndarray, y: int, x: int) -> float:
     dxx = b[y, x + 1] - 2 * b[y, x] + b[y, x - 1]
     dyy = b[y + 1, x] - 2 * b[y, x] + b[y - 1, x]
     dxy = (b[y + 1, x + 1] - b[y + 1, x - 1] - b[y - 1, x + 1] + b[y - 1, x - 1]) / 4
-    half, disc = (dxx + dyy) / 2, np.sqrt(((dxx - dyy) / 2) ** 2 + dxy**2)
-    l1, l2 = abs(half + disc), abs(half - disc)
-    r = min(l1, l2) / max(l1, l2, 1e-12)
-    return float(np.sqrt(np.clip(2.0 / np.clip(r, 0.1, 1.0) - 1.0, 1.0, 16.0)))
+    return float(elongation(np.float64(dxx), np.float64(dyy), np.float64(dxy)))
 
 
 def measure(gray: np.ndarray, points: np.ndarray, expected_px: float) -> float | None:
@@ -116,7 +114,7 @@ def measure(gray: np.ndarray, points: np.ndarray, expected_px: float) -> float |
         step = float(np.log(sigmas[1] / sigmas[0]))
         widths.append(2.0 * np.sqrt(2.0) * float(sigmas[kk]) * np.exp(np.clip(off, -1, 1) * step))
     width = float(np.median(widths)) / f
-    return width * max(1.0, float(np.sqrt(np.median(elongs) / ROUND_ELONGATION)))
+    return elongated_size(width, float(np.median(elongs)))
 
 
 def ratio(gray: np.ndarray, points: np.ndarray, ref: ZoomRef) -> float | None:
