@@ -204,9 +204,10 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     else:
         size, own = measure_sizes(folder)
     fh, fw = opts.frame
-    per_pixel = count_macs(build_net(opts.arch, len(folder.classes), opts.width), 256, 256) / 65536
+    shape = build_net(opts.arch, len(folder.classes), opts.width)  # for its MACs only
+    per_pixel = count_macs(shape, 256, 256) / 65536
     max_scale = fit_budget(
-        build_net(opts.arch, len(folder.classes), opts.width),
+        shape,
         budget_scale(per_pixel, opts.budget_gmac, opts.frame),
         opts.budget_gmac,
         opts.frame,
