@@ -52,6 +52,11 @@ def _session(data: bytes, where: str, threads: int) -> ort.InferenceSession:
         raise ModelError(f"{where}: not a loadable ONNX model ({first[:160]})") from None
 
 
+def _input_points(d: Decoded, scale: float) -> np.ndarray:
+    """The decoded points (original pixels) in the pixels of the frame rescaled by `scale`."""
+    return np.array([[x * scale, y * scale] for x, y, _ in d.points], np.float64).reshape(-1, 2)
+
+
 class Counter:
     """Loads a model file, checks it, warms it up; then counts RGB frames."""
 
@@ -138,7 +143,7 @@ class Counter:
         d = self.decode(*self._density(small))
         ratio, rescaled, ref = None, False, self.info.zoom
         if ref is not None and adapt_zoom:
-            pts = np.array([[x * scale, y * scale] for x, y, _ in d.points]).reshape(-1, 2)
+            pts = _input_points(d, scale)
             grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
             ratio = zoom_.ratio(grey, pts, ref)
             # At most two recounts: the points of a frame counted at the wrong size sit a
@@ -157,7 +162,7 @@ class Counter:
                 small = rescale(rgb, s2)
                 d = self.decode(*self._density(small), s2)
                 rescaled = True
-                pts = np.array([[x * s2, y * s2] for x, y, _ in d.points]).reshape(-1, 2)
+                pts = _input_points(d, s2)
                 step = zoom_.ratio(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY), pts, ref)
                 if step is None:
                     break
