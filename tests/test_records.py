@@ -396,24 +396,18 @@ def test_a_hostile_qr_label_still_makes_a_record(tmp_path):
 def test_sample_dialog_refuses_a_bad_id_and_keeps_the_old_one(tmp_path):
     import asyncio
 
-    from textual.widgets import Input, Label
+    from textual.widgets import Label
 
     from device.tui.app import BenchApp, SampleScreen
+    from tests.test_tui import ready, type_sample
 
     rig = make_rig(tmp_path, start=False)
 
     async def go():
         app = BenchApp(rig.bench)
         async with app.run_test(size=(120, 40)) as pilot:
-            for _ in range(100):
-                await pilot.pause(0.05)
-                if "ready" in app.message:
-                    break
-            await pilot.press("s")
-            await pilot.pause()
-            app.screen.query_one(Input).value = ""
-            await pilot.press(*"plate/7", "enter")
-            await pilot.pause()
+            await ready(pilot, app)
+            await type_sample(pilot, app, "plate/7")
             assert isinstance(app.screen, SampleScreen)
             shown = str(app.screen.query_one("#sample-error", Label).render())
             assert "path separator" in shown

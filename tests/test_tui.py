@@ -22,6 +22,15 @@ async def ready(pilot, app):
     await settle(pilot, app, lambda: "ready" in app.message)
 
 
+async def type_sample(pilot, app, text: str) -> None:
+    """Open the sample dialog with `s`, clear its field, type `text` and press Enter."""
+    await pilot.press("s")
+    await pilot.pause()
+    app.screen.query_one(Input).value = ""
+    await pilot.press(*text, "enter")
+    await pilot.pause()
+
+
 async def count(pilot, app, rows: int) -> DataTable:
     """Press space and wait until the history shows `rows` records."""
     await pilot.press("space")
@@ -61,12 +70,7 @@ def test_sample_edit_then_count(tmp_path):
         app = BenchApp(rig.bench)
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot, app)
-            await pilot.press("s")
-            await pilot.pause()
-            inp = app.screen.query_one(Input)
-            inp.value = ""
-            await pilot.press(*"vial-7", "enter")
-            await pilot.pause()
+            await type_sample(pilot, app, "vial-7")
             assert rig.bench.sample == "vial-7"
             table = await count(pilot, app, 1)
             assert table.get_row_at(0)[1] == "vial-7"

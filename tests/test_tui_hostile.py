@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import cv2
 import numpy as np
-from textual.widgets import DataTable, Input, Label
+from textual.widgets import DataTable, Label
 
 from device.bench import Bench, BenchEvent
 from device.config import QualityCfg
@@ -15,7 +15,7 @@ from device.tui.app import BenchApp
 from tests import onnx_fixtures
 from tests.benchfakes import Events, make_rig
 from tests.conftest import write_png
-from tests.test_tui import count, ready, settle
+from tests.test_tui import count, ready, settle, type_sample
 
 HOSTILE = "vial-12[bold]"
 
@@ -86,11 +86,7 @@ def test_typed_hostile_sample_is_shown_as_text_and_the_bench_goes_on(tmp_path):
         app = BenchApp(rig.bench)
         async with app.run_test(size=(120, 40)) as pilot:
             await ready(pilot, app)
-            await pilot.press("s")
-            await pilot.pause()
-            app.screen.query_one(Input).value = ""
-            await pilot.press(*"vial[red]", "enter")
-            await pilot.pause()
+            await type_sample(pilot, app, "vial[red]")
             assert rig.bench.sample == "vial[red]"
             assert "vial[red]" in shown(app, "#sample")
             rig.bench.set_sample(HOSTILE)
