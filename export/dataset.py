@@ -20,6 +20,7 @@ class Prepared:
     densities: list[np.ndarray]  # CxHxW float32 at input resolution, sums = counts
     counts: np.ndarray  # images x classes, true counts
     names: list[str]
+    shapes: list[tuple[int, int]] | None = None  # each image's size before padding
 
 
 def density_map(
@@ -41,7 +42,7 @@ def prepare(
     folder: TrainingFolder, classes: list[str], scales: list[float], sigma: float
 ) -> Prepared:
     """`scales`: one per image (photographs taken at another zoom get their own)."""
-    images, dens, counts, names = [], [], [], []
+    images, dens, counts, names, shapes = [], [], [], [], []
     index = {c: i for i, c in enumerate(classes)}
     for s, sc in zip(folder.samples, scales, strict=True):
         rgb = rescale(s.image(), sc)
@@ -53,4 +54,6 @@ def prepare(
         dens.append(pad_to(d.transpose(1, 2, 0), mode="constant").transpose(2, 0, 1).copy())
         counts.append(np.bincount(labs, minlength=len(classes)))
         names.append(s.name)
-    return Prepared(images, dens, np.array(counts, np.float64).reshape(-1, len(classes)), names)
+        shapes.append((h, w))
+    counts_arr = np.array(counts, np.float64).reshape(-1, len(classes))
+    return Prepared(images, dens, counts_arr, names, shapes)
