@@ -112,10 +112,10 @@ def zoomed_folder(test: TrainingFolder, zoom: float, dest: Path) -> TrainingFold
     return read_folder(dest)
 
 
-def frame_ms(model: Path, rgb: np.ndarray, runs: int = 5) -> float:
+def frame_ms(model: Path, rgb: np.ndarray, runs: int = 5, threads: int = 1) -> float:
     """Median ms to count one 1280x960 frame tiled from a held-out image (objects at the taught
-    size, so no recount), int8, one thread."""
-    c = Counter.from_file(model, threads=1)
+    size, so no recount)."""
+    c = Counter.from_file(model, threads=threads)
     h, w = rgb.shape[:2]
     frame = np.ascontiguousarray(np.tile(rgb, (-(-960 // h), -(-1280 // w), 1))[:960, :1280])
     c.count(frame)
@@ -176,7 +176,8 @@ def run_split(
         "train_s": time.monotonic() - t0,
         "report": rep,
         "gmac": conv_macs(out) / 1e9,
-        "ms_here": frame_ms(out, test.samples[0].image()),
+        "model": str(out),  # timed after every training is done, on a quiet machine
+        "frame_from": test.samples[0].name,
         "int8_kb": out.stat().st_size / 1024,
     }
     for kind, path in (("int8", out), ("float", Path(rep["float_model"]))):
@@ -269,6 +270,47 @@ def zoom_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def first_split(results: list[dict], name: str) -> list[dict]:
+    """The first split of a folder, at every budget it was trained at."""
+    first = min(r["split"] for r in results if r["folder"] == name and r["group"] == name)
+    return [r for r in results if r["folder"] == name and r["split"] == first]
+
+
+def time_models(results: list[dict]) -> None:
+    """Frame times, measured one model at a time once all training is done (a training beside
+    would slow them unevenly): int8 at one thread for every model; the default model of each
+    folder also int8 and float at one and two threads."""
+    for r in results:
+        img = read_folder(SHARED_DATA / r["folder"]).subset([r["frame_from"]]).samples[0].image()
+        r["ms_here"] = frame_ms(Path(r["model"]), img)
+        if r["budget"] == DEFAULT_BUDGET_GMAC and r in first_split(results, r["folder"]):
+            float_model = Path(r["report"]["float_model"])
+            r["speed"] = {
+                f"{kind}-{t}": frame_ms(m, img, runs=9, threads=t)
+                for kind, m in (("int8", Path(r["model"])), ("float", float_model))
+                for t in (1, 2)
+            }
+            r["float_kb"] = float_model.stat().st_size / 1024
+
+
+def speed_table(results: list[dict]) -> str:
+    """The default model of each folder: its cost and its time per 1280x960 frame here."""
+    lines = [
+        "| folder | GMAC per 1280x960 frame | int8 ms, 1 thread | int8 ms, 2 threads "
+        "| float ms, 1 thread | float ms, 2 threads | int8 KB | float KB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        if "speed" in r:
+            sp = r["speed"]
+            lines.append(
+                f"| {r['folder']} | {r['gmac']:.2f} | {sp['int8-1']:.0f} | "
+                f"{sp['int8-2']:.0f} | {sp['float-1']:.0f} | {sp['float-2']:.0f} | "
+                f"{r['int8_kb']:.0f} | {r['float_kb']:.0f} |"
+            )
+    return "\n".join(lines)
+
+
 def frontier_table(results: list[dict]) -> str:
     """Accuracy against cost: the first split of each folder at each budget."""
     lines = [
@@ -277,9 +319,7 @@ def frontier_table(results: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for name in dict.fromkeys(r["folder"] for r in results):
-        first = min(r["split"] for r in results if r["folder"] == name and r["group"] == name)
-        rs = [r for r in results if r["folder"] == name and r["split"] == first]
-        for r in sorted(rs, key=lambda r: r["budget"]):
+        for r in sorted(first_split(results, name), key=lambda r: r["budget"]):
             mark = "default" if r["budget"] == DEFAULT_BUDGET_GMAC else ""
             pi4 = seconds_per_frame(r["gmac"], r["report"]["arch"])["Pi 4"]
             lines.append(
@@ -327,11 +367,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(a.jobs, mp_context=ctx, initializer=_one_thread) as pool:
                 results = list(pool.map(run_split, *zip(*args, strict=True)))
+        time_models(results)
     for r in results:  # measured once per folder above, not again in every split
         r["n_other_zoom"] = n_other[r["folder"]]
     print(table([r for r in results if r["budget"] == DEFAULT_BUDGET_GMAC]))
     print(zoom_table(results))
     print(frontier_table(results))
+    print(speed_table(results))
     return results
 
 

@@ -142,6 +142,10 @@ def main(argv: list[str] | None = None) -> None:
         "scaling; the Pi 4 column is an estimate per network design (`device/pi_cost.py`). "
         "YOLO11n costs 3.24 GMAC at 640x640 (speed table below).",
         accuracy.frontier_table(results),
+        "The default model of each folder (first split), timed alone once all training was "
+        "done: a 1280x960 frame tiled from a held-out image, counted (resize, inference, "
+        "decoding), median of 9.",
+        accuracy.speed_table(results),
     ]
 
     model = default_model()
