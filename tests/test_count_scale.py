@@ -9,7 +9,14 @@ from torch import nn
 
 from export.dataset import Prepared
 from export.net import DENSITY_GAIN, OUTPUT_STRIDE
-from export.train import COUNT_SCALE_RANGE, OVERCOUNT_TOLERANCE, fit_count_scale, training_sums
+from export.train import (
+    COUNT_SCALE_RANGE,
+    INT8_MAX_BIAS,
+    OVERCOUNT_TOLERANCE,
+    fit_count_scale,
+    int8_agreement,
+    training_sums,
+)
 
 
 def test_a_steady_overcount_is_scaled_down():
@@ -54,3 +61,18 @@ def test_training_sums_leave_out_the_padding_and_negatives():
     data.shapes = [(50, 70)]
     inside = training_sums(_Constant(), data)
     assert inside[0, 0] == (13 - 1) * 18
+
+
+def test_int8_steady_difference_is_folded_into_its_count_scale():
+    float_sums = np.array([100.0, 50.0, 80.0])
+    k, diff = int8_agreement(float_sums, float_sums * 1.025)  # int8 2.5% high on every image
+    assert abs(k - 1 / 1.025) < 1e-9 and diff < 1e-9
+    noisy = float_sums * 1.025 + np.array([3.0, -3.0, 0.0])
+    k, diff = int8_agreement(float_sums, noisy)
+    assert diff > 0.02  # what is left is disagreement image by image: refused
+
+
+def test_int8_difference_too_large_to_be_rounding_is_not_scaled_away():
+    float_sums = np.array([100.0, 50.0])
+    k, diff = int8_agreement(float_sums, float_sums * (1 + 2 * INT8_MAX_BIAS))
+    assert k == 1.0 and diff > 0.15
