@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="measure a model (or a learning curve) on a folder")
     e.add_argument("folder", metavar="FOLDER")
     g = e.add_mutually_exclusive_group(required=True)
-    g.add_argument("--model", metavar="FILE")
+    g.add_argument("--model", metavar="FILE", help="the model file (.onnx) to measure")
     g.add_argument("--learning-curve", action="store_true", help="train on 1, 2, 4, ... images")
     e.add_argument("--json", action="store_true", help="print the figures as JSON")
     e.add_argument(
@@ -125,7 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=_radius,
         help="point matching radius in px (default: half the model's object size, at least 3 px)",
     )
-    e.add_argument("--plot", metavar="PNG", help="where to write the picture")
+    e.add_argument(
+        "--plot",
+        metavar="PNG",
+        help="where to write the picture (default: FOLDERNAME_MODELNAME_scatter.png, or "
+        "FOLDERNAME_learning_curve.png, in the current folder)",
+    )
     e.add_argument(
         "--zooms",
         type=_zoom_list,

@@ -24,12 +24,20 @@ def count(a: argparse.Namespace) -> int:
 WEAK_REL_ERROR = 0.2
 
 
+def int8_note(k: float) -> str:
+    """How the int8 model's count scale differs from the float one's, in words."""
+    if abs(k - 1.0) < 0.0005:
+        return "int8 counts as float does"
+    more = "below" if k > 1 else "above"
+    return f"int8 counted {abs(1 - 1 / k) * 100:.1f}% {more} float, corrected"
+
+
 def train(a: argparse.Namespace) -> int:
     from device.writable import writable_file
 
     writable_file(a.out, "--out")  # before torch loads (seconds) and training (minutes)
     try:
-        from export.train import Int8Refused, TrainOptions, train
+        from export.train import TrainOptions, TrainRefused, train
     except ImportError as e:
         raise BadInput(
             f"train needs the train extra ({e.name} is missing): pip install 'scopecount[train]'"
@@ -51,7 +59,7 @@ def train(a: argparse.Namespace) -> int:
     )
     try:
         rep = train(a.folder, a.out, opts)
-    except Int8Refused as e:
+    except TrainRefused as e:
         print(f"scopecount: refused: {e}", file=sys.stderr)
         return 1
     gmac = rep["macs_per_frame"] / 1e9
@@ -59,7 +67,9 @@ def train(a: argparse.Namespace) -> int:
         f"wrote {rep['model']} ({rep['int8_bytes'] / 1024:.0f} KB int8; float "
         f"{rep['float_bytes'] / 1024:.0f} KB at {rep['float_model']})\n"
         f"  cost: {gmac:.2f} GMAC per {rep['frame']} frame; estimated {describe(gmac, rep['arch'])}"
-        f"\n  int8 vs float counts: {rep['int8_vs_float'] * 100:.2f}%; "
+        f"\n  count correction x{rep['count_scale']:.3f} (int8 x{rep['count_scale_int8']:.3f}: "
+        f"{int8_note(rep['count_scale_int8'] / rep['count_scale'])})"
+        f"\n  int8 vs float counts, image by image: {rep['int8_vs_float'] * 100:.2f}%; "
         f"training-image MAE {rep['train_mae']:.2f}; {rep['steps']} steps; {rep['seconds']:.0f} s"
     )
     for sig in rep.get("removed_signatures", []):

@@ -34,6 +34,14 @@ def fmt(v: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") 
     return "n/a" if v is None else f"{v * scale:{spec}}{unit}"
 
 
+def _over(m: dict) -> str:
+    """Relative error is over the images that hold objects: say so when some hold none."""
+    empty = sum(1 for r in m.get("per_image", []) if r["true"] == 0)
+    if not empty:
+        return ""
+    return f" (over the {m['images'] - empty} of {m['images']} images that hold objects)"
+
+
 def evaluate_model(
     counter: Counter, folder: TrainingFolder, radius: float | None = None, zoom: float = 1.0
 ) -> dict:
@@ -205,7 +213,8 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     else:
         print(
             f"{name}: {m['images']} images, MAE {m['mae']:.2f}, RMSE {m['rmse']:.2f}, "
-            f"mean relative error {fmt(m['mre'], '.2f', 100, '%')}, bias {m['bias']:+.2f}\n"
+            f"mean relative error {fmt(m['mre'], '.2f', 100, '%')}{_over(m)}, "
+            f"bias {m['bias']:+.2f}\n"
             f"points within {m['radius']:.1f} px: precision {fmt(m['precision'])}, "
             f"recall {fmt(m['recall'])}, F1 {fmt(m['f1'])}\nplot: {plot}"
         )

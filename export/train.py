@@ -21,6 +21,7 @@ from device.names import check_class
 from device.objsize import zoom_groups
 from device.preprocess import rescale
 from device.progress import Progress
+from device.signing import drop_stale_signature
 from device.writable import writable_file
 from device.zoom import MIN_POINTS, ZoomRef, training_ref
 from export.dataset import MEAN, STD, Prepared, prepare
@@ -72,7 +73,11 @@ class TrainOptions:
     frame: tuple[int, int] = (960, 1280)  # for the MACs line
 
 
-class Int8Refused(Exception):
+class TrainRefused(Exception):
+    """Training ran but its result is not fit to count with (exit 1, one line)."""
+
+
+class Int8Refused(TrainRefused):
     """The int8 model counts differently from the float model by more than the tolerance."""
 
 
@@ -234,6 +239,14 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         raise BadInput(f"{folder.root}: no annotated images yet, nothing to learn")
     if not folder.classes:
         raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
+    empty = [s.name for s in folder.samples if not s.points]
+    if empty:
+        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        print(
+            f"note: {len(empty)} image(s) have no rows in points.csv and are taught as holding "
+            f"no object: {shown}",
+            file=sys.stderr,
+        )
     for c in folder.classes:  # the model file will hold them: refuse now, not after training
         check_class(c, str(folder.root / "points.csv"))
     device = resolve_device(opts.device)
@@ -292,6 +305,11 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     fit_s = time.monotonic() - t0
 
     pred = training_sums(net, data)
+    if not np.all(np.isfinite(pred)):
+        raise TrainRefused(
+            "training diverged (the network's counts on its training images are not finite); "
+            "try another --seed or fewer --steps"
+        )
     true = data.counts
     count_scale = fit_count_scale(pred, true)
     train_mae = float(np.abs(pred * count_scale - true).sum(axis=1).mean())
@@ -351,7 +369,10 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         quantize_int8(tmp_float, tmp_int8, calib)
         write_metadata(tmp_float, info)
         write_metadata(tmp_int8, info)
-        int8_bias, diff = int8_agreement(_sums(tmp_float, calib), _sums(tmp_int8, calib))
+        shapes = (data.shapes or [None] * len(calib))[: len(calib)]
+        int8_bias, diff = int8_agreement(
+            _sums(tmp_float, calib, shapes), _sums(tmp_int8, calib, shapes)
+        )
         info.metrics["int8_vs_float"] = round(float(diff), 5)
         write_metadata(tmp_float, info)
         removed = write_model_file(float_path, tmp_float.read_bytes())
@@ -360,7 +381,8 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             "float_model": str(float_path),
             "object_size_px": round(size, 2),
             "input_scale": round(scale, 4),
-            "count_scale": round(count_scale, 4),
+            "count_scale": round(count_scale, 4),  # the float model's
+            "count_scale_int8": round(count_scale * int8_bias, 4),
             "train_mae": round(train_mae, 3),
             "train_rel_error": round(train_mae / max(float(true.sum(axis=1).mean()), 1e-6), 4),
             "int8_vs_float": round(float(diff), 5),
@@ -376,10 +398,17 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         }
         _write_report(out, report)
         training_curve(result.curve, sidecar(out, ".curve.png"), out.stem)
-        if diff > INT8_TOLERANCE:
+        if not diff <= INT8_TOLERANCE:  # NaN included
+            # A model left at --out would be the previous one, silently counted with.
+            gone = ""
+            if out.exists():
+                drop_stale_signature(out)
+                out.unlink()
+                gone = f"; the earlier model at {out} was removed"
+            _write_report(out, {**report, "model": None, "int8_refused": True})
             raise Int8Refused(
                 f"int8 counts differ from float by {diff * 100:.2f}% on the calibration images "
-                f"(limit {INT8_TOLERANCE * 100:.0f}%); float model kept at {float_path}"
+                f"(limit {INT8_TOLERANCE * 100:.0f}%); float model kept at {float_path}{gone}"
             )
         info.quantization = "int8-static-qoperator-u8s8-per-channel"
         info.decode = replace(info.decode, count_scale=count_scale * int8_bias)
@@ -398,15 +427,24 @@ def int8_agreement(float_sums: np.ndarray, int8_sums: np.ndarray) -> tuple[float
     too large to be rounding), and the per-image disagreement left after it, relative to the
     float counts summed."""
     k = float(float_sums.sum() / max(float(int8_sums.sum()), 1e-6))
-    if abs(k - 1.0) > INT8_MAX_BIAS:
+    if not abs(k - 1.0) <= INT8_MAX_BIAS:  # NaN included
         k = 1.0
     total = max(float(np.abs(float_sums).sum()), 1e-6)
     return k, float(np.abs(int8_sums * k - float_sums).sum() / total)
 
 
-def _sums(model_path: Path, inputs: list[np.ndarray]) -> np.ndarray:
+def _sums(
+    model_path: Path, inputs: list[np.ndarray], shapes: list[tuple[int, int] | None]
+) -> np.ndarray:
+    """Per input, the count the bench would read: inside the image, negatives clipped."""
     c = Counter.from_file(model_path)
-    return np.array([c.session.run(None, {c.input_name: x})[0].sum() for x in inputs])
+    out = []
+    for x, hw in zip(inputs, shapes, strict=True):
+        d = np.clip(c.session.run(None, {c.input_name: x})[0], 0, None)
+        if hw is not None:
+            d = d[..., : -(-hw[0] // OUTPUT_STRIDE), : -(-hw[1] // OUTPUT_STRIDE)]
+        out.append(d.sum())
+    return np.array(out, np.float64)
 
 
 def _write_report(out: Path, report: dict) -> None:

@@ -3,7 +3,10 @@ counts the bench reads (inside the image, not its padding; negatives clipped).""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -76,3 +79,54 @@ def test_int8_difference_too_large_to_be_rounding_is_not_scaled_away():
     float_sums = np.array([100.0, 50.0])
     k, diff = int8_agreement(float_sums, float_sums * (1 + 2 * INT8_MAX_BIAS))
     assert k == 1.0 and diff > 0.15
+
+
+def _squares_folder(root):
+    from tests.conftest import squares_image, write_png
+
+    rows = ["image,x,y,label"]
+    for k in range(3):
+        centres = [(24 + 40 * i, 24 + 40 * j) for i in range(3) for j in range(2)]
+        write_png(root / "images" / f"{k}.png", squares_image(centres, side=12))
+        rows += [f"{k}.png,{x},{y},egg" for x, y in centres]
+    (root / "points.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_int8_refused_removes_the_earlier_model_at_out(tmp_path, monkeypatch):
+    """A refused int8 must not leave the previous model at --out to be counted with."""
+    import export.train as train_mod
+    from device.signing import sig_path
+
+    folder = _squares_folder(tmp_path / "f")
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"the previous model")
+    sig_path(out).write_text("its signature")
+    monkeypatch.setattr(train_mod, "INT8_TOLERANCE", -1.0)  # every int8 model is refused
+    opts = train_mod.TrainOptions(steps=5, threads=1)
+    with pytest.raises(train_mod.Int8Refused, match="earlier model at .*m.onnx was removed"):
+        train_mod.train(folder, out, opts)
+    assert not out.exists() and not sig_path(out).exists()
+    assert out.with_name("m.float.onnx").exists()
+    rep = json.loads(out.with_name("m.report.json").read_text())
+    assert rep["model"] is None and rep["int8_refused"] is True
+
+
+def test_the_int8_file_carries_its_own_count_scale(tmp_path):
+    import onnx
+
+    from tests.conftest import run_cli
+
+    folder = _squares_folder(tmp_path / "f")
+    out = tmp_path / "m.onnx"
+    proc = run_cli("train", str(folder), "--out", str(out), "--steps", "40", "--threads", "1")
+    assert proc.returncode in (0, 1), proc.stderr.decode()[-1500:]
+    rep = json.loads(out.with_name("m.report.json").read_text())
+
+    def decode(path):
+        meta = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+        return json.loads(meta["scopecount.decode"])["count_scale"]
+
+    assert abs(decode(out) - rep["count_scale_int8"]) < 1e-3
+    assert abs(decode(out.with_name("m.float.onnx")) - rep["count_scale"]) < 1e-3
+    assert b"count correction x" in proc.stdout
