@@ -188,17 +188,25 @@ COUNT_SCALE_RANGE = (0.8, 1.25)
 OVERCOUNT_TOLERANCE = 0.03
 
 
+def bench_sum(density: np.ndarray, hw: tuple[int, int] | None) -> np.ndarray:
+    """What the bench counts in a density map (..., h, w) of an image of `hw` pixels before
+    padding: the density inside the image, negatives clipped, as `decode` sums it."""
+    d = np.clip(density, 0, None)
+    if hw is not None:
+        d = d[..., : -(-hw[0] // OUTPUT_STRIDE), : -(-hw[1] // OUTPUT_STRIDE)]
+    return d.sum(axis=(-2, -1))
+
+
 def training_sums(net: torch.nn.Module, data: Prepared) -> np.ndarray:
-    """Per training image and class, the count the bench would read before any count scale:
-    the density inside the image (not its padding), negatives clipped, as `decode` sums it."""
-    out = []
-    for k, im in enumerate(data.images):
-        d = np.clip(predict_density(net, im), 0, None)
-        if data.shapes is not None:
-            h, w = data.shapes[k]
-            d = d[:, : -(-h // OUTPUT_STRIDE), : -(-w // OUTPUT_STRIDE)]
-        out.append(d.sum(axis=(1, 2)))
-    return np.array(out, np.float64)
+    """Per training image and class, the count the bench would read before any count scale."""
+    shapes = data.shapes or [None] * len(data.images)
+    return np.array(
+        [
+            bench_sum(predict_density(net, im), hw)
+            for im, hw in zip(data.images, shapes, strict=True)
+        ],
+        np.float64,
+    )
 
 
 def fit_count_scale(pred: np.ndarray, true: np.ndarray) -> float:
@@ -386,7 +394,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             "train_mae": round(train_mae, 3),
             "train_rel_error": round(train_mae / max(float(true.sum(axis=1).mean()), 1e-6), 4),
             "int8_vs_float": round(float(diff), 5),
-            "int8_count_scale": round(int8_bias, 5),
+            "int8_correction": round(int8_bias, 5),
             "steps": result.steps,
             "stopped_early": result.stopped_early,
             "learnt": learnt,
@@ -412,7 +420,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             )
         info.quantization = "int8-static-qoperator-u8s8-per-channel"
         info.decode = replace(info.decode, count_scale=count_scale * int8_bias)
-        info.metrics["int8_count_scale"] = round(int8_bias, 5)
+        info.metrics["int8_correction"] = round(int8_bias, 5)
         write_metadata(tmp_int8, info)
         removed += write_model_file(out, tmp_int8.read_bytes())
     report["removed_signatures"] = [str(p) for p in removed]
@@ -438,13 +446,8 @@ def _sums(
 ) -> np.ndarray:
     """Per input, the count the bench would read: inside the image, negatives clipped."""
     c = Counter.from_file(model_path)
-    out = []
-    for x, hw in zip(inputs, shapes, strict=True):
-        d = np.clip(c.session.run(None, {c.input_name: x})[0], 0, None)
-        if hw is not None:
-            d = d[..., : -(-hw[0] // OUTPUT_STRIDE), : -(-hw[1] // OUTPUT_STRIDE)]
-        out.append(d.sum())
-    return np.array(out, np.float64)
+    runs = [c.session.run(None, {c.input_name: x})[0] for x in inputs]
+    return np.array([bench_sum(d, hw).sum() for d, hw in zip(runs, shapes, strict=True)])
 
 
 def _write_report(out: Path, report: dict) -> None:
