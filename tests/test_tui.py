@@ -92,6 +92,9 @@ def test_void_and_camera_error_in_plain_words(tmp_path):
             await pilot.press("v")
             await settle(pilot, app, lambda: "voided" in app.message, 3)
             assert table.get_row_at(0)[3] == "VOIDED"
+            # The big digits no longer show the voided count as the result.
+            assert app.query_one("#count-digits", Digits).value == "-"
+            assert "VOIDED" in str(app.query_one("#count-label", Label).render())
             rig.camera.unplug()
             await pilot.press("space")
             await settle(pilot, app, lambda: app.message.startswith("ERROR"))

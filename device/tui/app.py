@@ -171,6 +171,7 @@ class BenchApp(App[int]):
         self.model_warning = ""
         self.message = ""
         self.id_len = SHORT_ID
+        self.shown_id = ""  # the record the big digits show
 
     # -- layout -----------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -263,6 +264,14 @@ class BenchApp(App[int]):
             table = self.query_one("#history", DataTable)
             if d["id"] in table.rows:
                 table.update_cell(d["id"], "flags", plain("VOIDED"))
+            if d["id"] == self.shown_id:  # a voided count must not stay up as the result
+                self.query_one("#count-label", Label).update(plain(f"VOIDED ({d['id']})"))
+                digits = self.query_one("#count-digits", Digits)
+                digits.update("-")
+                digits.set_class(True, "flagged")
+                self.query_one("#count-text", Label).update(
+                    plain(f"count sample {d['sample']} again")
+                )
         elif ev.kind == "storage":
             self.storage = d
         elif ev.kind == "model":
@@ -282,6 +291,7 @@ class BenchApp(App[int]):
         flagged = bool(d["flags"])
         head = f"{main}  (FLAGGED: {', '.join(d['flags'])})" if flagged else main
         self.query_one("#count-label", Label).update(plain(head))
+        self.shown_id = d["id"]
         digits = self.query_one("#count-digits", Digits)
         digits.update(str(counts.get(main, 0)))
         digits.set_class(flagged, "flagged")
