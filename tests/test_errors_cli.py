@@ -98,6 +98,13 @@ def test_train_unwritable_out_refused_before_training(tmp_path):
     assert time.monotonic() - t0 < 5  # torch is not even loaded
 
 
+def test_train_without_points_csv_names_the_missing_file(tmp_path):
+    write_png(tmp_path / "f" / "images" / "a.png", squares_image([(24, 24)]))
+    proc = run_cli("train", str(tmp_path / "f"), "--out", str(tmp_path / "m.onnx"), timeout=120)
+    one_line_error(proc, str(tmp_path / "f" / "points.csv"), "missing")
+    assert not (tmp_path / "m.onnx").exists()
+
+
 @pytest.mark.skipif(config.DEFAULT_PATH.exists(), reason="this machine has a config file")
 def test_config_check_without_a_file_says_defaults():
     proc = run_cli("config", "check")
