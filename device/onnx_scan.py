@@ -74,12 +74,18 @@ def fields(buf: memoryview) -> Iterator[tuple[int, int, int | memoryview]]:
             raise _Malformed(f"wire type {wire}")
 
 
+def byte_fields(buf: memoryview) -> Iterator[tuple[int, memoryview]]:
+    """(field number, bytes) of the length-delimited fields of one message: strings and
+    submessages, the only fields the scan looks into (every field is still parsed)."""
+    for num, wire, val in fields(buf):
+        if wire == 2:
+            assert isinstance(val, memoryview)
+            yield num, val
+
+
 def _submessages(buf: memoryview, wanted: int | tuple[int, ...]) -> Iterator[memoryview]:
     nums = (wanted,) if isinstance(wanted, int) else wanted
-    for num, wire, val in fields(buf):
-        if num in nums and wire == 2:
-            assert isinstance(val, memoryview)
-            yield val
+    return (val for num, val in byte_fields(buf) if num in nums)
 
 
 def _text(val: memoryview, what: str) -> str:
@@ -123,10 +129,7 @@ class _Walk:
 
     def node(self, buf: memoryview, graphs: list[memoryview]) -> None:
         self._count()
-        for num, wire, val in fields(buf):
-            if wire != 2:
-                continue
-            assert isinstance(val, memoryview)
+        for num, val in byte_fields(buf):
             if num == NODE_OP_TYPE:
                 op = _text(val, "op_type")
                 if op in CONTROL_FLOW:
@@ -135,10 +138,7 @@ class _Walk:
                         "allowed in a counting model: it can run for ever)"
                     )
             elif num == NODE_ATTRIBUTE:
-                for anum, awire, aval in fields(val):
-                    if awire != 2:
-                        continue
-                    assert isinstance(aval, memoryview)
+                for anum, aval in byte_fields(val):
                     if anum in (ATTR_T, ATTR_TENSORS):
                         self.tensor(aval)
                     elif anum in (ATTR_SPARSE, ATTR_SPARSES):
@@ -151,10 +151,7 @@ class _Walk:
         while todo:
             g = todo.pop()
             self._count()
-            for num, wire, val in fields(g):
-                if wire != 2:
-                    continue
-                assert isinstance(val, memoryview)
+            for num, val in byte_fields(g):
                 if num == GRAPH_NODE:
                     self.node(val, todo)
                 elif num == GRAPH_INITIALIZER:
@@ -174,13 +171,10 @@ def scan(data: bytes, where: str) -> dict[str, str]:
     todo: list[memoryview] = []
     has_graph = False
     try:
-        for num, wire, val in fields(memoryview(data)):
-            if wire != 2:
-                continue
-            assert isinstance(val, memoryview)
+        for num, val in byte_fields(memoryview(data)):
             if num == MODEL_METADATA:
                 total += len(val)
-                entry = {n: v for n, w, v in fields(val) if w == 2}
+                entry = dict(byte_fields(val))
                 key = _text(entry.get(1, memoryview(b"")), "a metadata key")
                 if total > MAX_METADATA_BYTES:
                     raise ModelError(
