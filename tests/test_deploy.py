@@ -1,5 +1,6 @@
 """Deploy over a real sshd on 127.0.0.1 with a key restricted to `scopecount model receive`."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -8,14 +9,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from tests import onnx_fixtures
-from tests.conftest import run_cli
-from tests.sshd import SSHD, free_port, keygen, start_sshd
+from tests.conftest import local_storage, run_cli
+from tests.sshd import SSHD, Sshd, free_port, keygen, start_sshd
 
 pytestmark = [
     pytest.mark.slow,
@@ -165,11 +167,7 @@ def test_running_bench_switches_model_without_restart(bench_ssh, tmp_path):
             "--headless",
             "--store",
             str(store),
-            "--storage",
-            str(tmp_path / "rec"),
-            "--local-storage",
-            "--spool",
-            str(tmp_path / "spool"),
+            *local_storage(tmp_path),
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -222,15 +220,24 @@ def test_signed_models_only_when_keys_are_trusted(tmp_path):
         server.stop()
 
 
-def test_hostile_signature_file_runs_nothing_and_is_refused(tmp_path):
-    """A .sig is data: on an account without a forced command (a plain shell login) a .sig
-    holding shell syntax must not run, here or on the bench; deploy refuses it with exit 2."""
+@contextlib.contextmanager
+def plain_shell_account(tmp_path: Path) -> Iterator[tuple[Sshd, Path, Path, Path]]:
+    """A real sshd whose account has no forced command (a plain shell login), a key for it,
+    the file a hostile payload would create, and a model to push."""
     server = start_sshd(tmp_path / "sshd")
     try:
         key = keygen(tmp_path / "plain_key")
         server.authorized_keys.write_text((tmp_path / "plain_key.pub").read_text())
-        mark = tmp_path / "pwned"
         model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+        yield server, key, tmp_path / "pwned", model
+    finally:
+        server.stop()
+
+
+def test_hostile_signature_file_runs_nothing_and_is_refused(tmp_path):
+    """A .sig is data: on an account without a forced command (a plain shell login) a .sig
+    holding shell syntax must not run, here or on the bench; deploy refuses it with exit 2."""
+    with plain_shell_account(tmp_path) as (server, key, mark, model):
         for payload in (f"; touch {mark}", f"AAAA$(touch {mark})", f"AAAA\ntouch {mark}"):
             (tmp_path / "m.onnx.sig").write_text(payload)
             r = deploy(server, key, model)
@@ -239,8 +246,6 @@ def test_hostile_signature_file_runs_nothing_and_is_refused(tmp_path):
             assert len(err.splitlines()) == 1 and "m.onnx.sig" in err, err
             assert b"Traceback" not in r.stderr
             assert not mark.exists(), payload
-    finally:
-        server.stop()
 
 
 def test_signature_goes_to_the_bench_as_one_quoted_word():
@@ -287,12 +292,7 @@ def test_playbook_installs_a_model(bench_ssh, tmp_path):
 def test_playbook_never_runs_a_hostile_signature(tmp_path):
     """The playbook once put the .sig into a shell: task text, on the workstation and on a
     bench account without a forced command. Now it checks the signature and runs nothing."""
-    server = start_sshd(tmp_path / "sshd")
-    try:
-        key = keygen(tmp_path / "plain_key")
-        server.authorized_keys.write_text((tmp_path / "plain_key.pub").read_text())
-        mark = tmp_path / "pwned"
-        model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    with plain_shell_account(tmp_path) as (server, key, mark, model):
         for payload in (f"; touch {mark}", f'AAAA"; touch {mark}; echo "', f"$(touch {mark})"):
             (tmp_path / "m.onnx.sig").write_text(payload)
             r = playbook(server, key, model, tmp_path)
@@ -300,5 +300,3 @@ def test_playbook_never_runs_a_hostile_signature(tmp_path):
             assert r.returncode != 0, out[-2000:]
             assert "not a base64 signature" in out, out[-2000:]
             assert not mark.exists(), payload
-    finally:
-        server.stop()
