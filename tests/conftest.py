@@ -32,6 +32,18 @@ def run_cli(
     )
 
 
+def local_storage(tmp_path: Path, records: str = "rec") -> list[str]:
+    """`run` arguments that keep records in a plain folder under tmp_path (not a stick) and the
+    spool beside it."""
+    return [
+        "--storage",
+        str(tmp_path / records),
+        "--local-storage",
+        "--spool",
+        str(tmp_path / "spool"),
+    ]
+
+
 @pytest.fixture
 def spot_model(tmp_path: Path) -> Path:
     return onnx_fixtures.write(tmp_path / "spot.onnx", onnx_fixtures.bright_spot_model())

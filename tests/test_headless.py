@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, local_storage
 
 
 class Headless:
@@ -104,11 +104,7 @@ def test_results_of_a_synthetic_only_model_say_so(tmp_path, spot):
     (tmp_path / "rec").mkdir()
     h = Headless(
         tmp_path,
-        "--storage",
-        str(tmp_path / "rec"),
-        "--local-storage",
-        "--spool",
-        str(tmp_path / "spool"),
+        *local_storage(tmp_path),
         "--model",
         str(spot),
     )

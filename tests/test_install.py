@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, squares_image, write_png
+from tests.conftest import REPO, local_storage, squares_image, write_png
 
 pytestmark = pytest.mark.slow
 
@@ -71,11 +71,7 @@ def test_installed_run_sim_headless_starts(installed, tmp_path):
         "run",
         "--sim",
         "--headless",
-        "--storage",
-        str(tmp_path / "rec"),
-        "--local-storage",
-        "--spool",
-        str(tmp_path / "spool"),
+        *local_storage(tmp_path),
         popen=True,
     )
     try:

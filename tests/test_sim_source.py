@@ -7,7 +7,7 @@ import pytest
 
 from device.errors import BadInput
 from device.hardware.video import VideoReplayCamera
-from tests.conftest import run_cli, squares_image, write_png
+from tests.conftest import local_storage, run_cli, squares_image, write_png
 from tests.test_cli import one_line_error
 from tests.test_headless import Headless
 
@@ -26,11 +26,7 @@ def counts_of_first_press(tmp_path, spot_model, source):
         tmp_path,
         "--sim-source",
         str(source),
-        "--storage",
-        str(tmp_path / "rec"),
-        "--local-storage",
-        "--spool",
-        str(tmp_path / "spool"),
+        *local_storage(tmp_path),
         "--model",
         str(spot_model),
     )
@@ -89,11 +85,7 @@ def test_bad_sim_source_is_one_line(tmp_path, spot_model, name):
         "--sim-source",
         str(src),
         "--headless",
-        "--storage",
-        str(tmp_path / "rec"),
-        "--local-storage",
-        "--spool",
-        str(tmp_path / "spool"),
+        *local_storage(tmp_path),
         "--model",
         str(spot_model),
         timeout=60,

@@ -19,7 +19,7 @@ from device.model_cmd import read_input
 from device.store import WatchedModel
 from device.wiring import RunOptions, open_models
 from tests import hostile_onnx, onnx_fixtures
-from tests.conftest import REPO, run_cli
+from tests.conftest import REPO, local_storage, run_cli
 from tests.test_headless import Headless
 
 EXE = str(Path(sys.executable).with_name("scopecount"))
@@ -86,11 +86,7 @@ def test_two_concurrent_installs_queue_for_50_rounds(tmp_path):
         tmp_path,
         "--store",
         str(store),
-        "--storage",
-        str(tmp_path / "records"),
-        "--local-storage",
-        "--spool",
-        str(tmp_path / "spool"),
+        *local_storage(tmp_path, "records"),
     )
     try:
         ready = h.next_event("ready")

@@ -14,7 +14,7 @@ from pathlib import Path
 from device.logsetup import JournalHandler, journal_fields
 from device.sdnotify import ping_while_healthy, watchdog_s
 from tests.benchfakes import make_rig
-from tests.conftest import REPO
+from tests.conftest import REPO, local_storage
 
 
 def test_a_hung_capture_makes_the_bench_unhealthy_until_it_returns(tmp_path):
@@ -69,8 +69,7 @@ def test_headless_run_says_ready_and_pings_the_watchdog(tmp_path, spot_model):
         XDG_CACHE_HOME=str(tmp_path / "cache"),
     )
     exe = Path(sys.executable).with_name("scopecount")
-    args = ["run", "--sim", "--headless", "--storage", str(tmp_path / "rec"), "--local-storage"]
-    args += ["--spool", str(tmp_path / "spool"), "--model", str(spot_model)]
+    args = ["run", "--sim", "--headless", *local_storage(tmp_path), "--model", str(spot_model)]
     proc = subprocess.Popen([str(exe), *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
     try:
         got = [sock.recv(4096).decode() for _ in range(2)]
