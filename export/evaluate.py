@@ -173,12 +173,7 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     from export import plots
 
     folder = read_folder(a.folder)
-    if not (folder.root / "points.csv").is_file():
-        raise BadInput(f"{folder.root / 'points.csv'}: missing (nothing to compare counts with)")
-    if folder.left_out:
-        print(folder.left_out_note(), file=sys.stderr)
-    if not folder.samples:
-        raise BadInput(f"{folder.root}: no annotated images yet, nothing to evaluate")
+    folder.require_annotated("nothing to evaluate")
     name = folder.root.resolve().name
     # Checked before the work, so a typo costs seconds, not an evaluation or a training run.
     if a.learning_curve:

@@ -14,6 +14,7 @@ import csv
 import hashlib
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,6 +69,19 @@ class TrainingFolder:
     def subset(self, names: list[str]) -> TrainingFolder:
         keep = set(names)
         return TrainingFolder(self.root, [s for s in self.samples if s.name in keep], self.classes)
+
+    def require_annotated(self, nothing: str) -> None:
+        """Refuse, in one line, a folder where nothing is annotated (`nothing`: what cannot be
+        done then), and tell the user about images left out as not annotated yet."""
+        if not (self.root / "points.csv").is_file():
+            raise BadInput(
+                f"{self.root / 'points.csv'}: missing, so nothing is annotated yet "
+                f"(`scopecount annotate {self.root}` makes it)"
+            )
+        if self.left_out:
+            print(self.left_out_note(), file=sys.stderr)
+        if not self.samples:
+            raise BadInput(f"{self.root}: no annotated images yet, {nothing}")
 
     def left_out_note(self) -> str:
         """One line for the user when images were left out; empty when none were."""

@@ -241,15 +241,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     out = Path(out)
     check_options(out, opts)
     folder = read_folder(folder_path)
-    if not folder.samples and not (folder.root / "points.csv").exists():
-        raise BadInput(
-            f"{folder.root / 'points.csv'}: missing, so nothing is annotated yet "
-            f"(`scopecount annotate {folder.root}` makes it)"
-        )
-    if folder.left_out:
-        print(folder.left_out_note(), file=sys.stderr)
-    if not folder.samples:
-        raise BadInput(f"{folder.root}: no annotated images yet, nothing to learn")
+    folder.require_annotated("nothing to learn")
     if not folder.classes:
         raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
     empty = [s.name for s in folder.samples if not s.points]
