@@ -123,8 +123,7 @@ class PatchSampler:
             # Colour jitter: lighting and stain vary from vial to vial and slide to slide.
             gain = self.rng.uniform(0.85, 1.15, (3, 1, 1)).astype(np.float32)
             shift = self.rng.uniform(-0.25, 0.25, (3, 1, 1)).astype(np.float32)
-            xi = xi * gain + shift
-            xs.append(xi)
+            xs.append(xi * gain + shift)
             ys.append(yi)
         return np.stack(xs).astype(np.float32), np.stack(ys).astype(np.float32)
 
