@@ -78,6 +78,14 @@ def place_points(
     return out
 
 
+def inside(density: np.ndarray, valid_hw: tuple[int, int] | None, stride: int) -> np.ndarray:
+    """What is counted of a density map (..., h, w): the cells over the image itself, not its
+    padding (valid_hw: the model-input size before padding), negatives clipped to 0."""
+    if valid_hw is not None:
+        density = density[..., : -(-valid_hw[0] // stride), : -(-valid_hw[1] // stride)]
+    return np.clip(density.astype(np.float64), 0, None)
+
+
 def decode(
     density: np.ndarray,
     classes: list[str],
@@ -91,14 +99,12 @@ def decode(
     if density.ndim != 3 or density.shape[0] != len(classes):
         raise ValueError(f"density of shape {density.shape} does not match {len(classes)} classes")
     s = params.stride
-    if valid_hw is not None:
-        hh, ww = -(-valid_hw[0] // s), -(-valid_hw[1] // s)
-        density = density[:, :hh, :ww]
+    density = inside(density, valid_hw, s)
     counts: dict[str, int] = {}
     sums: dict[str, float] = {}
     points: list[tuple[float, float, str]] = []
     for c, name in enumerate(classes):
-        d = np.clip(density[c].astype(np.float64), 0, None) * params.count_scale
+        d = density[c] * params.count_scale
         total = float(d.sum())
         n = max(0, int(round(total)))
         counts[name] = n

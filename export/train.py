@@ -14,12 +14,12 @@ import numpy as np
 import torch
 
 from device.counter import Counter
-from device.decode import DecodeParams
+from device.decode import DecodeParams, inside
 from device.errors import BadInput
 from device.modelfile import ModelInfo, write_model_file
 from device.names import check_class
 from device.objsize import zoom_groups
-from device.preprocess import rescale
+from device.preprocess import PAD_MULTIPLE, rescale
 from device.progress import Progress
 from device.signing import drop_stale_signature
 from device.writable import writable_file
@@ -113,8 +113,9 @@ def budget_scale(macs_per_pixel: float, budget_gmac: float, frame: tuple[int, in
 
 
 def padded_input(frame: tuple[int, int], scale: float) -> tuple[int, int]:
-    """The model-input size of a frame: resized by `scale`, padded to multiples of 16."""
-    return tuple(-(-max(1, round(v * scale)) // 16) * 16 for v in frame)  # type: ignore[return-value]
+    """The model-input size of a frame: resized by `scale`, padded as `pad_to` pads."""
+    m = PAD_MULTIPLE
+    return tuple(-(-max(1, round(v * scale)) // m) * m for v in frame)  # type: ignore[return-value]
 
 
 def fit_budget(
@@ -188,21 +189,12 @@ COUNT_SCALE_RANGE = (0.8, 1.25)
 OVERCOUNT_TOLERANCE = 0.03
 
 
-def bench_sum(density: np.ndarray, hw: tuple[int, int] | None) -> np.ndarray:
-    """What the bench counts in a density map (..., h, w) of an image of `hw` pixels before
-    padding: the density inside the image, negatives clipped, as `decode` sums it."""
-    d = np.clip(density, 0, None)
-    if hw is not None:
-        d = d[..., : -(-hw[0] // OUTPUT_STRIDE), : -(-hw[1] // OUTPUT_STRIDE)]
-    return d.sum(axis=(-2, -1))
-
-
 def training_sums(net: torch.nn.Module, data: Prepared) -> np.ndarray:
     """Per training image and class, the count the bench would read before any count scale."""
     shapes = data.shapes or [None] * len(data.images)
     return np.array(
         [
-            bench_sum(predict_density(net, im), hw)
+            inside(predict_density(net, im), hw, OUTPUT_STRIDE).sum(axis=(-2, -1))
             for im, hw in zip(data.images, shapes, strict=True)
         ],
         np.float64,
@@ -443,8 +435,8 @@ def _sums(
 ) -> np.ndarray:
     """Per input, the count the bench would read: inside the image, negatives clipped."""
     c = Counter.from_file(model_path)
-    runs = [c.session.run(None, {c.input_name: x})[0] for x in inputs]
-    return np.array([bench_sum(d, hw).sum() for d, hw in zip(runs, shapes, strict=True)])
+    out = [c.session.run(None, {c.input_name: x})[0] for x in inputs]
+    return np.array([inside(d, hw, OUTPUT_STRIDE).sum() for d, hw in zip(out, shapes, strict=True)])
 
 
 def _write_report(out: Path, report: dict) -> None:
