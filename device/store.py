@@ -56,6 +56,16 @@ class State:
     def kept(self) -> set[str]:
         return {s for s in [self.active, *self.previous, *self.left] if s}
 
+    def make_active(self, sha: str) -> bool:
+        """`sha` becomes active and the model it replaces the rollback target; False when it
+        already was active (nothing changed)."""
+        if self.active == sha:
+            return False
+        self.previous = [s for s in [self.active, *self.previous] if s and s != sha]
+        self.left = [s for s in self.left if s != sha]
+        self.active = sha
+        return True
+
 
 def check_model(
     data: bytes,
@@ -183,10 +193,7 @@ class ModelStore:
                 # Kept so that activate and rollback can check it again against the keys
                 # trusted then (a key removed from trusted_keys withdraws what it signed).
                 replace_file(self.models / f"{sha}.sig", (signature.strip() + "\n").encode())
-            if st.active != sha:
-                st.previous = [s for s in [st.active, *st.previous] if s and s != sha]
-                st.left = [s for s in st.left if s != sha]
-                st.active = sha
+            st.make_active(sha)
             if not again:
                 st.seen.append(sha)
             pruned = self._prune(st)
@@ -305,10 +312,7 @@ class ModelStore:
             st = self.read_state()
             if not path.exists():
                 raise BadInput(f"{path}: removed meanwhile by another install")
-            if st.active != sha:
-                st.previous = [s for s in [st.active, *st.previous] if s and s != sha]
-                st.left = [s for s in st.left if s != sha]
-                st.active = sha
+            if st.make_active(sha):
                 self._write_state(st)
         return self._info(sha)
 
