@@ -9,41 +9,45 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
-from device.counter import Counter
-from device.decode import DecodeParams, inside
+from device.decode import DecodeParams
 from device.errors import BadInput
 from device.modelfile import ModelInfo, write_model_file
 from device.names import check_class
-from device.objsize import zoom_groups
-from device.preprocess import PAD_MULTIPLE, rescale
 from device.progress import Progress
 from device.signing import drop_stale_signature
 from device.writable import writable_file
-from device.zoom import MIN_POINTS, ZoomRef, training_ref
-from export.dataset import MEAN, STD, Prepared, prepare
-from export.fit import FitConfig, fit, predict_density
-from export.folder import TrainingFolder, read_folder
+from export.count_scale import (
+    fit_count_scale,
+    int8_agreement,
+    model_sums,
+    not_learnt,
+    training_sums,
+)
+from export.dataset import MEAN, STD, prepare
+from export.fit import FitConfig, fit
+from export.folder import read_folder
 from export.net import ARCHS, OUTPUT_STRIDE, build_net, count_macs
 from export.onnx_export import export_float, quantize_int8, write_metadata
 from export.plots import training_curve
+from export.scaling import (
+    MAX_UPSCALE,
+    budget_scale,
+    fit_budget,
+    input_scales,
+    measure_sizes,
+    padded_input,
+    zoom_reference,
+)
 
 # Objects are shown to the network at this diameter (model-input pixels). Larger lets the
 # stride-4 output separate crowded objects, at a cost per frame that grows with its square:
 # bone marrow held out (two random splits) gave MAE 6.4 at 12 px, 6.2 at 16, 6.0 at 20, 5.1 at
 # 24, 4.5 at 32 (two seeds alike) and 6.3 at 40. A smaller --object-px makes a faster model.
 DEFAULT_OBJECT_PX = 32.0
-# Small objects are enlarged at most this much. Enlarging adds no detail, and an elongated egg
-# (measured by its width) grows past what a training patch holds: mosquito eggs measure 4.8 px,
-# and held-out counts were better enlarged 2.5x than 3.3x (leave-one-out MRE 2.1% against 3.1-3.8%).
-MAX_UPSCALE = 2.5
 INT8_TOLERANCE = 0.02
-# int8 may count steadily higher or lower than float (activation ranges rounded): up to this
-# much, the int8 file gets its own count scale; per-image disagreement beyond that is refused.
-INT8_MAX_BIAS = 0.1
 MAX_CALIBRATION = 24
 
 
@@ -91,72 +95,8 @@ def resolve_device(name: str) -> str:
     return name
 
 
-def measure_sizes(folder: TrainingFolder) -> tuple[float, list[float | None]]:
-    """The object size at the folder's main zoom, and per sample its own size when it was
-    taken at another zoom (else None)."""
-    imgs, pts, where = [], [], []
-    for k, s in enumerate(folder.samples):
-        if s.points:
-            imgs.append(s.image())
-            pts.append(np.array([[x, y] for x, y, _ in s.points], np.float64))
-            where.append(k)
-    size, own = zoom_groups(imgs, pts)
-    per_sample: list[float | None] = [None] * len(folder.samples)
-    for k, o in zip(where, own, strict=True):
-        per_sample[k] = o
-    return size, per_sample
-
-
-def budget_scale(macs_per_pixel: float, budget_gmac: float, frame: tuple[int, int]) -> float:
-    """The largest input scale at which one frame costs at most `budget_gmac`."""
-    return float(np.sqrt(budget_gmac * 1e9 / (macs_per_pixel * frame[0] * frame[1])))
-
-
-def padded_input(frame: tuple[int, int], scale: float) -> tuple[int, int]:
-    """The model-input size of a frame: resized by `scale`, padded as `pad_to` pads."""
-    m = PAD_MULTIPLE
-    return tuple(-(-max(1, round(v * scale)) // m) * m for v in frame)  # type: ignore[return-value]
-
-
-def fit_budget(
-    net: torch.nn.Module, scale: float, budget_gmac: float, frame: tuple[int, int]
-) -> float:
-    """Lower the scale until the padded frame's MACs are within the budget (padding to
-    multiples of 16 adds a little to what the per-pixel estimate says)."""
-    while scale > 0.05 and count_macs(net, *padded_input(frame, scale)) > budget_gmac * 1e9:
-        scale *= 0.995
-    return scale
-
-
-def input_scales(
-    size: float, own: list[float | None], object_px: float, max_scale: float = MAX_UPSCALE
-) -> tuple[float, float, list[float]]:
-    """The frame scale, the object size the network then sees, and per image its scale:
-    photographs taken at another zoom (own size given) are shown at that same object size.
-    `max_scale` is the lower of the enlargement cap and the scale the cost budget allows."""
-    scale = float(np.clip(object_px / size, 0.05, min(MAX_UPSCALE, max_scale)))
-    shown = size * scale
-    scales = [scale if o is None else float(np.clip(shown / o, 0.05, 8.0)) for o in own]
-    return scale, shown, scales
-
-
-def measure_object_size(folder: TrainingFolder) -> float:
-    return measure_sizes(folder)[0]
-
-
 def sidecar(out: Path, suffix: str) -> Path:
     return out.with_name(out.stem + suffix)
-
-
-def zoom_reference(folder: TrainingFolder, scales: list[float], shown_px: float) -> ZoomRef:
-    """The object measure the bench compares frames with, taken on the training images as the
-    network saw them (each at its own scale) at their annotated points."""
-    greys, pts = [], []
-    for s, sc in zip(folder.samples, scales, strict=True):
-        if len(s.points) >= MIN_POINTS:
-            greys.append(cv2.cvtColor(rescale(s.image(), sc), cv2.COLOR_RGB2GRAY))
-            pts.append(np.array([[x * sc, y * sc] for x, y, _ in s.points], np.float64))
-    return training_ref(greys, pts, shown_px)
 
 
 def check_options(out: Path, opts: TrainOptions) -> None:
@@ -180,50 +120,6 @@ def check_options(out: Path, opts: TrainOptions) -> None:
         raise BadInput(f"--width {opts.width}: must be 4 to 128")
     if not 1 <= opts.threads <= 256:
         raise BadInput(f"--threads {opts.threads}: must be 1 to 256")
-
-
-# The count scale is fitted on the training images, and trusted within these bounds only.
-COUNT_SCALE_RANGE = (0.8, 1.25)
-# An overcount of the training images smaller than this is left alone: in-sample fit that new
-# images need not share.
-OVERCOUNT_TOLERANCE = 0.03
-
-
-def training_sums(net: torch.nn.Module, data: Prepared) -> np.ndarray:
-    """Per training image and class, the count the bench would read before any count scale."""
-    shapes = data.shapes or [None] * len(data.images)
-    return np.array(
-        [
-            inside(predict_density(net, im), hw, OUTPUT_STRIDE).sum(axis=(-2, -1))
-            for im, hw in zip(data.images, shapes, strict=True)
-        ],
-        np.float64,
-    )
-
-
-def fit_count_scale(pred: np.ndarray, true: np.ndarray) -> float:
-    """One factor that removes the model's steady bias on its own training images.
-
-    Both ways: a patch-trained model undercounts whole small tiles (objects cut by tile
-    borders), and the lite network overcounts whole bone-marrow images by 6-8%, training and
-    held-out images alike. Chosen on validation splits inside the first bench split's training
-    images (never on reported images): bone marrow held-out MAE 12.7 -> 9.2 over four splits;
-    mosquito eggs (overcount within 2%) and adipocytes (undercount) unchanged."""
-    lo, hi = COUNT_SCALE_RANGE
-    k = true.sum() / max(float(pred.sum()), 1e-6)
-    if 1.0 - OVERCOUNT_TOLERANCE < k < 1.0:
-        return 1.0
-    return float(np.clip(k, lo, hi))
-
-
-def not_learnt(pred: np.ndarray, true: np.ndarray) -> bool:
-    """A model that has not learnt: its training-image error is close to what counting zero
-    everywhere would give (the mean count), where objects were annotated."""
-    mean = float(true.sum(axis=1).mean())
-    if mean < 1.0:
-        return False
-    mae = float(np.abs(pred - true).sum(axis=1).mean())
-    return mae > 0.5 * mean
 
 
 def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
@@ -368,7 +264,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         write_metadata(tmp_int8, info)
         shapes = (data.shapes or [None] * len(calib))[: len(calib)]
         int8_bias, diff = int8_agreement(
-            _sums(tmp_float, calib, shapes), _sums(tmp_int8, calib, shapes)
+            model_sums(tmp_float, calib, shapes), model_sums(tmp_int8, calib, shapes)
         )
         info.metrics["int8_vs_float"] = round(float(diff), 5)
         write_metadata(tmp_float, info)
@@ -417,26 +313,6 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     report["float_bytes"] = float_path.stat().st_size
     _write_report(out, report)
     return report
-
-
-def int8_agreement(float_sums: np.ndarray, int8_sums: np.ndarray) -> tuple[float, float]:
-    """The factor that removes int8's steady difference from float (1.0 beyond INT8_MAX_BIAS:
-    too large to be rounding), and the per-image disagreement left after it, relative to the
-    float counts summed."""
-    k = float(float_sums.sum() / max(float(int8_sums.sum()), 1e-6))
-    if not abs(k - 1.0) <= INT8_MAX_BIAS:  # NaN included
-        k = 1.0
-    total = max(float(np.abs(float_sums).sum()), 1e-6)
-    return k, float(np.abs(int8_sums * k - float_sums).sum() / total)
-
-
-def _sums(
-    model_path: Path, inputs: list[np.ndarray], shapes: list[tuple[int, int] | None]
-) -> np.ndarray:
-    """Per input, the count the bench would read: inside the image, negatives clipped."""
-    c = Counter.from_file(model_path)
-    out = [c.session.run(None, {c.input_name: x})[0] for x in inputs]
-    return np.array([inside(d, hw, OUTPUT_STRIDE).sum() for d, hw in zip(out, shapes, strict=True)])
 
 
 def _write_report(out: Path, report: dict) -> None:

@@ -10,9 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from export.dataset import Prepared
-from export.net import DENSITY_GAIN, OUTPUT_STRIDE
-from export.train import (
+from export.count_scale import (
     COUNT_SCALE_RANGE,
     INT8_MAX_BIAS,
     OVERCOUNT_TOLERANCE,
@@ -20,6 +18,8 @@ from export.train import (
     int8_agreement,
     training_sums,
 )
+from export.dataset import Prepared
+from export.net import DENSITY_GAIN, OUTPUT_STRIDE
 
 
 def test_a_steady_overcount_is_scaled_down():

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from device.objsize import estimate_object_size, log_diameters, main_zoom, zoom_groups
-from export.train import MAX_UPSCALE, input_scales
+from export.scaling import MAX_UPSCALE, input_scales
 
 
 def disc_image(centres, radius, shape=(200, 200)):

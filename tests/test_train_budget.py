@@ -10,10 +10,12 @@ import torch
 
 from device.errors import BadInput
 from device.pi_cost import seconds_per_frame
+from export.count_scale import not_learnt
 from export.dataset import Prepared, density_map
 from export.fit import FitConfig, fit
 from export.net import build_net, count_macs
-from export.train import TrainOptions, budget_scale, check_options, input_scales, not_learnt
+from export.scaling import budget_scale, input_scales
+from export.train import TrainOptions, check_options
 
 
 @pytest.mark.parametrize("arch", ["lite", "unet"])
@@ -157,7 +159,7 @@ def test_train_that_did_not_learn_exits_1_and_says_so_in_the_file(tmp_path):
 
 
 def test_fit_budget_never_exceeds_the_budget_after_padding():
-    from export.train import fit_budget, padded_input
+    from export.scaling import fit_budget, padded_input
 
     net = build_net("lite", 1, 24)
     per_px = count_macs(net, 256, 256) / 65536

@@ -31,12 +31,12 @@ from device.preprocess import rescale
 from export.evaluate import _link_subset, evaluate_model
 from export.folder import TrainingFolder, read_folder
 from export.onnx_macs import conv_macs
+from export.scaling import measure_sizes
 from export.train import (
     DEFAULT_BUDGET_GMAC,
     DEFAULT_STEPS,
     Int8Refused,
     TrainOptions,
-    measure_sizes,
     train,
 )
 from tests.conftest import SHARED_DATA
@@ -185,7 +185,7 @@ def run_split(
         res[kind] = {k: m[k] for k in ("mae", "mre", "bias", "f1")}
         res[kind]["per_image"] = [(r["true"], r["pred"]) for r in m["per_image"]]
     if baselines or zooms:
-        from export.train import measure_object_size
+        from export.scaling import measure_object_size
         from tests.benchmarks.baselines import run_baselines
 
         train_folder = folder.subset(train_names)
