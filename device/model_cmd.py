@@ -89,22 +89,26 @@ def _read_sig_file(p: Path) -> str | None:
     return raw.decode("ascii", "replace").strip()
 
 
-def _warn_not_learnt(data: bytes, where: str) -> None:
+def _warn_not_learnt(info: dict, where: str) -> None:
     """`train` marks a model that did not learn to count; installing it is allowed (a person
     may want to look at it) but never silent."""
-    from device.onnx_scan import scan
-
-    try:
-        metrics = json.loads(scan(data, where).get("scopecount.metrics", "{}"))
-    except Exception:  # the install itself has passed every check; this is advice only
-        return
-    if isinstance(metrics, dict) and metrics.get("learnt") is False:
+    if info.get("learnt") is False:
+        mae = info.get("train_mae")
         print(
             f"scopecount: warning: {where}: this model did NOT learn to count (training-image "
-            f"MAE {metrics.get('train_mae', '?')}, close to counting nothing): its counts are "
-            "not to be trusted; train it longer or on more annotated images",
+            f"MAE {'?' if mae is None else mae}, close to counting nothing): its counts "
+            "are not to be trusted; train it longer or on more annotated images",
             file=sys.stderr,
         )
+
+
+def _figures(m: dict) -> str:
+    """Cost per 1280x960 frame and what `train` measured (absent from older stores)."""
+    gmac, pi4, mae = m.get("gmac"), m.get("pi4_s"), m.get("train_mae")
+    out = f"{gmac:5.2f} GMAC" if isinstance(gmac, int | float) else " " * 10
+    out += f" (Pi 4 ~{pi4:.2f} s)" if isinstance(pi4, int | float) else " " * 17
+    out += f"  train MAE {mae:<7.4g}" if isinstance(mae, int | float) else " " * 18
+    return out + ("  NOT LEARNT" if m.get("learnt") is False else "")
 
 
 def _say_pruned(info: dict) -> None:
@@ -145,7 +149,7 @@ def model_cmd(a: argparse.Namespace) -> int:
             where, sig = "standard input", _signature(a)
         info = store.install(data, where, sig, trusted, reinstall=a.reinstall)
         _say_pruned(info)
-        _warn_not_learnt(data, where)
+        _warn_not_learnt(info, where)
         again = " (installed here before)" if info["again"] else ""
         if info["already_active"]:
             again = " (it was already: nothing changed)"
@@ -165,7 +169,7 @@ def model_cmd(a: argparse.Namespace) -> int:
                 role = f"  ({m['role']})" if m.get("role") not in ("", "active", None) else ""
                 print(
                     f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name'))):<28} "
-                    f"{classes:<20} {m.get('size', 0) / 1024:7.0f} KB  "
+                    f"{classes:<20} {m.get('size', 0) / 1024:7.0f} KB {_figures(m)}  "
                     f"{printable(str(m.get('installed')))}{role}"
                 )
             if not listing["models"]:

@@ -28,3 +28,14 @@ def seconds_per_frame(gmac: float, arch: str) -> dict[str, float]:
 def describe(gmac: float, arch: str) -> str:
     est = seconds_per_frame(gmac, arch)
     return ", ".join(f"{pi} ~{s:.2f} s" for pi, s in est.items())
+
+
+# The frame every cost figure is given for: the camera's 2x2-binned mode at 1280x960.
+REFERENCE_FRAME_HW = (960, 1280)
+
+
+def frame_gmac(macs_per_input_pixel: float, scale: float, pad: int = 16) -> float:
+    """GMAC for one reference frame resized by `scale` and padded to multiples of `pad`, as
+    the counter feeds it to the network (`train` records the MACs per input pixel)."""
+    h, w = (-(-max(1, round(v * scale)) // pad) * pad for v in REFERENCE_FRAME_HW)
+    return macs_per_input_pixel * h * w / 1e9

@@ -2,7 +2,8 @@
 
 Layout of the store folder:
   models/<sha256>.onnx   every model as received (sha256 of the file's bytes)
-  models/<sha256>.json   name, classes, size, install time
+  models/<sha256>.json   name, classes, size, install time, training-image MAE,
+                          GMAC per 1280x960 frame and its Pi 4 estimate
   models/<sha256>.sig    the signature it was installed with (signed-only stores)
   state.json             {"active": sha256, "previous": [...], "left": [...], "seen": [...]},
                          replaced atomically
@@ -78,7 +79,7 @@ def check_model(
 
     The order matters: sizes, then the signature (on the bytes alone), then the structure and
     metadata (parsed, never run), and only then a smoke run in a child with a hard time limit.
-    Returns the smoke run's {"name", "classes", "ms"}.
+    Returns the smoke run's {"name", "classes", "ms"} and the training figures in the file.
     """
     if not data:
         raise BadInput(f"refused {where}: empty file")
@@ -91,10 +92,36 @@ def check_model(
 
         verify(data, signature, trusted, where)
     try:
-        check_metadata(scan(data, where), where)
+        checked = check_metadata(scan(data, where), where)
     except ModelError as e:
         raise BadInput(f"refused: {e}") from None
-    return smoke_run(data, where, limits.smoke_budget_s)
+    return smoke_run(data, where, limits.smoke_budget_s) | training_figures(checked)
+
+
+def training_figures(checked: dict) -> dict:
+    """What `train` measured and what a frame costs, for `model list` and install's warning:
+    only well-typed values (a hand-made file may carry anything)."""
+    from device.pi_cost import frame_gmac, seconds_per_frame
+
+    def number(d: dict, key: str) -> float | None:
+        v = d.get(key)
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e12
+        return float(v) if ok else None
+
+    metrics, training = checked["metrics"], checked["training"]
+    mae, per_pixel = number(metrics, "train_mae"), number(metrics, "macs_per_input_pixel")
+    learnt = metrics.get("learnt")
+    gmac = pi4 = None
+    if per_pixel is not None:
+        gmac = round(frame_gmac(per_pixel, checked["scale"]), 3)
+        arch = training.get("arch")  # unknown: the slower design's figure
+        pi4 = round(seconds_per_frame(gmac, arch if isinstance(arch, str) else "")["Pi 4"], 2)
+    return {
+        "train_mae": mae,
+        "learnt": learnt if isinstance(learnt, bool) else None,
+        "gmac": gmac,
+        "pi4_s": pi4,
+    }
 
 
 class ModelStore:
@@ -184,6 +211,10 @@ class ModelStore:
                 "size": len(data),
                 "installed": datetime.now().astimezone().isoformat(timespec="seconds"),
                 "signed": bool(trusted),
+                "train_mae": smoke["train_mae"],
+                "learnt": smoke["learnt"],
+                "gmac": smoke["gmac"],
+                "pi4_s": smoke["pi4_s"],
             }
             again, already = sha in st.seen, st.active == sha
             if not _holds(self.path_of(sha), sha):

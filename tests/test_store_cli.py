@@ -275,3 +275,47 @@ def test_receive_refuses_bad_options_in_one_line(tmp_path, args, env, expected):
     )
     err = proc.stderr.decode()
     assert proc.returncode == 2 and err.count("\n") == 1 and expected in err
+
+
+def test_model_list_shows_cost_and_training_figures_from_the_file(tmp_path):
+    from tests import onnx_fixtures
+
+    metrics = {"train_mae": 6.25, "learnt": True, "macs_per_input_pixel": 1000.0}
+    meta = onnx_fixtures.metadata(
+        ["egg"],
+        **{
+            "scopecount.metrics": json.dumps(metrics),
+            "scopecount.training": json.dumps({"arch": "lite"}),
+            "scopecount.input_scale": "0.5",
+        },
+    )
+    m = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    s = str(tmp_path / "s")
+    assert run_cli("model", "install", str(m), "--store", s).returncode == 0
+    # 1280x960 at 0.5 is 640x480: 1000 MACs per input pixel is 0.307 GMAC.
+    [rec] = json.loads(run_cli("model", "list", "--json", "--store", s).stdout)["models"]
+    assert rec["gmac"] == 0.307 and rec["train_mae"] == 6.25 and rec["learnt"] is True
+    assert rec["pi4_s"] > 0
+    line = run_cli("model", "list", "--store", s).stdout.decode()
+    assert "0.31 GMAC" in line and "train MAE 6.25" in line and "NOT LEARNT" not in line
+
+
+def test_model_list_ignores_figures_of_the_wrong_type(tmp_path):
+    from tests import onnx_fixtures
+
+    metrics = {"train_mae": "<b>6</b>", "learnt": "no", "macs_per_input_pixel": -5}
+    meta = onnx_fixtures.metadata(
+        ["egg"],
+        **{
+            "scopecount.metrics": json.dumps(metrics),
+            "scopecount.training": json.dumps({"arch": ["x"]}),
+        },
+    )
+    m = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    s = str(tmp_path / "s")
+    proc = run_cli("model", "install", str(m), "--store", s)
+    assert proc.returncode == 0 and b"NOT learn" not in proc.stderr, proc.stderr
+    [rec] = json.loads(run_cli("model", "list", "--json", "--store", s).stdout)["models"]
+    assert (rec["train_mae"], rec["learnt"], rec["gmac"], rec["pi4_s"]) == (None,) * 4
+    line = run_cli("model", "list", "--store", s).stdout.decode()
+    assert "GMAC" not in line and "MAE" not in line and "<b>" not in line

@@ -134,6 +134,10 @@ def test_model_install_warns_about_a_model_that_has_not_learnt(tmp_path):
     assert b"did NOT learn to count" in proc.stderr and b"52.0" in proc.stderr
     proc = run_cli("model", "install", str(good), "--store", store)
     assert proc.returncode == 0 and b"NOT learn" not in proc.stderr
+    # The flag stays visible after install, on the model's own line of `model list`.
+    lines = run_cli("model", "list", "--store", store).stdout.decode().splitlines()
+    flagged = [ln for ln in lines if "NOT LEARNT" in ln]
+    assert len(flagged) == 1 and "train MAE 52" in flagged[0], lines
 
 
 def test_train_that_did_not_learn_exits_1_and_says_so_in_the_file(tmp_path):
