@@ -25,7 +25,7 @@ from export.net import DENSITY_GAIN, OUTPUT_STRIDE, build_net
 
 @dataclass
 class FitConfig:
-    steps: int = 3000
+    steps: int = 6000
     max_seconds: float | None = None  # an upper bound; stopping on it is reported
     patch: int = 128
     batch: int = 8

@@ -191,3 +191,14 @@ def test_every_count_of_a_model_that_did_not_learn_says_so(tmp_path):
     proc = run_cli("count", str(img), "--model", str(bad), "--json")
     assert proc.returncode == 0, proc.stderr
     assert "did not learn" in json.loads(proc.stdout)["warning"]
+
+
+def test_the_cli_defaults_are_the_training_defaults():
+    """`scopecount train` without options must train what TrainOptions() describes (the
+    README and the bench quote those)."""
+    from device.cli import build_parser
+
+    a = build_parser().parse_args(["train", "folder", "--out", "m.onnx"])
+    d = TrainOptions()
+    got = (a.steps, a.budget_gmac, a.arch, a.width, a.threads, a.seed)
+    assert got == (d.steps, d.budget_gmac, d.arch, d.width, d.threads, d.seed)

@@ -1,6 +1,6 @@
 """Accuracy on images the model never saw: train on part of each shared folder, count the rest.
 
-    python -m tests.benchmarks.accuracy [--folders mbm adipocyte] [--splits 2] [--steps 3000]
+    python -m tests.benchmarks.accuracy [--folders mbm adipocyte] [--splits 2] [--steps 6000]
                                         [--jobs 2] [--frontier 0.5 1] [--zooms 0.7 1.4]
 
 Prints a Markdown table (mean and spread over splits) for the float and the int8 model, rows at

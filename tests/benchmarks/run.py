@@ -1,7 +1,7 @@
 """`make bench`: accuracy, speed and the bench, one command, tables printed and written into
 the README's "How good is it" section (between the bench markers), with the date of the run.
 
-    python -m tests.benchmarks.run [--quick] [--splits 2] [--steps 3000] [--jobs 2] [--no-readme]
+    python -m tests.benchmarks.run [--quick] [--splits 2] [--steps 6000] [--jobs 2] [--no-readme]
 """
 
 from __future__ import annotations
@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--quick", action="store_true", help="1 split, 300 steps, mbm only")
     ap.add_argument("--splits", type=int, default=2)
-    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--steps", type=int, default=accuracy.DEFAULT_STEPS)
     ap.add_argument("--jobs", type=int, default=2, help="accuracy splits trained at a time")
     ap.add_argument("--no-readme", action="store_true")
     a = ap.parse_args(argv)
