@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from device.counter import Counter
-from device.modelfile import read_model_bytes
+from device.modelfile import plain_number, read_model_bytes
 
 SIZES = ((480, 640), (960, 1280))
 
@@ -59,7 +59,7 @@ def time_model(path: Path, hw: tuple[int, int], threads: int, repeats: int) -> d
         t2 = time.perf_counter()
         total.append((t2 - t0) * 1000)
         infer.append((t1 - t0) * 1000)
-    per_px = float(c.info.metrics.get("macs_per_input_pixel", 0) or 0)
+    per_px = plain_number(c.info.metrics.get("macs_per_input_pixel"), 1e6) or 0.0
     macs = per_px * x_shape[0] * x_shape[1]
     return {
         "model": c.name,

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from device import config
 from device.errors import BadInput
-from device.modelfile import printable
+from device.modelfile import plain_number, printable
 from device.signing import MAX_SIGNATURE_CHARS, sig_path
-from device.store import Limits, ModelStore
+from device.store import MAX_FIGURE, Limits, ModelStore
 
 DEFAULT_STORE = "/var/lib/scopecount/models"
 
@@ -95,19 +95,20 @@ def _warn_not_learnt(info: dict, where: str) -> None:
     if info.get("learnt") is False:
         mae = info.get("train_mae")
         print(
-            f"scopecount: warning: {where}: this model did NOT learn to count (training-image "
-            f"MAE {'?' if mae is None else mae}, close to counting nothing): its counts "
-            "are not to be trusted; train it longer or on more annotated images",
+            f"scopecount: warning: {printable(where)}: this model did NOT learn to count "
+            f"(training-image MAE {'?' if mae is None else mae}, close to counting nothing): its "
+            "counts are not to be trusted; train it longer or on more annotated images",
             file=sys.stderr,
         )
 
 
 def _figures(m: dict) -> str:
-    """Cost per 1280x960 frame and what `train` measured (absent from older stores)."""
-    gmac, pi4, mae = m.get("gmac"), m.get("pi4_s"), m.get("train_mae")
-    out = f"{gmac:5.2f} GMAC" if isinstance(gmac, int | float) else " " * 10
-    out += f" (Pi 4 ~{pi4:.2f} s)" if isinstance(pi4, int | float) else " " * 17
-    out += f"  train MAE {mae:<7.4g}" if isinstance(mae, int | float) else " " * 18
+    """Cost per 1280x960 frame and what `train` measured (absent from older stores; the store's
+    own files are checked like a model's: a hand-edited one may hold anything)."""
+    gmac, pi4, mae = (plain_number(m.get(k), MAX_FIGURE) for k in ("gmac", "pi4_s", "train_mae"))
+    out = f"{gmac:5.2f} GMAC" if gmac is not None else " " * 10
+    out += f" (Pi 4 ~{pi4:.2f} s)" if pi4 is not None else " " * 17
+    out += f"  train MAE {mae:<7.4g}" if mae is not None else " " * 18
     return out + ("  NOT LEARNT" if m.get("learnt") is False else "")
 
 

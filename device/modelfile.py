@@ -137,18 +137,32 @@ class ModelInfo:
 def _json(where: str, key: str, raw: str, kind: type) -> Any:
     try:
         val = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # also integers of thousands of digits, deep nesting
         raise ModelError(f"{where}: metadata {key} is not valid JSON") from None
     if not isinstance(val, kind):
         raise ModelError(f"{where}: metadata {key} must be a JSON {kind.__name__}")
     return val
 
 
+def plain_number(v: Any, hi: float, lo: float = 0.0) -> float | None:
+    """A JSON number within [lo, hi] as a float, else None (not bool, NaN, infinity, or an
+    integer too large for a float: a file may carry anything)."""
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return None
+    try:
+        f = float(v)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) and lo <= f <= hi else None
+
+
 def _number(where: str, key: str, raw: Any, lo: float, hi: float) -> float:
     try:
         val = float(raw)
-    except (TypeError, ValueError):
-        raise ModelError(f"{where}: metadata {key}={raw!r} is not a number") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ModelError(
+            f"{where}: metadata {key}={printable(repr(raw), 80)} is not a number"
+        ) from None
     if not (lo <= val <= hi):
         raise ModelError(f"{where}: metadata {key}={val:g} is outside [{lo:g}, {hi:g}]")
     return val
@@ -208,7 +222,7 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
     norm = _json(where, "scopecount.normalization", meta["scopecount.normalization"], dict)
     mean, std = norm.get("mean"), norm.get("std")
     ok = isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == 3
-    ok = ok and all(isinstance(v, int | float) and math.isfinite(v) for v in mean + std)
+    ok = ok and all(plain_number(v, 1e308, lo=-1e308) is not None for v in mean + std)
     if not ok or min(std) < 1e-3 or max(abs(v) for v in mean) > 1e3:
         raise ModelError(
             f"{where}: metadata scopecount.normalization needs mean and std, 3 finite numbers "

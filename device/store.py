@@ -98,15 +98,19 @@ def check_model(
     return smoke_run(data, where, limits.smoke_budget_s) | training_figures(checked)
 
 
+# Far above any real figure (a lite network costs about 1600 MACs per input pixel; MAE is in
+# objects): beyond this a file's claim is not shown.
+MAX_FIGURE = 1e6
+
+
 def training_figures(checked: dict) -> dict:
     """What `train` measured and what a frame costs, for `model list` and install's warning:
     only well-typed values (a hand-made file may carry anything)."""
+    from device.modelfile import plain_number
     from device.pi_cost import frame_gmac, seconds_per_frame
 
     def number(d: dict, key: str) -> float | None:
-        v = d.get(key)
-        ok = isinstance(v, int | float) and not isinstance(v, bool) and 0 <= v < 1e12
-        return float(v) if ok else None
+        return plain_number(d.get(key), MAX_FIGURE)
 
     metrics, training = checked["metrics"], checked["training"]
     mae, per_pixel = number(metrics, "train_mae"), number(metrics, "macs_per_input_pixel")

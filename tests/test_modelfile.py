@@ -45,6 +45,19 @@ def test_rescaling_keeps_the_count(tmp_path):
         ("scopecount.format", "99", "reads format 1"),
         ("scopecount.normalization", json.dumps({"mean": [0]}), "mean and std"),
         ("scopecount.decode", "{}", "count_scale=None is not a number"),
+        # Values json and float() raise other errors for (found by review): still one line.
+        ("scopecount.metrics", '{"train_mae": ' + "9" * 4400 + "}", "metrics is not valid JSON"),
+        ("scopecount.training", "[" * 30_000 + "]" * 30_000, "training is not valid JSON"),
+        (
+            "scopecount.decode",
+            json.dumps({"count_scale": 10**400, "kernel_sigma": 1.0}),
+            "count_scale=1000",
+        ),
+        (
+            "scopecount.normalization",
+            json.dumps({"mean": [10**400, 0, 0], "std": [1, 1, 1]}),
+            "mean and std",
+        ),
     ],
 )
 def test_bad_metadata_is_a_clear_error(tmp_path, key, value, expected):

@@ -319,3 +319,32 @@ def test_model_list_ignores_figures_of_the_wrong_type(tmp_path):
     assert (rec["train_mae"], rec["learnt"], rec["gmac"], rec["pi4_s"]) == (None,) * 4
     line = run_cli("model", "list", "--store", s).stdout.decode()
     assert "GMAC" not in line and "MAE" not in line and "<b>" not in line
+
+
+def test_model_list_survives_a_hand_edited_store_record(tmp_path):
+    """The store's own records are read like a model file: wrong figures are not shown."""
+    from tests import onnx_fixtures
+
+    m = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    s = tmp_path / "s"
+    assert run_cli("model", "install", str(m), "--store", str(s)).returncode == 0
+    [rec_path] = (s / "models").glob("*.json")
+    rec = json.loads(rec_path.read_text())
+    rec.update(gmac=True, pi4_s=1e300, train_mae=10**400)
+    rec_path.write_text(json.dumps(rec))
+    proc = run_cli("model", "list", "--store", str(s))
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout.decode()
+    assert "egg" in out and "GMAC" not in out and "Pi 4" not in out and "MAE" not in out
+
+
+def test_install_refuses_metadata_python_cannot_read_with_exit_2(tmp_path):
+    from tests import onnx_fixtures
+
+    meta = onnx_fixtures.metadata(["egg"], **{"scopecount.metrics": "[" * 30_000})
+    m = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    proc = run_cli("model", "install", str(m), "--store", str(tmp_path / "s"))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "scopecount.metrics is not valid JSON" in err
+    assert not (tmp_path / "s" / "models").exists()
