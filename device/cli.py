@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--steps",
         type=int,
         default=6000,
-        help="training steps (default 6000: 3-6 minutes on a 2-core laptop): the same folder, "
+        help="training steps (default 6000: 2-5 minutes on a 2-core laptop): the same folder, "
         "seed and steps give the same model on a quiet or a busy machine",
     )
     t.add_argument(
