@@ -180,10 +180,12 @@ def model_cmd(a: argparse.Namespace) -> int:
         if not a.target:
             raise BadInput("model activate: NAME_OR_SHA is required")
         info = store.activate(a.target, trusted)
+        _warn_not_learnt(info, f"model {info['sha256'][:12]}")
         print(f"active: {printable(info['name'])} {info['sha256'][:12]}")
         return 0
     if a.action == "rollback":
         info = store.rollback(trusted)
+        _warn_not_learnt(info, f"model {info['sha256'][:12]}")
         kept = f"; {info['left'][:12]} stays in the store" if info.get("left") else ""
         print(f"rolled back: active {printable(info['name'])} {info['sha256'][:12]}{kept}")
         return 0

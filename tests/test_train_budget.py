@@ -138,6 +138,13 @@ def test_model_install_warns_about_a_model_that_has_not_learnt(tmp_path):
     lines = run_cli("model", "list", "--store", store).stdout.decode().splitlines()
     flagged = [ln for ln in lines if "NOT LEARNT" in ln]
     assert len(flagged) == 1 and "train MAE 52" in flagged[0], lines
+    # Going back to it is allowed, and warned about like installing it.
+    proc = run_cli("model", "rollback", "--store", store)
+    assert proc.returncode == 0 and b"did NOT learn to count" in proc.stderr, proc.stderr
+    listing = json.loads(run_cli("model", "list", "--json", "--store", store).stdout)
+    [ok] = [m["sha256"] for m in listing["models"] if m["learnt"] is not False]
+    proc = run_cli("model", "activate", ok, "--store", store)
+    assert proc.returncode == 0 and b"NOT learn" not in proc.stderr, proc.stderr
 
 
 def test_train_that_did_not_learn_exits_1_and_says_so_in_the_file(tmp_path):
