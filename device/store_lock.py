@@ -32,10 +32,9 @@ def store_lock(root: Path, wait_s: float = WAIT_S) -> Iterator[None]:
     try:
         makedirs_durable(root)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except PermissionError as e:
-        raise BadInput(
-            f"{root}: cannot lock the model store ({e.strerror}); run this as the user that owns it"
-        ) from None
+    except OSError as e:  # not a folder, read-only, a path under /proc, not ours
+        hint = "; run this as the user that owns it" if isinstance(e, PermissionError) else ""
+        raise BadInput(f"{root}: cannot lock the model store ({e.strerror}){hint}") from None
     try:
         deadline = time.monotonic() + wait_s
         while True:

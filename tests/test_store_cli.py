@@ -348,3 +348,16 @@ def test_install_refuses_metadata_python_cannot_read_with_exit_2(tmp_path):
     assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
     assert "scopecount.metrics is not valid JSON" in err
     assert not (tmp_path / "s" / "models").exists()
+
+
+@pytest.mark.parametrize("where", ["afile/sub", "/proc/scopecount-store"])
+def test_install_into_a_store_path_that_cannot_be_made_is_exit_2(tmp_path, where):
+    from tests import onnx_fixtures
+
+    (tmp_path / "afile").write_text("not a folder")
+    m = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    store = tmp_path / where if not where.startswith("/") else Path(where)
+    proc = run_cli("model", "install", str(m), "--store", str(store))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert "cannot lock the model store" in err and str(store) in err
