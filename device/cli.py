@@ -140,7 +140,11 @@ def build_parser() -> argparse.ArgumentParser:
         "(e.g. 0.7,1,1.4); one line of figures per zoom",
     )
     e.add_argument(
-        "--steps", type=int, default=1000, help="training steps per model, for --learning-curve"
+        "--steps",
+        type=int,
+        default=1000,
+        help="training steps per model, for --learning-curve (default 1000: a curve trains many "
+        "models, each weaker than `train`'s 6000 steps make; the curve's shape is what it shows)",
     )
     e.add_argument(
         "--minutes", type=float, help="time limit per model, for --learning-curve (default none)"
