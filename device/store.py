@@ -179,11 +179,26 @@ class ModelStore:
     def path_of(self, sha: str) -> Path:
         return self.models / f"{sha}.onnx"
 
+    def _with_figures(self, info: dict, sha: str) -> dict:
+        """A record written before install kept the training figures: read them from the model
+        file itself (its metadata only, nothing runs), so an older store still shows NOT LEARNT."""
+        if "learnt" in info:
+            return info
+        path = self.path_of(sha)
+        try:
+            checked = check_metadata(scan(path.read_bytes(), str(path)), str(path))
+        except (OSError, ModelError):
+            return info
+        return {**info, **training_figures(checked)}
+
     def _info(self, sha: str) -> dict:
         try:
-            return json.loads((self.models / f"{sha}.json").read_text())
+            info = json.loads((self.models / f"{sha}.json").read_text())
         except (OSError, ValueError):
-            return {"sha256": sha, "name": "?", "classes": []}
+            info = None
+        if not isinstance(info, dict):
+            info = {"sha256": sha, "name": "?", "classes": []}
+        return self._with_figures(info, sha)
 
     # -- changes ----------------------------------------------------------------------------
     def install(
@@ -290,6 +305,7 @@ class ModelStore:
                 continue
             if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
                 continue
+            info = self._with_figures(info, info["sha256"])
             info["active"] = info["sha256"] == st.active
             info["role"] = roles.get(info["sha256"], "")
             models.append(info)

@@ -361,3 +361,26 @@ def test_install_into_a_store_path_that_cannot_be_made_is_exit_2(tmp_path, where
     err = proc.stderr.decode()
     assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
     assert "cannot lock the model store" in err and str(store) in err
+
+
+def test_a_store_from_before_the_figures_still_shows_not_learnt(tmp_path):
+    """Records written before install kept figures: list and activate read the model file."""
+    from tests import onnx_fixtures
+
+    meta = onnx_fixtures.metadata(
+        ["egg"], **{"scopecount.metrics": json.dumps({"learnt": False, "train_mae": 52.0})}
+    )
+    bad = onnx_fixtures.write(tmp_path / "bad.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    good = onnx_fixtures.write(tmp_path / "good.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    s = tmp_path / "s"
+    for m in (bad, good):
+        assert run_cli("model", "install", str(m), "--store", str(s)).returncode == 0
+    for rec_path in (s / "models").glob("*.json"):
+        rec = json.loads(rec_path.read_text())
+        for k in ("learnt", "train_mae", "gmac", "pi4_s"):
+            rec.pop(k)
+        rec_path.write_text(json.dumps(rec))
+    lines = run_cli("model", "list", "--store", str(s)).stdout.decode().splitlines()
+    assert [("NOT LEARNT" in ln, "train MAE 52" in ln) for ln in lines].count((True, True)) == 1
+    proc = run_cli("model", "rollback", "--store", str(s))
+    assert proc.returncode == 0 and b"did NOT learn to count" in proc.stderr, proc.stderr
