@@ -99,8 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--budget-gmac",
         type=float,
         default=2.0,
-        help="most multiply-accumulates (in billions) per 1280x960 camera frame (default 2.0: "
-        "a Raspberry Pi 4 counts within a second); the input scale is lowered to fit it",
+        help="most multiply-accumulates (in billions) per 1280x960 camera frame (default 2.0); "
+        "the input scale is lowered to fit it; train prints the estimated seconds per frame "
+        "on each Pi for the network design",
     )
     t.add_argument(
         "--arch", default="lite", choices=["lite", "unet"], help="network design (default lite)"

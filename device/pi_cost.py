@@ -1,11 +1,12 @@
 """How long a Raspberry Pi would take per frame, estimated per network design (no Pi here).
 
 Cost per MAC is not constant: depthwise layers move more memory per MAC than full 3x3
-convolutions (the `lite` network costs about 2.8x the time per MAC of the full-convolution
-`unet` at the same input size here, float or int8), and small layers pay fixed per-operator
-overheads. So each design gets its own figure: milliseconds per GMAC for one int8 frame on this
-project's reference x86 machine at one thread (2026-11-30: a lite model at 2.0 GMAC in 76 ms,
-the shipped unet demo at 0.41 GMAC in 7.1 ms), times how much slower each Pi is. The Pi factors
+convolutions (the `lite` network costs about 3.3x the time per MAC of the full-convolution
+`unet` here, float or int8), and small layers pay fixed per-operator overheads. So each design
+gets its own figure: milliseconds per GMAC of inference for one int8 frame on this project's
+reference x86 machine at one thread (`scopecount benchmark --threads 1`, 2026-12-01, quiet
+machine: a default lite model at 1.98 GMAC in 108 ms, the shipped unet demo at 0.40 GMAC in
+6.7 ms), times how much slower each Pi is. The Pi factors
 come from one public reference point, YOLO11n in onnxruntime: about 168 ms on a Pi 5 (4
 threads) against 36-37 ms here at one thread; a Pi 4 taken as 2.5x a Pi 5 and a Zero 2 W
 (Cortex-A53 at 1 GHz) as 2.2x a Pi 4. They are estimates until `scopecount benchmark` runs on
@@ -15,7 +16,7 @@ the Pi itself: Cortex-A72/A53 have no int8 dot-product instructions, so int8 may
 from __future__ import annotations
 
 # int8, 1280x960 camera frame at the model's input scale, one thread, ms per GMAC here.
-MS_PER_GMAC_HERE = {"unet": 17.0, "lite": 38.0}
+MS_PER_GMAC_HERE = {"unet": 17.0, "lite": 55.0}
 PI_FACTOR = {"Pi 5": 4.6, "Pi 4": 11.6, "Zero 2 W": 25.5}
 
 

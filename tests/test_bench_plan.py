@@ -1,7 +1,14 @@
 """The accuracy benchmark's splits: tiny folders leave-one-out at their main zoom, photographs at
 another zoom in rows of their own, larger folders random hold-outs."""
 
-from tests.benchmarks.accuracy import first_split, plan, protocol, speed_table, table
+from tests.benchmarks.accuracy import (
+    first_split,
+    is_default,
+    plan,
+    protocol,
+    speed_table,
+    table,
+)
 
 
 def test_tiny_folder_holds_out_every_main_zoom_image_once_and_reports_other_zooms_apart() -> None:
@@ -46,11 +53,23 @@ def test_limit_rows_are_reported_apart_and_not_against_the_target() -> None:
 
 
 def test_speed_rows_are_the_default_models_of_the_first_split_only() -> None:
-    def res(folder: str, split: int, budget: float, group: str = "") -> dict:
-        return {"folder": folder, "group": group or folder, "split": split, "budget": budget}
+    def res(folder: str, split: int, budget: float, group: str = "", arch: str = "lite") -> dict:
+        return {
+            "folder": folder,
+            "group": group or folder,
+            "split": split,
+            "budget": budget,
+            "arch": arch,
+        }
 
-    results = [res("mbm", 0, 2.0), res("mbm", 1, 2.0), res("mbm", 0, 0.5, "mbm frontier")]
-    assert [r["budget"] for r in first_split(results, "mbm")] == [2.0, 0.5]
+    results = [
+        res("mbm", 0, 2.0),
+        res("mbm", 1, 2.0),
+        res("mbm", 0, 0.5, "mbm frontier"),
+        res("mbm", 0, 2.0, "mbm frontier", "unet"),
+    ]
+    assert [r["budget"] for r in first_split(results, "mbm")] == [2.0, 0.5, 2.0]
+    assert [is_default(r) for r in first_split(results, "mbm")] == [True, False, False]
     timed = dict(results[0], gmac=1.99, int8_kb=75.4, float_kb=158.0)
     timed["speed"] = {"int8-1": 160.2, "int8-2": 95.0, "float-1": 140.0, "float-2": 80.4}
     rows = [ln for ln in speed_table([timed, *results[1:]]).splitlines() if ln.startswith("| mbm")]

@@ -30,6 +30,7 @@ from device.pi_cost import seconds_per_frame
 from device.preprocess import rescale
 from export.evaluate import _link_subset, evaluate_model
 from export.folder import TrainingFolder, read_folder
+from export.net import ARCHS
 from export.onnx_macs import conv_macs
 from export.scaling import measure_sizes
 from export.train import (
@@ -40,6 +41,8 @@ from export.train import (
     train,
 )
 from tests.conftest import SHARED_DATA
+
+DEFAULT_ARCH = TrainOptions().arch
 
 HOLDOUT = {"mosquito-eggs": 2, "mbm": 6, "adipocyte": 20}
 # With this many images or fewer a random hold-out of two can take every photograph of one
@@ -149,15 +152,16 @@ def run_split(
     group: str = "",
     budget: float = DEFAULT_BUDGET_GMAC,
     zooms: tuple[float, ...] = (),
+    arch: str = DEFAULT_ARCH,
 ) -> dict:
     folder = read_folder(SHARED_DATA / name)
     train_names = [s.name for s in folder.samples if s.name not in set(test_names)]
-    tag = f"{name}-{split}-{budget:g}"
+    tag = f"{name}-{split}-{budget:g}" + ("" if arch == DEFAULT_ARCH else f"-{arch}")
     train_dir = tmp / tag
     _link_subset(folder, train_names, train_dir)
     out = tmp / f"{tag}.onnx"
     t0 = time.monotonic()
-    opts = TrainOptions(steps=steps, budget_gmac=budget, seed=split, threads=1)
+    opts = TrainOptions(steps=steps, budget_gmac=budget, seed=split, threads=1, arch=arch)
     try:
         rep = train(train_dir, out, opts)
     except Int8Refused as e:  # the float model stands in, and the table says so
@@ -171,6 +175,7 @@ def run_split(
         "group": group or name,
         "split": split,
         "budget": budget,
+        "arch": arch,
         "held_out": test_names,
         "n_images": len(folder.samples),
         "train_s": time.monotonic() - t0,
@@ -270,6 +275,11 @@ def zoom_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def is_default(r: dict) -> bool:
+    """Trained with `train`'s defaults (not a frontier point)."""
+    return r["budget"] == DEFAULT_BUDGET_GMAC and r["arch"] == DEFAULT_ARCH
+
+
 def first_split(results: list[dict], name: str) -> list[dict]:
     """The first split of a folder, at every budget it was trained at."""
     first = min(r["split"] for r in results if r["folder"] == name and r["group"] == name)
@@ -283,7 +293,7 @@ def time_models(results: list[dict]) -> None:
     for r in results:
         img = read_folder(SHARED_DATA / r["folder"]).subset([r["frame_from"]]).samples[0].image()
         r["ms_here"] = frame_ms(Path(r["model"]), img)
-        if r["budget"] == DEFAULT_BUDGET_GMAC and r in first_split(results, r["folder"]):
+        if is_default(r) and r in first_split(results, r["folder"]):
             float_model = Path(r["report"]["float_model"])
             r["speed"] = {
                 f"{kind}-{t}": frame_ms(m, img, runs=9, threads=t)
@@ -314,16 +324,18 @@ def speed_table(results: list[dict]) -> str:
 def frontier_table(results: list[dict]) -> str:
     """Accuracy against cost: the first split of each folder at each budget."""
     lines = [
-        "| folder | budget (GMAC) | GMAC per 1280x960 frame (from the graph) "
+        "| folder | network | budget (GMAC) | GMAC per 1280x960 frame (from the graph) "
         "| ms here (int8, 1 thread) | est. Pi 4 s | int8 KB | held-out MAE | mean rel. error | |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in dict.fromkeys(r["folder"] for r in results):
-        for r in sorted(first_split(results, name), key=lambda r: r["budget"]):
-            mark = "default" if r["budget"] == DEFAULT_BUDGET_GMAC else ""
+        rows = sorted(first_split(results, name), key=lambda r: (r["arch"], r["budget"]))
+        for r in rows:
+            mark = "default" if is_default(r) else ""
             pi4 = seconds_per_frame(r["gmac"], r["report"]["arch"])["Pi 4"]
             lines.append(
-                f"| {name} | {r['budget']:g} | {r['gmac']:.2f} | {r['ms_here']:.0f} | {pi4:.2f} | "
+                f"| {name} | {r['arch']} | {r['budget']:g} | {r['gmac']:.2f} | {r['ms_here']:.0f} "
+                f"| {pi4:.2f} | "
                 f"{r['int8_kb']:.0f} | {r['int8']['mae']:.2f} | {r['int8']['mre'] * 100:.2f}% "
                 f"| {mark} |"
             )
@@ -338,6 +350,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--baselines", action="store_true", help="also the classical and forest")
     ap.add_argument("--jobs", type=int, default=1, help="splits trained at a time, 1 core each")
     ap.add_argument("--frontier", type=float, nargs="*", default=[0.5, 1.0], metavar="GMAC")
+    ap.add_argument(
+        "--frontier-archs",
+        nargs="*",
+        default=[a for a in ARCHS if a != DEFAULT_ARCH],
+        metavar="ARCH",
+        help="other network designs trained at the default budget on the first split",
+    )
     ap.add_argument("--zooms", type=float, nargs="*", default=[0.7, 1.4])
     a = ap.parse_args(argv)
     jobs, n_other = [], {}
@@ -352,14 +371,24 @@ def main(argv: list[str] | None = None) -> list[dict]:
         splits = plan(name, names, a.splits, other)
         base = len(jobs)
         jobs += [
-            (name, base + i, held, g, DEFAULT_BUDGET_GMAC, tuple(a.zooms) if g == name else ())
+            (
+                name,
+                base + i,
+                held,
+                g,
+                DEFAULT_BUDGET_GMAC,
+                tuple(a.zooms) if g == name else (),
+                DEFAULT_ARCH,
+            )
             for i, (g, held) in enumerate(splits)
         ]
-        jobs += [(name, base, splits[0][1], f"{name} frontier", b, ()) for b in a.frontier]
+        front = [(b, DEFAULT_ARCH) for b in a.frontier]
+        front += [(DEFAULT_BUDGET_GMAC, arch) for arch in a.frontier_archs]
+        jobs += [(name, base, splits[0][1], f"{name} frontier", b, (), x) for b, x in front]
     with tempfile.TemporaryDirectory() as tmp:
         args = [
-            (n, i, h, a.steps, Path(tmp), a.baselines and b == DEFAULT_BUDGET_GMAC, g, b, z)
-            for n, i, h, g, b, z in jobs
+            (n, i, h, a.steps, Path(tmp), a.baselines and b == DEFAULT_BUDGET_GMAC, g, b, z, x)
+            for n, i, h, g, b, z, x in jobs
         ]
         if a.jobs <= 1:
             results = [run_split(*x) for x in args]
@@ -370,7 +399,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         time_models(results)
     for r in results:  # measured once per folder above, not again in every split
         r["n_other_zoom"] = n_other[r["folder"]]
-    print(table([r for r in results if r["budget"] == DEFAULT_BUDGET_GMAC]))
+    print(table([r for r in results if is_default(r)]))
     print(zoom_table(results))
     print(frontier_table(results))
     print(speed_table(results))

@@ -111,9 +111,9 @@ def main(argv: list[str] | None = None) -> None:
         str(a.jobs),
     ]
     if a.quick:
-        acc_args += ["--folders", "mbm", "--frontier", "1"]
+        acc_args += ["--folders", "mbm", "--frontier", "1", "--frontier-archs"]
     results = accuracy.main(acc_args)
-    default = [r for r in results if r["budget"] == accuracy.DEFAULT_BUDGET_GMAC]
+    default = [r for r in results if accuracy.is_default(r)]
     sizes = {r["folder"]: (r["n_images"], r["n_other_zoom"]) for r in results}
     steps = 300 if a.quick else a.steps
     parts += [
@@ -137,7 +137,10 @@ def main(argv: list[str] | None = None) -> None:
         "models (no retraining, no setting changed) and by the classical pipeline tuned at 1x.",
         accuracy.zoom_table(results),
         "### Accuracy against cost",
-        "The first split of each folder trained again at other budgets (`train --budget-gmac`). "
+        "The first split of each folder trained again at other budgets (`train --budget-gmac`) "
+        "and, at the default budget, with the other network design (`train --arch unet`: full "
+        "3x3 convolutions, fewer MACs per frame left for resolution but about a third of the "
+        "time per MAC). "
         "GMAC are counted from each ONNX graph for a 1280x960 frame after the model's own input "
         "scaling; the Pi 4 column is an estimate per network design (`device/pi_cost.py`). "
         "YOLO11n costs 3.24 GMAC at 640x640 (speed table below).",
