@@ -15,7 +15,8 @@ from device import config
 from device.errors import BadInput
 from device.modelfile import plain_number, printable
 from device.signing import MAX_SIGNATURE_CHARS, sig_path
-from device.store import MAX_FIGURE, Limits, ModelStore
+from device.store import Limits, ModelStore
+from device.store_records import MAX_FIGURE
 
 DEFAULT_STORE = "/var/lib/scopecount/models"
 
@@ -93,7 +94,7 @@ def _warn_not_learnt(info: dict, where: str) -> None:
     """`train` marks a model that did not learn to count; installing it is allowed (a person
     may want to look at it) but never silent."""
     if info.get("learnt") is False:
-        mae = info.get("train_mae")
+        mae = plain_number(info.get("train_mae"), MAX_FIGURE)
         print(
             f"scopecount: warning: {printable(where)}: this model did NOT learn to count "
             f"(training-image MAE {'?' if mae is None else mae}, close to counting nothing): its "
@@ -166,11 +167,14 @@ def model_cmd(a: argparse.Namespace) -> int:
         else:
             for m in listing["models"]:
                 mark = "*" if m["active"] else " "
-                classes = printable(",".join(m.get("classes", [])), 40)
+                names = m.get("classes")  # a hand-edited record may hold anything
+                names = ",".join(map(str, names)) if isinstance(names, list) else "?"
+                classes = printable(names, 40)
+                size = plain_number(m.get("size"), 1e12) or 0.0
                 role = f"  ({m['role']})" if m.get("role") not in ("", "active", None) else ""
                 print(
                     f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name'))):<28} "
-                    f"{classes:<20} {m.get('size', 0) / 1024:7.0f} KB {_figures(m)}  "
+                    f"{classes:<20} {size / 1024:7.0f} KB {_figures(m)}  "
                     f"{printable(str(m.get('installed')))}{role}"
                 )
             if not listing["models"]:
@@ -181,13 +185,14 @@ def model_cmd(a: argparse.Namespace) -> int:
             raise BadInput("model activate: NAME_OR_SHA is required")
         info = store.activate(a.target, trusted)
         _warn_not_learnt(info, f"model {info['sha256'][:12]}")
-        print(f"active: {printable(info['name'])} {info['sha256'][:12]}")
+        print(f"active: {printable(str(info.get('name', '?')))} {info['sha256'][:12]}")
         return 0
     if a.action == "rollback":
         info = store.rollback(trusted)
         _warn_not_learnt(info, f"model {info['sha256'][:12]}")
         kept = f"; {info['left'][:12]} stays in the store" if info.get("left") else ""
-        print(f"rolled back: active {printable(info['name'])} {info['sha256'][:12]}{kept}")
+        name = printable(str(info.get("name", "?")))
+        print(f"rolled back: active {name} {info['sha256'][:12]}{kept}")
         return 0
     raise BadInput(f"model {a.action}: unknown action")
 

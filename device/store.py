@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +34,7 @@ from device.modelfile import check_metadata, sha256_bytes
 from device.onnx_scan import scan
 from device.smoke import smoke_run
 from device.store_lock import store_lock
+from device.store_records import figures_of, read_record, training_figures
 
 MAX_BYTES = 32 * 1024 * 1024
 SMOKE_BUDGET_S = 10.0
@@ -98,36 +100,6 @@ def check_model(
     return smoke_run(data, where, limits.smoke_budget_s) | training_figures(checked)
 
 
-# Far above any real figure (a lite network costs about 1600 MACs per input pixel; MAE is in
-# objects): beyond this a file's claim is not shown.
-MAX_FIGURE = 1e6
-
-
-def training_figures(checked: dict) -> dict:
-    """What `train` measured and what a frame costs, for `model list` and install's warning:
-    only well-typed values (a hand-made file may carry anything)."""
-    from device.modelfile import plain_number
-    from device.pi_cost import frame_gmac, seconds_per_frame
-
-    def number(d: dict, key: str) -> float | None:
-        return plain_number(d.get(key), MAX_FIGURE)
-
-    metrics, training = checked["metrics"], checked["training"]
-    mae, per_pixel = number(metrics, "train_mae"), number(metrics, "macs_per_input_pixel")
-    learnt = metrics.get("learnt")
-    gmac = pi4 = None
-    if per_pixel is not None:
-        gmac = round(frame_gmac(per_pixel, checked["scale"]), 3)
-        arch = training.get("arch")  # unknown: the slower design's figure
-        pi4 = round(seconds_per_frame(gmac, arch if isinstance(arch, str) else "")["Pi 4"], 2)
-    return {
-        "train_mae": mae,
-        "learnt": learnt if isinstance(learnt, bool) else None,
-        "gmac": gmac,
-        "pi4_s": pi4,
-    }
-
-
 class ModelStore:
     def __init__(self, root: str | Path, limits: Limits | None = None) -> None:
         self.root = Path(root)
@@ -179,26 +151,40 @@ class ModelStore:
     def path_of(self, sha: str) -> Path:
         return self.models / f"{sha}.onnx"
 
+    def _model_bytes(self, sha: str) -> bytes:
+        """A stored model file: a regular file (never followed through a link, never a FIFO),
+        within the size limit, and holding the bytes its name says (OSError or ValueError)."""
+        if not _SHA.fullmatch(sha):
+            raise ValueError(f"{sha[:80]!r} is not a sha256")
+        path = self.path_of(sha)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_size > self.limits.max_bytes:
+                limit = self.limits.max_bytes
+                raise ValueError(f"{path}: not a model file of at most {limit} bytes")
+            data = f.read(self.limits.max_bytes + 1)
+        if sha256_bytes(data) != sha:
+            raise ValueError(f"{path}: damaged (its sha256 is not the one it was installed with)")
+        return data
+
     def _with_figures(self, info: dict, sha: str) -> dict:
         """A record written before install kept the training figures: read them from the model
         file itself (its metadata only, nothing runs), so an older store still shows NOT LEARNT."""
         if "learnt" in info:
             return info
-        path = self.path_of(sha)
         try:
-            checked = check_metadata(scan(path.read_bytes(), str(path)), str(path))
-        except (OSError, ModelError):
+            return {**info, **figures_of(self._model_bytes(sha), str(self.path_of(sha)))}
+        except (OSError, ValueError, ModelError):
             return info
-        return {**info, **training_figures(checked)}
 
     def _info(self, sha: str) -> dict:
-        try:
-            info = json.loads((self.models / f"{sha}.json").read_text())
-        except (OSError, ValueError):
-            info = None
-        if not isinstance(info, dict):
-            info = {"sha256": sha, "name": "?", "classes": []}
-        return self._with_figures(info, sha)
+        """The install record of a model (its name, classes, figures); the sha is the one asked
+        for, whatever a damaged record says."""
+        info = read_record(self.models / f"{sha}.json")
+        if info is None:
+            info = {"name": "?", "classes": []}
+        return {**info, "sha256": sha}
 
     # -- changes ----------------------------------------------------------------------------
     def install(
@@ -299,13 +285,11 @@ class ModelStore:
             roles[st.active] = "active"
         models = []
         for meta in sorted(self.models.glob("*.json")):
-            try:
-                info = json.loads(meta.read_text())
-            except (OSError, ValueError):
+            info = read_record(meta)
+            # A record names its own model: only one whose name is a sha256 (never a path).
+            if info is None or info.get("sha256") != meta.stem or not _SHA.fullmatch(meta.stem):
                 continue
-            if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
-                continue
-            info = self._with_figures(info, info["sha256"])
+            info = self._with_figures(info, meta.stem)
             info["active"] = info["sha256"] == st.active
             info["role"] = roles.get(info["sha256"], "")
             models.append(info)
@@ -335,11 +319,11 @@ class ModelStore:
         against its stored signature and the keys trusted now (before anything runs it)."""
         path = self.path_of(sha)
         try:
-            data = path.read_bytes()
+            data = self._model_bytes(sha)
         except OSError as e:
             raise BadInput(f"{path}: cannot read ({e.strerror})") from None
-        if sha256_bytes(data) != sha:
-            raise BadInput(f"{path}: damaged (its sha256 is not the one it was installed with)")
+        except ValueError as e:
+            raise BadInput(str(e)) from None
         if trusted:
             from device.signing import verify
 
@@ -358,14 +342,15 @@ class ModelStore:
         sha = self.resolve(name_or_sha)
         path = self.path_of(sha)
         data = self._stored_bytes(sha, trusted)
-        check_model(data, str(path), self.limits)
+        checked = check_model(data, str(path), self.limits)
         with store_lock(self.root):
             st = self.read_state()
             if not path.exists():
                 raise BadInput(f"{path}: removed meanwhile by another install")
             if st.make_active(sha):
                 self._write_state(st)
-        return self._info(sha)
+        figures = {k: checked[k] for k in ("train_mae", "learnt", "gmac", "pi4_s")}
+        return {**self._info(sha), **figures}
 
     def rollback(self, trusted: list | None = None) -> dict:
         """The previous model becomes active; the one left stays in the store (see `left`)."""
@@ -378,14 +363,18 @@ class ModelStore:
             sha = st.previous[0]
             if not self.path_of(sha).exists():
                 raise BadInput(f"{self.path_of(sha)}: the previous model's file is missing")
-            self._stored_bytes(sha, trusted)
+            data = self._stored_bytes(sha, trusted)
             # Rolling back twice goes further back; the model left can come back by `activate`.
             st.left = [s for s in [st.active, *st.left] if s and s != sha]
             st.previous = st.previous[1:]
             st.active = sha
             self._write_state(st)
             left = st.left[0] if st.left else None
-        return {**self._info(sha), "left": left}
+        try:
+            figures = figures_of(data, str(self.path_of(sha)))
+        except ModelError:  # it was checked at install; the warning is advice only
+            figures = {}
+        return {**self._info(sha), **figures, "left": left}
 
 
 def _holds(path: Path, sha: str) -> bool:

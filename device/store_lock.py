@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +32,13 @@ def store_lock(root: Path, wait_s: float = WAIT_S) -> Iterator[None]:
     path = root / LOCK_NAME
     try:
         makedirs_durable(root)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Never through a link: the pid written below would land in whatever it points at.
+        fd = os.open(
+            path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644
+        )
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise BadInput(f"{path}: not a regular file; remove it to use this model store")
     except OSError as e:  # not a folder, read-only, a path under /proc, not ours
         hint = "; run this as the user that owns it" if isinstance(e, PermissionError) else ""
         raise BadInput(f"{root}: cannot lock the model store ({e.strerror}){hint}") from None

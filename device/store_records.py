@@ -1,0 +1,65 @@
+"""The model store's own small files, read as untrusted: install records (a bounded read of a
+JSON object, never through a link) and the training figures a model file carries."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+from device.modelfile import check_metadata
+from device.onnx_scan import scan
+
+# Far above any real figure (a lite network costs about 1600 MACs per input pixel; MAE is in
+# objects): beyond this a file's claim is not shown.
+MAX_FIGURE = 1e6
+
+
+def training_figures(checked: dict) -> dict:
+    """What `train` measured and what a frame costs, for `model list` and install's warning:
+    only well-typed values (a hand-made file may carry anything)."""
+    from device.modelfile import plain_number
+    from device.pi_cost import frame_gmac, seconds_per_frame
+
+    def number(d: dict, key: str) -> float | None:
+        return plain_number(d.get(key), MAX_FIGURE)
+
+    metrics, training = checked["metrics"], checked["training"]
+    mae, per_pixel = number(metrics, "train_mae"), number(metrics, "macs_per_input_pixel")
+    learnt = metrics.get("learnt")
+    gmac = pi4 = None
+    if per_pixel is not None:
+        gmac = round(frame_gmac(per_pixel, checked["scale"]), 3)
+        arch = training.get("arch")  # unknown: the slower design's figure
+        pi4 = round(seconds_per_frame(gmac, arch if isinstance(arch, str) else "")["Pi 4"], 2)
+    return {
+        "train_mae": mae,
+        "learnt": learnt if isinstance(learnt, bool) else None,
+        "gmac": gmac,
+        "pi4_s": pi4,
+    }
+
+
+def figures_of(data: bytes, where: str) -> dict:
+    """The training figures in a model file's metadata (ModelError where it is damaged)."""
+    return training_figures(check_metadata(scan(data, where), where))
+
+
+MAX_RECORD_BYTES = 64 * 1024
+
+
+def read_record(path: Path) -> dict | None:
+    """An install record, or None where it is missing, damaged or not a JSON object."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            raw = f.read(MAX_RECORD_BYTES + 1)
+        if len(raw) > MAX_RECORD_BYTES:
+            return None
+        info = json.loads(raw)
+    except (OSError, ValueError, RecursionError):
+        return None
+    return info if isinstance(info, dict) else None

@@ -1,0 +1,94 @@
+"""A model store whose own files were tampered with: records, stray files, a linked lock.
+
+The store is root's on a bench, but a damaged stick, a half-restored backup or a hand edit must
+not make `model list/activate/rollback/install` read outside the store, hang, print control
+characters, or crash with a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests import onnx_fixtures
+from tests.conftest import run_cli
+
+
+def _store_with_two(tmp_path: Path, first_meta: dict | None = None) -> tuple[Path, list[str]]:
+    first = onnx_fixtures.write(
+        tmp_path / "first.onnx", onnx_fixtures.bright_spot_model(["egg"], meta=first_meta)
+    )
+    second = onnx_fixtures.write(tmp_path / "second.onnx", onnx_fixtures.bright_spot_model(["e"]))
+    s = tmp_path / "s"
+    for m in (first, second):
+        assert run_cli("model", "install", str(m), "--store", str(s)).returncode == 0
+    listing = json.loads(run_cli("model", "list", "--json", "--store", str(s)).stdout)
+    return s, [m["sha256"] for m in listing["models"]]
+
+
+def test_a_record_cannot_point_list_at_a_file_outside_the_store(tmp_path):
+    meta = onnx_fixtures.metadata(
+        ["egg"], **{"scopecount.metrics": json.dumps({"learnt": False, "train_mae": 9.0})}
+    )
+    onnx_fixtures.write(tmp_path / "outside.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    s, _ = _store_with_two(tmp_path)
+    for name, sha in (("evil", "../../outside"), ("nul", "x\u0000y")):
+        (s / "models" / f"{name}.json").write_text(json.dumps({"sha256": sha, "name": name}))
+    proc = run_cli("model", "list", "--store", str(s), timeout=30)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr
+    assert "evil" not in out and "nul" not in out and "NOT LEARNT" not in out
+
+
+def test_stray_fifos_do_not_hang_install_or_list(tmp_path):
+    s, _ = _store_with_two(tmp_path)
+    os.mkfifo(s / "models" / "junk.onnx")
+    sha = "ab" * 32
+    os.mkfifo(s / "models" / f"{sha}.onnx")
+    (s / "models" / f"{sha}.json").write_text(json.dumps({"sha256": sha, "name": "fifo"}))
+    assert run_cli("model", "list", "--store", str(s), timeout=30).returncode == 0
+    third = onnx_fixtures.write(tmp_path / "third.onnx", onnx_fixtures.bright_spot_model(["t"]))
+    proc = run_cli("model", "install", str(third), "--store", str(s), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert not (s / "models" / "junk.onnx").exists()  # pruned, as any stray file
+
+
+def test_a_linked_lock_file_is_refused_and_its_target_untouched(tmp_path):
+    s, _ = _store_with_two(tmp_path)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me\n")
+    (s / ".lock").unlink()
+    (s / ".lock").symlink_to(victim)
+    state = (s / "state.json").read_bytes()
+    proc = run_cli("model", "rollback", "--store", str(s))
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and len(err.strip().splitlines()) == 1, err
+    assert victim.read_text() == "keep me\n" and (s / "state.json").read_bytes() == state
+
+
+def test_tampered_records_neither_crash_nor_reach_the_terminal(tmp_path):
+    meta = onnx_fixtures.metadata(
+        ["egg"], **{"scopecount.metrics": json.dumps({"learnt": False, "train_mae": 9.0})}
+    )
+    s, shas = _store_with_two(tmp_path, meta)
+    first, second = shas[1], shas[0]  # newest first
+    (s / "models" / f"{first}.json").write_text(
+        json.dumps(
+            {
+                "sha256": first,
+                "name": 7,
+                "classes": [1, "\u001b[2J"],
+                "size": "x",
+                "learnt": False,
+                "train_mae": "\u001b[2J\u001b[31mFAKE\n\rall good",
+            }
+        )
+    )
+    (s / "models" / f"{second}.json").write_text("[" * 200_000)
+    proc = run_cli("model", "list", "--store", str(s))
+    assert proc.returncode == 0 and b"\x1b" not in proc.stdout, proc.stderr
+    proc = run_cli("model", "rollback", "--store", str(s))
+    assert proc.returncode == 0, proc.stderr
+    assert b"\x1b" not in proc.stderr + proc.stdout and b"FAKE" not in proc.stderr
+    assert b"did NOT learn" in proc.stderr and first[:12].encode() in proc.stdout
