@@ -35,8 +35,10 @@ def describe(gmac: float, arch: str) -> str:
 REFERENCE_FRAME_HW = (960, 1280)
 
 
-def frame_gmac(macs_per_input_pixel: float, scale: float, pad: int = 16) -> float:
-    """GMAC for one reference frame resized by `scale` and padded to multiples of `pad`, as
-    the counter feeds it to the network (`train` records the MACs per input pixel)."""
-    h, w = (-(-max(1, round(v * scale)) // pad) * pad for v in REFERENCE_FRAME_HW)
+def frame_gmac(macs_per_input_pixel: float, scale: float) -> float:
+    """GMAC for one reference frame as the counter feeds it to the network, resized and padded
+    (`train` records the MACs per input pixel)."""
+    from device.preprocess import padded_input  # cv2: only where a figure is asked for
+
+    h, w = padded_input(REFERENCE_FRAME_HW, scale)
     return macs_per_input_pixel * h * w / 1e9

@@ -40,3 +40,9 @@ def pad_to(
         return x
     pad = [(0, ph), (0, pw)] + [(0, 0)] * (x.ndim - 2)
     return np.pad(x, pad, mode=mode)
+
+
+def padded_input(frame: tuple[int, int], scale: float) -> tuple[int, int]:
+    """The model-input size of a frame: resized by `scale`, padded as `pad_to` pads."""
+    m = PAD_MULTIPLE
+    return tuple(-(-max(1, round(v * scale)) // m) * m for v in frame)  # type: ignore[return-value]

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -34,7 +33,13 @@ from device.modelfile import check_metadata, sha256_bytes
 from device.onnx_scan import scan
 from device.smoke import smoke_run
 from device.store_lock import store_lock
-from device.store_records import figures_of, read_record, training_figures
+from device.store_records import (
+    FIGURE_KEYS,
+    figures_of,
+    read_record,
+    read_regular,
+    training_figures,
+)
 
 MAX_BYTES = 32 * 1024 * 1024
 SMOKE_BUDGET_S = 10.0
@@ -157,13 +162,7 @@ class ModelStore:
         if not _SHA.fullmatch(sha):
             raise ValueError(f"{sha[:80]!r} is not a sha256")
         path = self.path_of(sha)
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_size > self.limits.max_bytes:
-                limit = self.limits.max_bytes
-                raise ValueError(f"{path}: not a model file of at most {limit} bytes")
-            data = f.read(self.limits.max_bytes + 1)
+        data = read_regular(path, self.limits.max_bytes)
         if sha256_bytes(data) != sha:
             raise ValueError(f"{path}: damaged (its sha256 is not the one it was installed with)")
         return data
@@ -216,10 +215,7 @@ class ModelStore:
                 "size": len(data),
                 "installed": datetime.now().astimezone().isoformat(timespec="seconds"),
                 "signed": bool(trusted),
-                "train_mae": smoke["train_mae"],
-                "learnt": smoke["learnt"],
-                "gmac": smoke["gmac"],
-                "pi4_s": smoke["pi4_s"],
+                **{k: smoke[k] for k in FIGURE_KEYS},
             }
             again, already = sha in st.seen, st.active == sha
             if not _holds(self.path_of(sha), sha):
@@ -349,7 +345,7 @@ class ModelStore:
                 raise BadInput(f"{path}: removed meanwhile by another install")
             if st.make_active(sha):
                 self._write_state(st)
-        figures = {k: checked[k] for k in ("train_mae", "learnt", "gmac", "pi4_s")}
+        figures = {k: checked[k] for k in FIGURE_KEYS}
         return {**self._info(sha), **figures}
 
     def rollback(self, trusted: list | None = None) -> dict:

@@ -8,18 +8,19 @@ import os
 import stat
 from pathlib import Path
 
-from device.modelfile import check_metadata
+from device.modelfile import check_metadata, plain_number
 from device.onnx_scan import scan
 
 # Far above any real figure (a lite network costs about 1600 MACs per input pixel; MAE is in
 # objects): beyond this a file's claim is not shown.
 MAX_FIGURE = 1e6
+# What an install record keeps of them (absent from records written before they were kept).
+FIGURE_KEYS = ("train_mae", "learnt", "gmac", "pi4_s")
 
 
 def training_figures(checked: dict) -> dict:
     """What `train` measured and what a frame costs, for `model list` and install's warning:
     only well-typed values (a hand-made file may carry anything)."""
-    from device.modelfile import plain_number
     from device.pi_cost import frame_gmac, seconds_per_frame
 
     def number(d: dict, key: str) -> float | None:
@@ -49,17 +50,24 @@ def figures_of(data: bytes, where: str) -> dict:
 MAX_RECORD_BYTES = 64 * 1024
 
 
+def read_regular(path: Path, limit: int) -> bytes:
+    """A store file's bytes: a regular file, never followed through a link (so never a FIFO or
+    a device), of at most `limit` bytes (ValueError otherwise; OSError where it cannot open)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
+            raise ValueError(f"{path}: not a store file of at most {limit} bytes")
+        data = f.read(limit + 1)
+    if len(data) > limit:  # grew while read
+        raise ValueError(f"{path}: not a store file of at most {limit} bytes")
+    return data
+
+
 def read_record(path: Path) -> dict | None:
     """An install record, or None where it is missing, damaged or not a JSON object."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        with os.fdopen(fd, "rb") as f:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            raw = f.read(MAX_RECORD_BYTES + 1)
-        if len(raw) > MAX_RECORD_BYTES:
-            return None
-        info = json.loads(raw)
+        info = json.loads(read_regular(path, MAX_RECORD_BYTES))
     except (OSError, ValueError, RecursionError):
         return None
     return info if isinstance(info, dict) else None

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from device.objsize import zoom_groups
-from device.preprocess import PAD_MULTIPLE, rescale
+from device.preprocess import padded_input, rescale
 from device.zoom import MIN_POINTS, ZoomRef, training_ref
 from export.folder import TrainingFolder
 from export.net import count_macs
@@ -38,12 +38,6 @@ def measure_sizes(folder: TrainingFolder) -> tuple[float, list[float | None]]:
 def budget_scale(macs_per_pixel: float, budget_gmac: float, frame: tuple[int, int]) -> float:
     """The largest input scale at which one frame costs at most `budget_gmac`."""
     return float(np.sqrt(budget_gmac * 1e9 / (macs_per_pixel * frame[0] * frame[1])))
-
-
-def padded_input(frame: tuple[int, int], scale: float) -> tuple[int, int]:
-    """The model-input size of a frame: resized by `scale`, padded as `pad_to` pads."""
-    m = PAD_MULTIPLE
-    return tuple(-(-max(1, round(v * scale)) // m) * m for v in frame)  # type: ignore[return-value]
 
 
 def fit_budget(

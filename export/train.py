@@ -16,6 +16,8 @@ from device.decode import DecodeParams
 from device.errors import BadInput
 from device.modelfile import ModelInfo, write_model_file
 from device.names import check_class
+from device.pi_cost import REFERENCE_FRAME_HW
+from device.preprocess import padded_input
 from device.progress import Progress
 from device.signing import drop_stale_signature
 from device.writable import writable_file
@@ -38,7 +40,6 @@ from export.scaling import (
     fit_budget,
     input_scales,
     measure_sizes,
-    padded_input,
     zoom_reference,
 )
 
@@ -79,7 +80,7 @@ class TrainOptions:
     seed: int = 0
     description: str = ""
     synthetic: bool = False
-    frame: tuple[int, int] = (960, 1280)  # for the MACs line
+    frame: tuple[int, int] = REFERENCE_FRAME_HW  # for the MACs line
 
 
 class TrainRefused(Exception):

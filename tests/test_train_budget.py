@@ -170,7 +170,8 @@ def test_train_that_did_not_learn_exits_1_and_says_so_in_the_file(tmp_path):
 
 
 def test_fit_budget_never_exceeds_the_budget_after_padding():
-    from export.scaling import fit_budget, padded_input
+    from device.preprocess import padded_input
+    from export.scaling import fit_budget
 
     net = build_net("lite", 1, 24)
     per_px = count_macs(net, 256, 256) / 65536
