@@ -16,7 +16,7 @@ from device.decode import Decoded, decode
 from device.errors import ModelError
 from device.modelfile import ModelInfo, parse_metadata, read_model_bytes, sha256_bytes
 from device.onnx_scan import scan
-from device.preprocess import normalize, pad_to, rescale
+from device.preprocess import model_input, rescale
 
 
 @dataclass
@@ -123,8 +123,7 @@ class Counter:
 
     def _density(self, small: np.ndarray) -> tuple[np.ndarray, tuple[int, int]]:
         info = self.info
-        x = pad_to(normalize(small, info.mean, info.std))
-        x = np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+        x = model_input(small, info.mean, info.std)
         (out,) = self.session.run(None, {self.input_name: x})
         return out[0], small.shape[:2]
 

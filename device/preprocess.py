@@ -24,6 +24,26 @@ def normalize(rgb: np.ndarray, mean: list[float], std: list[float]) -> np.ndarra
     return (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
 
 
+def model_input(rgb: np.ndarray, mean: list[float], std: list[float]) -> np.ndarray:
+    """uint8 HxWx3 -> the network's float32 1x3xH'xW' input: `normalize`, then `pad_to` and
+    channels first, with the same values to the bit. On the Pi this runs on every frame at the
+    model's (often enlarged) scale, so it pads the bytes and maps each channel through a 256-entry
+    table straight into its plane: a third of the time of float arithmetic on the whole frame."""
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        x = pad_to(normalize(rgb, mean, std))
+        return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+    h, w = rgb.shape[:2]
+    hp, wp = padded_input((h, w), 1.0)
+    if (hp, wp) != (h, w):
+        rgb = cv2.copyMakeBorder(rgb, 0, hp - h, 0, wp - w, cv2.BORDER_REPLICATE)
+    out = np.empty((1, 3, hp, wp), np.float32)
+    levels = np.arange(256, dtype=np.uint8)[:, None].repeat(3, 1)[None]  # 1x256x3
+    table = normalize(levels, mean, std)[0]  # 256x3, the very arithmetic of `normalize`
+    for c, plane in enumerate(cv2.split(rgb)):
+        cv2.LUT(plane, np.ascontiguousarray(table[:, c]), dst=out[0, c])
+    return out
+
+
 def pad_to(
     x: np.ndarray, multiple: int = PAD_MULTIPLE, minimum: int = 0, mode: str = "edge"
 ) -> np.ndarray:
