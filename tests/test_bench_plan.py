@@ -1,8 +1,11 @@
 """The accuracy benchmark's splits: tiny folders leave-one-out at their main zoom, photographs at
 another zoom in rows of their own, larger folders random hold-outs."""
 
+from export.train import DEFAULT_BUDGET_GMAC
 from tests.benchmarks.accuracy import (
+    DEFAULT_ARCH,
     first_split,
+    folder_jobs,
     is_default,
     plan,
     protocol,
@@ -74,3 +77,19 @@ def test_speed_rows_are_the_default_models_of_the_first_split_only() -> None:
     timed["speed"] = {"int8-1": 160.2, "int8-2": 95.0, "float-1": 140.0, "float-2": 80.4}
     rows = [ln for ln in speed_table([timed, *results[1:]]).splitlines() if ln.startswith("| mbm")]
     assert rows == ["| mbm | 1.99 | 160 | 95 | 140 | 80 | 75 | 158 |"]
+
+
+def test_a_splits_seed_is_its_number_within_the_folder_whatever_else_is_benched() -> None:
+    names = [f"img{i}.jpg" for i in range(30)]
+    splits = plan("mbm", names, 2)
+    plain = folder_jobs("mbm", splits, [0.7], [], [])
+    wide = folder_jobs("mbm", splits, [0.7], [0.5, 1.0], ["unet"])
+    assert [j[1] for j in plain] == [0, 1]
+    assert wide[: len(plain)] == plain  # frontier points add rows, they move no seed
+    front = wide[len(plain) :]
+    assert [(j[1], j[4], j[6]) for j in front] == [
+        (0, 0.5, DEFAULT_ARCH),
+        (0, 1.0, DEFAULT_ARCH),
+        (0, DEFAULT_BUDGET_GMAC, "unet"),
+    ]
+    assert all(j[2] == splits[0][1] and j[5] == () for j in front)

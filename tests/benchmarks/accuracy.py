@@ -342,6 +342,29 @@ def frontier_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+Job = tuple[str, int, list[str], str, float, tuple[float, ...], str]
+
+
+def folder_jobs(
+    name: str,
+    splits: list[tuple[str, list[str]]],
+    zooms: list[float],
+    frontier: list[float],
+    frontier_archs: list[str],
+) -> list[Job]:
+    """(folder, split, held out, row group, budget, zooms, network) for one folder. The split
+    number is the training seed, counted within the folder: adding a folder or a frontier point
+    changes no other row's seed (it once moved bone marrow's MAE from 5.42 to 5.83)."""
+    jobs: list[Job] = [
+        (name, i, held, g, DEFAULT_BUDGET_GMAC, tuple(zooms) if g == name else (), DEFAULT_ARCH)
+        for i, (g, held) in enumerate(splits)
+    ]
+    front = [(b, DEFAULT_ARCH) for b in frontier]
+    front += [(DEFAULT_BUDGET_GMAC, arch) for arch in frontier_archs]
+    jobs += [(name, 0, splits[0][1], f"{name} frontier", b, (), x) for b, x in front]
+    return jobs
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--folders", nargs="+", default=list(HOLDOUT))
@@ -369,22 +392,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         other = [s.name for s, o in zip(folder.samples, measure_sizes(folder)[1], strict=True) if o]
         n_other[name] = len(other)
         splits = plan(name, names, a.splits, other)
-        base = len(jobs)
-        jobs += [
-            (
-                name,
-                base + i,
-                held,
-                g,
-                DEFAULT_BUDGET_GMAC,
-                tuple(a.zooms) if g == name else (),
-                DEFAULT_ARCH,
-            )
-            for i, (g, held) in enumerate(splits)
-        ]
-        front = [(b, DEFAULT_ARCH) for b in a.frontier]
-        front += [(DEFAULT_BUDGET_GMAC, arch) for arch in a.frontier_archs]
-        jobs += [(name, base, splits[0][1], f"{name} frontier", b, (), x) for b, x in front]
+        jobs += folder_jobs(name, splits, a.zooms, a.frontier, a.frontier_archs)
     with tempfile.TemporaryDirectory() as tmp:
         args = [
             (n, i, h, a.steps, Path(tmp), a.baselines and b == DEFAULT_BUDGET_GMAC, g, b, z, x)
