@@ -14,7 +14,7 @@ from pathlib import Path
 from device import config
 from device.errors import BadInput
 from device.modelfile import plain_number, printable
-from device.signing import MAX_SIGNATURE_CHARS, sig_path
+from device.signing import read_signature_beside, sig_path
 from device.store import Limits, ModelStore
 from device.store_records import MAX_FIGURE
 
@@ -81,15 +81,6 @@ def read_input(fd: int, limit: int, idle_s: float, total_s: float = RECEIVE_TOTA
         chunks.append(chunk)
 
 
-def _read_sig_file(p: Path) -> str | None:
-    sig = sig_path(p)
-    if not sig.is_file():
-        return None
-    with open(sig, "rb") as f:
-        raw = f.read(MAX_SIGNATURE_CHARS + 2)
-    return raw.decode("ascii", "replace").strip()
-
-
 def _warn_not_learnt(info: dict, where: str) -> None:
     """`train` marks a model that did not learn to count; installing it is allowed (a person
     may want to look at it) but never silent."""
@@ -137,7 +128,7 @@ def model_cmd(a: argparse.Namespace) -> int:
             if p.stat().st_size > store.limits.max_bytes:
                 raise BadInput(f"refused {p}: {p.stat().st_size} bytes is over the limit")
             data, where = p.read_bytes(), str(p)
-            sig = a.sig or _read_sig_file(p)
+            sig = a.sig or read_signature_beside(p)
         else:
             if a.reinstall:
                 # receive is what a pushed key's forced command runs: only a person at the

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import re
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,6 +68,33 @@ def sig_path(model: str | Path) -> Path:
     """Where `model sign` writes, and `install` and `deploy` look for, a model's signature."""
     p = Path(model)
     return p.with_name(p.name + ".sig")
+
+
+# One base64 word: anything else in a .sig is refused before it reaches ssh (the remote side may
+# parse the request with a shell) or the store.
+_B64 = re.compile(rf"[A-Za-z0-9+/]{{4,{MAX_SIGNATURE_CHARS}}}={{0,2}}")
+
+
+def read_signature_beside(model: str | Path) -> str | None:
+    """The signature `model sign` wrote beside a model file, or None where there is none.
+
+    Read bounded and only from a regular file (a FIFO named like a .sig would hang `install` or
+    `deploy`); what is not one base64 word is refused with BadInput, naming the file."""
+    p = sig_path(model)
+    try:
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise BadInput(f"{p}: cannot read the signature ({e.strerror})") from None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise BadInput(f"{p}: not a regular file (refused)")
+        raw = f.read(MAX_SIGNATURE_CHARS + 2)
+    text = raw.decode("ascii", errors="replace").strip()
+    if len(raw) > MAX_SIGNATURE_CHARS + 1 or not _B64.fullmatch(text):
+        raise BadInput(f"{p}: not a base64 signature (refused)")
+    return text
 
 
 def drop_stale_signature(model: str | Path) -> Path | None:

@@ -7,37 +7,13 @@ Host keys are checked as ssh always does; nothing here turns that off.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import shlex
 import shutil
 import subprocess
 from pathlib import Path
 
 from device.errors import BadInput
-
-# An ed25519 signature is 64 bytes: 88 base64 characters. Anything else in a .sig is refused
-# before ssh starts, since the remote side may parse the request with a shell.
-_B64 = re.compile(r"[A-Za-z0-9+/]{4,512}={0,2}")
-
-
-def read_signature(path: Path) -> str | None:
-    """The base64 signature beside a model, or None; BadInput for anything else."""
-    if not path.exists():
-        return None
-    try:
-        raw = path.read_bytes()[:1025]
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read the signature ({e.strerror})") from None
-    text = raw.decode("ascii", errors="replace").strip()
-    if len(raw) > 1024 or not _B64.fullmatch(text):
-        raise BadInput(f"{path}: not a base64 signature (refused; nothing was sent)")
-    try:
-        base64.b64decode(text, validate=True)
-    except (ValueError, binascii.Error):
-        raise BadInput(f"{path}: not a base64 signature (refused; nothing was sent)") from None
-    return text
+from device.signing import read_signature_beside
 
 
 def ssh_command(
@@ -75,8 +51,7 @@ def deploy(
         raise BadInput(f"--identity {identity}: no such key file")
     if shutil.which("ssh") is None:
         raise BadInput("ssh: the OpenSSH client is not installed (apt install openssh-client)")
-    sig_path = p.with_name(p.name + ".sig")
-    sig = read_signature(sig_path)
+    sig = read_signature_beside(p)
     cmd = ssh_command(host, port, identity, options or [], sig)
     with open(p, "rb") as f:
         proc = subprocess.run(cmd, stdin=f, capture_output=True, timeout=300)

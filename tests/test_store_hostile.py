@@ -92,3 +92,33 @@ def test_tampered_records_neither_crash_nor_reach_the_terminal(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert b"\x1b" not in proc.stderr + proc.stdout and b"FAKE" not in proc.stderr
     assert b"did NOT learn" in proc.stderr and first[:12].encode() in proc.stdout
+
+
+def test_a_signature_beside_the_model_is_read_as_untrusted_data(tmp_path):
+    """`install FILE` and `deploy` read FILE.sig through one reader: a FIFO does not hang it,
+    a huge file is not read whole, and what is not one base64 word is refused naming the .sig,
+    exit 2, before the store changes."""
+    from device.errors import BadInput
+    from device.signing import read_signature_beside
+
+    model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    sig = tmp_path / "m.onnx.sig"
+    assert read_signature_beside(model) is None
+    sig.write_text("QUJD" * 22 + "\n")
+    assert read_signature_beside(model) == "QUJD" * 22
+    s = tmp_path / "s"
+    for hostile in ("QUJD" * 60, "QUJD\nrm -rf /", "$(touch x)", "", "\x1b[2J"):
+        sig.write_text(hostile)
+        try:
+            read_signature_beside(model)
+            raise AssertionError(f"accepted {hostile!r}")
+        except BadInput as e:
+            assert "m.onnx.sig" in str(e) and "\n" not in str(e)
+        proc = run_cli("model", "install", str(model), "--store", str(s), timeout=30)
+        err = proc.stderr.decode().strip()
+        assert proc.returncode == 2 and "m.onnx.sig" in err and len(err.splitlines()) == 1, err
+        assert not (s / "models").exists() or not any((s / "models").glob("*.onnx"))
+    sig.unlink()
+    os.mkfifo(sig)
+    proc = run_cli("model", "install", str(model), "--store", str(s), timeout=30)
+    assert proc.returncode == 2 and b"not a regular file" in proc.stderr, proc.stderr
