@@ -31,10 +31,15 @@ def _store(a: argparse.Namespace) -> tuple[ModelStore, list]:
 
         trusted = [parse_public_key(k, "[model] trusted_keys") for k in m.trusted_keys]
     root = Path(a.store or m.store)
-    if root.exists() and not root.is_dir():
-        raise BadInput(f"--store {root}: is a file, not a model store folder")
-    if a.action not in ("install", "receive") and not root.exists():
-        raise BadInput(f"--store {root}: no such model store (nothing was installed there)")
+    shown = printable(str(root), 80)
+    try:
+        exists, is_dir = root.exists(), root.is_dir()
+    except OSError as e:  # a name too long for the filesystem, a loop of links
+        raise BadInput(f"--store {shown}: not a usable path ({e.strerror})") from None
+    if exists and not is_dir:
+        raise BadInput(f"--store {shown}: is a file, not a model store folder")
+    if a.action not in ("install", "receive") and not exists:
+        raise BadInput(f"--store {shown}: no such model store (nothing was installed there)")
     return ModelStore(root, limits), trusted
 
 
@@ -156,6 +161,11 @@ def model_cmd(a: argparse.Namespace) -> int:
         if a.json:
             print(json.dumps(listing))
         else:
+            if listing["models"]:
+                print(
+                    f"  {'sha256':<12}  {'name':<28} {'classes':<20} {'size':>10} "
+                    f"{'cost per 1280x960 frame':<27} {'training':<19} installed  (* active)"
+                )
             for m in listing["models"]:
                 mark = "*" if m["active"] else " "
                 names = m.get("classes")  # a hand-edited record may hold anything

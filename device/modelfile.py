@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -156,8 +157,15 @@ def plain_number(v: Any, hi: float, lo: float = 0.0) -> float | None:
     return f if math.isfinite(f) and lo <= f <= hi else None
 
 
+# A number as written in ASCII: Python's float() also reads "1_0" as 10, spaces around it,
+# and digits of other scripts, none of which `train` writes.
+_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+
+
 def _number(where: str, key: str, raw: Any, lo: float, hi: float) -> float:
     try:
+        if isinstance(raw, str) and not _DECIMAL.fullmatch(raw):
+            raise ValueError(raw)
         val = float(raw)
     except (TypeError, ValueError, OverflowError):
         raise ModelError(

@@ -4,6 +4,7 @@ import pytest
 
 from device.counter import Counter
 from device.errors import ModelError
+from device.modelfile import parse_metadata
 from tests import onnx_fixtures
 from tests.conftest import squares_image
 
@@ -213,3 +214,12 @@ def test_writing_a_model_removes_the_signature_of_the_one_it_replaces(tmp_path):
     assert (tmp_path / "other.onnx.sig").exists()  # only the replaced model's own signature
     assert sorted(p.name for p in tmp_path.iterdir()) == ["eggs.onnx", "other.onnx.sig"]
     assert write_model_file(tmp_path / "fresh.onnx", b"m") == []
+
+
+@pytest.mark.parametrize("raw", ["1_0", " 1.5", "1.5 ", "\u0661", "0x10", "nan", "inf", "1e"])
+def test_a_number_in_metadata_is_plain_ascii_decimal(raw):
+    """float() would read "1_0" as 10 and Arabic-Indic digits as numbers; `train` writes
+    neither, so a file carrying them was made or edited by something else."""
+    meta = onnx_fixtures.metadata(["egg"], **{"scopecount.input_scale": raw})
+    with pytest.raises(ModelError, match="input_scale"):
+        parse_metadata(meta, "m.onnx")

@@ -146,6 +146,8 @@ def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
         (["evaluate", "f", "--model", "m.onnx", "--radius", "-2"], "--radius"),
         (["evaluate", "f", "--model", "m.onnx", "--zooms", "1,,2"], "--zooms"),
         (["model", "list", "--store", "/nonexistent/store"], "no such model store"),
+        (["model", "list", "--store", "/tmp/" + "a" * 5000], "not a usable path"),
+        (["model", "install", "m.onnx", "--store", "/tmp/" + "a" * 300], "not a usable path"),
     ],
 )
 def test_bad_values_are_one_line(args, needle):

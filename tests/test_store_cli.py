@@ -298,6 +298,10 @@ def test_model_list_shows_cost_and_training_figures_from_the_file(tmp_path):
     assert rec["pi4_s"] > 0
     line = run_cli("model", "list", "--store", s).stdout.decode()
     assert "0.31 GMAC" in line and "train MAE 6.25" in line and "NOT LEARNT" not in line
+    header, row = line.splitlines()  # a header names the columns, then one row per model
+    assert header.split()[:3] == ["sha256", "name", "classes"] and row.startswith("* ")
+    name_at = len("* ") + 12 + 2  # after the mark and the short sha256
+    assert header.index("name") == name_at and row[name_at - 1] == " " != row[name_at]
 
 
 def test_model_list_ignores_figures_of_the_wrong_type(tmp_path):
