@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import select
 import shlex
 import sys
@@ -109,6 +110,12 @@ def _figures(m: dict) -> str:
     return out + ("  NOT LEARNT" if m.get("learnt") is False else "")
 
 
+def _to_the_second(stamp: object) -> str:
+    """An install time as `model list` shows it (records keep microseconds for the order)."""
+    text = str(stamp)
+    return re.sub(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d{6}", r"\1", text)
+
+
 def _say_pruned(info: dict) -> None:
     for p in info.get("pruned", []):
         print(
@@ -176,7 +183,7 @@ def model_cmd(a: argparse.Namespace) -> int:
                 print(
                     f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name'))):<28} "
                     f"{classes:<20} {size / 1024:7.0f} KB {_figures(m)}  "
-                    f"{printable(str(m.get('installed')))}{role}"
+                    f"{printable(_to_the_second(m.get('installed')))}{role}"
                 )
             if not listing["models"]:
                 print(f"no models in {store.root}")
@@ -187,6 +194,13 @@ def model_cmd(a: argparse.Namespace) -> int:
         info = store.activate(a.target, trusted)
         _warn_not_learnt(info, f"model {info['sha256'][:12]}")
         print(f"active: {printable(str(info.get('name', '?')))} {info['sha256'][:12]}")
+        same = [m for m in store.list()["models"] if m.get("name") == a.target]
+        if len(same) > 1:  # a name given, several models carry it: the newest was taken
+            print(
+                f"scopecount: note: {len(same)} models are named {printable(a.target)}; this is "
+                "the newest installed (give a sha256 from `model list` for another)",
+                file=sys.stderr,
+            )
         return 0
     if a.action == "rollback":
         info = store.rollback(trusted)

@@ -213,7 +213,8 @@ class ModelStore:
                 "name": smoke["name"],
                 "classes": smoke["classes"],
                 "size": len(data),
-                "installed": datetime.now().astimezone().isoformat(timespec="seconds"),
+                # to the microsecond: `activate NAME` takes the newest of a name
+                "installed": datetime.now().astimezone().isoformat(timespec="microseconds"),
                 "signed": bool(trusted),
                 **{k: smoke[k] for k in FIGURE_KEYS},
             }

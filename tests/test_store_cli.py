@@ -388,3 +388,22 @@ def test_a_store_from_before_the_figures_still_shows_not_learnt(tmp_path):
     assert [("NOT LEARNT" in ln, "train MAE 52" in ln) for ln in lines].count((True, True)) == 1
     proc = run_cli("model", "rollback", "--store", str(s))
     assert proc.returncode == 0 and b"did NOT learn to count" in proc.stderr, proc.stderr
+
+
+def test_activating_a_name_several_models_share_says_which_it_took(tmp_path):
+    """An int8 and a float file, or two trainings, may carry one name: `activate NAME` takes
+    the newest installed and says so, with its sha256, instead of choosing silently."""
+    s = str(tmp_path / "s")
+    one = model_file(tmp_path / "one.onnx", "eggs")
+    two = model_file(tmp_path / "two.onnx", "eggs", classes=("egg", "larva"))
+    other = model_file(tmp_path / "other.onnx", "other")
+    for f in (one, two, other):
+        assert run_cli("model", "install", str(f), "--store", s).returncode == 0
+    models = json.loads(run_cli("model", "list", "--json", "--store", s).stdout)["models"]
+    newest = next(m["sha256"] for m in models if m["name"] == "eggs")  # listed newest first
+    assert newest == hashlib.sha256(two.read_bytes()).hexdigest()
+    proc = run_cli("model", "activate", "eggs", "--store", s)
+    assert proc.returncode == 0 and newest[:12] in proc.stdout.decode()
+    assert b"2 models are named eggs" in proc.stderr, proc.stderr
+    proc = run_cli("model", "activate", "other", "--store", s)
+    assert proc.returncode == 0 and proc.stderr == b""
