@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from device.decode import DecodeParams, decode, gaussian_kernel, place_points
+from device.decode import (
+    DecodeParams,
+    decode,
+    gaussian_kernel,
+    place_points,
+    place_points_greedy,
+)
 
 
 def blob_map(shape, centres, sigma=1.0, mass=1.0):
@@ -75,3 +81,48 @@ def test_empty_map_gives_zero():
 def test_wrong_channel_count_is_an_error():
     with pytest.raises(ValueError):
         decode(np.zeros((2, 8, 8)), ["a"], DecodeParams(stride=4, scale=1.0))
+
+
+def random_map(rng: np.random.Generator, sigma: float) -> np.ndarray:
+    """Objects of random mass on a little noise (negative cells too), any size of map."""
+    h, w = (int(v) for v in rng.integers(3, 120, 2))
+    k = gaussian_kernel(sigma)
+    r = k.shape[0] // 2
+    d = np.pad(rng.normal(0, 0.002, (h, w)), r)
+    for _ in range(int(rng.integers(0, h * w // 8 + 1))):
+        y, x = int(rng.integers(0, h)), int(rng.integers(0, w))
+        d[y : y + 2 * r + 1, x : x + 2 * r + 1] += k * rng.uniform(0.5, 1.5)
+    return d[r:-r, r:-r]
+
+
+@pytest.mark.parametrize("quantized", [False, True])
+def test_many_points_a_step_are_the_greedy_loops_points_in_its_order(quantized):
+    """The batched placement must be the one-at-a-time loop exactly. An int8 model's map is
+    quantized: many cells tie, and ties must break as the loop breaks them."""
+    rng = np.random.default_rng(7 + quantized)
+    for _ in range(60):
+        sigma = float(rng.choice([0.5, 1.0, 1.5, 2.5]))
+        d = random_map(rng, sigma)
+        if quantized:
+            d = np.round(d * 64) / 64
+        n = int(round(max(d.sum(), 0) * rng.uniform(0.8, 1.3)))  # fewer and more than the mass
+        fast, loop = place_points(d, n, sigma), place_points_greedy(d, n, sigma)
+        assert len(fast) == len(loop) == n
+        assert np.allclose(np.array(fast).reshape(-1, 2), np.array(loop).reshape(-1, 2), atol=1e-9)
+
+
+def test_a_dense_map_takes_far_fewer_steps_than_points(monkeypatch):
+    """8000 objects: the reason for batching (the loop is one Python iteration per point)."""
+    import device.decode as dec
+
+    rng = np.random.default_rng(3)
+    k = gaussian_kernel(1.0)
+    d = np.zeros((300, 400))
+    for _ in range(8000):
+        y, x = int(rng.integers(0, 294)), int(rng.integers(0, 394))
+        d[y : y + 7, x : x + 7] += k
+    steps = []
+    real = dec._local_maxima
+    monkeypatch.setattr(dec, "_local_maxima", lambda b: steps.append(1) or real(b))
+    assert len(place_points(d, 8000, 1.0)) == 8000
+    assert len(steps) < 400, len(steps)
