@@ -1,22 +1,24 @@
 """How long a Raspberry Pi would take per frame, estimated per network design (no Pi here).
 
 Cost per MAC is not constant: depthwise layers move more memory per MAC than full 3x3
-convolutions (the `lite` network costs about 3.3x the time per MAC of the full-convolution
-`unet` here, float or int8), and small layers pay fixed per-operator overheads. So each design
-gets its own figure: milliseconds per GMAC of inference for one int8 frame on this project's
-reference x86 machine at one thread (`scopecount benchmark --threads 1`, 2026-12-01, quiet
-machine: a default lite model at 1.98 GMAC in 108 ms, the shipped unet demo at 0.40 GMAC in
-6.7 ms), times how much slower each Pi is. The Pi factors
-come from one public reference point, YOLO11n in onnxruntime: about 168 ms on a Pi 5 (4
-threads) against 36-37 ms here at one thread; a Pi 4 taken as 2.5x a Pi 5 and a Zero 2 W
-(Cortex-A53 at 1 GHz) as 2.2x a Pi 4. They are estimates until `scopecount benchmark` runs on
-the Pi itself: Cortex-A72/A53 have no int8 dot-product instructions, so int8 may gain less there.
+convolutions (the `lite` network costs about twice the time per MAC of the full-convolution
+`unet` here, int8), and small layers pay fixed per-operator overheads. So each design gets its
+own figure: milliseconds per GMAC for one int8 1280x960 frame's inference (the frame resized,
+made into the network's input, and run) on this project's reference x86 machine at one thread
+(`scopecount benchmark --threads 1 --repeats 30`, 2026-12-01, quiet machine: a default lite
+model (4x4 stem) at 1.96 GMAC in 54-63 ms; the shipped unet demo at 0.40 GMAC in 5.1-5.5 ms, a
+unet at 1.98 GMAC in 19.8 ms), times how much slower each Pi is. Decoding the density into
+points and the zoom check come on top: about 30 ms here for 500 objects. The Pi factors come
+from one public reference point, YOLO11n in onnxruntime: about 168 ms on a Pi 5 (4 threads)
+against 36-37 ms here at one thread; a Pi 4 taken as 2.5x a Pi 5 and a Zero 2 W (Cortex-A53 at
+1 GHz) as 2.2x a Pi 4. They are estimates until `scopecount benchmark` runs on the Pi itself:
+Cortex-A72/A53 have no int8 dot-product instructions, so int8 may gain less there.
 """
 
 from __future__ import annotations
 
 # int8, 1280x960 camera frame at the model's input scale, one thread, ms per GMAC here.
-MS_PER_GMAC_HERE = {"unet": 17.0, "lite": 55.0}
+MS_PER_GMAC_HERE = {"unet": 14.0, "lite": 29.0}
 PI_FACTOR = {"Pi 5": 4.6, "Pi 4": 11.6, "Zero 2 W": 25.5}
 
 

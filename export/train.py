@@ -54,7 +54,7 @@ MAX_CALIBRATION = 24
 
 # Every model `train` makes has a bounded cost per 1280x960 frame: the input scale is lowered
 # until the network's MACs fit this budget. Seconds per MAC differ per design (device/pi_cost.py):
-# at 2 GMAC the lite network is estimated at about 1.3 s on a Pi 4, the unet at about 0.4 s.
+# at 2 GMAC the lite network is estimated at about 0.7 s on a Pi 4, the unet at about 0.3 s.
 DEFAULT_BUDGET_GMAC = 2.0
 # Chosen on validation splits inside the first bench split's training images (never on the
 # images the bench reports), 6000 steps against 3000: mosquito eggs held-out MRE 1.29% against
