@@ -104,7 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
         "on each Pi for the network design",
     )
     t.add_argument(
-        "--arch", default="lite", choices=["lite", "unet"], help="network design (default lite)"
+        "--arch",
+        default="lite",
+        choices=["lite", "unet"],
+        help="network design: lite (default; a 4x4 patch stem and depthwise-separable blocks, "
+        "the lower held-out errors, about 0.7 s of inference per frame on a Pi 4 at 2 GMAC, "
+        "estimated) or unet (full 3x3 convolutions, about 0.3 s, higher errors on small "
+        "crowded cells)",
     )
     t.add_argument("--width", type=int, default=24, help="network width (default 24)")
     t.add_argument(
