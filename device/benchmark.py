@@ -15,6 +15,7 @@ import numpy as np
 
 from device.counter import Counter
 from device.modelfile import plain_number, read_model_bytes
+from device.preprocess import padded_input
 
 SIZES = ((480, 640), (960, 1280))
 
@@ -46,21 +47,24 @@ def test_frame(hw: tuple[int, int]) -> np.ndarray:
 
 
 def time_model(path: Path, hw: tuple[int, int], threads: int, repeats: int) -> dict:
+    """`count`: all a press costs after the capture (resize, inference, points, the zoom check
+    and any recount it asks for); `inference`: the resized frame made into the network's input
+    and run. GMAC as `train` and `model list` give them: for the padded input."""
     data = read_model_bytes(path)
     c = Counter(data, str(path), threads)
     frame = test_frame(hw)
-    _, x_shape = c.density(frame)  # the first full-size run allocates: not timed
+    c.count(frame)  # the first full-size run allocates: not timed
     total, infer = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        dens, in_hw = c.density(frame)
+        c.count(frame)
         t1 = time.perf_counter()
-        c.decode(dens, in_hw)
+        c.density(frame)
         t2 = time.perf_counter()
-        total.append((t2 - t0) * 1000)
-        infer.append((t1 - t0) * 1000)
+        total.append((t1 - t0) * 1000)
+        infer.append((t2 - t1) * 1000)
     per_px = plain_number(c.info.metrics.get("macs_per_input_pixel"), 1e6) or 0.0
-    macs = per_px * x_shape[0] * x_shape[1]
+    macs = per_px * np.prod(padded_input(hw, c.info.input_scale))
     return {
         "model": c.name,
         "quant": "int8" if c.info.quantization.startswith("int8") else "float",
@@ -69,7 +73,7 @@ def time_model(path: Path, hw: tuple[int, int], threads: int, repeats: int) -> d
         "median_ms": statistics.median(total),
         "p95_ms": float(np.percentile(total, 95)),
         "infer_ms": statistics.median(infer),
-        "gmacs": macs / 1e9,
+        "gmacs": float(macs) / 1e9,
         "kb": len(data) / 1024,
     }
 

@@ -8,6 +8,7 @@ import os
 import re
 import select
 import shlex
+import stat
 import sys
 import time
 from pathlib import Path
@@ -31,10 +32,17 @@ def _store(a: argparse.Namespace) -> tuple[ModelStore, list]:
         from device.signing import parse_public_key
 
         trusted = [parse_public_key(k, "[model] trusted_keys") for k in m.trusted_keys]
+    if a.store is not None and not a.store.strip():
+        raise BadInput("--store: an empty path (give the model store's folder)")
     root = Path(a.store or m.store)
     shown = printable(str(root), 80)
     try:
-        exists, is_dir = root.exists(), root.is_dir()
+        st = os.stat(root)
+        exists, is_dir = True, stat.S_ISDIR(st.st_mode)
+    except FileNotFoundError:
+        if root.is_symlink():
+            raise BadInput(f"--store {shown}: a link to nothing") from None
+        exists = is_dir = False
     except OSError as e:  # a name too long for the filesystem, a loop of links
         raise BadInput(f"--store {shown}: not a usable path ({e.strerror})") from None
     if exists and not is_dir:
@@ -87,6 +95,22 @@ def read_input(fd: int, limit: int, idle_s: float, total_s: float = RECEIVE_TOTA
         chunks.append(chunk)
 
 
+def _sig_beside(model: Path, required: bool) -> str | None:
+    """The .sig beside a model file. A store that trusts no keys checks no signature, so a
+    damaged one there is set aside with a warning instead of blocking the install."""
+    try:
+        return read_signature_beside(model)
+    except BadInput as e:
+        if required:
+            raise
+        why = str(e).removesuffix(" (refused)")
+        print(
+            f"scopecount: warning: {why}; installed without it (this store checks no signatures)",
+            file=sys.stderr,
+        )
+        return None
+
+
 def _warn_not_learnt(info: dict, where: str) -> None:
     """`train` marks a model that did not learn to count; installing it is allowed (a person
     may want to look at it) but never silent."""
@@ -100,14 +124,19 @@ def _warn_not_learnt(info: dict, where: str) -> None:
         )
 
 
+COST_W, TRAINING_W = 28, 32  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
+
+
 def _figures(m: dict) -> str:
-    """Cost per 1280x960 frame and what `train` measured (absent from older stores; the store's
-    own files are checked like a model's: a hand-edited one may hold anything)."""
+    """Cost per 1280x960 frame and what `train` measured, in columns of fixed width (absent from
+    older stores; the store's own files are checked like a model's: a hand-edited one may hold
+    anything)."""
     gmac, pi4, mae = (plain_number(m.get(k), MAX_FIGURE) for k in ("gmac", "pi4_s", "train_mae"))
-    out = f"{gmac:5.2f} GMAC" if gmac is not None else " " * 10
-    out += f" (Pi 4 ~{pi4:.2f} s)" if pi4 is not None else " " * 17
-    out += f"  train MAE {mae:<7.4g}" if mae is not None else " " * 18
-    return out + ("  NOT LEARNT" if m.get("learnt") is False else "")
+    cost = f"{gmac:.2f} GMAC" if gmac is not None else ""
+    cost += f" (Pi 4 ~{pi4:.2f} s)" if pi4 is not None else ""
+    training = f"train MAE {mae:.4g}" if mae is not None else ""
+    training += "  NOT LEARNT" if m.get("learnt") is False else ""
+    return f"{cost:<{COST_W}}{training:<{TRAINING_W}}"
 
 
 def _to_the_second(stamp: object) -> str:
@@ -140,7 +169,7 @@ def model_cmd(a: argparse.Namespace) -> int:
             if p.stat().st_size > store.limits.max_bytes:
                 raise BadInput(f"refused {p}: {p.stat().st_size} bytes is over the limit")
             data, where = p.read_bytes(), str(p)
-            sig = a.sig or read_signature_beside(p)
+            sig = a.sig or _sig_beside(p, required=bool(trusted))
         else:
             if a.reinstall:
                 # receive is what a pushed key's forced command runs: only a person at the
@@ -171,7 +200,8 @@ def model_cmd(a: argparse.Namespace) -> int:
             if listing["models"]:
                 print(
                     f"  {'sha256':<12}  {'name':<28} {'classes':<20} {'size':>10} "
-                    f"{'cost per 1280x960 frame':<27} {'training':<19} installed  (* active)"
+                    f"{'cost per 1280x960 frame':<{COST_W}}{'training':<{TRAINING_W}}"
+                    "installed  (* active)"
                 )
             for m in listing["models"]:
                 mark = "*" if m["active"] else " "
@@ -182,7 +212,7 @@ def model_cmd(a: argparse.Namespace) -> int:
                 role = f"  ({m['role']})" if m.get("role") not in ("", "active", None) else ""
                 print(
                     f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name'))):<28} "
-                    f"{classes:<20} {size / 1024:7.0f} KB {_figures(m)}  "
+                    f"{classes:<20} {size / 1024:7.0f} KB {_figures(m)}"
                     f"{printable(_to_the_second(m.get('installed')))}{role}"
                 )
             if not listing["models"]:
@@ -195,7 +225,8 @@ def model_cmd(a: argparse.Namespace) -> int:
         _warn_not_learnt(info, f"model {info['sha256'][:12]}")
         print(f"active: {printable(str(info.get('name', '?')))} {info['sha256'][:12]}")
         same = [m for m in store.list()["models"] if m.get("name") == a.target]
-        if len(same) > 1:  # a name given, several models carry it: the newest was taken
+        by_name = info.get("name") == a.target and not info["sha256"].startswith(a.target)
+        if by_name and len(same) > 1:  # several models carry the name: the newest was taken
             print(
                 f"scopecount: note: {len(same)} models are named {printable(a.target)}; this is "
                 "the newest installed (give a sha256 from `model list` for another)",

@@ -87,13 +87,23 @@ def read_signature_beside(model: str | Path) -> str | None:
         return None
     except OSError as e:
         raise BadInput(f"{p}: cannot read the signature ({e.strerror})") from None
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO, a device
             raise BadInput(f"{p}: not a regular file (refused)")
-        raw = f.read(MAX_SIGNATURE_CHARS + 2)
+        raw = os.read(fd, MAX_SIGNATURE_CHARS + 2)
+    except OSError as e:
+        raise BadInput(f"{p}: cannot read the signature ({e.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SIGNATURE_CHARS + 1:
+        raise BadInput(f"{p}: longer than a signature ({MAX_SIGNATURE_CHARS} characters; refused)")
     text = raw.decode("ascii", errors="replace").strip()
-    if len(raw) > MAX_SIGNATURE_CHARS + 1 or not _B64.fullmatch(text):
-        raise BadInput(f"{p}: not a base64 signature (refused)")
+    try:
+        if not _B64.fullmatch(text):
+            raise ValueError(text)
+        base64.b64decode(text, validate=True)
+    except ValueError:  # binascii.Error is one
+        raise BadInput(f"{p}: not a base64 signature (refused)") from None
     return text
 
 

@@ -276,7 +276,8 @@ class ModelStore:
 
     def list(self) -> dict:
         st = self.read_state()
-        roles = {s: "previous" for s in st.previous}
+        # `rollback` goes to the first of the earlier models; the others are older ones
+        roles = {s: "previous" if i == 0 else "older" for i, s in enumerate(st.previous)}
         roles.update({s: "rolled back from" for s in st.left})
         if st.active:
             roles[st.active] = "active"

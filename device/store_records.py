@@ -11,8 +11,8 @@ from pathlib import Path
 from device.modelfile import check_metadata, plain_number
 from device.onnx_scan import scan
 
-# Far above any real figure (a lite network costs about 1600 MACs per input pixel; MAE is in
-# objects): beyond this a file's claim is not shown.
+# Far above any real figure (networks cost hundreds to a few thousand MACs per input pixel;
+# MAE is in objects): beyond this a file's claim is not shown.
 MAX_FIGURE = 1e6
 # What an install record keeps of them (absent from records written before they were kept).
 FIGURE_KEYS = ("train_mae", "learnt", "gmac", "pi4_s")
@@ -32,7 +32,9 @@ def training_figures(checked: dict) -> dict:
     gmac = pi4 = None
     if per_pixel is not None:
         gmac = round(frame_gmac(per_pixel, checked["scale"]), 3)
-        arch = training.get("arch")  # unknown: the slower design's figure
+        # `train` records its design; files from before it had two (the shipped demo) carry
+        # a width and no design, and were all unet. Unknown: the slower design's figure.
+        arch = training.get("arch", "unet" if "width" in training else None)
         pi4 = round(seconds_per_frame(gmac, arch if isinstance(arch, str) else "")["Pi 4"], 2)
     return {
         "train_mae": mae,

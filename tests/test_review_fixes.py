@@ -154,6 +154,18 @@ def test_bad_values_are_one_line(args, needle):
     one_line_error(run_cli(*args), needle)
 
 
+def test_store_paths_that_lead_nowhere_are_one_line(tmp_path, spot_model):
+    (tmp_path / "loop1").symlink_to(tmp_path / "loop2")
+    (tmp_path / "loop2").symlink_to(tmp_path / "loop1")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    for store, needle in (("loop1", "not a usable path"), ("dangling", "a link to nothing")):
+        for action in (["list"], ["install", str(spot_model)]):
+            proc = run_cli("model", *action, "--store", str(tmp_path / store))
+            one_line_error(proc, needle)
+    one_line_error(run_cli("model", "list", "--store", ""), "--store: an empty path")
+    assert not (tmp_path / "nowhere").exists()
+
+
 def test_a_file_where_the_store_should_be_is_one_line(tmp_path, spot_model):
     (tmp_path / "store").write_text("")
     one_line_error(

@@ -407,3 +407,21 @@ def test_activating_a_name_several_models_share_says_which_it_took(tmp_path):
     assert b"2 models are named eggs" in proc.stderr, proc.stderr
     proc = run_cli("model", "activate", "other", "--store", s)
     assert proc.returncode == 0 and proc.stderr == b""
+    proc = run_cli("model", "activate", newest[:12], "--store", s)  # a sha names one model
+    assert proc.returncode == 0 and proc.stderr == b""
+
+
+def test_benchmark_gives_the_cost_model_list_gives(tmp_path):
+    """`scopecount benchmark` times a whole count and gives a frame's GMAC for the padded input,
+    as `train` and `model list` do (it once gave 0.40 where they gave 0.41)."""
+    from device.paths import default_model
+
+    s = str(tmp_path / "s")
+    assert run_cli("model", "install", str(default_model()), "--store", s).returncode == 0
+    [rec] = json.loads(run_cli("model", "list", "--json", "--store", s).stdout)["models"]
+    proc = run_cli("benchmark", "--model", str(default_model()), "--threads", "1", "--repeats", "2")
+    assert proc.returncode == 0, proc.stderr
+    rows = [ln.split("|") for ln in proc.stdout.decode().splitlines() if "1280x960" in ln]
+    [row] = rows
+    count_ms, infer_ms, gmac = float(row[5]), float(row[7]), float(row[8])
+    assert gmac == round(rec["gmac"], 2) and count_ms > 0 and infer_ms > 0

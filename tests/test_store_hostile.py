@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests import onnx_fixtures
 from tests.conftest import run_cli
 
@@ -94,10 +96,13 @@ def test_tampered_records_neither_crash_nor_reach_the_terminal(tmp_path):
     assert b"did NOT learn" in proc.stderr and first[:12].encode() in proc.stdout
 
 
+HOSTILE_SIGS = ("QUJD" * 60, "QUJD\nrm -rf /", "$(touch x)", "", "\x1b[2J", "garbage")
+
+
 def test_a_signature_beside_the_model_is_read_as_untrusted_data(tmp_path):
-    """`install FILE` and `deploy` read FILE.sig through one reader: a FIFO does not hang it,
-    a huge file is not read whole, and what is not one base64 word is refused naming the .sig,
-    exit 2, before the store changes."""
+    """`install FILE` and `deploy` read FILE.sig through one reader: a FIFO or a folder does not
+    hang or crash it, a huge file is not read whole, and what is not one base64 signature is
+    refused naming the .sig."""
     from device.errors import BadInput
     from device.signing import read_signature_beside
 
@@ -106,19 +111,38 @@ def test_a_signature_beside_the_model_is_read_as_untrusted_data(tmp_path):
     assert read_signature_beside(model) is None
     sig.write_text("QUJD" * 22 + "\n")
     assert read_signature_beside(model) == "QUJD" * 22
-    s = tmp_path / "s"
-    for hostile in ("QUJD" * 60, "QUJD\nrm -rf /", "$(touch x)", "", "\x1b[2J"):
+    for hostile in HOSTILE_SIGS:
         sig.write_text(hostile)
-        try:
+        with pytest.raises(BadInput, match="m.onnx.sig") as e:
             read_signature_beside(model)
-            raise AssertionError(f"accepted {hostile!r}")
-        except BadInput as e:
-            assert "m.onnx.sig" in str(e) and "\n" not in str(e)
-        proc = run_cli("model", "install", str(model), "--store", str(s), timeout=30)
+        assert "\n" not in str(e.value)
+    sig.unlink()
+    for odd in (os.mkfifo, os.mkdir):
+        odd(sig)
+        with pytest.raises(BadInput, match="m.onnx.sig: not a regular file"):
+            read_signature_beside(model)
+        os.rmdir(sig) if sig.is_dir() else sig.unlink()
+
+
+def test_a_bad_signature_blocks_a_signed_store_and_is_set_aside_by_an_unsigned_one(tmp_path):
+    """A store that trusts keys refuses the install (exit 2, store unchanged); one that checks
+    no signatures installs the model and says it left the .sig aside."""
+    import subprocess
+
+    key = tmp_path / "k"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    signed = tmp_path / "signed.toml"
+    signed.write_text(f'[model]\ntrusted_keys = ["{(tmp_path / "k.pub").read_text().strip()}"]\n')
+    model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
+    sig = tmp_path / "m.onnx.sig"
+    for k, hostile in enumerate(HOSTILE_SIGS):
+        sig.write_text(hostile)
+        s = tmp_path / f"signed{k}"
+        proc = run_cli("model", "install", str(model), "--store", str(s), "--config", str(signed))
         err = proc.stderr.decode().strip()
         assert proc.returncode == 2 and "m.onnx.sig" in err and len(err.splitlines()) == 1, err
         assert not (s / "models").exists() or not any((s / "models").glob("*.onnx"))
-    sig.unlink()
-    os.mkfifo(sig)
-    proc = run_cli("model", "install", str(model), "--store", str(s), timeout=30)
-    assert proc.returncode == 2 and b"not a regular file" in proc.stderr, proc.stderr
+        proc = run_cli("model", "install", str(model), "--store", str(tmp_path / f"plain{k}"))
+        err = proc.stderr.decode().strip()
+        assert proc.returncode == 0 and len(err.splitlines()) == 1, err
+        assert "m.onnx.sig" in err and "installed without it" in err and "\x1b" not in err
