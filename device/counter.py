@@ -131,7 +131,10 @@ class Counter:
         self, density: np.ndarray, hw: tuple[int, int], scale: float | None = None
     ) -> Decoded:
         params = self.info.decode if scale is None else replace(self.info.decode, scale=scale)
-        return decode(density, self.info.classes, params, hw)
+        try:
+            return decode(density, self.info.classes, params, hw)
+        except ValueError as e:  # NaN, infinite or absurd densities: the model, not the frame
+            raise ModelError(f"{self.where}: {e}") from None
 
     def count(self, rgb: np.ndarray, adapt_zoom: bool = True) -> CountResult:
         """Count at the model's scale; where the model knows its objects' size and the frame's

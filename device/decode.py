@@ -35,16 +35,23 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
     return k / k.sum()
 
 
+# Fewer blocks than this (objects as wide as a quarter of the map): one point at a time.
+MIN_BLOCKS = 16
+# More objects than a 1280x960 frame can hold at 4 px each: a broken model, not a count.
+MAX_OBJECTS = 100_000
+
+
 def place_points(density: np.ndarray, n: int, sigma: float) -> list[tuple[float, float]]:
     """n points (x, y in map pixels, sub-pixel) on a 2-D density map, strongest places first.
 
     The result is that of the plain greedy loop (`place_points_greedy`: take the strongest
-    place, remove one object's worth around it, repeat), computed many points at a time: a
+    place, remove one object's worth around it, repeat; the same points in the same order, to
+    rounding), computed many points at a time: a
     point changes the map only within its block and the blocks around it, so every block whose
     maximum beats its neighbours' is taken in the same step. Thousands of cells in a frame cost
     tens of numpy steps instead of thousands of Python iterations (a Pi is slow at those).
     """
-    if n <= 0:
+    if n <= 0 or density.size == 0:
         return []
     k = gaussian_kernel(max(sigma, 0.5))
     r = k.shape[0] // 2
@@ -52,6 +59,8 @@ def place_points(density: np.ndarray, n: int, sigma: float) -> list[tuple[float,
     h, w = density.shape
     res, blocks = _blocked(density, block)
     bh, bw = blocks.shape
+    if bh * bw < MIN_BLOCKS:  # objects as wide as the map: little to take at once
+        return [p[1:] for p in _place_greedy(res, blocks, n, k, block, (h, w))]
     tiles = res.reshape(bh, block, bw, block)  # a view: tiles[by, :, bx, :] is one block
     ky, kx = (g.ravel() - r for g in np.mgrid[0 : 2 * r + 1, 0 : 2 * r + 1])
     wy, wx = (g.ravel() - 1 for g in np.mgrid[0:3, 0:3])
@@ -64,6 +73,8 @@ def place_points(density: np.ndarray, n: int, sigma: float) -> list[tuple[float,
         # Once n are taken, a block below the n-th value taken can add nothing to the first n
         # (values only fall), and taking its points would not change theirs.
         idx = np.flatnonzero(_local_maxima(blocks) & (blocks >= nth if taken >= n else True))
+        if len(idx) == 0:  # nothing finite left on the map
+            break
         by, bx = np.divmod(idx, bw)
         ty, tx = np.divmod(tiles[by, :, bx, :].reshape(len(idx), -1).argmax(axis=1), block)
         y, x = by * block + ty, bx * block + tx
@@ -75,6 +86,8 @@ def place_points(density: np.ndarray, n: int, sigma: float) -> list[tuple[float,
         yy, xx = y[:, None] + ky, x[:, None] + kx
         ok = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
         res[yy[ok], xx[ok]] -= np.broadcast_to(k.ravel(), yy.shape)[ok]
+        if not np.any(res[y, x] < got_v[-1]):  # values beyond float precision: no longer fall
+            break
         nb_y, nb_x = (by[:, None] + near_y).ravel(), (bx[:, None] + near_x).ravel()
         ok = (nb_y >= 0) & (nb_y < bh) & (nb_x >= 0) & (nb_x < bw)
         nb_y, nb_x = nb_y[ok], nb_x[ok]
@@ -82,6 +95,8 @@ def place_points(density: np.ndarray, n: int, sigma: float) -> list[tuple[float,
         taken += len(idx)
         if taken >= n:
             nth = np.partition(np.concatenate(got_v), taken - n)[taken - n]
+    if not got_v:
+        return []
     values = np.concatenate(got_v)
     xs, ys = np.concatenate(got_x), np.concatenate(got_y)
     # The greedy loop takes its points in falling order of value (removing an object only
@@ -207,6 +222,8 @@ def decode(
     for c, name in enumerate(classes):
         d = density[c] * params.count_scale
         total = float(d.sum())
+        if not np.isfinite(total) or total > MAX_OBJECTS:
+            raise ValueError(f"the density sums to {total:.3g} {name} objects: not a count")
         n = max(0, int(round(total)))
         counts[name] = n
         sums[name] = total

@@ -142,7 +142,7 @@ def _figures(m: dict) -> str:
 def _to_the_second(stamp: object) -> str:
     """An install time as `model list` shows it (records keep microseconds for the order)."""
     text = str(stamp)
-    return re.sub(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d{6}", r"\1", text)
+    return re.sub(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d+", r"\1", text)
 
 
 def _say_pruned(info: dict) -> None:

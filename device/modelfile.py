@@ -158,13 +158,17 @@ def plain_number(v: Any, hi: float, lo: float = 0.0) -> float | None:
 
 
 # A number as written in ASCII: Python's float() also reads "1_0" as 10, spaces around it,
-# and digits of other scripts, none of which `train` writes.
-_DECIMAL = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+# and digits of other scripts, none of which `train` writes. (No nested optional digits: a
+# pattern that can split a run of digits many ways takes quadratic time on a long bad one.)
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+MAX_NUMBER_CHARS = 64  # `train` writes a float's repr: never this long
 
 
 def _number(where: str, key: str, raw: Any, lo: float, hi: float) -> float:
     try:
-        if isinstance(raw, str) and not _DECIMAL.fullmatch(raw):
+        if isinstance(raw, bool) or (
+            isinstance(raw, str) and (len(raw) > MAX_NUMBER_CHARS or not _DECIMAL.fullmatch(raw))
+        ):
             raise ValueError(raw)
         val = float(raw)
     except (TypeError, ValueError, OverflowError):

@@ -78,32 +78,40 @@ _B64 = re.compile(rf"[A-Za-z0-9+/]{{4,{MAX_SIGNATURE_CHARS}}}={{0,2}}")
 def read_signature_beside(model: str | Path) -> str | None:
     """The signature `model sign` wrote beside a model file, or None where there is none.
 
-    Read bounded and only from a regular file (a FIFO named like a .sig would hang `install` or
-    `deploy`); what is not one base64 word is refused with BadInput, naming the file."""
+    Read bounded, only from a regular file and never through a link (`model sign` writes a
+    plain file; a planted link could send any readable one-word file to a bench, and a FIFO
+    would hang `install` or `deploy`); what is not one base64 signature is refused with
+    BadInput, naming the file."""
+    from device.modelfile import printable  # modelfile is the heavier import
+
     p = sig_path(model)
+    shown = printable(str(p), 200)
     try:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
     except OSError as e:
-        raise BadInput(f"{p}: cannot read the signature ({e.strerror})") from None
+        why = "a link (refused)" if p.is_symlink() else f"cannot read the signature ({e.strerror})"
+        raise BadInput(f"{shown}: {why}") from None
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO, a device
-            raise BadInput(f"{p}: not a regular file (refused)")
+            raise BadInput(f"{shown}: not a regular file (refused)")
         raw = os.read(fd, MAX_SIGNATURE_CHARS + 2)
     except OSError as e:
-        raise BadInput(f"{p}: cannot read the signature ({e.strerror})") from None
+        raise BadInput(f"{shown}: cannot read the signature ({e.strerror})") from None
     finally:
         os.close(fd)
     if len(raw) > MAX_SIGNATURE_CHARS + 1:
-        raise BadInput(f"{p}: longer than a signature ({MAX_SIGNATURE_CHARS} characters; refused)")
+        raise BadInput(
+            f"{shown}: longer than a signature ({MAX_SIGNATURE_CHARS} characters; refused)"
+        )
     text = raw.decode("ascii", errors="replace").strip()
     try:
         if not _B64.fullmatch(text):
             raise ValueError(text)
         base64.b64decode(text, validate=True)
     except ValueError:  # binascii.Error is one
-        raise BadInput(f"{p}: not a base64 signature (refused)") from None
+        raise BadInput(f"{shown}: not a base64 signature (refused)") from None
     return text
 
 

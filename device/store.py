@@ -36,6 +36,7 @@ from device.store_lock import store_lock
 from device.store_records import (
     FIGURE_KEYS,
     figures_of,
+    installed_at,
     read_record,
     read_regular,
     training_figures,
@@ -291,7 +292,7 @@ class ModelStore:
             info["active"] = info["sha256"] == st.active
             info["role"] = roles.get(info["sha256"], "")
             models.append(info)
-        models.sort(key=lambda m: str(m.get("installed", "")), reverse=True)
+        models.sort(key=installed_at, reverse=True)
         return {
             "store": str(self.root),
             "active_sha256": st.active,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from device.durable import makedirs_durable
 from device.errors import BadInput
+from device.modelfile import printable
 
 LOCK_NAME = ".lock"
 WAIT_S = 120.0  # a holder writes a few files; this long means a stuck process, not a queue
@@ -38,10 +39,12 @@ def store_lock(root: Path, wait_s: float = WAIT_S) -> Iterator[None]:
         )
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            raise BadInput(f"{path}: not a regular file; remove it to use this model store")
+            shown = printable(str(path), 200)
+            raise BadInput(f"{shown}: not a regular file; remove it to use this model store")
     except OSError as e:  # not a folder, read-only, a path under /proc, not ours
         hint = "; run this as the user that owns it" if isinstance(e, PermissionError) else ""
-        raise BadInput(f"{root}: cannot lock the model store ({e.strerror}){hint}") from None
+        shown = printable(str(root), 200)
+        raise BadInput(f"{shown}: cannot lock the model store ({e.strerror}){hint}") from None
     try:
         deadline = time.monotonic() + wait_s
         while True:

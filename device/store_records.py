@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from datetime import datetime
 from pathlib import Path
 
 from device.modelfile import check_metadata, plain_number
@@ -73,3 +74,12 @@ def read_record(path: Path) -> dict | None:
     except (OSError, ValueError, RecursionError):
         return None
     return info if isinstance(info, dict) else None
+
+
+def installed_at(record: dict) -> float:
+    """When a model was installed, as a moment (install times carry the UTC offset of the day:
+    compared as text they misorder across a clock change); unreadable: oldest."""
+    try:
+        return datetime.fromisoformat(str(record.get("installed"))).timestamp()
+    except (ValueError, OverflowError, OSError):
+        return float("-inf")

@@ -1,5 +1,6 @@
 import json
 
+import numpy as np
 import pytest
 
 from device.counter import Counter
@@ -216,10 +217,56 @@ def test_writing_a_model_removes_the_signature_of_the_one_it_replaces(tmp_path):
     assert write_model_file(tmp_path / "fresh.onnx", b"m") == []
 
 
-@pytest.mark.parametrize("raw", ["1_0", " 1.5", "1.5 ", "\u0661", "0x10", "nan", "inf", "1e"])
+@pytest.mark.parametrize(
+    "raw",
+    ["1_0", " 1.5", "1.5 ", "\u0661", "0x10", "nan", "inf", "1e", "1" * 65, "4" * 65500 + "x"],
+)
 def test_a_number_in_metadata_is_plain_ascii_decimal(raw):
     """float() would read "1_0" as 10 and Arabic-Indic digits as numbers; `train` writes
     neither, so a file carrying them was made or edited by something else."""
     meta = onnx_fixtures.metadata(["egg"], **{"scopecount.input_scale": raw})
     with pytest.raises(ModelError, match="input_scale"):
+        parse_metadata(meta, "m.onnx")
+
+
+def _broken_density_models(tmp_path):
+    """Models that pass the start-up check (a random input) but give a density that is no
+    count on a real frame: infinite, NaN, or hundreds of millions of objects."""
+    import onnx
+    from onnx import helper
+
+    norm = json.dumps({"mean": [0, 0, 0], "std": [0.001, 0.001, 0.001]})
+    meta = onnx_fixtures.metadata(["spot"], **{"scopecount.normalization": norm})
+    inf = onnx_fixtures.bright_spot_model(gain=1e37, meta=meta)
+    m = onnx.load_from_string(inf)
+    m.graph.node[-1].output[0] = "d0"
+    m.graph.node.append(helper.make_node("Sub", ["d0", "d0"], ["density"]))
+    return {
+        "inf": onnx_fixtures.write(tmp_path / "inf.onnx", inf),
+        "nan": onnx_fixtures.write(tmp_path / "nan.onnx", m.SerializeToString()),
+        "huge": onnx_fixtures.write(
+            tmp_path / "huge.onnx", onnx_fixtures.bright_spot_model(gain=1e6)
+        ),
+    }
+
+
+def test_a_density_that_is_no_count_is_one_line_naming_the_model(tmp_path):
+    """It crashed (NaN, inf: a traceback, exit 1) or placed points for minutes (2e8 objects)."""
+    import cv2
+
+    from tests.conftest import run_cli
+
+    cv2.imwrite(str(tmp_path / "white.png"), np.full((64, 64, 3), 255, np.uint8))
+    for name, model in _broken_density_models(tmp_path).items():
+        proc = run_cli("count", str(tmp_path / "white.png"), "--model", str(model), timeout=60)
+        err = proc.stderr.decode().strip()
+        assert proc.returncode == 2 and len(err.splitlines()) == 1, (name, err)
+        assert f"{name}.onnx" in err and "not a count" in err, err
+
+
+def test_a_json_true_is_not_the_number_one():
+    meta = onnx_fixtures.metadata(
+        ["egg"], **{"scopecount.decode": json.dumps({"count_scale": True, "kernel_sigma": 1.0})}
+    )
+    with pytest.raises(ModelError, match="count_scale"):
         parse_metadata(meta, "m.onnx")

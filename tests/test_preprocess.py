@@ -40,3 +40,9 @@ def test_padding_repeats_the_last_row_and_column() -> None:
 def test_a_frame_that_is_not_8_bit_rgb_still_gets_the_training_arithmetic() -> None:
     rgb = np.random.default_rng(1).random((20, 21, 3)).astype(np.float32) * 255
     assert np.array_equal(model_input(rgb, MEAN, STD), reference(rgb))
+
+
+def test_an_empty_frame_is_refused_not_made_from_uninitialised_memory() -> None:
+    for shape in ((0, 0, 3), (0, 5, 3), (5, 0, 3)):
+        with pytest.raises(ValueError, match="empty frame"):
+            model_input(np.zeros(shape, np.uint8), MEAN, STD)

@@ -117,6 +117,13 @@ def test_a_signature_beside_the_model_is_read_as_untrusted_data(tmp_path):
             read_signature_beside(model)
         assert "\n" not in str(e.value)
     sig.unlink()
+    secret = tmp_path / "machine-id"
+    secret.write_text("0123456789abcdef0123456789abcdef\n")  # one base64-looking word
+    for target in (secret, tmp_path / "nowhere"):
+        sig.symlink_to(target)
+        with pytest.raises(BadInput, match="m.onnx.sig: a link"):
+            read_signature_beside(model)
+        sig.unlink()
     for odd in (os.mkfifo, os.mkdir):
         odd(sig)
         with pytest.raises(BadInput, match="m.onnx.sig: not a regular file"):
@@ -146,3 +153,20 @@ def test_a_bad_signature_blocks_a_signed_store_and_is_set_aside_by_an_unsigned_o
         err = proc.stderr.decode().strip()
         assert proc.returncode == 0 and len(err.splitlines()) == 1, err
         assert "m.onnx.sig" in err and "installed without it" in err and "\x1b" not in err
+
+
+def test_newest_is_by_the_moment_not_the_text_of_the_install_time(tmp_path):
+    """Across a clock change the earlier moment can read later as text (02:45+02:00 is 00:45
+    UTC, 02:30+01:00 is 01:30 UTC)."""
+    s, shas = _store_with_two(tmp_path)
+    stamps = ("2026-10-25T02:45:00.000000+02:00", "2026-10-25T02:30:00.0000001+01:00")
+    for sha, stamp in zip(shas, stamps, strict=True):
+        rec = json.loads((s / "models" / f"{sha}.json").read_text())
+        rec.update(name="same", installed=stamp)
+        (s / "models" / f"{sha}.json").write_text(json.dumps(rec))
+    listing = json.loads(run_cli("model", "list", "--json", "--store", str(s)).stdout)
+    assert [m["installed"] for m in listing["models"]] == list(reversed(stamps))
+    proc = run_cli("model", "activate", "same", "--store", str(s))
+    assert proc.returncode == 0 and shas[1][:12] in proc.stdout.decode(), proc.stdout
+    out = run_cli("model", "list", "--store", str(s)).stdout.decode()
+    assert "2026-10-25T02:30:00+01:00" in out and "0000001" not in out
