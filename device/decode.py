@@ -46,10 +46,10 @@ def place_points(density: np.ndarray, n: int, sigma: float) -> list[tuple[float,
 
     The result is that of the plain greedy loop (`place_points_greedy`: take the strongest
     place, remove one object's worth around it, repeat; the same points in the same order, to
-    rounding), computed many points at a time: a
-    point changes the map only within its block and the blocks around it, so every block whose
-    maximum beats its neighbours' is taken in the same step. Thousands of cells in a frame cost
-    tens of numpy steps instead of thousands of Python iterations (a Pi is slow at those).
+    rounding), computed many points at a time: a point changes the map only within its block
+    and the blocks around it, so every block whose maximum beats its neighbours' is taken in
+    the same step. Thousands of cells in a frame cost tens of numpy steps instead of thousands
+    of Python iterations (a Pi is slow at those).
     """
     if n <= 0 or density.size == 0:
         return []
