@@ -103,7 +103,7 @@ def _sig_beside(model: Path, required: bool) -> str | None:
     except BadInput as e:
         if required:
             raise
-        why = str(e).removesuffix(" (refused)")
+        why = str(e).replace(" (refused)", "").replace("; refused)", ")")
         print(
             f"scopecount: warning: {why}; installed without it (this store checks no signatures)",
             file=sys.stderr,
@@ -124,7 +124,7 @@ def _warn_not_learnt(info: dict, where: str) -> None:
         )
 
 
-COST_W, TRAINING_W = 28, 32  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
+COST_W, TRAINING_W = 31, 32  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
 
 
 def _figures(m: dict) -> str:
@@ -148,7 +148,8 @@ def _to_the_second(stamp: object) -> str:
 def _say_pruned(info: dict) -> None:
     for p in info.get("pruned", []):
         print(
-            f"pruned {printable(p['name'])} {p['sha256'][:12]}: removed {p['path']}",
+            f"pruned {printable(p['name'])} {p['sha256'][:12]}: "
+            f"removed {printable(p['path'], 200)}",
             file=sys.stderr,
         )
 
@@ -165,10 +166,11 @@ def model_cmd(a: argparse.Namespace) -> int:
                 raise BadInput("model install: FILE is required")
             p = Path(a.target)
             if not p.is_file():
-                raise BadInput(f"{p}: no such model file")
+                raise BadInput(f"{printable(str(p), 200)}: no such model file")
             if p.stat().st_size > store.limits.max_bytes:
-                raise BadInput(f"refused {p}: {p.stat().st_size} bytes is over the limit")
-            data, where = p.read_bytes(), str(p)
+                shown = printable(str(p), 200)
+                raise BadInput(f"refused {shown}: {p.stat().st_size} bytes is over the limit")
+            data, where = p.read_bytes(), printable(str(p), 200)  # `where`: for messages
             sig = a.sig or _sig_beside(p, required=bool(trusted))
         else:
             if a.reinstall:
@@ -207,16 +209,16 @@ def model_cmd(a: argparse.Namespace) -> int:
                 mark = "*" if m["active"] else " "
                 names = m.get("classes")  # a hand-edited record may hold anything
                 names = ",".join(map(str, names)) if isinstance(names, list) else "?"
-                classes = printable(names, 40)
+                classes = printable(names, 17)  # cut to its column ('...' included)
                 size = plain_number(m.get("size"), 1e12) or 0.0
                 role = f"  ({m['role']})" if m.get("role") not in ("", "active", None) else ""
                 print(
-                    f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name'))):<28} "
+                    f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name')), 25):<28} "
                     f"{classes:<20} {size / 1024:7.0f} KB {_figures(m)}"
                     f"{printable(_to_the_second(m.get('installed')))}{role}"
                 )
             if not listing["models"]:
-                print(f"no models in {store.root}")
+                print(f"no models in {store.shown}")
         return 0
     if a.action == "activate":
         if not a.target:

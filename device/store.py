@@ -29,7 +29,7 @@ from pathlib import Path
 
 from device.durable import fsync_dir, makedirs_durable, replace_file
 from device.errors import BadInput, ModelError
-from device.modelfile import check_metadata, sha256_bytes
+from device.modelfile import check_metadata, printable, sha256_bytes
 from device.onnx_scan import scan
 from device.smoke import smoke_run
 from device.store_lock import store_lock
@@ -43,6 +43,7 @@ from device.store_records import (
 )
 
 MAX_BYTES = 32 * 1024 * 1024
+MAX_STATE_BYTES = 4 * 1024 * 1024  # sha256 lists: tens of thousands of installs
 SMOKE_BUDGET_S = 10.0
 _SHA = re.compile(r"[0-9a-f]{64}")
 
@@ -112,17 +113,22 @@ class ModelStore:
         self.models = self.root / "models"
         self.state_path = self.root / "state.json"
         self.limits = limits or Limits()
+        # for messages: a path typed by a person may hold anything, a terminal escape too
+        self.shown = printable(str(self.root), 200)
+        self.shown_state = printable(str(self.state_path), 200)
 
     # -- state ------------------------------------------------------------------------------
     def read_state(self) -> State:
         try:
-            raw = json.loads(self.state_path.read_text())
+            # bounded, a regular file, never through a link: a FIFO here hung `model list`
+            raw = json.loads(read_regular(self.state_path, MAX_STATE_BYTES))
         except FileNotFoundError:
             return State()
-        except (OSError, ValueError) as e:
-            raise BadInput(f"{self.state_path}: unreadable store state ({e})") from None
+        except (OSError, ValueError, RecursionError) as e:
+            why = printable(str(e), 200)
+            raise BadInput(f"{self.shown_state}: unreadable store state ({why})") from None
         if not isinstance(raw, dict):
-            raise BadInput(f"{self.state_path}: unreadable store state (not an object)")
+            raise BadInput(f"{self.shown_state}: unreadable store state (not an object)")
 
         def shas(key: str) -> list[str]:
             val = raw.get(key) or []
@@ -130,7 +136,7 @@ class ModelStore:
             if not isinstance(val, list) or not all(
                 isinstance(s, str) and _SHA.fullmatch(s) for s in val
             ):
-                raise BadInput(f"{self.state_path}: {key} must be a list of sha256 values")
+                raise BadInput(f"{self.shown_state}: {key} must be a list of sha256 values")
             return list(val)
 
         active = raw.get("active")
@@ -308,7 +314,9 @@ class ModelStore:
         if not hits:
             hits = [m for m in models if m.get("name") == name_or_sha][:1]
         if not hits:
-            raise BadInput(f"{name_or_sha[:80]!r}: no such model in {self.root} (see `model list`)")
+            raise BadInput(
+                f"{name_or_sha[:80]!r}: no such model in {self.shown} (see `model list`)"
+            )
         if len(hits) > 1:
             raise BadInput(f"{name_or_sha}: matches {len(hits)} models, give more of the sha256")
         return hits[0]["sha256"]
@@ -320,7 +328,7 @@ class ModelStore:
         try:
             data = self._model_bytes(sha)
         except OSError as e:
-            raise BadInput(f"{path}: cannot read ({e.strerror})") from None
+            raise BadInput(f"{printable(str(path), 200)}: cannot read ({e.strerror})") from None
         except ValueError as e:
             raise BadInput(str(e)) from None
         if trusted:
@@ -345,7 +353,7 @@ class ModelStore:
         with store_lock(self.root):
             st = self.read_state()
             if not path.exists():
-                raise BadInput(f"{path}: removed meanwhile by another install")
+                raise BadInput(f"{printable(str(path), 200)}: removed meanwhile by another install")
             if st.make_active(sha):
                 self._write_state(st)
         figures = {k: checked[k] for k in FIGURE_KEYS}
@@ -354,11 +362,11 @@ class ModelStore:
     def rollback(self, trusted: list | None = None) -> dict:
         """The previous model becomes active; the one left stays in the store (see `left`)."""
         if not self.state_path.exists():  # nothing to lock (and no folder to create)
-            raise BadInput(f"{self.root}: no previous model to roll back to")
+            raise BadInput(f"{self.shown}: no previous model to roll back to")
         with store_lock(self.root):
             st = self.read_state()
             if not st.previous:
-                raise BadInput(f"{self.root}: no previous model to roll back to")
+                raise BadInput(f"{self.shown}: no previous model to roll back to")
             sha = st.previous[0]
             if not self.path_of(sha).exists():
                 raise BadInput(f"{self.path_of(sha)}: the previous model's file is missing")

@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 from device.errors import BadInput
+from device.modelfile import printable
 from device.signing import read_signature_beside
 
 
@@ -56,7 +57,9 @@ def deploy(
     with open(p, "rb") as f:
         proc = subprocess.run(cmd, stdin=f, capture_output=True, timeout=300)
     answer = (proc.stdout + proc.stderr).decode(errors="replace").strip()
-    print(f"{host}: {answer}" if answer else f"{host}: (no answer)")
+    # the bench's reply is another machine's text: escaped, line by line, before a terminal
+    lines = [printable(line, 500) for line in answer.splitlines()[:50]]
+    print(f"{printable(host, 200)}: " + ("\n".join(lines) if lines else "(no answer)"))
     if proc.returncode == 0:
         return 0
     return 2 if proc.returncode == 2 else 1

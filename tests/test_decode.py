@@ -126,3 +126,20 @@ def test_a_dense_map_takes_far_fewer_steps_than_points(monkeypatch):
     monkeypatch.setattr(dec, "_local_maxima", lambda b: steps.append(1) or real(b))
     assert len(place_points(d, 8000, 1.0)) == 8000
     assert len(steps) < 400, len(steps)
+
+
+def test_a_pile_of_objects_on_one_spot_goes_one_at_a_time_after_a_bounded_number_of_steps(
+    monkeypatch,
+):
+    """A (broken or hostile) model can put thousands of objects in one cell: batching takes
+    one point a step there, so after a bounded number of steps the plain loop takes over."""
+    import device.decode as dec
+
+    d = np.zeros((120, 160))
+    d[60, 80] = 2000.0
+    steps = []
+    real = dec._local_maxima
+    monkeypatch.setattr(dec, "_local_maxima", lambda b: steps.append(1) or real(b))
+    pts = place_points(d, 2000, 1.0)
+    assert len(steps) <= 96 + 2000 // 8
+    assert np.allclose(pts, place_points_greedy(d, 2000, 1.0), atol=1e-9)

@@ -170,3 +170,18 @@ def test_newest_is_by_the_moment_not_the_text_of_the_install_time(tmp_path):
     assert proc.returncode == 0 and shas[1][:12] in proc.stdout.decode(), proc.stdout
     out = run_cli("model", "list", "--store", str(s)).stdout.decode()
     assert "2026-10-25T02:30:00+01:00" in out and "0000001" not in out
+
+
+def test_a_fifo_for_state_json_and_escapes_in_the_store_path_stay_harmless(tmp_path):
+    s, _ = _store_with_two(tmp_path)
+    (s / "state.json").unlink()
+    os.mkfifo(s / "state.json")
+    proc = run_cli("model", "list", "--store", str(s), timeout=30)  # it hung before
+    err = proc.stderr.decode().strip()
+    assert proc.returncode == 2 and "unreadable store state" in err and len(err.splitlines()) == 1
+    red = tmp_path / "e\x1b[31mRED"
+    red.mkdir()
+    for args in (["list"], ["rollback"], ["activate", "nosuch"]):
+        proc = run_cli("model", *args, "--store", str(red), timeout=30)
+        out = proc.stdout + proc.stderr
+        assert b"\x1b" not in out and b"\\x1b[31mRED" in out, out
