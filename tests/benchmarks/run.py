@@ -68,8 +68,9 @@ def pi_estimate(ours: list[dict], yolo: list[dict]) -> str:
         f"Estimate, not a measurement: assuming the same ratio holds on ARM (both are "
         f"convolution-bound in onnxruntime's MLAS), and YOLO11n at about {YOLO_PI5_MS:.0f} ms on "
         f"a Pi 5, one 1280x960 count takes about **{pi5:.0f} ms on a Pi 5** and **"
-        f"{pi5 * PI4_VS_PI5:.0f} ms on a Pi 4** (taken as {PI4_VS_PI5}x slower), plus about "
-        f"{o['median_ms'] - o['infer_ms']:.0f} ms of decoding scaled alike. From MACs alone: "
+        f"{pi5 * PI4_VS_PI5:.0f} ms on a Pi 4** (taken as {PI4_VS_PI5}x slower); the points "
+        f"and the zoom check are {o['median_ms'] - o['infer_ms']:.0f} ms of it here. From MACs "
+        f"alone: "
         f"{o['gmacs']:.2f} GMAC against YOLO11n's {y['gmacs']:.2f}. Run `scopecount benchmark` "
         f"on the Pi for the real figures."
     )
@@ -139,15 +140,15 @@ def main(argv: list[str] | None = None) -> None:
         "### Accuracy against cost",
         "The first split of each folder trained again at other budgets (`train --budget-gmac`) "
         "and, at the default budget, with the other network design (`train --arch unet`: full "
-        "3x3 convolutions, fewer MACs per frame left for resolution but about a third of the "
-        "time per MAC). "
+        "3x3 convolutions, fewer MACs per frame left for resolution but about half the time per "
+        "MAC). "
         "GMAC are counted from each ONNX graph for a 1280x960 frame after the model's own input "
         "scaling; the Pi 4 column is an estimate per network design (`device/pi_cost.py`). "
         "YOLO11n costs 3.24 GMAC at 640x640 (speed table below).",
         accuracy.frontier_table(results),
         "The default model of each folder (first split), timed alone once all training was "
         "done: a 1280x960 frame tiled from a held-out image, counted (resize, inference, "
-        "decoding), median of 9.",
+        "points and the zoom check), median of 9.",
         accuracy.speed_table(results),
     ]
 
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     yolo = yolo_rows()
     parts += [
         "### Speed per frame on this machine",
-        "Counting = resize, inference and decoding into points; YOLO11n = inference only.",
+        "Counting = resize, inference, points and the zoom check; YOLO11n = inference only.",
         speed_table(ours + yolo),
         pi_estimate(ours, yolo),
     ]
