@@ -37,6 +37,8 @@ def gaussian_kernel(sigma: float) -> np.ndarray:
 
 # Fewer blocks than this (objects as wide as a quarter of the map): one point at a time.
 MIN_BLOCKS = 16
+# Blocks looked at, all rounds together, before the batched steps give way to the loop.
+MAX_BLOCK_STEPS = 2_000_000
 # More objects than a 1280x960 frame can hold at 4 px each: a broken model, not a count.
 MAX_OBJECTS = 100_000
 
@@ -71,8 +73,9 @@ def place_points(density: np.ndarray, n: int, sigma: float) -> list[tuple[float,
     # nothing left on the map reaches the n-th highest value taken.
     while taken < n or blocks.max() >= nth:
         rounds += 1
-        if rounds > 96 + n // 8:  # real maps take at most 80% of this; a pile of objects on
-            # one spot gives up one point a round: the loop is faster there
+        if rounds > 96 + n // 8 or rounds * bh * bw > MAX_BLOCK_STEPS:  # real maps take at
+            # most 80% and 10% of these; a pile of objects on one spot gives up one point a
+            # round: the loop is faster there
             return place_points_greedy(density, n, sigma)
         # Once n are taken, a block below the n-th value taken can add nothing to the first n
         # (values only fall), and taking its points would not change theirs.

@@ -136,7 +136,9 @@ def _figures(m: dict) -> str:
     cost += f" (Pi 4 ~{pi4:.2f} s)" if pi4 is not None else ""
     training = f"train MAE {mae:.4g}" if mae is not None else ""
     training += "  NOT LEARNT" if m.get("learnt") is False else ""
-    return f"{cost:<{COST_W}}{training:<{TRAINING_W}}"
+    if len(cost) >= COST_W:  # a file may claim absurd figures: they keep to their column
+        cost = cost[: COST_W - 4] + "..."
+    return f"{cost:<{COST_W}}{training[: TRAINING_W - 1]:<{TRAINING_W}}"
 
 
 def _to_the_second(stamp: object) -> str:
@@ -148,7 +150,7 @@ def _to_the_second(stamp: object) -> str:
 def _say_pruned(info: dict) -> None:
     for p in info.get("pruned", []):
         print(
-            f"pruned {printable(p['name'])} {p['sha256'][:12]}: "
+            f"pruned {printable(p['name'])} {printable(p['sha256'][:12])}: "
             f"removed {printable(p['path'], 200)}",
             file=sys.stderr,
         )

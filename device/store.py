@@ -141,7 +141,7 @@ class ModelStore:
 
         active = raw.get("active")
         if active is not None and not (isinstance(active, str) and _SHA.fullmatch(active)):
-            raise BadInput(f"{self.state_path}: active must be a sha256")
+            raise BadInput(f"{self.shown_state}: active must be a sha256")
         # A state written before `seen` existed: what it names was installed here.
         seen = shas("seen") if "seen" in raw else [s for s in [active, *shas("previous")] if s]
         return State(active, shas("previous"), shas("left"), seen)
@@ -171,7 +171,10 @@ class ModelStore:
         path = self.path_of(sha)
         data = read_regular(path, self.limits.max_bytes)
         if sha256_bytes(data) != sha:
-            raise ValueError(f"{path}: damaged (its sha256 is not the one it was installed with)")
+            raise ValueError(
+                f"{printable(str(path), 200)}: damaged (its sha256 is not the one it was installed "
+                "with)"
+            )
         return data
 
     def _with_figures(self, info: dict, sha: str) -> dict:
@@ -369,7 +372,8 @@ class ModelStore:
                 raise BadInput(f"{self.shown}: no previous model to roll back to")
             sha = st.previous[0]
             if not self.path_of(sha).exists():
-                raise BadInput(f"{self.path_of(sha)}: the previous model's file is missing")
+                shown = printable(str(self.path_of(sha)), 200)
+                raise BadInput(f"{shown}: the previous model's file is missing")
             data = self._stored_bytes(sha, trusted)
             # Rolling back twice goes further back; the model left can come back by `activate`.
             st.left = [s for s in [st.active, *st.left] if s and s != sha]

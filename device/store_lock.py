@@ -55,7 +55,8 @@ def store_lock(root: Path, wait_s: float = WAIT_S) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     holder = _holder(path)
                     raise StoreBusy(
-                        f"{root}: the model store is locked by another process{holder} "
+                        f"{printable(str(root), 200)}: the model store is locked by another "
+                        f"process{holder} "
                         f"for over {wait_s:.0f} s"
                     ) from None
                 time.sleep(0.02)

@@ -43,13 +43,13 @@ def deploy(
     if host.startswith("-") or not host.strip():
         raise BadInput(f"{host!r}: not a host name (a leading '-' would be read as an ssh option)")
     if not p.is_file():
-        raise BadInput(f"{p}: no such model file")
+        raise BadInput(f"{printable(str(p), 200)}: no such model file")
     if p.stat().st_size == 0:
-        raise BadInput(f"{p}: empty file")
+        raise BadInput(f"{printable(str(p), 200)}: empty file")
     if port is not None and not 0 < port < 65536:
         raise BadInput(f"--port {port}: not a TCP port")
     if identity and not Path(identity).is_file():
-        raise BadInput(f"--identity {identity}: no such key file")
+        raise BadInput(f"--identity {printable(identity, 200)}: no such key file")
     if shutil.which("ssh") is None:
         raise BadInput("ssh: the OpenSSH client is not installed (apt install openssh-client)")
     sig = read_signature_beside(p)
@@ -58,7 +58,9 @@ def deploy(
         proc = subprocess.run(cmd, stdin=f, capture_output=True, timeout=300)
     answer = (proc.stdout + proc.stderr).decode(errors="replace").strip()
     # the bench's reply is another machine's text: escaped, line by line, before a terminal
-    lines = [printable(line, 500) for line in answer.splitlines()[:50]]
+    every = answer.splitlines()
+    lines = [printable(line, 500) for line in every[:50]]
+    lines += [f"({len(every) - 50} more lines)"] if len(every) > 50 else []
     print(f"{printable(host, 200)}: " + ("\n".join(lines) if lines else "(no answer)"))
     if proc.returncode == 0:
         return 0

@@ -185,3 +185,25 @@ def test_a_fifo_for_state_json_and_escapes_in_the_store_path_stay_harmless(tmp_p
         proc = run_cli("model", *args, "--store", str(red), timeout=30)
         out = proc.stdout + proc.stderr
         assert b"\x1b" not in out and b"\\x1b[31mRED" in out, out
+
+
+def test_a_stray_file_with_escapes_in_its_name_is_pruned_and_named_escaped(tmp_path):
+    s, _ = _store_with_two(tmp_path)
+    (s / "models" / "j\x1b[32mG.onnx").write_text("stray")
+    third = onnx_fixtures.write(tmp_path / "third.onnx", onnx_fixtures.bright_spot_model(["t"]))
+    proc = run_cli("model", "install", str(third), "--store", str(s), timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert b"pruned" in proc.stderr and b"\x1b" not in proc.stderr, proc.stderr
+    assert not (s / "models" / "j\x1b[32mG.onnx").exists()
+
+
+def test_absurd_figures_keep_to_their_column_in_model_list(tmp_path):
+    metrics = {"train_mae": 0.5, "learnt": True, "macs_per_input_pixel": 999999.0}
+    meta = onnx_fixtures.metadata(
+        ["egg"], **{"scopecount.metrics": json.dumps(metrics), "scopecount.input_scale": "4"}
+    )
+    m = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    s = tmp_path / "s"
+    assert run_cli("model", "install", str(m), "--store", str(s)).returncode == 0
+    header, row = run_cli("model", "list", "--store", str(s)).stdout.decode().splitlines()
+    assert row.index("train MAE") == header.index("training"), (header, row)
