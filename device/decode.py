@@ -62,7 +62,7 @@ def place_points(density: np.ndarray, n: int, sigma: float) -> list[tuple[float,
     res, blocks = _blocked(density, block)
     bh, bw = blocks.shape
     if bh * bw < MIN_BLOCKS:  # objects as wide as the map: little to take at once
-        return [p[1:] for p in _place_greedy(res, blocks, n, k, block, (h, w))]
+        return place_points_greedy(density, n, sigma)
     tiles = res.reshape(bh, block, bw, block)  # a view: tiles[by, :, bx, :] is one block
     ky, kx = (g.ravel() - r for g in np.mgrid[0 : 2 * r + 1, 0 : 2 * r + 1])
     wy, wx = (g.ravel() - 1 for g in np.mgrid[0:3, 0:3])
