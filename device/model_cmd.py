@@ -15,7 +15,7 @@ from pathlib import Path
 
 from device import config
 from device.errors import BadInput
-from device.modelfile import plain_number, printable
+from device.modelfile import plain_number, printable, printable_path
 from device.signing import read_signature_beside, sig_path
 from device.store import Limits, ModelStore
 from device.store_records import MAX_FIGURE
@@ -151,7 +151,7 @@ def _say_pruned(info: dict) -> None:
     for p in info.get("pruned", []):
         print(
             f"pruned {printable(p['name'])} {printable(p['sha256'][:12])}: "
-            f"removed {printable(p['path'], 200)}",
+            f"removed {printable_path(p['path'])}",
             file=sys.stderr,
         )
 
@@ -168,11 +168,11 @@ def model_cmd(a: argparse.Namespace) -> int:
                 raise BadInput("model install: FILE is required")
             p = Path(a.target)
             if not p.is_file():
-                raise BadInput(f"{printable(str(p), 200)}: no such model file")
+                raise BadInput(f"{printable_path(p)}: no such model file")
             if p.stat().st_size > store.limits.max_bytes:
-                shown = printable(str(p), 200)
+                shown = printable_path(p)
                 raise BadInput(f"refused {shown}: {p.stat().st_size} bytes is over the limit")
-            data, where = p.read_bytes(), printable(str(p), 200)  # `where`: for messages
+            data, where = p.read_bytes(), printable_path(p)  # `where`: for messages
             sig = a.sig or _sig_beside(p, required=bool(trusted))
         else:
             if a.reinstall:

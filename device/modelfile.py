@@ -54,6 +54,12 @@ def printable(text: str, limit: int = 60) -> str:
     return out + ("..." if len(text) > limit else "")
 
 
+def printable_path(path: str | Path) -> str:
+    """A path for a message: typed by a person or found on a stick, it may hold anything (a
+    terminal escape too)."""
+    return printable(str(path), 200)
+
+
 def check_name(value: object, key: str, where: str, max_chars: int) -> str:
     """A model or class name: ModelError naming the file and key unless it is a plain name
     (the rules of device/names.py, which every other entry point uses too)."""

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import re
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,29 +80,24 @@ def read_signature_beside(model: str | Path) -> str | None:
     plain file; a planted link could send any readable one-word file to a bench, and a FIFO
     would hang `install` or `deploy`); what is not one base64 signature is refused with
     BadInput, naming the file."""
-    from device.modelfile import printable  # modelfile is the heavier import
+    from device.modelfile import printable_path  # modelfile is the heavier import
+    from device.untrusted_file import FileTooLarge, NotRegularFile, read_regular
 
     p = sig_path(model)
-    shown = printable(str(p), 200)
+    shown = printable_path(p)
     try:
-        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW)
+        raw = read_regular(p, MAX_SIGNATURE_CHARS + 1)  # a newline after the longest
     except FileNotFoundError:
         return None
+    except NotRegularFile:  # a folder, a FIFO, a device
+        raise BadInput(f"{shown}: not a regular file (refused)") from None
+    except FileTooLarge:
+        raise BadInput(
+            f"{shown}: longer than a signature ({MAX_SIGNATURE_CHARS} characters; refused)"
+        ) from None
     except OSError as e:
         why = "a link (refused)" if p.is_symlink() else f"cannot read the signature ({e.strerror})"
         raise BadInput(f"{shown}: {why}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a folder, a FIFO, a device
-            raise BadInput(f"{shown}: not a regular file (refused)")
-        raw = os.read(fd, MAX_SIGNATURE_CHARS + 2)
-    except OSError as e:
-        raise BadInput(f"{shown}: cannot read the signature ({e.strerror})") from None
-    finally:
-        os.close(fd)
-    if len(raw) > MAX_SIGNATURE_CHARS + 1:
-        raise BadInput(
-            f"{shown}: longer than a signature ({MAX_SIGNATURE_CHARS} characters; refused)"
-        )
     text = raw.decode("ascii", errors="replace").strip()
     try:
         if not _B64.fullmatch(text):

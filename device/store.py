@@ -29,7 +29,7 @@ from pathlib import Path
 
 from device.durable import fsync_dir, makedirs_durable, replace_file
 from device.errors import BadInput, ModelError
-from device.modelfile import check_metadata, printable, sha256_bytes
+from device.modelfile import check_metadata, printable, printable_path, sha256_bytes
 from device.onnx_scan import scan
 from device.smoke import smoke_run
 from device.store_lock import store_lock
@@ -38,9 +38,9 @@ from device.store_records import (
     figures_of,
     installed_at,
     read_record,
-    read_regular,
     training_figures,
 )
+from device.untrusted_file import read_regular
 
 MAX_BYTES = 32 * 1024 * 1024
 MAX_STATE_BYTES = 4 * 1024 * 1024  # sha256 lists: tens of thousands of installs
@@ -114,8 +114,8 @@ class ModelStore:
         self.state_path = self.root / "state.json"
         self.limits = limits or Limits()
         # for messages: a path typed by a person may hold anything, a terminal escape too
-        self.shown = printable(str(self.root), 200)
-        self.shown_state = printable(str(self.state_path), 200)
+        self.shown = printable_path(self.root)
+        self.shown_state = printable_path(self.state_path)
 
     # -- state ------------------------------------------------------------------------------
     def read_state(self) -> State:
@@ -172,8 +172,7 @@ class ModelStore:
         data = read_regular(path, self.limits.max_bytes)
         if sha256_bytes(data) != sha:
             raise ValueError(
-                f"{printable(str(path), 200)}: damaged (its sha256 is not the one it was installed "
-                "with)"
+                f"{printable_path(path)}: damaged (its sha256 is not the one it was installed with)"
             )
         return data
 
@@ -331,7 +330,7 @@ class ModelStore:
         try:
             data = self._model_bytes(sha)
         except OSError as e:
-            raise BadInput(f"{printable(str(path), 200)}: cannot read ({e.strerror})") from None
+            raise BadInput(f"{printable_path(path)}: cannot read ({e.strerror})") from None
         except ValueError as e:
             raise BadInput(str(e)) from None
         if trusted:
@@ -356,7 +355,7 @@ class ModelStore:
         with store_lock(self.root):
             st = self.read_state()
             if not path.exists():
-                raise BadInput(f"{printable(str(path), 200)}: removed meanwhile by another install")
+                raise BadInput(f"{printable_path(path)}: removed meanwhile by another install")
             if st.make_active(sha):
                 self._write_state(st)
         figures = {k: checked[k] for k in FIGURE_KEYS}
@@ -372,7 +371,7 @@ class ModelStore:
                 raise BadInput(f"{self.shown}: no previous model to roll back to")
             sha = st.previous[0]
             if not self.path_of(sha).exists():
-                shown = printable(str(self.path_of(sha)), 200)
+                shown = printable_path(self.path_of(sha))
                 raise BadInput(f"{shown}: the previous model's file is missing")
             data = self._stored_bytes(sha, trusted)
             # Rolling back twice goes further back; the model left can come back by `activate`.

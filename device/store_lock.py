@@ -18,7 +18,7 @@ from pathlib import Path
 
 from device.durable import makedirs_durable
 from device.errors import BadInput
-from device.modelfile import printable
+from device.modelfile import printable_path
 
 LOCK_NAME = ".lock"
 WAIT_S = 120.0  # a holder writes a few files; this long means a stuck process, not a queue
@@ -39,11 +39,11 @@ def store_lock(root: Path, wait_s: float = WAIT_S) -> Iterator[None]:
         )
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             os.close(fd)
-            shown = printable(str(path), 200)
+            shown = printable_path(path)
             raise BadInput(f"{shown}: not a regular file; remove it to use this model store")
     except OSError as e:  # not a folder, read-only, a path under /proc, not ours
         hint = "; run this as the user that owns it" if isinstance(e, PermissionError) else ""
-        shown = printable(str(root), 200)
+        shown = printable_path(root)
         raise BadInput(f"{shown}: cannot lock the model store ({e.strerror}){hint}") from None
     try:
         deadline = time.monotonic() + wait_s
@@ -55,7 +55,7 @@ def store_lock(root: Path, wait_s: float = WAIT_S) -> Iterator[None]:
                 if time.monotonic() > deadline:
                     holder = _holder(path)
                     raise StoreBusy(
-                        f"{printable(str(root), 200)}: the model store is locked by another "
+                        f"{printable_path(root)}: the model store is locked by another "
                         f"process{holder} "
                         f"for over {wait_s:.0f} s"
                     ) from None

@@ -4,13 +4,12 @@ JSON object, never through a link) and the training figures a model file carries
 from __future__ import annotations
 
 import json
-import os
-import stat
 from datetime import datetime
 from pathlib import Path
 
 from device.modelfile import check_metadata, plain_number
 from device.onnx_scan import scan
+from device.untrusted_file import read_regular
 
 # Far above any real figure (networks cost hundreds to a few thousand MACs per input pixel;
 # MAE is in objects): beyond this a file's claim is not shown.
@@ -51,20 +50,6 @@ def figures_of(data: bytes, where: str) -> dict:
 
 
 MAX_RECORD_BYTES = 64 * 1024
-
-
-def read_regular(path: Path, limit: int) -> bytes:
-    """A store file's bytes: a regular file, never followed through a link (so never a FIFO or
-    a device), of at most `limit` bytes (ValueError otherwise; OSError where it cannot open)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode) or st.st_size > limit:
-            raise ValueError(f"{path}: not a store file of at most {limit} bytes")
-        data = f.read(limit + 1)
-    if len(data) > limit:  # grew while read
-        raise ValueError(f"{path}: not a store file of at most {limit} bytes")
-    return data
 
 
 def read_record(path: Path) -> dict | None:

@@ -13,7 +13,7 @@ import subprocess
 from pathlib import Path
 
 from device.errors import BadInput
-from device.modelfile import printable
+from device.modelfile import printable, printable_path
 from device.signing import read_signature_beside
 
 
@@ -43,13 +43,13 @@ def deploy(
     if host.startswith("-") or not host.strip():
         raise BadInput(f"{host!r}: not a host name (a leading '-' would be read as an ssh option)")
     if not p.is_file():
-        raise BadInput(f"{printable(str(p), 200)}: no such model file")
+        raise BadInput(f"{printable_path(p)}: no such model file")
     if p.stat().st_size == 0:
-        raise BadInput(f"{printable(str(p), 200)}: empty file")
+        raise BadInput(f"{printable_path(p)}: empty file")
     if port is not None and not 0 < port < 65536:
         raise BadInput(f"--port {port}: not a TCP port")
     if identity and not Path(identity).is_file():
-        raise BadInput(f"--identity {printable(identity, 200)}: no such key file")
+        raise BadInput(f"--identity {printable_path(identity)}: no such key file")
     if shutil.which("ssh") is None:
         raise BadInput("ssh: the OpenSSH client is not installed (apt install openssh-client)")
     sig = read_signature_beside(p)
