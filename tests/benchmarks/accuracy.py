@@ -275,9 +275,13 @@ def zoom_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def is_default(r: dict) -> bool:
+def is_default_job(budget: float, arch: str) -> bool:
     """Trained with `train`'s defaults (not a frontier point)."""
-    return r["budget"] == DEFAULT_BUDGET_GMAC and r["arch"] == DEFAULT_ARCH
+    return budget == DEFAULT_BUDGET_GMAC and arch == DEFAULT_ARCH
+
+
+def is_default(r: dict) -> bool:
+    return is_default_job(r["budget"], r["arch"])
 
 
 def first_split(results: list[dict], name: str) -> list[dict]:
@@ -395,7 +399,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         jobs += folder_jobs(name, splits, a.zooms, a.frontier, a.frontier_archs)
     with tempfile.TemporaryDirectory() as tmp:
         args = [
-            (n, i, h, a.steps, Path(tmp), a.baselines and b == DEFAULT_BUDGET_GMAC, g, b, z, x)
+            (n, i, h, a.steps, Path(tmp), a.baselines and is_default_job(b, x), g, b, z, x)
             for n, i, h, g, b, z, x in jobs
         ]
         if a.jobs <= 1:
