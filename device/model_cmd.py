@@ -228,9 +228,9 @@ def model_cmd(a: argparse.Namespace) -> int:
         info = store.activate(a.target, trusted)
         _warn_not_learnt(info, f"model {info['sha256'][:12]}")
         print(f"active: {printable(str(info.get('name', '?')))} {info['sha256'][:12]}")
-        same = [m for m in store.list()["models"] if m.get("name") == a.target]
         by_name = info.get("name") == a.target and not info["sha256"].startswith(a.target)
-        if by_name and len(same) > 1:  # several models carry the name: the newest was taken
+        same = [m for m in store.list()["models"] if m.get("name") == a.target] if by_name else []
+        if len(same) > 1:  # several models carry the name: the newest was taken
             print(
                 f"scopecount: note: {len(same)} models are named {printable(a.target)}; this is "
                 "the newest installed (give a sha256 from `model list` for another)",
