@@ -9,13 +9,16 @@ from collections.abc import Sequence
 
 from device import commands
 from device.errors import BadInput
+from device.modelfile import printable
 
 
 class OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line naming the value, and exit code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        sys.stderr.write(f"{self.prog}: error: {message} (see --help)\n")
+        # argparse quotes the value it refused: a person's text, of any length, with anything
+        # in it (a newline would break the one line, an escape would reach the terminal)
+        sys.stderr.write(f"{self.prog}: error: {printable(message, 300)} (see --help)\n")
         sys.exit(2)
 
 
@@ -26,6 +29,16 @@ def _threads(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
     if not 0 <= n <= 256:
         raise argparse.ArgumentTypeError(f"{n}: must be 0 (all cores) to 256")
+    return n
+
+
+def _repeats(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
+    if not 1 <= n <= 10_000:
+        raise argparse.ArgumentTypeError(f"{n}: must be 1 to 10000")
     return n
 
 
@@ -298,12 +311,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bm.add_argument(
         "--threads",
-        type=int,
+        type=_threads,
         nargs="+",
         default=[1, 2, 4],
         help="inference thread counts to time (default: 1 2 4)",
     )
-    bm.add_argument("--repeats", type=int, default=10, help="timed counts per row (default 10)")
+    bm.add_argument(
+        "--repeats", type=_repeats, default=10, help="timed counts per row (default 10)"
+    )
     bm.set_defaults(func=commands.benchmark)
 
     doc = sub.add_parser("doctor", help="check camera, GPIO, storage, model, clock, service")

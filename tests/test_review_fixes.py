@@ -147,6 +147,11 @@ def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
         (["evaluate", "f", "--model", "m.onnx", "--zooms", "1,,2"], "--zooms"),
         (["model", "list", "--store", "/nonexistent/store"], "no such model store"),
         (["model", "list", "--store", "/tmp/" + "a" * 5000], "not a usable path"),
+        (["benchmark", "--repeats", "-1"], "--repeats"),
+        (["benchmark", "--repeats", "0"], "--repeats"),
+        (["benchmark", "--threads", "-2"], "--threads"),
+        (["evaluate", "f", "--model", "m.onnx", "--zooms", "1\n\x1b[31m2"], "\\x1b[31m"),
+        (["train", "f", "--out", "m.onnx", "--budget-gmac", "<b>" + "9" * 100_000], "<b>999"),
         (["model", "install", "m.onnx", "--store", "/tmp/" + "a" * 300], "not a usable path"),
     ],
 )
@@ -183,3 +188,9 @@ def test_an_unwritable_plot_is_refused_before_evaluating(tmp_path, spot_model):
         ),
         "--plot",
     )
+
+
+def test_a_huge_refused_value_is_not_echoed_whole():
+    proc = run_cli("train", "f", "--out", "m.onnx", "--budget-gmac", "<b>" + "9" * 100_000)
+    one_line_error(proc, "--budget-gmac")
+    assert len(proc.stderr) < 500, len(proc.stderr)
