@@ -22,24 +22,22 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def _threads(text: str) -> int:
+def _whole(text: str, lo: int, hi: int, span: str) -> int:
     try:
         n = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
-    if not 0 <= n <= 256:
-        raise argparse.ArgumentTypeError(f"{n}: must be 0 (all cores) to 256")
+    if not lo <= n <= hi:
+        raise argparse.ArgumentTypeError(f"{n}: must be {span}")
     return n
+
+
+def _threads(text: str) -> int:
+    return _whole(text, 0, 256, "0 (all cores) to 256")
 
 
 def _repeats(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a whole number") from None
-    if not 1 <= n <= 10_000:
-        raise argparse.ArgumentTypeError(f"{n}: must be 1 to 10000")
-    return n
+    return _whole(text, 1, 10_000, "1 to 10000")
 
 
 def _radius(text: str) -> float:
