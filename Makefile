@@ -1,22 +1,26 @@
 # scopecount: `make run` (the instrument, simulated hardware) and `make test` (the test suite).
 # `make run` keeps its records in ./records/ (ignored by git; `make clean` leaves them).
+# Every install goes through one lock, .ci/requirements.lock (pip constraints for Linux x86_64
+# and aarch64, Python 3.11 and 3.13): a fresh clone gets the versions the tests passed with.
+# `make lock` updates it; `make test-latest` tries the newest releases and reports what breaks.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+LOCK   := .ci/requirements.lock
+PIP    := $(BIN)/pip install -q -c $(LOCK)
 
-.PHONY: run test lint models bench clean pi-test
+.PHONY: run test lint lock test-latest models bench clean pi-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 
 # The bench never needs torch: `run` installs the base package only.
-$(VENV)/.base: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e .
+$(VENV)/.base: pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP) -e .
 	touch $@
 
-$(VENV)/.train: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e '.[train,dev]'
+$(VENV)/.train: pyproject.toml $(LOCK) | $(BIN)/python
+	$(PIP) -e '.[train,dev]'
 	touch $@ $(VENV)/.base
 
 run: $(VENV)/.base
@@ -24,29 +28,44 @@ run: $(VENV)/.base
 
 test: $(VENV)/.train
 	bash .ci/services.sh
-	$(BIN)/ruff check device export tests
-	$(BIN)/ruff format --check device export tests
+	$(BIN)/ruff check device export tests .ci
+	$(BIN)/ruff format --check device export tests .ci
 	$(BIN)/pytest -q -ra
 
 lint: $(VENV)/.train
-	$(BIN)/ruff check device export tests
-	$(BIN)/ruff format --check device export tests
+	$(BIN)/ruff check device export tests .ci
+	$(BIN)/ruff format --check device export tests .ci
+
+# Resolve pyproject.toml's ranges again (newest releases that fit, apt's numpy on the Pi) into
+# the lock, for every platform and Python the project installs on. Review the diff, run
+# `make test`, commit the lock.
+lock: $(VENV)/.train
+	$(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	  --extra pi --extra train --extra dev --extra bench \
+	  -c .ci/apt-versions.txt -o $(LOCK) --upgrade
+
+# The suite on the newest releases pyproject.toml allows, in a throwaway venv: a report of what
+# moved and which tests it breaks (the lock and .venv are left alone). Exit 1 when something broke.
+test-latest:
+	$(PYTHON) .ci/test_latest.py
 
 # Rebuild the shipped default model from synthetic vials (about 6 minutes on 2 cores).
 models: $(VENV)/.train
 	$(BIN)/python -m export.make_default_model
 
 bench: $(VENV)/.train
-	$(BIN)/pip install -q -e ".[train,dev,bench]"
+	$(PIP) -e ".[train,dev,bench]"
 	$(BIN)/python -m tests.benchmarks.run
 
-# The bench on an emulated Raspberry Pi (qemu-system-aarch64, Debian 12 arm64, systemd, the real
-# install.sh and units): slow, as root, not part of `make test`. The image is built once and
-# cached in ~/.cache/scopecount-pi. Last line: `pi-test: N passed, N failed`.
+# The bench on an emulated Raspberry Pi (qemu-system-aarch64, Debian 12 Bookworm and Debian 13
+# Trixie arm64, systemd, the real install.sh and units): slow, as root, not part of `make test`.
+# Images are built once and cached in ~/.cache/scopecount-pi/<os>. PI_OS=bookworm or trixie runs
+# one. Last line: `pi-test: N passed, N failed`.
+PI_OS ?= bookworm trixie
 pi-test: $(VENV)/.base
 	bash tests/pi/setup-host.sh
-	bash tests/pi/build-image.sh
-	$(BIN)/python -m tests.pi.pitest
+	for os in $(PI_OS); do bash tests/pi/build-image.sh $$os || exit 2; done
+	$(BIN)/python -m tests.pi.pitest $(PI_OS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install (or, with --uninstall, remove) the scopecount bench on Raspberry Pi OS Bookworm.
+# Install (or, with --uninstall, remove) the scopecount bench on Raspberry Pi OS (Bookworm or
+# Trixie).
 #
 #   sudo systemd/install.sh                 install or update (headless service); safe to rerun
 #   sudo systemd/install.sh --tui           the terminal UI on tty1 instead of the headless unit
@@ -7,9 +8,11 @@
 #   sudo systemd/install.sh --uninstall     remove units, rule, venv (records, models, config stay)
 #   systemd/install.sh --prefix DIR --no-pip  lay everything out under DIR (for tests), no users
 #
-# picamera2 comes from apt (python3-picamera2) and is built against Bookworm's numpy 1.x, so the
-# venv sees system packages (--system-site-packages) and the `pi` extra pins numpy<2: a numpy 2
-# wheel from PyPI would shadow apt's numpy and break picamera2 ("numpy.dtype size changed").
+# picamera2 comes from apt (python3-picamera2), built against apt's numpy (1.24 on Bookworm, 2.2
+# on Trixie), so the venv sees system packages (--system-site-packages). Every Python package
+# comes from the lock (.ci/requirements.lock, pip constraints), which pins numpy to apt's version
+# for each Python: pip keeps apt's numpy instead of shadowing it with a wheel ("numpy.dtype size
+# changed"), and two benches installed a month apart run the same libraries.
 set -euo pipefail
 
 PREFIX=""
@@ -117,8 +120,11 @@ if [ ! -x "$OPT/venv/bin/python" ]; then
   say "created $OPT/venv (with system site packages, for apt's picamera2)"
 fi
 if [ "$PIP" = 1 ]; then
-  "$OPT/venv/bin/pip" install --quiet --upgrade "${SRC}[pi]"
-  say "installed scopecount[pi] into $OPT/venv"
+  LOCK="$SRC/.ci/requirements.lock"
+  [ -f "$LOCK" ] || { echo "install.sh: $LOCK is missing (install from a full clone)" >&2; exit 2; }
+  "$OPT/venv/bin/pip" install --quiet --upgrade -c "$LOCK" "${SRC}[pi]"
+  say "installed scopecount[pi] into $OPT/venv (versions from $LOCK)"
+  say "numpy: $("$OPT/venv/bin/python" -c 'import numpy; print(numpy.__version__, numpy.__file__)')"
 fi
 # The shipped models travel with the install.
 mkdir -p "$OPT/models"

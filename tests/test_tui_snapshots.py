@@ -1,15 +1,32 @@
 """Pictures of the terminal UI at the Pi console's 80x24 and at 120x40 (pytest-textual-snapshot).
 
+They test the layout and the text. The preview's pixels come from OpenCV (the overlay's
+anti-aliased circles and text, the replayed frames), which moves colours by a step between
+releases: here the preview shows a flat grey frame of the image's size, and tests/test_preview.py
+checks what the preview shows, with a tolerance.
+
 Regenerate after a deliberate change with: pytest tests/test_tui_snapshots.py --snapshot-update
 (and look at the SVGs in tests/__snapshots__/ before committing them).
 """
 
+import numpy as np
 import pytest
 
 from device.tui.app import BenchApp
+from device.tui.preview import Preview
 from tests.benchfakes import make_rig
 
 SIZES = pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
+
+
+@pytest.fixture(autouse=True)
+def flat_preview(monkeypatch):
+    show = Preview.show
+
+    def flat(self: Preview, rgb: np.ndarray) -> None:
+        show(self, np.full_like(rgb, 96))
+
+    monkeypatch.setattr(Preview, "show", flat)
 
 
 @pytest.fixture

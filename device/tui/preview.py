@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 from rich.segment import Segment
 from rich.style import Style
@@ -10,12 +9,30 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 
+def area_shrink(rgb: np.ndarray, tw: int, th: int) -> np.ndarray:
+    """Each output pixel the rounded mean of the source pixels its cell covers (whole pixels).
+
+    Plain integer numpy, not an image library's resize: the preview (and the TUI's snapshots)
+    must not change colour when a library release changes its interpolation.
+    """
+    h, w = rgb.shape[:2]
+    ys = (np.arange(th) * h) // th
+    xs = (np.arange(tw) * w) // tw
+    wide = np.add.reduceat(rgb.astype(np.int64), ys, axis=0)
+    sums = np.add.reduceat(wide, xs, axis=1)
+    rows = np.diff(np.append(ys, h))[:, None, None]
+    cols = np.diff(np.append(xs, w))[None, :, None]
+    area = rows * cols
+    return ((2 * sums + area) // (2 * area)).astype(np.uint8)
+
+
 def half_blocks(rgb: np.ndarray, cols: int, rows: int) -> list[list[Segment]]:
     """RGB image -> rows of '▀' segments (top pixel as foreground, bottom as background)."""
     h, w = rgb.shape[:2]
     f = min(cols / w, 2 * rows / h)
     tw, th = max(1, int(w * f)), max(2, int(h * f) // 2 * 2)
-    small = cv2.resize(rgb, (tw, th), interpolation=cv2.INTER_AREA)
+    small = area_shrink(rgb, min(tw, w), min(th, h))
+    tw, th = small.shape[1], small.shape[0] // 2 * 2
     lines = []
     for y in range(0, th, 2):
         segs = []

@@ -1,14 +1,28 @@
 #!/usr/bin/env bash
-# Build, once, the emulated Pi: an arm64 Debian 12 (Bookworm) root with the same Python 3.11 and
-# apt numpy 1.24 as Raspberry Pi OS Bookworm, Debian's arm64 kernel, and a device tree that says
-# "Raspberry Pi 4B" (linux,revision c03111) so that gpiozero accepts the PL061 gpiochip.
-# Everything lands in $PI_CACHE (default ~/.cache/scopecount-pi); a second run does nothing.
+# Build, once, an emulated Pi: `build-image.sh bookworm` (Debian 12, Python 3.11, apt numpy 1.24:
+# Raspberry Pi OS Bookworm) or `build-image.sh trixie` (Debian 13, Python 3.13, apt numpy 2.2:
+# Raspberry Pi OS Trixie, today's Imager default). Debian's arm64 kernel, and a device tree that
+# says "Raspberry Pi 4B" (linux,revision c03111) so that gpiozero accepts the PL061 gpiochip.
+# Everything lands in $PI_CACHE/<os> (default ~/.cache/scopecount-pi/<os>), keyed on a hash of
+# what builds the image (this script, the lock, pyproject.toml): a changed input rebuilds it,
+# an unchanged one does nothing. The debootstrap stage (the slow part) is kept as a tarball
+# keyed on the release and its package list.
 set -euo pipefail
-CACHE="${PI_CACHE:-$HOME/.cache/scopecount-pi}"
+OS="${1:-bookworm}"
+case "$OS" in
+  bookworm) PYV=3.11; NUMPY=1.24 ;;
+  trixie) PYV=3.13; NUMPY=2.2 ;;
+  *) echo "build-image: unknown image '$OS' (bookworm or trixie)" >&2; exit 2 ;;
+esac
+CACHE="${PI_CACHE:-$HOME/.cache/scopecount-pi}/$OS"
 MIRROR="${PI_MIRROR:-http://deb.debian.org/debian}"
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-if [ -f "$CACHE/disk.qcow2" ] && [ -f "$CACHE/vmlinuz" ] && [ -f "$CACHE/virt.dtb" ]; then
-  echo "image: cached in $CACHE"
+LOCK="$SRC/.ci/requirements.lock"
+KEY=$(cat "${BASH_SOURCE[0]}" "$LOCK" "$SRC/.ci/apt-versions.txt" "$SRC/pyproject.toml" \
+  | sha256sum | cut -c1-16)
+if [ -f "$CACHE/disk.qcow2" ] && [ -f "$CACHE/vmlinuz" ] && [ -f "$CACHE/virt.dtb" ] \
+  && [ "$(cat "$CACHE/key" 2>/dev/null)" = "$KEY" ]; then
+  echo "image: $OS cached in $CACHE ($KEY)"
   exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "build-image: run as root (debootstrap, binfmt_misc)" >&2; exit 2; }
@@ -23,16 +37,29 @@ if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
   update-binfmts --enable qemu-aarch64 2>/dev/null || update-binfmts --import qemu-aarch64
 fi
 ROOT="$CACHE/rootfs"
+rm -f "$CACHE/disk.qcow2" "$CACHE/key"
 pkgs=systemd-sysv,udev,kmod,dbus,linux-image-arm64,initramfs-tools,python3,python3-venv,python3-pip
 pkgs+=,python3-numpy,openssh-server,openssh-client,dosfstools,exfatprogs,ca-certificates,iproute2
 pkgs+=,e2fsprogs,sudo,procps,gpiod
-# debootstrap is the slow part (~30 min under qemu-user on 2 busy cores): a later step that
-# fails resumes after it.
-if [ ! -f "$CACHE/rootfs.done" ]; then
-  rm -rf "$ROOT"
-  debootstrap --arch=arm64 --include="$pkgs" bookworm "$ROOT" "$MIRROR"
-  touch "$CACHE/rootfs.done"
+# Plain Debian 13 has no lgpio (Pi OS Trixie has python3-lgpio): its PyPI source built with
+# PYPI=1 (its own liblgpio) into the system site packages stands in for the apt package.
+[ "$OS" = trixie ] && pkgs+=,swig,python3-dev,gcc,make
+# debootstrap is the slow part (~25 min under qemu-user on 2 busy cores): its root is kept,
+# keyed on the release and the package list, so a later change rebuilds from there.
+BASE="$CACHE/base-$(printf '%s %s' "$OS" "$pkgs" | sha256sum | cut -c1-16).tar"
+rm -rf "$ROOT"
+if [ ! -f "$BASE" ]; then
+  rm -f "$CACHE"/base-*.tar
+  debootstrap --arch=arm64 --include="$pkgs" "$OS" "$ROOT" "$MIRROR"
+  tar -C "$ROOT" -cf "$BASE.tmp" . && mv "$BASE.tmp" "$BASE"
+else
+  mkdir -p "$ROOT" && tar -C "$ROOT" -xf "$BASE"
 fi
+have=$(chroot "$ROOT" python3 -c 'import numpy, sys; print("%d.%d" % sys.version_info[:2], numpy.__version__)')
+case "$have" in
+  "$PYV $NUMPY".*) echo "image: $OS has Python and apt numpy $have" ;;
+  *) echo "build-image: $OS has Python/numpy $have, expected $PYV/$NUMPY" >&2; exit 1 ;;
+esac
 echo scopecount-pi > "$ROOT/etc/hostname"
 printf '/dev/vda / ext4 defaults 0 1\n' > "$ROOT/etc/fstab"
 chroot "$ROOT" passwd -d root >/dev/null
@@ -51,31 +78,58 @@ printf '[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --keep-b
 # pip inside the VM meets the TLS proxy of this machine: it needs this machine's CA bundle.
 cp /etc/ssl/certs/ca-certificates.crt "$ROOT/usr/local/share/host-ca.crt"
 printf '[global]\ncert = /usr/local/share/host-ca.crt\n' > "$ROOT/etc/pip.conf"
-# Wheels for the venv, fetched here (native speed) for aarch64/cp311: the VM installs offline.
+# Wheels for the venv, fetched here (native speed) for aarch64 and this image's Python, with the
+# versions of the lock (the same constraints install.sh gives pip): the VM installs offline.
 WH="$ROOT/var/cache/scopecount-wheels"
 mkdir -p "$WH"
 py="$SRC/.venv/bin/python"; [ -x "$py" ] || py=python3
-"$py" -m pip download --quiet --dest "$WH" --only-binary=:all: --python-version 3.11 \
+# The requirements a Pi installs (base + pi), markers evaluated for aarch64 Linux and its Python.
+"$py" - "$SRC/pyproject.toml" "$PYV" > "$CACHE/pi-requirements.txt" <<'PY'
+import sys, tomllib
+try:
+    from packaging.requirements import Requirement
+except ImportError:  # a bare python3: pip carries its own copy
+    from pip._vendor.packaging.requirements import Requirement
+project = tomllib.load(open(sys.argv[1], "rb"))["project"]
+env = {"platform_machine": "aarch64", "sys_platform": "linux", "platform_system": "Linux",
+       "python_version": sys.argv[2], "python_full_version": sys.argv[2] + ".0"}
+for r in project["dependencies"] + project["optional-dependencies"]["pi"]:
+    req = Requirement(r)
+    if req.marker is None or req.marker.evaluate(env):
+        req.marker = None
+        print(req)
+print("setuptools>=77")
+print("wheel")
+PY
+"$py" -m pip download --quiet --dest "$WH" --only-binary=:all: --python-version "$PYV" \
   --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 \
-  --platform manylinux_2_34_aarch64 \
-  --implementation cp "numpy>=1.24,<2" "opencv-python-headless>=4.8,<4.12" "onnxruntime>=1.17,<2" \
-  "gpiozero>=2.0,<3" "textual>=0.60,<9" "cryptography>=42,<51" "lgpio>=0.2" "setuptools>=77" wheel
+  --platform manylinux_2_34_aarch64 --platform manylinux_2_36_aarch64 --implementation cp \
+  -c "$LOCK" -r "$CACHE/pi-requirements.txt"
+if [ "$OS" = trixie ]; then
+  lg=$(grep -E '^lgpio==' "$LOCK" | head -n 1 | sed 's/ *;.*//')
+  "$py" -m pip download --quiet --dest "$CACHE/sdist" --no-binary=:all: --no-deps "${lg:-lgpio}"
+  cp "$CACHE"/sdist/lgpio-*.tar.gz "$ROOT/tmp/"
+  chroot "$ROOT" sh -c 'cd /tmp && PYPI=1 python3 -m pip install --quiet --no-build-isolation \
+    --break-system-packages --no-deps --no-index /tmp/lgpio-*.tar.gz' \
+    || chroot "$ROOT" sh -c 'cd /tmp && PYPI=1 python3 -m pip install --quiet \
+    --break-system-packages --no-deps /tmp/lgpio-*.tar.gz'
+  chroot "$ROOT" python3 -c 'import lgpio; print("image: lgpio", lgpio.LGPIO_PY_VERSION)'
+fi
 printf '[global]\ncert = /usr/local/share/host-ca.crt\nfind-links = /var/cache/scopecount-wheels\n' \
   > "$ROOT/etc/pip.conf"
 cp "$ROOT"/boot/vmlinuz-* "$CACHE/vmlinuz"
 cp "$ROOT"/boot/initrd.img-* "$CACHE/initrd.img"
-if [ ! -f "$CACHE/disk.qcow2" ]; then
-  rm -f "$CACHE/disk.img"
-  mkfs.ext4 -q -L piroot -d "$ROOT" "$CACHE/disk.img" 6G
-  qemu-img convert -O qcow2 "$CACHE/disk.img" "$CACHE/disk.qcow2.tmp"
-  mv "$CACHE/disk.qcow2.tmp" "$CACHE/disk.qcow2"
-  rm -f "$CACHE/disk.img"
-fi
+rm -f "$CACHE/disk.img"
+mkfs.ext4 -q -L piroot -d "$ROOT" "$CACHE/disk.img" 6G
+qemu-img convert -O qcow2 "$CACHE/disk.img" "$CACHE/disk.qcow2.tmp"
+mv "$CACHE/disk.qcow2.tmp" "$CACHE/disk.qcow2"
+rm -f "$CACHE/disk.img"
 # The virt machine's own device tree plus a Raspberry Pi 4B revision for gpiozero.
 qemu-system-aarch64 -M virt,dumpdtb="$CACHE/virt.dtb" -cpu cortex-a72 -smp 2 -m 2048 -nodefaults \
   -display none
 fdtput -c "$CACHE/virt.dtb" /system
 fdtput -t x "$CACHE/virt.dtb" /system linux,revision c03111
 echo "$(( $(date +%s) - start ))" > "$CACHE/build-seconds"
-rm -rf "$ROOT" "$CACHE/rootfs.done"
-echo "image: built in $(cat "$CACHE/build-seconds") s in $CACHE"
+rm -rf "$ROOT"
+echo "$KEY" > "$CACHE/key"
+echo "image: $OS built in $(cat "$CACHE/build-seconds") s in $CACHE ($KEY)"

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.pi.vm import CACHE, VM
+from tests.pi.vm import VM, cache_for
 
 REPO = Path(__file__).resolve().parents[2]
 SRC = "/opt/scopecount/src"
@@ -94,13 +94,16 @@ class Events:
 
 
 class Run:
-    def __init__(self) -> None:
+    def __init__(self, image: str) -> None:
+        self.image = image  # bookworm or trixie: every row names it
         self.rows: list[tuple[str, str, str]] = []  # scenario, PASS/FAIL/NOT RUN, figures
         self.figures: dict[str, str] = {}
-        self.run = CACHE / "run"
-        self.vm = VM(self.run)
+        self.cache = cache_for(image)
+        self.run = self.cache / "run"
+        self.vm = VM(self.run, self.cache)
 
     def row(self, name: str, fn: Callable[[], str]) -> bool:
+        name = f"{self.image} {name}"
         print(f"pi-test: {name} ...", flush=True)
         t0 = time.monotonic()
         try:
@@ -121,7 +124,7 @@ class Run:
         return ok
 
     def skip(self, name: str, why: str) -> None:
-        self.rows.append((name, "NOT RUN", why))
+        self.rows.append((f"{self.image} {name}", "NOT RUN", why))
 
     # -- steps ------------------------------------------------------------------------------
     def boot(self) -> str:
@@ -243,6 +246,6 @@ class Run:
         print("\n| scenario | result | notes |\n|---|---|---|")
         for name, res, note in self.rows:
             print(f"| {name} | {res} | {note} |")
-        print("\nFigures (qemu TCG on this machine, emulated: not Pi figures):")
+        print(f"\nFigures, {self.image} (qemu TCG on this machine, emulated: not Pi figures):")
         for k, v in self.figures.items():
             print(f"  {k}: {v}")

@@ -28,7 +28,7 @@ from tests.pi.harness import (
     Run,
     vm_config,
 )
-from tests.pi.vm import CACHE, button_dtb, fat_image
+from tests.pi.vm import IMAGES, button_dtb, fat_image
 
 
 class PiTest(Run):
@@ -245,7 +245,7 @@ class PiTest(Run):
             input=vm_config(f"pin = {KEY_LINE}\npull_up = false\nhold_s = {hold_s}").encode(),
         )
         self.vm.poweroff()
-        self.vm.boot(dtb=button_dtb())
+        self.vm.boot(dtb=button_dtb(self.cache))
         if self.vm.ssh("test -e /proc/device-tree/gpio-keys", check=False).returncode == 0:
             raise AssertionError("the VM still has a gpio-keys node")
         self.vm.ssh(
@@ -286,8 +286,8 @@ class PiTest(Run):
         )
 
     # -- the whole run ----------------------------------------------------------------------
-    def main(self) -> int:
-        build = CACHE / "build-seconds"
+    def main(self) -> tuple[int, int]:
+        build = self.cache / "build-seconds"
         if build.exists():
             self.figures["image"] = f"{build.read_text().strip()} s (once, cached)"
         try:
@@ -307,18 +307,30 @@ class PiTest(Run):
                     self.row("e. TUI unit on tty1", self.scenario_e)
                     self.row("b. real button on a PL061 line", self.scenario_button)
             for name in ("a.", "b.", "c.", "d.", "e."):
-                if not any(r[0].startswith(name) for r in self.rows):
+                if not any(r[0].startswith(f"{self.image} {name}") for r in self.rows):
                     self.skip(name, "not run (an earlier step failed)")
-            if not any(r[0].startswith("b. real button") for r in self.rows):
+            if not any(r[0].startswith(f"{self.image} b. real button") for r in self.rows):
                 self.skip("b. real button on a PL061 line", "not run (an earlier step failed)")
         finally:
             self.vm.kill9()
         self.print_table()
-        passed = sum(r[1] == "pass" for r in self.rows)
-        failed = len(self.rows) - passed
-        print(f"pi-test: {passed} passed, {failed} failed")
-        return 0 if failed == 0 else 1
+        return sum(r[1] == "pass" for r in self.rows), sum(r[1] != "pass" for r in self.rows)
+
+
+def main(argv: list[str]) -> int:
+    images = argv or list(IMAGES)
+    unknown = [i for i in images if i not in IMAGES]
+    if unknown:
+        print(f"pi-test: unknown image {unknown[0]!r} (one of {', '.join(IMAGES)})")
+        return 2
+    passed = failed = 0
+    for image in images:
+        p, f = PiTest(image).main()
+        print(f"pi-test: {image}: {p} passed, {f} failed", flush=True)
+        passed, failed = passed + p, failed + f
+    print(f"pi-test: {passed} passed, {failed} failed")
+    return 0 if failed == 0 else 1
 
 
 if __name__ == "__main__":
-    sys.exit(PiTest().main())
+    sys.exit(main(sys.argv[1:]))

@@ -15,7 +15,13 @@ import subprocess
 import time
 from pathlib import Path
 
-CACHE = Path(os.environ.get("PI_CACHE", Path.home() / ".cache" / "scopecount-pi"))
+CACHE_ROOT = Path(os.environ.get("PI_CACHE", Path.home() / ".cache" / "scopecount-pi"))
+IMAGES = ("bookworm", "trixie")  # Raspberry Pi OS's Debian 12 and Debian 13
+
+
+def cache_for(image: str) -> Path:
+    """Where build-image.sh keeps one image (its disk, kernel, device tree, key)."""
+    return CACHE_ROOT / image
 
 
 def free_port() -> int:
@@ -25,7 +31,7 @@ def free_port() -> int:
 
 
 class VM:
-    def __init__(self, run: Path, cache: Path = CACHE) -> None:
+    def __init__(self, run: Path, cache: Path) -> None:
         self.cache = cache
         self.run = run
         self.run.mkdir(parents=True, exist_ok=True)
@@ -171,7 +177,7 @@ class VM:
         self.proc = None
 
 
-def button_dtb(cache: Path = CACHE) -> Path:
+def button_dtb(cache: Path) -> Path:
     """The cached virt.dtb as a board whose PL061 line 3 is a free input, made once beside it.
 
     Without the gpio-keys node the kernel leaves line 3 (QEMU's power key) alone and systemd no
