@@ -86,6 +86,7 @@ class Bench:
         debounce_s: float = 0.03,
         sample: str = "sample-001",
         poll_s: float = 1.0,
+        flush_slice_s: float = 2.0,
     ) -> None:
         self.camera = camera
         self.light = light
@@ -96,6 +97,10 @@ class Bench:
         self.debounce_s = debounce_s
         self.sample = sample
         self.poll_s = poll_s
+        # A spool flush runs in slices this long: between two, the worker is back at its queue
+        # (a press is served, the watchdog sees it alive), however slow the stick.
+        self.flush_slice_s = flush_slice_s
+        self._flush_more = False
         self.last_record: Record | None = None
         self._last_voided: str | None = None  # id of the record the last hold voided
         self._last_from_qr = False
@@ -196,7 +201,8 @@ class Bench:
         while True:
             self._beat = time.monotonic()
             try:
-                job, arg = self._jobs.get(timeout=self.poll_s)
+                wait = 0.01 if self._flush_more else self.poll_s  # a flush in slices goes on
+                job, arg = self._jobs.get(timeout=wait)
             except queue.Empty:
                 try:
                     self._housekeeping()
@@ -222,8 +228,10 @@ class Bench:
             self.publish(ev)
         try:
             state = self.recorder.state()
+            self._flush_more = False
             if state.where != "spool" and self.recorder.needs_flush():
-                rep = self.recorder.flush()
+                rep = self.recorder.flush(budget_s=self.flush_slice_s)
+                self._flush_more = rep.more
                 if rep.moved or rep.renamed or rep.quarantined:
                     self.publish(
                         BenchEvent(

@@ -7,6 +7,10 @@ then its image, points and counts rows and record line go to the stick (fsync'd)
 checked again, and only then is the record marked done in the spool (flushed.jsonl, by line).
 A cut before the mark leaves the record in both places; the next flush finds it by content.
 A spool day folder is removed once every line is done and its voids are on the stick.
+
+A flush runs in slices (`deadline`): on a cheap FAT stick each record costs several fsyncs, and a
+morning's spool must not keep the bench's worker from a press, nor from its watchdog, for
+longer than a slice. A slice always moves at least one record, so every flush makes progress.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +38,8 @@ class FlushReport:
     skipped: int = 0  # already on the stick (an earlier flush was cut)
     renamed: list[tuple[str, str]] = field(default_factory=list)  # (spool id, stick id)
     quarantined: int = 0  # unreadable spool lines, kept aside
-    complete: bool = True  # False: the stick went away, the rest waits in the spool
+    complete: bool = True  # False: the stick went away or the slice ended; the rest waits
+    more: bool = False  # the slice's time ran out (the stick is still there): flush again soon
 
     def add(self, other: FlushReport) -> None:
         self.moved += other.moved
@@ -41,6 +47,7 @@ class FlushReport:
         self.renamed += other.renamed
         self.quarantined += other.quarantined
         self.complete = self.complete and other.complete
+        self.more = self.more or other.more
 
 
 def progress(src: DayFolder) -> dict[int, tuple[str, str]]:
@@ -67,8 +74,14 @@ def _mark(src: DayFolder, n: int, old: str, new: str) -> None:
 
 
 def flush_day(
-    src: DayFolder, dest: DayFolder, still_mounted: Callable[[], bool], quarantine: Path
+    src: DayFolder,
+    dest: DayFolder,
+    still_mounted: Callable[[], bool],
+    quarantine: Path,
+    deadline: float | None = None,
 ) -> FlushReport:
+    """Flush one spool day; with a `deadline` (time.monotonic()), stop after the record that
+    passes it (report.more) and go on from there at the next call."""
     rep = FlushReport()
     done = progress(src)
     lines = src.lines()
@@ -84,6 +97,9 @@ def flush_day(
     for n, line in enumerate(lines):
         if n in done:
             continue
+        if deadline is not None and rep.moved + rep.skipped and time.monotonic() >= deadline:
+            rep.complete, rep.more = False, True
+            return rep
         if not still_mounted():
             rep.complete = False
             return rep

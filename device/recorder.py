@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -301,8 +302,10 @@ class Recorder:
         """Anything in the spool for the stick: records, or voids of records already there."""
         return bool(self._spool_days())
 
-    def flush(self) -> FlushReport:
-        """Move spooled records to the stick, in order, each exactly once (see device/flush.py)."""
+    def flush(self, budget_s: float | None = None) -> FlushReport:
+        """Move spooled records to the stick, in order, each exactly once (see device/flush.py);
+        with `budget_s`, one slice of about that long (report.more: call again)."""
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         with self._lock:
             if self.spool.resolve() == self.storage.resolve():
                 return FlushReport()
@@ -312,7 +315,11 @@ class Recorder:
                 total = FlushReport()
                 for src in self._spool_days():
                     rep = flush_day(
-                        src, DayFolder.of(root, src.day), still_there, self.spool / "quarantine"
+                        src,
+                        DayFolder.of(root, src.day),
+                        still_there,
+                        self.spool / "quarantine",
+                        deadline,
                     )
                     total.add(rep)
                     if not rep.complete:

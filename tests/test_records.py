@@ -429,3 +429,37 @@ def test_a_day_folder_reads_as_a_training_folder_without_its_voided_captures(tmp
     folder = read_folder(day.path)
     assert [s.name for s in folder.samples] == [kept.image_name]
     assert folder.classes == ["=egg"] and folder.samples[0].points == [(2.0, 2.0, "=egg")]
+
+
+def test_a_flush_in_slices_moves_a_record_a_slice_and_ends_as_one_flush(tmp_path):
+    """A slice whose time is up still moves one record (progress), stops with `more`, and the
+    slices together leave the stick and spool exactly as one whole flush does."""
+    import shutil
+    import time
+
+    template = tmp_path / "t"
+    template.mkdir()
+    spool_and_stick(template)
+    whole, sliced = tmp_path / "whole", tmp_path / "sliced"
+    shutil.copytree(template, whole)
+    shutil.copytree(template, sliced)
+    flush_all(whole / "spool", whole / "stick")
+    day = next((sliced / "spool" / "scopecount").glob("[0-9]*"))
+    dest = DayFolder.of(sliced / "stick", day.name)
+    calls, moved = 0, []
+    while True:
+        rep = flush_day(
+            DayFolder(day), dest, lambda: True, sliced / "spool" / "q", time.monotonic()
+        )
+        calls += 1
+        moved.append(rep.moved + rep.skipped)
+        if not rep.more:
+            assert rep.complete
+            break
+        assert calls < 20, "a sliced flush never ends"
+    assert moved[:-1] == [1] * (len(moved) - 1)  # one record per spent slice
+    assert calls >= 5
+    assert (sliced / "stick" / "scopecount" / day.name / "records.jsonl").read_bytes() == (
+        whole / "stick" / "scopecount" / day.name / "records.jsonl"
+    ).read_bytes()
+    assert not day.exists()  # retired, as after the whole flush

@@ -119,3 +119,50 @@ def test_the_bench_logs_a_failed_capture_with_its_traceback(tmp_path, caplog):
         rig.close()
     (rec,) = [r for r in caplog.records if r.name == "device.bench"]
     assert rec.exc_info and "replay camera unplugged" in str(rec.exc_info[1])
+
+
+def test_a_long_flush_to_a_slow_stick_leaves_the_worker_alive_and_presses_served(
+    tmp_path, monkeypatch
+):
+    """Defect: the whole spool flush ran inside one housekeeping call; on a cheap FAT stick (~6
+    fsyncs a record) a morning's spool outlasts the watchdog and systemd kills the bench. Now
+    the flush goes in slices: the worker stays healthy and a press in the middle is served."""
+    from device.dayfolder import DayFolder
+    from device.recorder import Recorder
+    from tests.test_records import write
+
+    spooled = Recorder(tmp_path / "nostick", tmp_path / "spool", "testbench", removable=False)
+    for i in range(40):
+        write(spooled, i)
+    slow = DayFolder.append
+
+    def slow_append(self, *a, **kw):  # the stick's fsyncs: 0.1 s a record, 4 s in all
+        time.sleep(0.1)
+        return slow(self, *a, **kw)
+
+    monkeypatch.setattr(DayFolder, "append", slow_append)
+    rig = make_rig(tmp_path, start=False)
+    rig.bench.flush_slice_s = 0.5
+    rig.bench.start()
+    try:
+        worst = 0.0
+        deadline = time.monotonic() + 60
+        pressed = None
+        while time.monotonic() < deadline:
+            worst = max(worst, time.monotonic() - rig.bench._beat)
+            on_stick = sum(1 for r in rig.records() if r.get("flushed_from_spool"))
+            if pressed is None and on_stick >= 5:
+                pressed = time.monotonic()
+                rig.bench.press("test")
+            if rig.events.of("recorded") and on_stick >= 40:
+                break
+            time.sleep(0.02)
+        recorded = rig.events.wait("recorded", timeout=1)
+        assert pressed is not None
+        assert worst < 1.5, f"worker away from its queue {worst:.1f} s during the flush"
+        assert rig.bench.healthy(stuck_s=1.5)
+        flushed = [r for r in rig.records() if r.get("flushed_from_spool")]
+        assert len(flushed) == 40, "every spooled record reaches the stick"
+        assert recorded[0].data["id"] in {r["id"] for r in rig.records()}
+    finally:
+        rig.close()
