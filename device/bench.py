@@ -87,6 +87,7 @@ class Bench:
         sample: str = "sample-001",
         poll_s: float = 1.0,
         flush_slice_s: float = 2.0,
+        camera_dead_after: int = 5,
     ) -> None:
         self.camera = camera
         self.light = light
@@ -101,6 +102,10 @@ class Bench:
         # (a press is served, the watchdog sees it alive), however slow the stick.
         self.flush_slice_s = flush_slice_s
         self._flush_more = False
+        # Presses that failed in the camera, in a row: past camera_dead_after the watchdog
+        # pings stop and systemd restarts the service, which opens the camera anew.
+        self.camera_dead_after = camera_dead_after
+        self._camera_failures = 0
         self.last_record: Record | None = None
         self._last_voided: str | None = None  # id of the record the last hold voided
         self._last_from_qr = False
@@ -188,6 +193,8 @@ class Bench:
         """For the watchdog: the worker runs and came back to its queue within stuck_s."""
         if self._thread is None:
             return True  # not started yet: start-up time is the service manager's to limit
+        if self._camera_failures >= self.camera_dead_after:
+            return False
         return self._thread.is_alive() and time.monotonic() - self._beat < stuck_s
 
     def stop(self, timeout: float = 5.0) -> None:
@@ -275,8 +282,10 @@ class Bench:
             frame = self.camera.capture()
         except CameraError as e:
             log.warning("capture failed", exc_info=True)
+            self._camera_failures += 1
             self._fail(f"camera: {e}")
             return
+        self._camera_failures = 0
         self.light.ready()  # also ends the error blinking once the camera is back
         t_cap = time.perf_counter()
         flags, figures = image_flags(frame.rgb, self.quality)

@@ -12,7 +12,11 @@ It behaves like the real library where our backend depends on it:
   was exposed at the previous call, under whatever light was on then. flush=True waits for a
   frame whose exposure started after the call (SensorTimestamp - ExposureTime >= now).
 - wait=<seconds> raises TimeoutError when no frame comes; a blocking wait on a dead camera
-  fails the test instead of hanging it.
+  fails the test instead of hanging it. As in picamera2 (job.py: a timed-out wait does not
+  unschedule its job), the abandoned job stays queued and takes the next frame when frames
+  come back, a request nobody releases; with buffer_count=2 one such request starves the camera
+  (every later capture times out) until cancel_all_and_flush() drops the jobs, or stop() and
+  start() return every buffer.
 - Auto exposure follows the light on the field (`scene`, the ring's brightness as the test
   wires it); locked exposure does not, so a frame taken at another brightness is off.
 """
@@ -115,6 +119,8 @@ class Picamera2:
         self.queued: list[CompletedRequest] = []
         self.outstanding = 0  # requests handed out and not yet released
         self.hang = False  # the frontend stops delivering frames (a loose ribbon cable)
+        self.orphans = 0  # jobs whose wait timed out: still scheduled, as in picamera2
+        self.leaked: list[CompletedRequest] = []  # requests those jobs took, never released
         self.exposures: list[float] = []  # the light on the field at every exposure
         Picamera2.instances.append(self)
 
@@ -215,9 +221,14 @@ class Picamera2:
     def _next(self, wait: object, flush: object) -> CompletedRequest:
         if not self.started:
             raise RuntimeError("Camera is not running")
-        if self.hang:
-            if wait is None or wait is True:
+        if wait is None or wait is True:
+            if self.hang or self._starved():
                 raise AssertionError("capture would block forever: pass wait=<seconds>")
+        while self.orphans and not self.hang:  # frames are back: abandoned jobs take theirs
+            self.orphans -= 1
+            self.leaked.append(self._expose())
+        if self.hang or self._starved():
+            self.orphans += 1
             raise TimeoutError("no frame")
         if flush:
             since = time.monotonic_ns() if flush is True else int(flush)  # type: ignore[arg-type]
@@ -231,6 +242,14 @@ class Picamera2:
         req = self.queued.pop(0)
         self.queued.append(self._expose())  # the camera runs on: the next frame queues now
         return req
+
+    def _starved(self) -> bool:
+        buffers = int((self.config or {}).get("buffer_count", 2))
+        return len(self.leaked) >= buffers - 1
+
+    def cancel_all_and_flush(self) -> None:
+        """picamera2: cancel every pending job (their futures never complete) and flush."""
+        self.orphans = 0
 
     # -- capture ----------------------------------------------------------------------------
     def capture_request(
@@ -256,8 +275,11 @@ class Picamera2:
 
     def stop(self) -> None:
         self.started = False
+        self.orphans = 0
         while self.queued:
             self.queued.pop().release()
+        while self.leaked:  # libcamera takes every buffer back when the camera stops
+            self.leaked.pop().release()
 
     def close(self) -> None:
         self.stop()

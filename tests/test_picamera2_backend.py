@@ -156,3 +156,22 @@ def test_real_camera_on_a_pi():
         assert cam.capture().rgb.ndim == 3
     finally:
         cam.close()
+
+
+def test_a_camera_starved_by_abandoned_requests_is_restarted_and_relocked(module, ring):
+    """Abandoned jobs that took frames before a fix (or a libcamera stall) leave the camera
+    starved: every capture times out. After two timeouts in a row the backend stops and starts
+    it, which returns every buffer, and sets the locked exposure again."""
+    cam = Picamera2Camera(CameraCfg(settle_ms=0, timeout_ms=300), module, ring)
+    pc = module.Picamera2.instances[0]
+    pc.leaked.append(pc._expose())  # one buffer held by nobody: starved
+    with pytest.raises(CameraError, match="timed out"):
+        cam.capture()
+    with pytest.raises(CameraError, match="timed out"):
+        cam.capture()  # the second timeout restarts the camera
+    assert not pc.leaked and pc.started
+    assert (
+        pc.applied["AeEnable"] is False and pc.applied["ExposureTime"] == cam.locked["ExposureTime"]
+    )
+    assert isinstance(cam.capture().rgb, np.ndarray)
+    assert cam.timeouts == 0

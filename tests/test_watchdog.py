@@ -166,3 +166,21 @@ def test_a_long_flush_to_a_slow_stick_leaves_the_worker_alive_and_presses_served
         assert recorded[0].data["id"] in {r["id"] for r in rig.records()}
     finally:
         rig.close()
+
+
+def test_a_camera_that_stays_dead_stops_the_watchdog_one_that_returns_does_not(tmp_path):
+    rig = make_rig(tmp_path)
+    rig.bench.camera_dead_after = 3
+    try:
+        rig.camera.unplug()
+        for n in range(1, 4):
+            rig.bench.press("test")
+            rig.events.wait("error", n=n, timeout=10)
+            time.sleep(0.05)
+            assert rig.bench.healthy() is (n < 3), f"after {n} failed captures"
+        rig.camera.plug()
+        rig.bench.press("test")
+        rig.events.wait("recorded", timeout=10)
+        assert rig.bench.healthy()
+    finally:
+        rig.close()

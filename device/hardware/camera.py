@@ -5,6 +5,7 @@ picamera2 is imported inside its backend only: it exists on Raspberry Pi OS, now
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,8 @@ from device.config import CameraCfg
 from device.errors import BadInput
 from device.hardware.light import Light
 from device.imageio import IMAGE_SUFFIXES, read_rgb, to_rgb8
+
+log = logging.getLogger(__name__)
 
 
 class CameraError(Exception):
@@ -200,6 +203,8 @@ class Picamera2Camera:
         )
         self.cam.configure(config)
         self.cam.start()
+        self.timeouts = 0  # in a row: after RESTART_AFTER the camera is stopped and started
+        self.locked: dict[str, Any] = {}
         self.locked = self._settle_and_lock(cfg, light)
         self.size = tuple(size)
 
@@ -226,13 +231,35 @@ class Picamera2Camera:
         try:
             req = self.cam.capture_request(wait=self.timeout_s, flush=True)
         except TimeoutError:
+            self._after_timeout()
             raise CameraError(f"no frame within {self.timeout_s:g} s (camera timed out)") from None
         except Exception as e:  # libcamera reports frontend timeouts and unplugs as RuntimeError
             raise CameraError(f"picamera2 capture failed: {e}") from None
+        self.timeouts = 0
         try:
             return use(req)
         finally:
             req.release()
+
+    RESTART_AFTER = 2
+
+    def _after_timeout(self) -> None:
+        """A timed-out wait leaves its job scheduled in picamera2 (job.py: cancelling does not
+        unschedule it): when frames come back it takes one and nobody releases it, and with two
+        buffers the camera starves. Drop the jobs now; after repeated timeouts stop and start
+        the camera, which gives every buffer back, and lock the exposure again."""
+        self.timeouts += 1
+        cancel = getattr(self.cam, "cancel_all_and_flush", None)
+        try:
+            if cancel is not None:
+                cancel()
+            if self.timeouts >= self.RESTART_AFTER:
+                log.warning("camera: %d timeouts in a row: restarting it", self.timeouts)
+                self.cam.stop()
+                self.cam.start()
+                self.cam.set_controls(self.locked)
+        except Exception:  # the next capture says what is wrong; the journal keeps why
+            log.exception("camera: recovery after a timeout failed")
 
     def capture(self) -> Frame:
         arr, meta = self._request(lambda r: (r.make_array("main"), r.get_metadata()))
