@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass, replace
@@ -60,6 +61,13 @@ class ButtonCfg:
 
 
 @dataclass(frozen=True)
+class GpioCfg:
+    # auto: the 40-pin header's controller found by its label (a Pi 5's RP1 is gpiochip4 on
+    # older kernels, gpiochip0 on newer ones); or a number (0), /dev/gpiochipN, or a label
+    chip: str = "auto"
+
+
+@dataclass(frozen=True)
 class StorageCfg:
     path: str = "/media/scopecount"
     removable: bool = True  # a removable path is written only while something is mounted there
@@ -95,6 +103,7 @@ class Config:
     camera: CameraCfg = field(default_factory=CameraCfg)
     light: LightCfg = field(default_factory=LightCfg)
     button: ButtonCfg = field(default_factory=ButtonCfg)
+    gpio: GpioCfg = field(default_factory=GpioCfg)
     storage: StorageCfg = field(default_factory=StorageCfg)
     model: ModelCfg = field(default_factory=ModelCfg)
     quality: QualityCfg = field(default_factory=QualityCfg)
@@ -209,6 +218,11 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
 
     check_bench_name(cfg.bench.name, f"{where}: [bench] name")
     check_sample(cfg.bench.sample, f"{where}: [bench] sample")
+    if not re.fullmatch(r"[A-Za-z0-9_./@:-]{1,64}", cfg.gpio.chip):
+        raise BadInput(
+            f"{where}: [gpio] chip = {cfg.gpio.chip[:64]!r}: expected auto, a number, "
+            "/dev/gpiochipN or a chip label"
+        )
     if len(cfg.camera.awb_gains) not in (0, 2):
         raise BadInput(f"{where}: [camera] awb_gains: expected [red, blue] or []")
     return cfg

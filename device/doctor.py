@@ -13,6 +13,7 @@ from types import ModuleType
 from gpiozero.pins import Factory
 
 from device.config import Config
+from device.errors import BadInput
 from device.mounts import free_bytes, mount_at
 
 Check = tuple[bool, str, str]  # ok, what was found, what to do
@@ -54,14 +55,22 @@ def check_camera(cfg: Config, picamera2: Callable[[], ModuleType] = _import_pica
     return True, f"picamera2 sees {len(cams)} camera(s): {names}", ""
 
 
-def _default_factory() -> Factory:
-    from gpiozero import Device
+def check_gpio(cfg: Config, make_factory: Callable[[], Factory] | None = None) -> Check:
+    """Create the pin factory the bench would use (on the chip it would use) and read the board
+    it reports."""
+    chip = ""
+    if make_factory is None:
+        from device.hardware.gpiochip import choose_chip, read_chips
+        from device.wiring import gpio_factory
 
-    return Device._default_pin_factory()
+        try:
+            chip = ", " + choose_chip(read_chips(), cfg.gpio.chip).describe()
+        except BadInput as e:
+            return False, str(e)[:300], "see hardware_docs/troubleshooting.md (GPIO)"
 
+        def make_factory() -> Factory:
+            return gpio_factory(cfg.gpio.chip)
 
-def check_gpio(cfg: Config, make_factory: Callable[[], Factory] = _default_factory) -> Check:
-    """Create the pin factory the bench would use and read the board it reports."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -83,7 +92,7 @@ def check_gpio(cfg: Config, make_factory: Callable[[], Factory] = _default_facto
             where = f"unknown board ({e})"
         fallbacks = [str(w.message) for w in caught if "Falling back" in str(w.message)]
         ok = not fallbacks or name != "NativeFactory"
-        found = f"{name} on {where}" + (f" ({fallbacks[0]})" if fallbacks else "")
+        found = f"{name} on {where}{chip}" + (f" ({fallbacks[0]})" if fallbacks else "")
         return ok, found, "install lgpio (the pi extra): the native factory has no real PWM"
     finally:
         factory.close()

@@ -121,32 +121,28 @@ def make_spool(spool: Path, opts: RunOptions) -> None:
     writable_dir(spool, option)
 
 
-def gpio_factory() -> Factory:
-    """The Pi's GPIO through gpiozero; off a Pi, one line saying what is missing instead of
-    gpiozero's fallback warnings and BadPinFactory."""
-    import warnings
+def gpio_factory(chip: str = "auto", dev: Path = Path("/dev")) -> Factory:
+    """The Pi's GPIO through gpiozero and lgpio, on the chip that carries the header (found by
+    its label: a chip that moved between kernels is still found); off a Pi, one line saying
+    what is missing instead of gpiozero's fallback warnings and BadPinFactory."""
+    from device.hardware.gpiochip import choose_chip, read_chips
 
-    from gpiozero import Device
-    from gpiozero.exc import BadPinFactory
-
-    if Device.pin_factory is None:
-        # One PinFactoryFallback warning per library tried: the journal gets them, not the user.
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            try:
-                Device.pin_factory = Device._default_pin_factory()
-            except BadPinFactory:
-                # Headless, stderr is both the journal and the user's terminal: the one line
-                # below says it all; the libraries gpiozero tried are kept for debugging.
-                for w in seen:
-                    log.debug("gpiozero: %s", w.message)
-                raise BadInput(
-                    "no GPIO for the LED ring and button: this is not a Raspberry Pi, or lgpio "
-                    f"is missing (pip install 'scopecount[pi]'); {NO_HARDWARE_HINT}"
-                ) from None
-        for w in seen:
-            log.warning("gpiozero: %s", w.message)
-    return Device.pin_factory
+    chips = read_chips(dev)
+    if not chips:
+        raise BadInput(
+            "no GPIO for the LED ring and button: no /dev/gpiochip* here (not a Raspberry Pi, "
+            f"or no access: sudo usermod -aG gpio $USER); {NO_HARDWARE_HINT}"
+        )
+    found = choose_chip(chips, chip)
+    try:
+        from gpiozero.pins.lgpio import LGPIOFactory
+    except ImportError:
+        raise BadInput(
+            f"GPIO {found.describe()}: lgpio is missing (Bookworm: the pi extra; Trixie: "
+            f"sudo apt install python3-lgpio); {NO_HARDWARE_HINT}"
+        ) from None
+    log.info("gpio: %s", found.describe())
+    return LGPIOFactory(chip=found.number)
 
 
 def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
@@ -180,7 +176,7 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
     models = open_models(cfg, opts)
     storage, spool, removable = storage_paths(cfg, opts)
     if pin_factory is None:  # the button always needs GPIO
-        pin_factory = gpio_factory()
+        pin_factory = gpio_factory(cfg.gpio.chip)
     # The light first: the camera settles and locks its exposure under the ring at capture.
     light = open_light(cfg.light, pin_factory)
     try:
