@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from device import commands
+from device import clock_cmd, commands
 from device.errors import BadInput
 from device.modelfile import printable
 
@@ -318,6 +318,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats", type=_repeats, default=10, help="timed counts per row (default 10)"
     )
     bm.set_defaults(func=commands.benchmark)
+
+    clock_cmd.add_parser(sub)
 
     doc = sub.add_parser("doctor", help="check camera, GPIO, storage, model, clock, service")
     doc.add_argument("--config", metavar="FILE")

@@ -13,6 +13,7 @@ FLAG_TEXT = {
     "overexposed": "too bright: glare or light too strong",
     "empty": "nothing in the field: is a vial under the scope?",
     "zoom": "objects far larger or smaller than the model was taught: check the zoom",
+    "clock": "the clock is not known right (no time server): the date may be wrong",
 }
 
 

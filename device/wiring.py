@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gpiozero.pins import Factory
 
 from device.bench import Bench, FixedModel, ModelSource
+from device.clock import clock_state
 from device.config import Config
 from device.counter import Counter
 from device.durable import makedirs_durable
@@ -199,7 +201,11 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
         light.close()
         raise
     try:
-        return _assemble(cfg, pin_factory, storage, spool, removable, locks, models, camera, light)
+        # --sim runs on a laptop, whose clock its own time service keeps: the check is the Pi's
+        clock_ok = (lambda: True) if opts.sim else (lambda: clock_state().good)
+        return _assemble(
+            cfg, pin_factory, storage, spool, removable, locks, models, camera, light, clock_ok
+        )
     except BaseException:
         locks.release()
         camera.close()
@@ -217,6 +223,7 @@ def _assemble(
     models: ModelSource,
     camera: Camera,
     light: Light,
+    clock_ok: Callable[[], bool],
 ) -> Assembled:
     try:
         recorder = Recorder(
@@ -239,6 +246,7 @@ def _assemble(
         settle_s=cfg.light.settle_ms / 1000,
         debounce_s=cfg.button.bounce_ms / 1000,
         sample=recorder.first_sample(cfg.bench.sample),
+        clock_ok=clock_ok,
     )
     button = BenchButton(cfg.button, bench.press, bench.hold, pin_factory)
     return Assembled(bench, camera, light, button, pin_factory, locks)
