@@ -55,15 +55,15 @@ def usb(**kw: str) -> dict[str, str]:
 
 def test_rule_hands_only_usb_filesystems_to_the_helper():
     helper = "/usr/local/lib/scopecount/scopecount-stick"
-    for fs in ("vfat", "exfat", "ext4"):
+    for fs in ("vfat", "exfat", "ext4", "ntfs"):
         part = usb(DEVTYPE="partition", ID_FS_USAGE="filesystem", ID_FS_TYPE=fs)
         assert fired(part) == [f"{helper} add /dev/sda1"]
     # A stick formatted without a partition table: the whole disk carries the filesystem.
     whole = usb(DEVTYPE="disk", DEVNAME="/dev/sdb", ID_FS_USAGE="filesystem", ID_FS_TYPE="vfat")
     assert fired(whole) == [f"{helper} add /dev/sdb"]
-    # The partitioned disk itself, NTFS, swap, and a SATA/NVMe disk: nothing.
+    # The partitioned disk itself, HFS+, swap, and a SATA/NVMe disk: nothing.
     assert fired(usb(DEVTYPE="disk", ID_PART_TABLE_TYPE="dos")) == []
-    assert fired(usb(ID_FS_USAGE="filesystem", ID_FS_TYPE="ntfs")) == []
+    assert fired(usb(ID_FS_USAGE="filesystem", ID_FS_TYPE="hfsplus")) == []
     assert fired(usb(ID_FS_USAGE="other", ID_FS_TYPE="swap")) == []
     nvme = usb(ID_BUS="nvme", ID_FS_USAGE="filesystem", ID_FS_TYPE="ext4")
     assert fired(nvme) == []
@@ -162,3 +162,28 @@ def test_a_disk_with_a_mounted_filesystem_is_never_taken(tmp_path):
     dev = root.stdout.strip()
     if dev.startswith("/dev/"):  # the disk this machine runs from
         assert "system disk" in stick("check", dev, media=media).stdout
+
+
+@pytest.mark.parametrize(
+    "fs,mkfs,driver,fsck",
+    [
+        ("vfat", ["mkfs.vfat", "-F", "32"], "vfat", "yes"),
+        ("exfat", ["mkfs.exfat"], "exfat", "yes"),
+        ("ext4", ["mkfs.ext4", "-q", "-F"], "ext4", "yes"),
+        ("ntfs", ["mkntfs", "-q", "-F", "-Q"], "ntfs3", "no"),
+    ],
+)
+def test_what_each_stick_type_gets(tmp_path, fs, mkfs, driver, fsck):
+    """A pulled FAT, exFAT or ext4 stick is repaired at the next mount (systemd-fsck); NTFS goes
+    through the kernel's ntfs3 and has no checker on Linux."""
+    need_root_tools(mkfs[0])
+    media = tmp_path / "media"
+    media.mkdir()
+    loop = Loop(tmp_path, fs, mkfs)
+    try:
+        out = stick("check", loop.dev, media=media)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert f"({fs}, driver {driver}, check at mount: {fsck})" in out.stdout
+        assert "uid=" in out.stdout or fs == "ext4"
+    finally:
+        loop.close()
