@@ -14,7 +14,7 @@ from gpiozero.pins import Factory
 
 from device.config import Config
 from device.errors import BadInput
-from device.mounts import free_bytes, mount_at
+from device.mounts import RAM_FILESYSTEMS, free_bytes, mount_at, mount_holding
 
 Check = tuple[bool, str, str]  # ok, what was found, what to do
 
@@ -127,6 +127,15 @@ def check_spool(cfg: Config) -> Check:
         )
     if not os.access(spool, os.W_OK):
         return False, f"spool {spool} not writable", f"chown the service user {spool}"
+    held = mount_holding(spool)
+    if held is not None and held.fstype in RAM_FILESYSTEMS:
+        # raspi-config's overlay file system: the spool (and the model store) live in RAM and
+        # every record spooled while the stick is out is gone at the next power cut.
+        return (
+            False,
+            f"spool {spool} is on {held.fstype} ({held.mount_point}): in RAM, lost at power off",
+            "turn raspi-config's overlay file system off (Performance Options > Overlay)",
+        )
     free = free_bytes(spool) / 2**20
     return (
         free > cfg.storage.min_free_mb,

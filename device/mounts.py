@@ -69,6 +69,27 @@ def mount_at(path: str | Path, mountinfo: str | None = None) -> Mount | None:
     return found
 
 
+def mount_holding(path: str | Path, mountinfo: str | None = None) -> Mount | None:
+    """The filesystem a path lives on: the deepest mount point above it (the last one wins)."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    target = os.path.realpath(path)
+    best: Mount | None = None
+    for m in parse_mountinfo(mountinfo):
+        mp = m.mount_point.rstrip("/") + "/"
+        if (target + "/").startswith(mp) and (
+            best is None or len(m.mount_point) >= len(best.mount_point)
+        ):
+            best = m
+    return best
+
+
+RAM_FILESYSTEMS = ("overlay", "tmpfs", "ramfs")
+
+
 def free_bytes(path: str | Path) -> int:
     st = os.statvfs(path)
     return st.f_bavail * st.f_frsize

@@ -69,6 +69,7 @@ if [ "$UNINSTALL" = 1 ]; then
   else
     sysctl disable "$HEADLESS" "$TUI" >/dev/null 2>&1 || true
   fi
+  rm -f "$PREFIX/etc/systemd/system.conf.d/scopecount-watchdog.conf"
   rm -f "$UNITS/$HEADLESS" "$UNITS/$TUI" "$RULES/99-scopecount-usb.rules" \
     "$RULES/60-scopecount-gpio.rules"
   rm -rf "$HELPER"
@@ -115,6 +116,12 @@ if [ "$SYSTEM" = 1 ]; then
 fi
 
 mkdir -p "$OPT" "$ETC" "$UNITS" "$RULES" "$HELPER" "$STATE/models" "$STATE/spool" "$MEDIA"
+# The hardware watchdog (bcm2835-wdt on a Pi; i6300esb in the emulated one): systemd pets it, so a
+# hung kernel or a stuck systemd reboots the bench instead of leaving it dark until someone
+# notices. Without a watchdog device systemd says so in the journal and goes on.
+mkdir -p "$PREFIX/etc/systemd/system.conf.d"
+printf '[Manager]\nRuntimeWatchdogSec=15s\nRebootWatchdogSec=2min\n' \
+  > "$PREFIX/etc/systemd/system.conf.d/scopecount-watchdog.conf"
 if [ ! -x "$OPT/venv/bin/python" ]; then
   python3 -m venv --system-site-packages "$OPT/venv"
   say "created $OPT/venv (with system site packages, for apt's picamera2)"
@@ -164,6 +171,7 @@ if [ "$SYSTEM" = 1 ]; then
   chown -R "$SERVICE_USER:$SERVICE_USER" "$STATE"
   chown "$SERVICE_USER:$SERVICE_USER" "$MEDIA"
   systemctl daemon-reload
+  systemctl daemon-reexec || true  # system.conf.d (the hardware watchdog) is read at exec
   udevadm control --reload-rules
   udevadm trigger --subsystem-match=gpio --action=change
   udevadm settle || true

@@ -77,3 +77,18 @@ def test_service_not_installed_suggests_install_not_journalctl(tmp_path):
     ok, found, todo = check_service(Config(), unit_dirs=(str(tmp_path),))
     assert not ok and "not installed" in found
     assert "install.sh" in todo and "journalctl" not in todo
+
+
+def test_a_spool_in_ram_is_refused(tmp_path, monkeypatch):
+    """raspi-config's overlay file system puts the spool in RAM: doctor says so."""
+    from device import doctor
+    from device.config import Config, StorageCfg
+    from device.mounts import Mount
+
+    overlay = Mount(mount_point="/", fstype="overlay", source="overlay", options=("rw",))
+    monkeypatch.setattr(doctor, "mount_holding", lambda _p: overlay)
+    cfg = Config(storage=StorageCfg(spool=str(tmp_path)))
+    ok, found, todo = doctor.check_spool(cfg)
+    assert not ok and "overlay" in found and "raspi-config" in todo
+    monkeypatch.setattr(doctor, "mount_holding", lambda _p: None)
+    assert doctor.check_spool(cfg)[0]

@@ -22,3 +22,17 @@ def test_stick_behind_autofs_counts_bare_autofs_does_not():
     assert mount_at("/media/auto", INFO) is None
     assert mount_at("/media/nothing", INFO) is None
     assert mount_at("/media", INFO) is None  # a parent of a mount is not the mount
+
+
+def test_the_filesystem_a_path_lives_on():
+    from device.mounts import mount_holding
+
+    info = (
+        "22 1 179:2 / / rw,noatime - ext4 /dev/mmcblk0p2 rw\n"
+        "30 22 0:27 / /var/lib rw - overlay overlay rw,lowerdir=/x\n"
+        "31 22 8:1 / /media/scopecount rw - vfat /dev/sda1 rw\n"
+    )
+    assert mount_holding("/var/lib/scopecount/spool", info).fstype == "overlay"
+    assert mount_holding("/var/libx", info).fstype == "ext4"  # a prefix, not a parent
+    assert mount_holding("/media/scopecount/scopecount", info).source == "/dev/sda1"
+    assert mount_holding("/", info).fstype == "ext4"

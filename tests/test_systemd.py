@@ -143,6 +143,8 @@ def test_install_keeps_the_chosen_unit_and_uninstall_keeps_a_source_clone(tmp_pa
     install("--headless")
     assert enabled(root) == ["scopecount.service"]
     assert (root / "usr/local/lib/scopecount/scopecount-stick").stat().st_mode & 0o111
+    dog = root / "etc/systemd/system.conf.d/scopecount-watchdog.conf"
+    assert "RuntimeWatchdogSec=15s" in dog.read_text()  # the hardware watchdog is used
     clone = root / "opt/scopecount/src"
     (clone / ".git").mkdir(parents=True)
     (clone / "README.md").write_text("a lab's clone\n")
