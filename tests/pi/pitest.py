@@ -28,7 +28,7 @@ from tests.pi.harness import (
     Run,
     vm_config,
 )
-from tests.pi.vm import IMAGES, button_dtb, fat_image
+from tests.pi.vm import IMAGES, board_dtb, button_dtb, dtb_nodes, fat_image
 
 
 class PiTest(Run):
@@ -68,7 +68,7 @@ class PiTest(Run):
         )
 
     def scenario_b(self, fs: str) -> str:
-        sid = "fat" if fs == "vfat" else "exfat"
+        sid = {"vfat": "fat", "exfat": "exfat", "ntfs": "ntfs"}[fs]
         image = fat_image(self.run / f"{sid}.img", fs, partitioned=(fs == "vfat"))
         self.vm.plug(sid, image)
         src = self.mounted(True)
@@ -285,6 +285,78 @@ class PiTest(Run):
             "(emulated); DTB without gpio-keys, revision a02100 (CM3+: no pull-up on GPIO3)"
         )
 
+    # -- today's Pi (Trixie image) ---------------------------------------------------------
+    def reboot_with(self, config: str | None = None, **boot: object) -> None:
+        """Power off, (re)write the config, boot with `boot` (dtb, offline, extra), READY."""
+        self.events.close()
+        self.vm.ssh("cat > /etc/scopecount/config.toml", input=(config or vm_config()).encode())
+        self.vm.poweroff()
+        self.vm.boot(**boot)  # type: ignore[arg-type]
+        self.vm.ssh(
+            "systemctl is-active --wait scopecount.service || systemctl restart scopecount.service",
+            timeout=600,
+        )
+        self.events = Events(self.vm)
+        time.sleep(2)
+
+    def doctor(self, check: str) -> str:
+        out = self.vm.text(
+            "cd / && runuser -u scopecount -- /opt/scopecount/venv/bin/scopecount doctor "
+            "--config /etc/scopecount/config.toml 2>&1; true"
+        )
+        return next((ln for ln in out.splitlines() if check in ln), f"(no {check} line: {out})")
+
+    def scenario_pi5(self) -> str:
+        """A Pi 5 revision: the bench finds the header's chip by its label, with no config
+        change, and with the chip named in the config."""
+        self.reboot_with(dtb=board_dtb(self.cache, "pi5", "d04170"))
+        self.press(1)
+        gpio = self.doctor("gpio")
+        if "d04170" not in gpio or "pl061" not in gpio:
+            raise AssertionError(f"doctor on a Pi 5 revision: {gpio}")
+        label = re.search(r"\[([^\]]*pl061)\]", gpio)
+        named = vm_config() + f'[gpio]\nchip = "{label.group(1) if label else "0"}"\n'
+        self.reboot_with(named, dtb=board_dtb(self.cache, "pi5", "d04170"))
+        self.press(1)
+        return f"revision d04170: READY and presses, chip auto and named; doctor: {gpio.strip()}"
+
+    def scenario_clock(self) -> str:
+        """Offline, no real-time clock: records say 'clock' until the time is set by hand."""
+        drop = tuple(dtb_nodes(self.cache / "virt.dtb", "pl031"))
+        self.reboot_with(dtb=board_dtb(self.cache, "nortc", "c03111", drop), offline=True)
+        if self.vm.ssh("ls /sys/class/rtc/rtc0", check=False).returncode == 0:
+            raise AssertionError("the VM still has a real-time clock")
+        vm_day = self.vm.text("date -u +%F").strip()
+        before = self.press(1)[0]
+        status = self.doctor("clock")
+        if "clock" not in before.get("flags", []):
+            raise AssertionError(f"a record on an unknown clock was not flagged: {before}")
+        now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+        self.vm.ssh(f"/opt/scopecount/venv/bin/scopecount clock set {now}")
+        after = self.press(1)[0]
+        if "clock" in after.get("flags", []) or not after["time"].startswith(now[:10]):
+            raise AssertionError(f"after clock set: {after}")
+        return (
+            f"no RTC, no network: VM booted at {vm_day}, record flagged clock ({status.strip()});"
+            f" after `scopecount clock set`: unflagged, dated {after['time'][:10]}"
+        )
+
+    def scenario_watchdog(self) -> str:
+        """The hardware watchdog (i6300esb here, bcm2835-wdt on a Pi), petted by systemd."""
+        self.reboot_with(extra=["-device", "i6300esb"])
+        dev = self.vm.text("cat /sys/class/watchdog/watchdog0/identity 2>&1; true").strip()
+        usec = self.vm.text("systemctl show -p RuntimeWatchdogUSec --value").strip()
+        state = self.vm.text("cat /sys/class/watchdog/watchdog0/state 2>&1; true").strip()
+        if usec not in ("15s", "15000000") or state != "active":
+            raise AssertionError(f"watchdog {dev!r}: RuntimeWatchdogUSec={usec}, state {state}")
+        return f"{dev}: systemd pets it (RuntimeWatchdogUSec={usec}, state {state})"
+
+    def todays_pi(self) -> None:
+        self.row("f. NTFS stick (ntfs3)", lambda: self.scenario_b("ntfs"))
+        self.row("g. Pi 5 revision: the header's chip found by its label", self.scenario_pi5)
+        self.row("h. offline, no RTC: records flagged clock until set", self.scenario_clock)
+        self.row("i. hardware watchdog", self.scenario_watchdog)
+
     # -- the whole run ----------------------------------------------------------------------
     def main(self) -> tuple[int, int]:
         build = self.cache / "build-seconds"
@@ -306,9 +378,15 @@ class PiTest(Run):
                     self.row("d. deploy switches the running service", self.scenario_d)
                     self.row("e. TUI unit on tty1", self.scenario_e)
                     self.row("b. real button on a PL061 line", self.scenario_button)
+                    if self.image == "trixie":
+                        self.todays_pi()
             for name in ("a.", "b.", "c.", "d.", "e."):
                 if not any(r[0].startswith(f"{self.image} {name}") for r in self.rows):
                     self.skip(name, "not run (an earlier step failed)")
+            if self.image == "trixie":
+                for name in ("f.", "g.", "h.", "i."):
+                    if not any(r[0].startswith(f"{self.image} {name}") for r in self.rows):
+                        self.skip(name, "not run (an earlier step failed)")
             if not any(r[0].startswith(f"{self.image} b. real button") for r in self.rows):
                 self.skip("b. real button on a PL061 line", "not run (an earlier step failed)")
         finally:

@@ -10,6 +10,7 @@ command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 command -v fdtput >/dev/null 2>&1 || need+=(device-tree-compiler)
 command -v mkfs.vfat >/dev/null 2>&1 || need+=(dosfstools)
 command -v mkfs.exfat >/dev/null 2>&1 || need+=(exfatprogs)
+command -v mkntfs >/dev/null 2>&1 || need+=(ntfs-3g)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

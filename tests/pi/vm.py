@@ -49,9 +49,16 @@ class VM:
             check=True,
         )  # fmt: skip
 
-    def boot(self, sticks: dict[str, Path] | None = None, dtb: Path | None = None) -> float:
+    def boot(
+        self,
+        sticks: dict[str, Path] | None = None,
+        dtb: Path | None = None,
+        offline: bool = False,
+        extra: list[str] | None = None,
+    ) -> float:
         """Start qemu; returns seconds until SSH answers. `sticks` are plugged in at power-on;
-        `dtb` replaces the cached virt.dtb (see button_dtb)."""
+        `dtb` replaces the cached virt.dtb (see button_dtb, board_dtb); `offline` cuts the
+        guest off every network (restrict=on keeps only the SSH forward); `extra` devices."""
         self.sticks = set()
         mon = self.run / "monitor.sock"
         mon.unlink(missing_ok=True)
@@ -62,13 +69,15 @@ class VM:
             "-append", "root=/dev/vda rw console=ttyAMA0 quiet",
             "-drive", f"if=none,id=hd,file={self.disk},format=qcow2,cache=unsafe",
             "-device", "virtio-blk-pci,drive=hd",
-            "-netdev", f"user,id=net,hostfwd=tcp:127.0.0.1:{self.port}-:22",
+            "-netdev", f"user,id=net,hostfwd=tcp:127.0.0.1:{self.port}-:22"
+            + (",restrict=on" if offline else ""),
             "-device", "virtio-net-pci,netdev=net,romfile=",
             "-device", "qemu-xhci,id=xhci",
             "-monitor", f"unix:{mon},server=on,wait=off",
             "-serial", f"file:{self.run / 'serial.log'}",
             "-display", "none", "-nodefaults", "-no-reboot",
         ]  # fmt: skip
+        cmd += extra or []
         for sid, image in (sticks or {}).items():
             cmd += ["-drive", f"if=none,id={sid},file={image},format=raw,cache=writethrough"]
             cmd += ["-device", f"usb-storage,bus=xhci.0,drive={sid},id={sid}-dev,removable=on"]
@@ -197,6 +206,26 @@ def button_dtb(cache: Path) -> Path:
     return out
 
 
+def board_dtb(cache: Path, name: str, revision: str, drop: tuple[str, ...] = ()) -> Path:
+    """The cached virt.dtb with another board revision (d04170: a Raspberry Pi 5 4GB) and
+    without the nodes in `drop` (e.g. the PL031 real-time clock, for a Pi 4 with none)."""
+    src, out = cache / "virt.dtb", cache / f"virt-{name}.dtb"
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.copyfile(src, tmp)
+    subprocess.run(["fdtput", "-t", "x", str(tmp), "/system", "linux,revision", revision],
+                   check=True)  # fmt: skip
+    for node in drop:
+        subprocess.run(["fdtput", "-r", str(tmp), node], check=True)
+    tmp.replace(out)
+    return out
+
+
+def dtb_nodes(dtb: Path, prefix: str) -> list[str]:
+    """Top-level nodes of a device tree whose name starts with prefix (pl031@9010000)."""
+    out = subprocess.run(["fdtget", "-l", str(dtb), "/"], capture_output=True, text=True)
+    return [f"/{n}" for n in out.stdout.split() if n.startswith(prefix)]
+
+
 def fat_image(path: Path, fs: str, partitioned: bool, mb: int = 64) -> Path:
     """A stick image: FAT32 or exFAT, behind an MBR partition table or on the whole disk."""
     with open(path, "wb") as f:
@@ -211,7 +240,11 @@ def fat_image(path: Path, fs: str, partitioned: bool, mb: int = 64) -> Path:
             f.write(entry)
             f.seek(510)
             f.write(b"\x55\xaa")
-    if fs == "vfat":
+    if fs == "ntfs":
+        if partitioned:
+            raise ValueError("ntfs images here are whole-disk")
+        cmd = ["mkntfs", "-q", "-F", "-Q", "-L", "SCOPE", str(path)]
+    elif fs == "vfat":
         cmd = ["mkfs.vfat", "-F", "32", "-n", "SCOPE"]
         cmd += [f"--offset={offset}", str(path)] if partitioned else [str(path)]
     else:
