@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from device.errors import BadInput
+from device.core.errors import BadInput
+from device.core.keys import parse_keys
 
 DEFAULT_PATH = Path("/etc/scopecount/config.toml")
 
@@ -208,13 +209,10 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
     cfg = Config(**sections)
     if cfg.camera.backend == "replay" and not cfg.camera.folder:
         raise BadInput(f"{where}: [camera] folder: required when backend = 'replay'")
-    for i, line in enumerate(cfg.model.trusted_keys):
-        from device.signing import parse_public_key
-
-        parse_public_key(line, f"{where}: [model] trusted_keys[{i}]")
+    parse_keys(cfg.model.trusted_keys, f"{where}: [model] trusted_keys")
     if bool(cfg.camera.width) != bool(cfg.camera.height):
         raise BadInput(f"{where}: [camera] width and height: give both, or neither (0)")
-    from device.names import check_bench_name, check_sample
+    from device.core.names import check_bench_name, check_sample
 
     check_bench_name(cfg.bench.name, f"{where}: [bench] name")
     check_sample(cfg.bench.sample, f"{where}: [bench] sample")

@@ -19,7 +19,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from device.names import CLASS_MAX, problem
+from device.core.names import CLASS_MAX, problem
 
 TOKEN_HEADER = "X-Scopecount-Token"
 MAX_BODY = 4 * 1024 * 1024  # 50 000 points of a few dozen bytes each fit well within this

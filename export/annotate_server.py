@@ -19,8 +19,8 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from device.errors import BadInput
-from device.imageio import write_atomic
+from device.core.errors import BadInput
+from device.core.imageio import write_atomic
 from export import annotate_guard as guard
 from export import pointsfile
 from export.annotate_guard import Refused, SaveRequest
@@ -287,8 +287,8 @@ def serve(
     tf = read_folder(folder, all_images=True)
     predict = None
     if model:
-        from device.counter import Counter
-        from device.imageio import read_rgb
+        from device.core.imageio import read_rgb
+        from device.measuring.counter import Counter
 
         counter = Counter.from_file(model)
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from device.counter import Counter
-from device.decode import inside
+from device.measuring.counter import Counter
+from device.measuring.decode import inside
 from export.dataset import Prepared
 from export.fit import predict_density
 from export.net import OUTPUT_STRIDE

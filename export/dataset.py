@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from device.preprocess import normalize, pad_to, rescale
+from device.measuring.preprocess import normalize, pad_to, rescale
 from export.folder import TrainingFolder
 
 MEAN = [0.5, 0.5, 0.5]

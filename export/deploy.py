@@ -12,9 +12,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from device.errors import BadInput
-from device.modelfile import printable, printable_path
-from device.signing import read_signature_beside
+from device.core.errors import BadInput
+from device.core.text import printable, printable_path
+from device.models.signing import read_signature_beside
 
 
 def ssh_command(

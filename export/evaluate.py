@@ -14,12 +14,12 @@ from typing import TextIO
 
 import numpy as np
 
-from device.counter import Counter
-from device.csvsafe import csv_line
-from device.errors import BadInput
-from device.preprocess import rescale
-from device.progress import Progress
-from device.writable import writable_file
+from device.core.csvsafe import csv_line
+from device.core.errors import BadInput
+from device.core.progress import Progress
+from device.core.writable import writable_file
+from device.measuring.counter import Counter
+from device.measuring.preprocess import rescale
 from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
 

@@ -55,7 +55,7 @@ def _pool(d: np.ndarray) -> np.ndarray:
 
 def _less_detail(x: np.ndarray, f: float) -> np.ndarray:
     """The patch as a lower zoom would have seen it, enlarged back to the taught size: the
-    bench recounts a frame taken at a lower zoom this way (device/zoom.py), so the network
+    bench recounts a frame taken at a lower zoom this way (device/measuring/zoom.py), so the network
     learns objects with less detail than its training photographs had."""
     h, w = x.shape[:2]
     small = cv2.resize(

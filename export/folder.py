@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from device.csvsafe import restore
-from device.dayfolder import DayFolder
-from device.errors import BadInput
-from device.imageio import IMAGE_SUFFIXES, read_rgb
+from device.core.csvsafe import restore
+from device.core.errors import BadInput
+from device.core.imageio import IMAGE_SUFFIXES, read_rgb
+from device.records.dayfolder import DayFolder
 
 HEADER = ["image", "x", "y", "label"]
 STATE_FILE = ".scopecount-annotate.json"  # annotate's own state: {"done": [...], "classes": [...]}

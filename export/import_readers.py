@@ -19,8 +19,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.errors import BadInput
-from device.imageio import read_rgb
+from device.core.errors import BadInput
+from device.core.imageio import read_rgb
 from export.import_shapes import ShapeTally, box_centre, labelme_centre, polygon_centre
 
 Point = tuple[float, float, str]

@@ -16,9 +16,9 @@ import unicodedata
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from device.errors import BadInput
-from device.imageio import IMAGE_SUFFIXES, read_rgb, write_atomic
-from device.names import check_class
+from device.core.errors import BadInput
+from device.core.imageio import IMAGE_SUFFIXES, read_rgb, write_atomic
+from device.core.names import check_class
 from export import pointsfile
 from export.folder import read_folder
 from export.import_readers import (

@@ -13,18 +13,18 @@ import json
 import tempfile
 from pathlib import Path
 
-from device.counter import Counter
-from device.paths import DEFAULT_MODEL_NAME, MODELS_DIR
+from device.core.paths import DEFAULT_MODEL_NAME, MODELS_DIR
+from device.hardware.synthetic import HELD_OUT_SEED, TRAIN_SEED, write_demo_folder
+from device.measuring.counter import Counter
 from export.evaluate import evaluate_model
 from export.folder import read_folder
 from export.onnx_export import write_metadata
-from export.synthetic import HELD_OUT_SEED, TRAIN_SEED, write_demo_folder
 from export.train import TrainOptions, train
 
 DESCRIPTION = (
     "Demo model: counts Drosophila eggs on fly food in a vial. Trained ONLY on synthetic images "
-    "made by export/synthetic.py, not on photographs: labs teach the bench their own vials "
-    "(scopecount train) before trusting its counts."
+    "made by device/hardware/synthetic.py, not on photographs: labs teach the bench their own "
+    "vials (scopecount train) before trusting its counts."
 )
 
 

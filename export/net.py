@@ -78,7 +78,8 @@ class LiteNet(nn.Module):
         c1, c2, c3 = width, 2 * width, 3 * width
         # Straight to 1/4 in one non-overlapping step: a 3x3 convolution on 3 channels at 1/2
         # (the stem before) took a third of the frame time for an eighth of the MACs, and on
-        # validation splits this stem counted no worse (device/pi_cost.py has the figures).
+        # validation splits this stem counted no worse (device/measuring/pi_cost.py has the
+        # figures).
         self.stem = conv_bn(3, c1, 4, 4)
         self.enc1 = nn.Sequential(sep(c1, c1), sep(c1, c1), sep(c1, c1))  # 1/4
         self.enc2 = nn.Sequential(sep(c1, c2, 2), sep(c2, c2), sep(c2, c2))  # 1/8

@@ -18,7 +18,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from device.modelfile import ModelInfo
+from device.measuring.modelfile import ModelInfo
 from export.net import CountNet, ExportWrapper
 
 OPSET = 17

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from device.csvsafe import neutralise
-from device.errors import BadInput
-from device.imageio import write_atomic
+from device.core.csvsafe import neutralise
+from device.core.errors import BadInput
+from device.core.imageio import write_atomic
 from export.folder import HEADER
 
 LOCK_NAME = ".points.csv.lock"

@@ -7,9 +7,9 @@ import cv2
 import numpy as np
 import torch
 
-from device.objsize import zoom_groups
-from device.preprocess import padded_input, rescale
-from device.zoom import MIN_POINTS, ZoomRef, training_ref
+from device.measuring.objsize import zoom_groups
+from device.measuring.preprocess import padded_input, rescale
+from device.measuring.zoom import MIN_POINTS, ZoomRef, training_ref
 from export.folder import TrainingFolder
 from export.net import count_macs
 

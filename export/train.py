@@ -12,15 +12,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from device.decode import DecodeParams
-from device.errors import BadInput
-from device.modelfile import ModelInfo, write_model_file
-from device.names import check_class
-from device.pi_cost import REFERENCE_FRAME_HW
-from device.preprocess import padded_input
-from device.progress import Progress
-from device.signing import drop_stale_signature
-from device.writable import writable_file
+from device.core.errors import BadInput
+from device.core.names import check_class
+from device.core.progress import Progress
+from device.core.writable import writable_file
+from device.measuring.decode import DecodeParams
+from device.measuring.modelfile import ModelInfo, drop_stale_signature, write_model_file
+from device.measuring.pi_cost import REFERENCE_FRAME_HW
+from device.measuring.preprocess import padded_input
 from export.count_scale import (
     fit_count_scale,
     int8_agreement,
@@ -53,8 +52,9 @@ MAX_CALIBRATION = 24
 
 
 # Every model `train` makes has a bounded cost per 1280x960 frame: the input scale is lowered
-# until the network's MACs fit this budget. Seconds per MAC differ per design (device/pi_cost.py):
-# at 2 GMAC the lite network is estimated at about 0.7 s on a Pi 4, the unet at about 0.3 s.
+# until the network's MACs fit this budget. Seconds per MAC differ per design
+# (device/measuring/pi_cost.py): at 2 GMAC the lite network is estimated at about 0.7 s on a
+# Pi 4, the unet at about 0.3 s.
 DEFAULT_BUDGET_GMAC = 2.0
 # Chosen on validation splits inside the first bench split's training images (never on the
 # images the bench reports), 6000 steps against 3000: mosquito eggs held-out MRE 1.29% against

@@ -1,2 +1,2 @@
 """The shipped models, installed as the package `scopecount_models` (see pyproject.toml) so that
-every install carries them: device.paths.default_model() finds them through importlib.resources."""
+every install carries them: device.core.paths.default_model() finds them through importlib.resources."""

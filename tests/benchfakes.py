@@ -10,13 +10,13 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from device.bench import Bench, BenchEvent, FixedModel
+from device.bench.loop import Bench, BenchEvent, FixedModel
 from device.config import ButtonCfg, LightCfg, QualityCfg
-from device.counter import Counter
 from device.hardware.button import BenchButton
 from device.hardware.camera import ReplayCamera
 from device.hardware.light import PWMRing
-from device.recorder import Recorder
+from device.measuring.counter import Counter
+from device.records.recorder import Recorder
 from tests import onnx_fixtures
 from tests.conftest import squares_image, write_png
 

@@ -4,9 +4,9 @@ import cv2
 import numpy as np
 import pytest
 
-from device.bench import BenchEvent, FixedModel, next_sample
+from device.bench.loop import BenchEvent, FixedModel, next_sample
 from device.config import QualityCfg
-from device.counter import Counter
+from device.measuring.counter import Counter
 from tests.benchfakes import make_rig
 from tests.conftest import squares_image, write_png
 

@@ -12,7 +12,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from device.config import ButtonCfg
-from device.errors import BadInput
+from device.core.errors import BadInput
 from device.hardware.button import BenchButton
 
 

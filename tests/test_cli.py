@@ -140,7 +140,7 @@ def test_count_default_model_is_the_demo_and_says_so(tmp_path):
 
 
 def test_demo_default_seed_is_not_the_demo_models_training_seed(tmp_path):
-    from export import synthetic
+    from device.hardware import synthetic
 
     proc = run_cli("demo", str(tmp_path / "d"), "--images", "1", "--width", "64", "--height", "48")
     assert proc.returncode == 0, proc.stderr

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from device.clock import clock_state, parse_time, rtc_set_the_clock
-from device.errors import BadInput
+from device.bench.clock import clock_state, parse_time, rtc_set_the_clock
+from device.core.errors import BadInput
 from tests.benchfakes import make_rig
 
 
@@ -64,7 +64,7 @@ def test_records_are_flagged_until_the_clock_is_known(tmp_path):
 
 
 def test_timesyncd_says_so_in_a_file(tmp_path, monkeypatch):
-    from device import clock
+    from device.bench import clock
 
     flag = tmp_path / "synchronized"
     monkeypatch.setenv("PATH", str(tmp_path))  # no timedatectl: the file alone decides

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from device.config import Config, from_dict
-from device.errors import BadInput
+from device.core.errors import BadInput
 from tests.conftest import run_cli
 
 CASES = [

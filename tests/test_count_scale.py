@@ -96,7 +96,7 @@ def _squares_folder(root):
 def test_int8_refused_removes_the_earlier_model_at_out(tmp_path, monkeypatch):
     """A refused int8 must not leave the previous model at --out to be counted with."""
     import export.train as train_mod
-    from device.signing import sig_path
+    from device.measuring.modelfile import sig_path
 
     folder = _squares_folder(tmp_path / "f")
     out = tmp_path / "m.onnx"

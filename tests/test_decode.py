@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from device.decode import (
+from device.measuring.decode import (
     DecodeParams,
     decode,
     gaussian_kernel,
@@ -113,7 +113,7 @@ def test_many_points_a_step_are_the_greedy_loops_points_in_its_order(quantized):
 
 def test_a_dense_map_takes_far_fewer_steps_than_points(monkeypatch):
     """8000 objects: the reason for batching (the loop is one Python iteration per point)."""
-    import device.decode as dec
+    import device.measuring.decode as dec
 
     rng = np.random.default_rng(3)
     k = gaussian_kernel(1.0)
@@ -133,7 +133,7 @@ def test_a_pile_of_objects_on_one_spot_goes_one_at_a_time_after_a_bounded_number
 ):
     """A (broken or hostile) model can put thousands of objects in one cell: batching takes
     one point a step there, so after a bounded number of steps the plain loop takes over."""
-    import device.decode as dec
+    import device.measuring.decode as dec
 
     d = np.zeros((120, 160))
     d[60, 80] = 2000.0

@@ -25,8 +25,8 @@ def test_doctor_one_line_per_check_with_remedies(tmp_path, spot_model):
 def test_gpio_check_creates_the_pin_factory_and_names_the_board():
     from gpiozero.pins.mock import MockFactory
 
+    from device.cli.doctor import check_gpio
     from device.config import Config
-    from device.doctor import check_gpio
 
     ok, found, _ = check_gpio(Config(), lambda: MockFactory(revision="c03111"))
     assert ok and found.startswith("MockFactory on 4B rev c03111"), found
@@ -41,8 +41,8 @@ def test_gpio_check_creates_the_pin_factory_and_names_the_board():
 def test_camera_check_asks_picamera2_for_cameras():
     import types
 
+    from device.cli.doctor import check_camera
     from device.config import Config
-    from device.doctor import check_camera
     from tests import picamera2_standin
 
     module = types.SimpleNamespace(Picamera2=picamera2_standin.Picamera2)
@@ -71,8 +71,8 @@ def test_doctor_missing_spool_and_uninstalled_service_are_not_ok(tmp_path, spot_
 
 
 def test_service_not_installed_suggests_install_not_journalctl(tmp_path):
+    from device.cli.doctor import check_service
     from device.config import Config
-    from device.doctor import check_service
 
     ok, found, todo = check_service(Config(), unit_dirs=(str(tmp_path),))
     assert not ok and "not installed" in found
@@ -81,9 +81,9 @@ def test_service_not_installed_suggests_install_not_journalctl(tmp_path):
 
 def test_a_spool_in_ram_is_refused(tmp_path, monkeypatch):
     """raspi-config's overlay file system puts the spool in RAM: doctor says so."""
-    from device import doctor
+    from device.cli import doctor
     from device.config import Config, StorageCfg
-    from device.mounts import Mount
+    from device.records.mounts import Mount
 
     overlay = Mount(mount_point="/", fstype="overlay", source="overlay", options=("rw",))
     monkeypatch.setattr(doctor, "mount_holding", lambda _p: overlay)

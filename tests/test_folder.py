@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from device.errors import BadInput
+from device.core.errors import BadInput
 from export.folder import read_folder
 from tests.conftest import squares_image, write_png
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from device.bench.assembly import gpio_factory
 from device.config import from_dict
-from device.errors import BadInput
+from device.core.errors import BadInput
 from device.hardware.gpiochip import (
     GPIO_GET_CHIPINFO_IOCTL,
     GpioChip,
@@ -17,7 +18,6 @@ from device.hardware.gpiochip import (
     choose_chip,
     read_chips,
 )
-from device.wiring import gpio_factory
 
 PI5_AON = ("gpio-brcmstb@107d508500", 32)
 PI5_AON2 = ("gpio-brcmstb@107d517c00", 4)

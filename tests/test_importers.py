@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from device.errors import BadInput
+from device.core.errors import BadInput
 from export.folder import read_folder
 from export.importers import export_cellcounter, import_annotations
 from tests.conftest import run_cli, squares_image, write_png

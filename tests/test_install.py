@@ -36,7 +36,7 @@ def cli(
 ) -> subprocess.Popen | subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(target), XDG_CACHE_HOME=str(cwd / "cache"))
     env.pop("SCOPECOUNT_DEFAULT_MODEL", None)
-    cmd = [sys.executable, "-m", "device.cli", *args]
+    cmd = [sys.executable, "-m", "device.cli.main", *args]
     if kw.get("popen"):
         return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, text=True)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)

@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from device.counter import Counter
-from device.errors import ModelError
-from device.modelfile import parse_metadata
+from device.core.errors import ModelError
+from device.measuring.counter import Counter
+from device.measuring.modelfile import parse_metadata
 from tests import onnx_fixtures
 from tests.conftest import squares_image
 
@@ -95,7 +95,7 @@ def test_truncated_file(tmp_path):
 
 # -- #15 / #16 item 10: names, metadata sizes, external data, control flow -------------------------
 
-from device.onnx_scan import scan  # noqa: E402
+from device.measuring.onnx_scan import scan  # noqa: E402
 from tests import hostile_onnx  # noqa: E402
 
 
@@ -181,7 +181,7 @@ def test_scan_refuses_damaged_files_with_a_model_error_only(tmp_path):
 
 def _twice(data: bytes) -> bytes:
     """The model with its first metadata entry appended once more (a repeated key)."""
-    from device.onnx_scan import MODEL_METADATA, fields
+    from device.measuring.onnx_scan import MODEL_METADATA, fields
 
     for num, wire, val in fields(memoryview(data)):
         if num == MODEL_METADATA and wire == 2:
@@ -203,7 +203,7 @@ def _varint(n: int) -> bytes:
 
 
 def test_writing_a_model_removes_the_signature_of_the_one_it_replaces(tmp_path):
-    from device.modelfile import write_model_file
+    from device.measuring.modelfile import write_model_file
 
     out = tmp_path / "eggs.onnx"
     out.write_bytes(b"old model")

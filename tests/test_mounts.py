@@ -1,4 +1,4 @@
-from device.mounts import mount_at, parse_mountinfo
+from device.records.mounts import mount_at, parse_mountinfo
 
 INFO = """\
 22 1 179:2 / / rw,noatime shared:1 - ext4 /dev/root rw
@@ -25,7 +25,7 @@ def test_stick_behind_autofs_counts_bare_autofs_does_not():
 
 
 def test_the_filesystem_a_path_lives_on():
-    from device.mounts import mount_holding
+    from device.records.mounts import mount_holding
 
     info = (
         "22 1 179:2 / / rw,noatime - ext4 /dev/mmcblk0p2 rw\n"

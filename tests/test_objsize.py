@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from device.objsize import estimate_object_size, log_diameters, main_zoom, zoom_groups
+from device.measuring.objsize import estimate_object_size, log_diameters, main_zoom, zoom_groups
 from export.scaling import MAX_UPSCALE, input_scales
 
 

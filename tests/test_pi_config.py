@@ -4,7 +4,7 @@ bench config (systemd/config.toml) valid and explicit about what the Pi needs.""
 import pytest
 
 from device.config import Config, from_dict, load
-from device.errors import BadInput
+from device.core.errors import BadInput
 from tests.conftest import REPO
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from device.preprocess import PAD_MULTIPLE, model_input, normalize, pad_to
+from device.measuring.preprocess import PAD_MULTIPLE, model_input, normalize, pad_to
 
 MEAN, STD = [0.52, 0.47, 0.41], [0.23, 0.21, 0.19]
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from device.overlay import class_colour, draw_overlay
+from device.measuring.overlay import class_colour, draw_overlay
 from device.tui.preview import area_shrink, half_blocks
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.csvsafe import csv_line, neutralise
-from device.dayfolder import DayFolder, Detection, Record, Void
-from device.errors import BadInput
-from device.flush import flush_day
-from device.locks import Busy, LockFile
-from device.names import check_bench_name, check_sample, clean_sample, next_sample
-from device.recorder import Recorder
+from device.bench.locks import Busy, LockFile
+from device.core.csvsafe import csv_line, neutralise
+from device.core.errors import BadInput
+from device.core.names import check_bench_name, check_sample, clean_sample, next_sample
+from device.records.dayfolder import DayFolder, Detection, Record, Void
+from device.records.flush import flush_day
+from device.records.recorder import Recorder
 from tests.benchfakes import make_rig
 
 DAY = "2026-05-04"
@@ -212,7 +212,7 @@ def cut_after(k: int, how: str):
 
 
 def flush_all(spool: Path, stick: Path, still=lambda: True):
-    from device.flush import FlushReport
+    from device.records.flush import FlushReport
 
     total = FlushReport()
     for d in sorted((spool / "scopecount").glob("[0-9]*")):
@@ -299,7 +299,7 @@ def test_sample_ids_go_on_after_a_restart(tmp_path):
 
 
 def test_summary_leaves_out_voided_and_uncountable_records(tmp_path):
-    from device.summary import read_rows, summarise
+    from device.records.summary import read_rows, summarise
 
     rec = local(tmp_path)
     a = write(rec, 10, sample="v1")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from device.dayfolder import DayFolder, Record
+from device.records.dayfolder import DayFolder, Record
 from tests.conftest import run_cli, squares_image, write_png
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root (CI runs as root)")

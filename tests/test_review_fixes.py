@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from device.durable import replace_file
+from device.core.durable import replace_file
 from export.annotate_guard import Refused, check_name
 from tests import onnx_fixtures
 from tests.conftest import run_cli, squares_image, write_png
@@ -113,7 +113,7 @@ def test_overlays_of_images_with_the_same_name_do_not_overwrite_each_other(tmp_p
 
 
 def test_a_float_tiff_from_fiji_reads_like_its_8_bit_twin(tmp_path):
-    from device.imageio import read_rgb
+    from device.core.imageio import read_rgb
 
     rgb = squares_image([(40, 40), (100, 60)])
     grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)

@@ -5,7 +5,7 @@ import signal
 import cv2
 import pytest
 
-from device.errors import BadInput
+from device.core.errors import BadInput
 from device.hardware.video import VideoReplayCamera
 from tests.conftest import local_storage, run_cli, squares_image, write_png
 from tests.test_cli import one_line_error

@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from device.dayfolder import Detection, Record
-from device.recorder import Recorder
+from device.records.dayfolder import Detection, Record
+from device.records.recorder import Recorder
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting needs root (CI runs as root)")
 
@@ -154,7 +154,7 @@ def test_stick_filling_during_a_record_leaves_no_half_image_and_the_spool_takes_
 
 
 def test_a_line_the_disk_takes_only_part_of_is_cut_back(small_tmpfs):
-    from device.durable import append_line
+    from device.core.durable import append_line
 
     path = small_tmpfs / "counts.csv"
     path.write_text("h\n" + "x" * 4083 + "\n")  # 4086 bytes: 10 left in its page

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from device.errors import BadInput
-from device.signing import parse_public_key, sign
-from device.store import Limits, ModelStore, WatchedModel
+from device.bench.watched_model import WatchedModel
+from device.core.errors import BadInput
+from device.core.keys import parse_public_key
+from device.models.signing import sign
+from device.models.store import Limits, ModelStore
 from tests import onnx_fixtures
 
 
@@ -64,7 +66,7 @@ def test_refusals_leave_the_active_model(tmp_path, data, why):
 def test_signatures_when_keys_are_trusted(tmp_path):
     key = tmp_path / "k"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    from device.signing import load_private_key
+    from device.models.signing import load_private_key
 
     trusted = [parse_public_key((tmp_path / "k.pub").read_text(), "test")]
     data = model_bytes("signed")
@@ -168,7 +170,7 @@ def test_state_json_never_names_a_path(tmp_path):
 
 
 def keypair(tmp_path, name="k"):
-    from device.signing import load_private_key
+    from device.models.signing import load_private_key
 
     key = tmp_path / name
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
@@ -219,7 +221,7 @@ def smoke_children() -> list[int]:
             cmd = (stat.parent / "cmdline").read_bytes()
         except (OSError, IndexError, ValueError):
             continue
-        if ppid == os.getpid() and b"device.smoke" in cmd:
+        if ppid == os.getpid() and b"device.models.smoke" in cmd:
             found.append(int(stat.parent.name))
     return found
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from device import config
-from device.errors import BadInput
-from device.model_cmd import read_input
-from device.store import WatchedModel
-from device.wiring import RunOptions, open_models
+from device.bench.assembly import RunOptions, open_models
+from device.bench.watched_model import WatchedModel
+from device.cli.model_cmd import read_input
+from device.core.errors import BadInput
 from tests import hostile_onnx, onnx_fixtures
 from tests.conftest import REPO, local_storage, run_cli
 from tests.test_headless import Headless
@@ -420,7 +420,7 @@ def test_activating_a_name_several_models_share_says_which_it_took(tmp_path):
 def test_benchmark_gives_the_cost_model_list_gives(tmp_path):
     """`scopecount benchmark` times a whole count and gives a frame's GMAC for the padded input,
     as `train` and `model list` do (it once gave 0.40 where they gave 0.41)."""
-    from device.paths import default_model
+    from device.core.paths import default_model
 
     s = str(tmp_path / "s")
     assert run_cli("model", "install", str(default_model()), "--store", s).returncode == 0

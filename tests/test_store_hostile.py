@@ -103,8 +103,8 @@ def test_a_signature_beside_the_model_is_read_as_untrusted_data(tmp_path):
     """`install FILE` and `deploy` read FILE.sig through one reader: a FIFO or a folder does not
     hang or crash it, a huge file is not read whole, and what is not one base64 signature is
     refused naming the .sig."""
-    from device.errors import BadInput
-    from device.signing import read_signature_beside
+    from device.core.errors import BadInput
+    from device.models.signing import read_signature_beside
 
     model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model(["egg"]))
     sig = tmp_path / "m.onnx.sig"

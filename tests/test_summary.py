@@ -2,7 +2,7 @@ import csv
 
 import numpy as np
 
-from device.recorder import Recorder
+from device.records.recorder import Recorder
 from tests.conftest import run_cli
 
 

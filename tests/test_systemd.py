@@ -61,7 +61,7 @@ def test_the_sandbox_leaves_what_gpiozero_lgpio_and_onnxruntime_need(unit):
 
 
 def test_onnxruntime_always_gets_an_explicit_thread_count(spot_model):
-    from device.counter import Counter, resolve_threads
+    from device.measuring.counter import Counter, resolve_threads
 
     assert resolve_threads(0) >= 1 and resolve_threads(3) == 3
     c = Counter.from_file(spot_model, 0)

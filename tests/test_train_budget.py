@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from device.errors import BadInput
-from device.pi_cost import seconds_per_frame
+from device.core.errors import BadInput
+from device.measuring.pi_cost import seconds_per_frame
 from export.count_scale import not_learnt
 from export.dataset import Prepared, density_map
 from export.fit import FitConfig, fit
@@ -170,7 +170,7 @@ def test_train_that_did_not_learn_exits_1_and_says_so_in_the_file(tmp_path):
 
 
 def test_fit_budget_never_exceeds_the_budget_after_padding():
-    from device.preprocess import padded_input
+    from device.measuring.preprocess import padded_input
     from export.scaling import fit_budget
 
     net = build_net("lite", 1, 24)
@@ -204,7 +204,7 @@ def test_every_count_of_a_model_that_did_not_learn_says_so(tmp_path):
 def test_the_cli_defaults_are_the_training_defaults():
     """`scopecount train` without options must train what TrainOptions() describes (the
     README and the bench quote those)."""
-    from device.cli import build_parser
+    from device.cli.main import build_parser
 
     a = build_parser().parse_args(["train", "folder", "--out", "m.onnx"])
     d = TrainOptions()

@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 from textual.widgets import DataTable, Label
 
-from device.bench import Bench, BenchEvent
+from device.bench.loop import Bench, BenchEvent
 from device.config import QualityCfg
-from device.counter import Counter
+from device.measuring.counter import Counter
 from device.tui.app import BenchApp
 from tests import onnx_fixtures
 from tests.benchfakes import Events, make_rig

@@ -11,8 +11,8 @@ import threading
 import time
 from pathlib import Path
 
-from device.logsetup import JournalHandler, journal_fields
-from device.sdnotify import ping_while_healthy, watchdog_s
+from device.bench.sdnotify import ping_while_healthy, watchdog_s
+from device.core.logsetup import JournalHandler, journal_fields
 from tests.benchfakes import make_rig
 from tests.conftest import REPO, local_storage
 
@@ -112,12 +112,12 @@ def test_the_bench_logs_a_failed_capture_with_its_traceback(tmp_path, caplog):
     rig = make_rig(tmp_path)
     try:
         rig.camera.unplug()
-        with caplog.at_level(logging.WARNING, logger="device.bench"):
+        with caplog.at_level(logging.WARNING, logger="device.bench.loop"):
             rig.bench.press("test")
             rig.events.wait("error")
     finally:
         rig.close()
-    (rec,) = [r for r in caplog.records if r.name == "device.bench"]
+    (rec,) = [r for r in caplog.records if r.name == "device.bench.loop"]
     assert rec.exc_info and "replay camera unplugged" in str(rec.exc_info[1])
 
 
@@ -127,8 +127,8 @@ def test_a_long_flush_to_a_slow_stick_leaves_the_worker_alive_and_presses_served
     """Defect: the whole spool flush ran inside one housekeeping call; on a cheap FAT stick (~6
     fsyncs a record) a morning's spool outlasts the watchdog and systemd kills the bench. Now
     the flush goes in slices: the worker stays healthy and a press in the middle is served."""
-    from device.dayfolder import DayFolder
-    from device.recorder import Recorder
+    from device.records.dayfolder import DayFolder
+    from device.records.recorder import Recorder
     from tests.test_records import write
 
     spooled = Recorder(tmp_path / "nostick", tmp_path / "spool", "testbench", removable=False)

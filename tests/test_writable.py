@@ -1,7 +1,7 @@
 import pytest
 
-from device.errors import BadInput
-from device.writable import writable_dir, writable_file
+from device.core.errors import BadInput
+from device.core.writable import writable_dir, writable_file
 
 
 def test_writable_dir_creates_and_probes(tmp_path):

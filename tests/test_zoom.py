@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from device.counter import Counter
-from device.zoom import ZoomRef, flag, measure, ratio, training_ref
+from device.measuring.counter import Counter
+from device.measuring.zoom import ZoomRef, flag, measure, ratio, training_ref
 from tests import onnx_fixtures
 from tests.benchfakes import make_rig
 from tests.conftest import squares_image, write_png

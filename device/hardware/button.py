@@ -13,7 +13,7 @@ from gpiozero import Button, PinFixedPull
 from gpiozero.pins import Factory
 
 from device.config import ButtonCfg
-from device.errors import BadInput
+from device.core.errors import BadInput
 
 
 class BenchButton:

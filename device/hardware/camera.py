@@ -16,9 +16,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from device.config import CameraCfg
-from device.errors import BadInput
+from device.core.errors import BadInput
+from device.core.imageio import IMAGE_SUFFIXES, read_rgb, to_rgb8
 from device.hardware.light import Light
-from device.imageio import IMAGE_SUFFIXES, read_rgb, to_rgb8
 
 log = logging.getLogger(__name__)
 
@@ -281,18 +281,3 @@ class Picamera2Camera:
             self.cam.stop()
         finally:
             self.cam.close()
-
-
-def open_camera(
-    cfg: CameraCfg, option: str = "[camera] folder", light: Light | None = None
-) -> Camera:
-    """The configured camera; picamera2 locks its exposure under `light` at capture brightness."""
-    if cfg.backend == "replay":
-        from device.hardware.video import VIDEO_SUFFIXES, VideoReplayCamera
-
-        if Path(cfg.folder).suffix.lower() in VIDEO_SUFFIXES:
-            return VideoReplayCamera(cfg.folder, option)
-        return ReplayCamera(cfg.folder, cfg.delay_ms, option)
-    if cfg.backend == "opencv":
-        return OpenCVCamera(cfg.device, cfg.width, cfg.height)
-    return Picamera2Camera(cfg, light=light)

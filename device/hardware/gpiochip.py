@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from device.errors import BadInput
+from device.core.errors import BadInput
 
 # The header's controller on each board, in order of preference. The PL061 is the emulated Pi's
 # (qemu -M virt), where make pi-test drives the bench.

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import cv2
 
-from device.errors import BadInput
+from device.core.errors import BadInput
+from device.core.imageio import to_rgb8
 from device.hardware.camera import CameraError, Frame
-from device.imageio import to_rgb8
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm")
 

@@ -20,11 +20,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Digits, Footer, Input, Label, Static
 
-from device.bench import Bench, BenchEvent, next_sample
-from device.errors import BadInput
-from device.names import check_sample
-from device.overlay import draw_overlay
-from device.recorder import record_id
+from device.bench.loop import Bench, BenchEvent, next_sample
+from device.core.errors import BadInput
+from device.core.names import check_sample
+from device.measuring.overlay import draw_overlay
+from device.records.recorder import record_id
 from device.tui.preview import Preview
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.counter import Counter
-from device.pi_cost import seconds_per_frame
-from device.preprocess import rescale
+from device.measuring.counter import Counter
+from device.measuring.pi_cost import seconds_per_frame
+from device.measuring.preprocess import rescale
 from export.evaluate import _link_subset, evaluate_model
 from export.folder import TrainingFolder, read_folder
 from export.net import ARCHS

@@ -12,7 +12,7 @@ import itertools
 import cv2
 import numpy as np
 
-from device.preprocess import rescale
+from device.measuring.preprocess import rescale
 from export.dataset import density_map
 from export.folder import TrainingFolder
 

@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from device.benchmark import benchmark, machine
-from device.benchmark import table as speed_table
-from device.paths import default_model
+from device.cli.benchmark import benchmark, machine
+from device.cli.benchmark import table as speed_table
+from device.core.paths import default_model
 from tests.benchmarks import accuracy, bench_sim
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> None:
         "3x3 convolutions, fewer MACs per frame left for resolution but about half the time per "
         "MAC). "
         "GMAC are counted from each ONNX graph for a 1280x960 frame after the model's own input "
-        "scaling; the Pi 4 column is an estimate per network design (`device/pi_cost.py`). "
+        "scaling; the Pi 4 column is an estimate per network design "
+        "(`device/measuring/pi_cost.py`). "
         "YOLO11n costs 3.24 GMAC at 640x640 (speed table below).",
         accuracy.frontier_table(results),
         "The default model of each folder (first split), timed alone once all training was "

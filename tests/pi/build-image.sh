@@ -83,12 +83,16 @@ printf '[global]\ncert = /usr/local/share/host-ca.crt\n' > "$ROOT/etc/pip.conf"
 WH="$ROOT/var/cache/scopecount-wheels"
 mkdir -p "$WH"
 py="$SRC/.venv/bin/python"; [ -x "$py" ] || py=python3
-# The requirements a Pi installs (base + pi), markers evaluated for aarch64 Linux and its Python.
-"$py" - "$SRC/pyproject.toml" "$PYV" > "$CACHE/pi-requirements.txt" <<'PY'
-import sys, tomllib
+# The requirements a Pi installs (base + pi) and the lock's pins, markers evaluated for aarch64
+# Linux and this image's Python (pip download would evaluate them for this machine).
+"$py" - "$SRC/pyproject.toml" "$PYV" "$LOCK" "$CACHE/pi-constraints.txt" \
+  > "$CACHE/pi-requirements.txt" <<'PY'
+import re, sys, tomllib
 try:
+    from packaging.markers import Marker
     from packaging.requirements import Requirement
 except ImportError:  # a bare python3: pip carries its own copy
+    from pip._vendor.packaging.markers import Marker
     from pip._vendor.packaging.requirements import Requirement
 project = tomllib.load(open(sys.argv[1], "rb"))["project"]
 env = {"platform_machine": "aarch64", "sys_platform": "linux", "platform_system": "Linux",
@@ -100,11 +104,17 @@ for r in project["dependencies"] + project["optional-dependencies"]["pi"]:
         print(req)
 print("setuptools>=77")
 print("wheel")
+pins = []
+for line in open(sys.argv[3]):
+    m = re.match(r"^([A-Za-z0-9._-]+==[^\s;]+)\s*(?:;\s*(.+))?$", line.strip())
+    if m and (m.group(2) is None or Marker(m.group(2)).evaluate(env)):
+        pins.append(m.group(1))
+open(sys.argv[4], "w").write("\n".join(pins) + "\n")
 PY
 "$py" -m pip download --quiet --dest "$WH" --only-binary=:all: --python-version "$PYV" \
   --platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 --platform manylinux_2_17_aarch64 \
   --platform manylinux_2_34_aarch64 --platform manylinux_2_36_aarch64 --implementation cp \
-  -c "$LOCK" -r "$CACHE/pi-requirements.txt"
+  -c "$CACHE/pi-constraints.txt" -r "$CACHE/pi-requirements.txt"
 if [ "$OS" = trixie ]; then
   lg=$(grep -E '^lgpio==' "$LOCK" | head -n 1 | sed 's/ *;.*//')
   "$py" -m pip download --quiet --dest "$CACHE/sdist" --no-binary=:all: --no-deps "${lg:-lgpio}"

@@ -1,0 +1,400 @@
+"""The one-press loop: press -> light -> settle -> capture -> count -> record -> event.
+
+The bench knows no UI. It publishes events to subscribers (the Textual app, the headless
+runner, tests); all hardware and the model come in through the constructor.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from device.config import QualityCfg
+from device.core.errors import BadInput
+from device.core.names import check_sample, clean_sample, next_sample
+from device.hardware.camera import Camera, CameraError
+from device.hardware.light import Light
+from device.measuring.counter import Counter
+from device.measuring.quality import FLAG_TEXT, image_flags, read_qr
+from device.records.dayfolder import Detection, Record
+from device.records.recorder import Recorder, StorageFull
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BenchEvent:
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)
+    # For consumers in the same process (the TUI preview); never serialised.
+    frame: np.ndarray | None = None
+    points: list[tuple[float, float, str]] | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"event": self.kind, **self.data}
+
+
+class ModelSource(Protocol):
+    def current(self) -> Counter: ...
+    def poll(self) -> BenchEvent | None: ...
+    def failed(self, error: Exception) -> BenchEvent | None: ...
+
+
+class FixedModel:
+    """A model given on the command line: never watched, never swapped."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    def current(self) -> Counter:
+        return self.counter
+
+    def poll(self) -> BenchEvent | None:
+        return None
+
+    def failed(self, error: Exception) -> BenchEvent | None:
+        return None
+
+
+__all__ = ["Bench", "BenchEvent", "FixedModel", "ModelSource", "next_sample"]
+log = logging.getLogger(__name__)
+
+
+def _warning(counter: Counter) -> dict[str, str]:
+    """{"warning": ...} for events about results of a model that must say so (the demo)."""
+    w = getattr(counter.info, "warning", "")  # stand-in counters may carry no warning
+    return {"warning": w} if w else {}
+
+
+class Bench:
+    def __init__(
+        self,
+        camera: Camera,
+        light: Light,
+        models: ModelSource,
+        recorder: Recorder,
+        quality: QualityCfg | None = None,
+        settle_s: float = 0.15,
+        debounce_s: float = 0.03,
+        sample: str = "sample-001",
+        poll_s: float = 1.0,
+        flush_slice_s: float = 2.0,
+        camera_dead_after: int = 5,
+        clock_ok: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.camera = camera
+        self.light = light
+        self.models = models
+        self.recorder = recorder
+        self.quality = quality or QualityCfg()
+        self.settle_s = settle_s
+        self.debounce_s = debounce_s
+        self.sample = sample
+        self.poll_s = poll_s
+        # A spool flush runs in slices this long: between two, the worker is back at its queue
+        # (a press is served, the watchdog sees it alive), however slow the stick.
+        self.flush_slice_s = flush_slice_s
+        self._flush_more = False
+        # Presses that failed in the camera, in a row: past camera_dead_after the watchdog
+        # pings stop and systemd restarts the service, which opens the camera anew.
+        self.camera_dead_after = camera_dead_after
+        self._camera_failures = 0
+        self.clock_ok = (
+            clock_ok  # False: every record is flagged "clock" (see device/bench/clock.py)
+        )
+        self.last_record: Record | None = None
+        self._last_voided: str | None = None  # id of the record the last hold voided
+        self._last_from_qr = False
+        self._subs: list[Callable[[BenchEvent], None]] = []
+        self._jobs: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._lock = threading.Lock()
+        self._busy = False
+        self._last_edge = -math.inf
+        self._thread: threading.Thread | None = None
+        self._storage_seen: tuple[str, str, str] = ("", "", "")
+        self._beat = time.monotonic()  # the worker was last at its queue (for the watchdog)
+
+    # -- events -----------------------------------------------------------------------------
+    def subscribe(self, fn: Callable[[BenchEvent], None]) -> None:
+        self._subs.append(fn)
+
+    def publish(self, ev: BenchEvent) -> None:
+        for fn in list(self._subs):
+            # One consumer failing (a screen that cannot draw a label) must not stop the
+            # others, nor the worker thread that publishes: the next press is still taken.
+            try:
+                fn(ev)
+            except Exception:
+                log.exception("a subscriber failed on a %s event", ev.kind)
+
+    # -- inputs (any thread) ----------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def press(self, source: str = "button") -> bool:
+        """A press: taken unless a capture is in progress or it is contact bounce."""
+        now = time.monotonic()
+        with self._lock:
+            bounce = now - self._last_edge < self.debounce_s
+            self._last_edge = now
+            if self._busy or bounce:
+                reason = "busy" if self._busy else "bounce"
+                refused = True
+            else:
+                self._busy = True
+                refused = False
+        if refused:
+            if reason == "busy":  # contact bounce is not news: no event per bounce edge
+                self.publish(BenchEvent("refused", {"reason": reason, "source": source}))
+            return False
+        self._jobs.put(("capture", source))
+        return True
+
+    def hold(self) -> None:
+        self._jobs.put(("void", None))
+
+    def set_sample(self, sample: str) -> None:
+        """A sample id typed in: checked here too (an error event, the id stays) for callers
+        that did not check it (the TUI dialog does)."""
+        try:
+            self.sample = check_sample(sample.strip() or self.sample, "sample")
+        except BadInput as e:
+            self.publish(BenchEvent("error", {"message": str(e)}))
+            return
+        self.publish(BenchEvent("sample", {"sample": self.sample}))
+
+    # -- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        self.light.ready()
+        self._thread = threading.Thread(target=self._run, name="bench", daemon=True)
+        self._thread.start()
+        counter = self.models.current()
+        self.publish(
+            BenchEvent(
+                "ready",
+                {
+                    "model": counter.name,
+                    "model_sha256": counter.sha256,
+                    "classes": counter.info.classes,
+                    **_warning(counter),
+                    "camera": self.camera.describe(),
+                    "storage": self.recorder.state().as_dict(),
+                    "sample": self.sample,
+                },
+            )
+        )
+
+    def healthy(self, stuck_s: float = 15.0) -> bool:
+        """For the watchdog: the worker runs and came back to its queue within stuck_s."""
+        if self._thread is None:
+            return True  # not started yet: start-up time is the service manager's to limit
+        if self._camera_failures >= self.camera_dead_after:
+            return False
+        return self._thread.is_alive() and time.monotonic() - self._beat < stuck_s
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._jobs.put(("stop", None))
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.light.off()
+
+    # -- the worker -------------------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            self._beat = time.monotonic()
+            try:
+                wait = 0.01 if self._flush_more else self.poll_s  # a flush in slices goes on
+                job, arg = self._jobs.get(timeout=wait)
+            except queue.Empty:
+                try:
+                    self._housekeeping()
+                except Exception:  # never let housekeeping end the worker
+                    log.exception("housekeeping failed")
+                continue
+            if job == "stop":
+                return
+            try:
+                if job == "capture":
+                    self._capture(arg)
+                elif job == "void":
+                    self._void()
+            except Exception as e:  # the bench must stay up whatever one press does
+                log.exception("%s failed", job)
+                self._fail(f"unexpected {type(e).__name__}: {e}")
+
+    def _housekeeping(self) -> None:
+        ev = self.models.poll()
+        if ev is not None:
+            if ev.kind == "model":
+                ev.data.update(_warning(self.models.current()))
+            self.publish(ev)
+        try:
+            state = self.recorder.state()
+            self._flush_more = False
+            if state.where != "spool" and self.recorder.needs_flush():
+                rep = self.recorder.flush(budget_s=self.flush_slice_s)
+                self._flush_more = rep.more
+                if rep.moved or rep.renamed or rep.quarantined:
+                    self.publish(
+                        BenchEvent(
+                            "flushed",
+                            {
+                                "records": rep.moved,
+                                "renamed": [{"from": a, "to": b} for a, b in rep.renamed],
+                                "quarantined": rep.quarantined,
+                            },
+                        )
+                    )
+                state = self.recorder.state()
+        except OSError as e:
+            log.exception("storage housekeeping failed")
+            self.publish(BenchEvent("error", {"message": f"storage: {e}"}))
+            return
+        # News when the place, the reason or a warning (stick nearly full) changes.
+        seen = (state.where, state.reason, state.warning)
+        if seen != self._storage_seen:
+            self._storage_seen = seen
+            self.publish(BenchEvent("storage", state.as_dict()))
+
+    def _fail(self, message: str) -> None:
+        self.light.error()
+        with self._lock:
+            self._busy = False
+            self._last_edge = -math.inf
+        self.publish(BenchEvent("error", {"message": message}))
+
+    def _capture(self, source: str) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.recorder.check_space()
+        except StorageFull as e:
+            self._fail(str(e))
+            return
+        self.light.capture()
+        if self.settle_s:
+            time.sleep(self.settle_s)
+        try:
+            frame = self.camera.capture()
+        except CameraError as e:
+            log.warning("capture failed", exc_info=True)
+            self._camera_failures += 1
+            self._fail(f"camera: {e}")
+            return
+        self._camera_failures = 0
+        self.light.ready()  # also ends the error blinking once the camera is back
+        t_cap = time.perf_counter()
+        flags, figures = image_flags(frame.rgb, self.quality)
+        sample = self.sample
+        qr = read_qr(frame.rgb) if self.quality.qr else None
+        if qr:
+            sample = clean_sample(qr)  # a label nobody can retype: cleaned, never refused
+        counter = self.models.current()
+        try:
+            res = counter.count(frame.rgb)
+        except Exception as e:
+            log.exception("model %s failed", counter.name)
+            ev = self.models.failed(e)
+            if ev is not None:
+                ev.data.update(_warning(self.models.current()))
+                self.publish(ev)
+            self._fail(f"model {counter.name} failed: {e}")
+            return
+        t_count = time.perf_counter()
+        flags = flags + res.flags + ([] if self.clock_ok() else ["clock"])
+        if res.zoom is not None:
+            figures["zoom"] = res.zoom
+        try:
+            rec = self.recorder.write(
+                frame.rgb,
+                res.counts,
+                [Detection(float(x), float(y), str(c)) for x, y, c in res.points],
+                counter.info.classes,
+                sample,
+                counter.name,
+                counter.sha256,
+                flags,
+                extra={
+                    "quality": figures,
+                    "source": source,
+                    "sample_source": "qr" if qr else "bench",
+                },
+            )
+        except OSError as e:
+            log.exception("could not record")
+            self._fail(f"could not record: {e}")
+            return
+        self.last_record = rec
+        self._last_voided = None
+        self._last_from_qr = bool(qr)
+        if not qr:
+            self.sample = next_sample(sample)
+        t_rec = time.perf_counter()
+        with self._lock:
+            self._busy = False
+            self._last_edge = -math.inf
+        self.publish(
+            BenchEvent(
+                "recorded",
+                {
+                    "id": rec.id,
+                    "time": rec.time,
+                    "counts": rec.counts,
+                    "sample": rec.sample,
+                    "flags": flags,
+                    "why": [FLAG_TEXT[f] for f in flags],
+                    "zoom": res.zoom,
+                    "stored": rec.stored,
+                    "image": rec.image,
+                    "model": counter.name,
+                    **_warning(counter),
+                    "next_sample": self.sample,
+                    "ms": {
+                        "capture": round((t_cap - t0) * 1000, 1),
+                        "count": round((t_count - t_cap) * 1000, 1),
+                        "record": round((t_rec - t_count) * 1000, 1),
+                        "total": round((t_rec - t0) * 1000, 1),
+                    },
+                },
+                frame=frame.rgb,
+                points=res.points,
+            )
+        )
+
+    def _void(self) -> None:
+        rec = self.last_record
+        if rec is None:
+            if self._last_voided is not None:  # a second hold: say so, nothing changes
+                self.publish(
+                    BenchEvent(
+                        "refused",
+                        {
+                            "reason": "already voided",
+                            "id": self._last_voided,
+                            "message": f"{self._last_voided} is already voided; "
+                            "only the last record can be voided",
+                        },
+                    )
+                )
+                return
+            self.publish(BenchEvent("error", {"message": "nothing to void yet"}))
+            return
+        try:
+            self.recorder.void(rec.id, rec.time[:10])
+        except OSError as e:
+            log.exception("could not void %s", rec.id)
+            self._fail(f"could not void {rec.id}: {e}")
+            return
+        self.last_record = None
+        self._last_voided = rec.id
+        self.publish(BenchEvent("voided", {"id": rec.id, "sample": rec.sample}))
+        if not self._last_from_qr:  # the vial is counted again under the same id
+            self.set_sample(rec.sample)

@@ -1,0 +1,1 @@
+"""`scopecount`: the argument parser and one module per command."""

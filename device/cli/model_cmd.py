@@ -1,0 +1,289 @@
+"""`scopecount model ...`: install, receive, list, activate, rollback, sign, authorize-key."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import select
+import shlex
+import stat
+import sys
+import time
+from pathlib import Path
+
+from device import config
+from device.core.errors import BadInput
+from device.core.keys import parse_keys
+from device.core.text import printable, printable_path
+from device.measuring.modelfile import plain_number, sig_path
+from device.models.signing import read_signature_beside
+from device.models.store import Limits, ModelStore
+from device.models.store_records import MAX_FIGURE
+
+DEFAULT_STORE = "/var/lib/scopecount/models"
+
+
+def _store(a: argparse.Namespace) -> tuple[ModelStore, list]:
+    cfg = config.load(a.config)
+    m = cfg.model
+    limits = Limits(max_bytes=m.max_mb * 1024 * 1024, smoke_budget_s=m.smoke_budget_s, keep=m.keep)
+    trusted = parse_keys(m.trusted_keys)
+    if a.store is not None and not a.store.strip():
+        raise BadInput("--store: an empty path (give the model store's folder)")
+    root = Path(a.store or m.store)
+    shown = printable(str(root), 80)
+    try:
+        st = os.stat(root)
+        exists, is_dir = True, stat.S_ISDIR(st.st_mode)
+    except FileNotFoundError:
+        if root.is_symlink():
+            raise BadInput(f"--store {shown}: a link to nothing") from None
+        exists = is_dir = False
+    except OSError as e:  # a name too long for the filesystem, a loop of links
+        raise BadInput(f"--store {shown}: not a usable path ({e.strerror})") from None
+    if exists and not is_dir:
+        raise BadInput(f"--store {shown}: is a file, not a model store folder")
+    if a.action not in ("install", "receive") and not exists:
+        raise BadInput(f"--store {shown}: no such model store (nothing was installed there)")
+    return ModelStore(root, limits), trusted
+
+
+def _signature(a: argparse.Namespace) -> str | None:
+    """From --sig, or from the command the client asked for when a forced command runs us."""
+    if getattr(a, "sig", None):
+        return a.sig
+    try:
+        words = shlex.split(os.environ.get("SSH_ORIGINAL_COMMAND", ""))
+    except ValueError as e:
+        raise BadInput(f"SSH_ORIGINAL_COMMAND: cannot read the request ({e})") from None
+    if "--sig" in words and words.index("--sig") + 1 < len(words):
+        return words[words.index("--sig") + 1]
+    return None
+
+
+RECEIVE_IDLE_S = 30.0  # no byte for this long: the sender is gone or never started
+RECEIVE_TOTAL_S = 900.0  # 32 MB at 300 kbit/s; a trickle cannot hold the bench's store for ever
+
+
+def read_input(fd: int, limit: int, idle_s: float, total_s: float = RECEIVE_TOTAL_S) -> bytes:
+    """All bytes up to end of input, or BadInput (one line) when too many, too slow or idle."""
+    chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + total_s
+    while True:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(0.0, min(idle_s, left)))
+        if not ready:
+            if left <= idle_s:
+                raise BadInput(
+                    f"refused standard input: not complete after {total_s:g} s ({size} bytes)"
+                )
+            raise BadInput(
+                f"refused standard input: nothing arrived for {idle_s:g} s ({size} bytes "
+                "so far; send the model's bytes, then close the input)"
+            )
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise BadInput(f"refused standard input: more than the {limit} byte limit")
+        chunks.append(chunk)
+
+
+def _sig_beside(model: Path, required: bool) -> str | None:
+    """The .sig beside a model file. A store that trusts no keys checks no signature, so a
+    damaged one there is set aside with a warning instead of blocking the install."""
+    try:
+        return read_signature_beside(model)
+    except BadInput as e:
+        if required:
+            raise
+        why = str(e).replace(" (refused)", "").replace("; refused)", ")")
+        print(
+            f"scopecount: warning: {why}; installed without it (this store checks no signatures)",
+            file=sys.stderr,
+        )
+        return None
+
+
+def _warn_not_learnt(info: dict, where: str) -> None:
+    """`train` marks a model that did not learn to count; installing it is allowed (a person
+    may want to look at it) but never silent."""
+    if info.get("learnt") is False:
+        mae = plain_number(info.get("train_mae"), MAX_FIGURE)
+        print(
+            f"scopecount: warning: {printable(where)}: this model did NOT learn to count "
+            f"(training-image MAE {'?' if mae is None else mae}, close to counting nothing): its "
+            "counts are not to be trusted; train it longer or on more annotated images",
+            file=sys.stderr,
+        )
+
+
+COST_W, TRAINING_W = 31, 32  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
+
+
+def _figures(m: dict) -> str:
+    """Cost per 1280x960 frame and what `train` measured, in columns of fixed width (absent from
+    older stores; the store's own files are checked like a model's: a hand-edited one may hold
+    anything)."""
+    gmac, pi4, mae = (plain_number(m.get(k), MAX_FIGURE) for k in ("gmac", "pi4_s", "train_mae"))
+    cost = f"{gmac:.2f} GMAC" if gmac is not None else ""
+    cost += f" (Pi 4 ~{pi4:.2f} s)" if pi4 is not None else ""
+    training = f"train MAE {mae:.4g}" if mae is not None else ""
+    training += "  NOT LEARNT" if m.get("learnt") is False else ""
+    if len(cost) >= COST_W:  # a file may claim absurd figures: they keep to their column
+        cost = cost[: COST_W - 4] + "..."
+    return f"{cost:<{COST_W}}{training[: TRAINING_W - 1]:<{TRAINING_W}}"
+
+
+def _to_the_second(stamp: object) -> str:
+    """An install time as `model list` shows it (records keep microseconds for the order)."""
+    text = str(stamp)
+    return re.sub(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d+", r"\1", text)
+
+
+def _say_pruned(info: dict) -> None:
+    for p in info.get("pruned", []):
+        print(
+            f"pruned {printable(p['name'])} {printable(p['sha256'][:12])}: "
+            f"removed {printable_path(p['path'])}",
+            file=sys.stderr,
+        )
+
+
+def model_cmd(a: argparse.Namespace) -> int:
+    if a.action == "sign":
+        return _sign(a)
+    if a.action == "authorize-key":
+        return _authorize(a)
+    store, trusted = _store(a)
+    if a.action in ("install", "receive"):
+        if a.action == "install":
+            if not a.target:
+                raise BadInput("model install: FILE is required")
+            p = Path(a.target)
+            if not p.is_file():
+                raise BadInput(f"{printable_path(p)}: no such model file")
+            if p.stat().st_size > store.limits.max_bytes:
+                shown = printable_path(p)
+                raise BadInput(f"refused {shown}: {p.stat().st_size} bytes is over the limit")
+            data, where = p.read_bytes(), printable_path(p)  # `where`: for messages
+            sig = a.sig or _sig_beside(p, required=bool(trusted))
+        else:
+            if a.reinstall:
+                # receive is what a pushed key's forced command runs: only a person at the
+                # bench may bring back a replaced model (install --reinstall).
+                raise BadInput("model receive: --reinstall is for `model install FILE` only")
+            if sys.stdin is None:
+                raise BadInput("model receive: no standard input")
+            if not 0 < a.timeout <= 3600:  # also refuses nan
+                raise BadInput(f"--timeout {a.timeout:g}: must be in (0, 3600] seconds")
+            data = read_input(sys.stdin.fileno(), store.limits.max_bytes, a.timeout)
+            where, sig = "standard input", _signature(a)
+        info = store.install(data, where, sig, trusted, reinstall=a.reinstall)
+        _say_pruned(info)
+        _warn_not_learnt(info, where)
+        again = " (installed here before)" if info["again"] else ""
+        if info["already_active"]:
+            again = " (it was already: nothing changed)"
+        print(
+            f"installed {printable(info['name'])} {info['sha256'][:12]} ({info['size']} bytes): "
+            f"active{again}"
+        )
+        return 0
+    if a.action == "list":
+        listing = store.list()
+        if a.json:
+            print(json.dumps(listing))
+        else:
+            if listing["models"]:
+                print(
+                    f"  {'sha256':<12}  {'name':<28} {'classes':<20} {'size':>10} "
+                    f"{'cost per 1280x960 frame':<{COST_W}}{'training':<{TRAINING_W}}"
+                    "installed  (* active)"
+                )
+            for m in listing["models"]:
+                mark = "*" if m["active"] else " "
+                names = m.get("classes")  # a hand-edited record may hold anything
+                names = ",".join(map(str, names)) if isinstance(names, list) else "?"
+                classes = printable(names, 17)  # cut to its column ('...' included)
+                size = plain_number(m.get("size"), 1e12) or 0.0
+                role = f"  ({m['role']})" if m.get("role") not in ("", "active", None) else ""
+                print(
+                    f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name')), 25):<28} "
+                    f"{classes:<20} {size / 1024:7.0f} KB {_figures(m)}"
+                    f"{printable(_to_the_second(m.get('installed')))}{role}"
+                )
+            if not listing["models"]:
+                print(f"no models in {store.shown}")
+        return 0
+    if a.action == "activate":
+        if not a.target:
+            raise BadInput("model activate: NAME_OR_SHA is required")
+        info = store.activate(a.target, trusted)
+        _warn_not_learnt(info, f"model {info['sha256'][:12]}")
+        print(f"active: {printable(str(info.get('name', '?')))} {info['sha256'][:12]}")
+        by_name = info.get("name") == a.target and not info["sha256"].startswith(a.target)
+        same = [m for m in store.list()["models"] if m.get("name") == a.target] if by_name else []
+        if len(same) > 1:  # several models carry the name: the newest was taken
+            print(
+                f"scopecount: note: {len(same)} models are named {printable(a.target)}; this is "
+                "the newest installed (give a sha256 from `model list` for another)",
+                file=sys.stderr,
+            )
+        return 0
+    if a.action == "rollback":
+        info = store.rollback(trusted)
+        _warn_not_learnt(info, f"model {info['sha256'][:12]}")
+        kept = f"; {info['left'][:12]} stays in the store" if info.get("left") else ""
+        name = printable(str(info.get("name", "?")))
+        print(f"rolled back: active {name} {info['sha256'][:12]}{kept}")
+        return 0
+    raise BadInput(f"model {a.action}: unknown action")
+
+
+def _sign(a: argparse.Namespace) -> int:
+    from device.core.durable import replace_file
+    from device.models.signing import load_private_key, sign
+
+    if not a.target or not Path(a.target).is_file():
+        raise BadInput(f"model sign: {a.target}: no such model file")
+    if not a.key:
+        raise BadInput("model sign: --key KEY (an ed25519 private key) is required")
+    sig = sign(Path(a.target).read_bytes(), load_private_key(a.key))
+    out = sig_path(a.target)
+    replace_file(out, (sig + "\n").encode())
+    print(f"wrote {out} (deploy sends it with the model)")
+    return 0
+
+
+def _authorize(a: argparse.Namespace) -> int:
+    if not a.target:
+        raise BadInput("model authorize-key: PUBKEY_FILE is required")
+    p = Path(a.target)
+    try:
+        key = p.read_text().strip().splitlines()[0]
+    except (OSError, IndexError):
+        raise BadInput(f"{p}: cannot read a public key from it") from None
+    if not key.startswith(("ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-")):
+        raise BadInput(f"{p}: not an OpenSSH public key")
+    exe = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).exists() else Path("scopecount")
+    cmd = f"{exe} model receive --store {shlex.quote(a.store or DEFAULT_STORE)}"
+    if a.config:
+        cmd += f" --config {shlex.quote(a.config)}"
+    line = f'restrict,command="{cmd}" {key}'
+    if a.install:
+        auth = Path(a.authorized_keys or Path.home() / ".ssh" / "authorized_keys")
+        auth.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        existing = auth.read_text() if auth.exists() else ""
+        if line not in existing:
+            with open(auth, "a") as f:
+                f.write(("" if existing.endswith("\n") or not existing else "\n") + line + "\n")
+            os.chmod(auth, 0o600)
+        print(f"added to {auth}: {line}")
+    else:
+        print(line)
+    return 0

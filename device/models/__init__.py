@@ -1,0 +1,1 @@
+"""The model store on the bench: install, receive, activate, rollback, signatures, lock."""

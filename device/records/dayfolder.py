@@ -1,0 +1,346 @@
+"""The day folder: the one owner of its format. Every writer and reader goes through here.
+
+  <root>/scopecount/<YYYY-MM-DD>/records.jsonl  one JSON object per record, append-only, never
+                                                rewritten (the commit point of a record)
+                                 counts.csv     long layout, one row per record and class:
+                                                id,time,sample,model,class,count,flags,voided
+                                                (any class set fits one file; regenerated
+                                                atomically from records + voids on a void)
+                                 points.csv     image,x,y,label: the predicted points
+                                 images/<id>.jpg
+                                 voids.jsonl    {"id", "time"} of records voided by a long hold
+The same layout is used on the stick and in the spool, and a day folder is a training folder.
+File names carry record ids only, never class names or sample ids. Text cells in the CSVs are
+neutralised against spreadsheet formulas; records.jsonl keeps the raw values.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from device.core.csvsafe import csv_line, restore
+from device.core.durable import append_line, makedirs_durable, repair_torn_tail
+from device.core.imageio import write_atomic
+
+log = logging.getLogger(__name__)
+
+SUBDIR = "scopecount"
+POINTS_HEADER = ["image", "x", "y", "label"]
+COUNTS_HEADER = ["id", "time", "sample", "model", "class", "count", "flags", "voided"]
+# Flags that make a count meaningless: left out of totals (records summary).
+UNCOUNTABLE = frozenset({"empty", "underexposed", "overexposed"})
+_REQUIRED = ("id", "time", "sample", "counts", "model", "model_sha256", "image", "flags")
+# Fields that say where a copy of a record lives, not what was recorded.
+_PLACE_FIELDS = ("id", "image", "stored", "flushed_from_spool", "renamed_from")
+
+
+@dataclass(frozen=True)
+class Detection:
+    x: float
+    y: float
+    label: str
+
+
+@dataclass(frozen=True)
+class Void:
+    id: str
+    time: str
+
+
+@dataclass
+class Record:
+    id: str
+    time: str
+    sample: str
+    counts: dict[str, int]
+    model: str
+    model_sha256: str
+    image: str  # relative to the day folder: images/<id>.<ext>
+    flags: list[str]
+    seq: int = 0
+    bench_id: str = ""
+    clock_synced: bool = False
+    stored: str = ""  # stick | local | spool
+    extra: dict[str, Any] = field(default_factory=dict)  # quality figures, source, ...
+
+    def to_json(self) -> str:
+        d: dict[str, Any] = {
+            "id": self.id,
+            "seq": self.seq,
+            "bench_id": self.bench_id,
+            "time": self.time,
+            "clock_synced": self.clock_synced,
+            "sample": self.sample,
+            "counts": self.counts,
+            "model": self.model,
+            "model_sha256": self.model_sha256,
+            "image": self.image,
+            "flags": self.flags,
+            "stored": self.stored,
+        }
+        return json.dumps(
+            d | {k: v for k, v in self.extra.items() if k not in d}, separators=(",", ":")
+        )
+
+    @classmethod
+    def from_json(cls, line: str) -> Record:
+        """A record line; ValueError naming what is wrong."""
+        d = json.loads(line)
+        if not isinstance(d, dict):
+            raise ValueError("not a JSON object")
+        missing = [k for k in _REQUIRED if k not in d]
+        if missing:
+            raise ValueError(f"no {missing[0]!r}")
+        counts = d["counts"]
+        if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
+            raise ValueError("'counts' is not a mapping of class to integer")
+        if not isinstance(d["flags"], list) or not isinstance(d["id"], str) or not d["id"]:
+            raise ValueError("bad 'id' or 'flags'")
+        known = set(_REQUIRED) | {"seq", "bench_id", "clock_synced", "stored"}
+        return cls(
+            id=d["id"],
+            time=str(d["time"]),
+            sample=str(d["sample"]),
+            counts={str(k): int(v) for k, v in counts.items()},
+            model=str(d["model"]),
+            model_sha256=str(d["model_sha256"]),
+            image=str(d["image"]),
+            flags=[str(f) for f in d["flags"]],
+            seq=int(d.get("seq") or 0),
+            bench_id=str(d.get("bench_id") or ""),
+            clock_synced=bool(d.get("clock_synced")),
+            stored=str(d.get("stored") or ""),
+            extra={k: v for k, v in d.items() if k not in known},
+        )
+
+    def content_key(self) -> str:
+        """What was recorded, whatever copy this is: two records with the same key are one."""
+        d = json.loads(self.to_json())
+        for k in _PLACE_FIELDS:
+            d.pop(k, None)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
+
+    @property
+    def image_name(self) -> str:
+        return Path(self.image).name
+
+    def moved(self, new_id: str, stored: str) -> Record:
+        """This record under another id (its image renamed with it) and place."""
+        suffix = Path(self.image).suffix
+        extra = dict(self.extra)
+        if new_id != self.id:
+            extra["renamed_from"] = self.id
+        return replace(
+            self, id=new_id, image=f"images/{new_id}{suffix}", stored=stored, extra=extra
+        )
+
+
+def unique_id(wanted: str, taken: Callable[[str], bool]) -> str:
+    """wanted, or wanted-2, wanted-3, ... : the first that is not taken."""
+    if not taken(wanted):
+        return wanted
+    n = 2
+    while taken(f"{wanted}-{n}"):
+        n += 1
+    return f"{wanted}-{n}"
+
+
+class DayFolder:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.records_path = self.path / "records.jsonl"
+        self.counts_path = self.path / "counts.csv"
+        self.points_path = self.path / "points.csv"
+        self.voids_path = self.path / "voids.jsonl"
+        self.images = self.path / "images"
+
+    @property
+    def day(self) -> str:
+        return self.path.name
+
+    @staticmethod
+    def of(root: Path, day: str) -> DayFolder:
+        return DayFolder(Path(root) / SUBDIR / day)
+
+    @staticmethod
+    def all_in(root: Path) -> list[DayFolder]:
+        """The day folders under root (a stick, a spool or their scopecount/ folder), by day."""
+        root = Path(root)
+        base = root / SUBDIR if (root / SUBDIR).is_dir() else root
+        found = sorted(base.glob("*/records.jsonl"))
+        return [DayFolder(p.parent) for p in found if not p.parent.name.startswith(".")]
+
+    # -- writing ----------------------------------------------------------------------------
+    def append(
+        self,
+        rec: Record,
+        image: bytes | None,
+        detections: Iterable[Detection],
+        skip_points: bool = False,
+    ) -> None:
+        """Image, points rows, counts rows, then the record line: the line is the commit point.
+        Each file gets one write(), fsync'd; a crash before the record line leaves rows that a
+        merge of the same record skips (skip_points) or a regeneration replaces (counts)."""
+        makedirs_durable(self.images)
+        if image is not None:
+            write_atomic(self.images / rec.image_name, image)
+        rows = (
+            ""
+            if skip_points
+            else "".join(
+                csv_line([rec.image_name, round(d.x, 1), round(d.y, 1), d.label])
+                for d in detections
+            )
+        )
+        header = csv_line(POINTS_HEADER)
+        if rows or not self.points_path.exists():
+            append_line(self.points_path, rows or header, header=header if rows else None)
+        if self._counts_layout_ok():
+            header = csv_line(COUNTS_HEADER)
+            rows = self._count_rows(rec, voided=False)
+            if rows or not self.counts_path.exists():
+                append_line(self.counts_path, rows or header, header=header if rows else None)
+            append_line(self.records_path, rec.to_json())
+        else:  # a counts.csv of an older layout: rewritten whole once the record is in
+            append_line(self.records_path, rec.to_json())
+            self.write_counts()
+
+    def _counts_layout_ok(self) -> bool:
+        if not self.counts_path.exists():
+            return True
+        with open(self.counts_path, encoding="utf-8", errors="replace") as f:
+            return f.readline() in ("", csv_line(COUNTS_HEADER))
+
+    @staticmethod
+    def _count_rows(rec: Record, voided: bool) -> str:
+        flags = " ".join(rec.flags)
+        return "".join(
+            csv_line(
+                [rec.id, rec.time, rec.sample, rec.model, c, n, flags, "yes" if voided else ""]
+            )
+            for c, n in rec.counts.items()
+        )
+
+    def add_void(self, void: Void, regenerate: bool = True) -> bool:
+        """List a voided id (once) and regenerate counts.csv to show it. False if it was there."""
+        if void.id in self.voided_ids():  # voiding is by id: once is enough
+            return False
+        makedirs_durable(self.path)
+        append_line(self.voids_path, json.dumps({"id": void.id, "time": void.time}))
+        if regenerate and self.records_path.exists():
+            self.write_counts()
+        return True
+
+    def write_counts(self) -> None:
+        """counts.csv from records.jsonl and voids.jsonl, replaced atomically."""
+        voided = self.voided_ids()
+        text = csv_line(COUNTS_HEADER) + "".join(
+            self._count_rows(r, r.id in voided) for r in self.records()
+        )
+        write_atomic(self.counts_path, text.encode("utf-8"))
+
+    # -- reading ----------------------------------------------------------------------------
+    def lines(self) -> list[str]:
+        if not self.records_path.exists():
+            return []
+        return self.records_path.read_text(encoding="utf-8", errors="replace").splitlines()
+
+    def records(self, on_bad: Callable[[int, str], None] | None = None) -> list[Record]:
+        """Every readable record; a bad line is reported to on_bad(line_number, why), or logged."""
+        out = []
+        for n, line in enumerate(self.lines(), 1):
+            try:
+                out.append(Record.from_json(line))
+            except ValueError as e:
+                if on_bad is not None:
+                    on_bad(n, str(e))
+                else:
+                    log.warning("%s: line %d skipped (%s)", self.records_path, n, e)
+        return out
+
+    def voids(self) -> list[Void]:
+        out = []
+        if self.voids_path.exists():
+            for line in self.voids_path.read_text(encoding="utf-8", errors="replace").splitlines():
+                try:
+                    d = json.loads(line)
+                    out.append(Void(str(d["id"]), str(d.get("time", ""))))
+                except (ValueError, KeyError, TypeError):
+                    log.warning("%s: bad line skipped: %r", self.voids_path, line[:80])
+        return out
+
+    def voided_ids(self) -> set[str]:
+        return {v.id for v in self.voids()}
+
+    def voided_images(self) -> set[str]:
+        """Image names of voided records (a training reader leaves them out)."""
+        voided = self.voided_ids()
+        return {r.image_name for r in self.records(on_bad=lambda n, w: None) if r.id in voided}
+
+    def detections(self) -> dict[str, list[Detection]]:
+        """points.csv by image name (labels as they were before neutralisation)."""
+        out: dict[str, list[Detection]] = {}
+        if not self.points_path.exists():
+            return out
+        with open(self.points_path, newline="", encoding="utf-8", errors="replace") as f:
+            rows = csv.reader(f)
+            next(rows, None)
+            for row in rows:
+                if len(row) != 4:
+                    continue
+                try:
+                    d = Detection(float(row[1]), float(row[2]), restore(row[3]))
+                except ValueError:
+                    continue
+                out.setdefault(row[0], []).append(d)
+        return out
+
+    # -- start-up ---------------------------------------------------------------------------
+    def repair(self) -> list[Path]:
+        """Cut torn last lines (a power cut) and remove temporary files a kill left behind."""
+        fixed = []
+        for p in (self.records_path, self.voids_path, self.points_path, self.counts_path):
+            if repair_torn_tail(p):
+                log.warning("%s: torn last line cut (power cut?)", p)
+                fixed.append(p)
+        for folder in (self.path, self.images):
+            if not folder.is_dir():
+                continue
+            for p in folder.iterdir():
+                # write_atomic's temporary names: .<name>.tmp<pid>
+                if p.name.startswith(".") and ".tmp" in p.name and p.is_file():
+                    p.unlink(missing_ok=True)
+                    log.info("%s: temporary file left by a kill removed", p)
+                    fixed.append(p)
+        return fixed
+
+
+def last_sample(folders: Iterable[DayFolder], bench_id: str) -> str | None:
+    """The sample id this bench gave its latest record (QR labels aside), or None."""
+    best: tuple[str, str] | None = None
+    for day in folders:
+        for r in day.records(on_bad=lambda n, why: None):
+            if r.bench_id != bench_id or r.extra.get("sample_source") == "qr":
+                continue
+            if best is None or r.time >= best[0]:
+                best = (r.time, r.sample)
+    return best[1] if best else None
+
+
+def max_seq(folders: Iterable[DayFolder], bench_id: str) -> int:
+    return max(
+        (
+            r.seq
+            for d in folders
+            for r in d.records(on_bad=lambda n, why: None)
+            if r.bench_id == bench_id
+        ),
+        default=0,
+    )

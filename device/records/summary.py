@@ -1,0 +1,127 @@
+"""`scopecount records summary DIR`: totals per day and sample across a stick, one merged CSV.
+
+Reads day folders through device/records/dayfolder.py. Voided records and records whose count means
+nothing (flagged empty, under- or overexposed) are listed but kept out of the totals, and the
+summary says how many it left out and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device.core.csvsafe import neutralise
+from device.core.errors import BadInput
+from device.core.writable import writable_file
+from device.records.dayfolder import SUBDIR, UNCOUNTABLE, DayFolder, Record
+
+
+@dataclass
+class Row:
+    day: str
+    record: Record
+    voided: bool
+
+    @property
+    def left_out(self) -> str:
+        """Why this record is not in the totals ('' if it is)."""
+        if self.voided:
+            return "voided"
+        bad = [f for f in self.record.flags if f in UNCOUNTABLE]
+        return bad[0] if bad else ""
+
+
+@dataclass
+class Total:
+    day: str
+    sample: str
+    records: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def day_folders(root: Path) -> list[DayFolder]:
+    if not root.is_dir():
+        raise BadInput(f"{root}: not a folder")
+    days = DayFolder.all_in(root)
+    if not days:
+        raise BadInput(
+            f"{root}: no scopecount records found (expected {SUBDIR}/<date>/records.jsonl)"
+        )
+    return days
+
+
+def read_rows(root: Path) -> list[Row]:
+    out = []
+    for day in day_folders(root):
+        voided = day.voided_ids()
+
+        def bad(n: int, why: str, path: Path = day.records_path) -> None:
+            print(f"{path}: line {n} skipped ({why})", file=sys.stderr)
+
+        out += [Row(day.day, r, r.id in voided) for r in day.records(on_bad=bad)]
+    out.sort(key=lambda r: (r.day, r.record.time, r.record.id))
+    return out
+
+
+def summarise(rows: list[Row]) -> list[Total]:
+    """One total per day and sample id, in the order the samples were first seen."""
+    totals: dict[tuple[str, str], Total] = {}
+    for r in rows:
+        if r.left_out:
+            continue
+        key = (r.day, r.record.sample)
+        t = totals.setdefault(key, Total(*key))
+        t.records += 1
+        for c, n in r.record.counts.items():
+            t.counts[c] += n
+    return list(totals.values())
+
+
+def summary_cmd(root: str, csv_out: str | None) -> int:
+    if csv_out:  # before any output: a bad --csv is one line, not a half-done run
+        writable_file(csv_out, "--csv")
+    rows = read_rows(Path(root))
+    classes = sorted({c for r in rows for c in r.record.counts})
+    totals = summarise(rows)
+    print(f"{'day':<12} {'sample':<20} {'records':>7}  " + "  ".join(f"{c:>8}" for c in classes))
+    for t in totals:
+        cells = "  ".join(f"{t.counts.get(c, 0):>8}" for c in classes)
+        print(f"{t.day:<12} {t.sample[:20]:<20} {t.records:>7}  {cells}")
+    n_void = sum(r.voided for r in rows)
+    why: dict[str, int] = defaultdict(int)
+    for r in rows:
+        if r.left_out:
+            why[r.left_out] += 1
+    days = len({r.day for r in rows})
+    print(f"{len(rows)} records ({n_void} voided) over {days} days")
+    left = sum(why.values())
+    detail = ", ".join(f"{n} {w}" for w, n in sorted(why.items()))
+    print(f"{left} records left out of the totals" + (f" ({detail})" if left else ""))
+    if csv_out:
+        _write_csv(Path(csv_out), rows, classes)
+    return 0
+
+
+def _write_csv(out: Path, rows: list[Row], classes: list[str]) -> None:
+    tmp = out.with_name(f".{out.name}.tmp")
+    head = ["day", "id", "time", "sample", "model", *classes, "flags", "voided", "left_out"]
+    try:
+        f = open(tmp, "w", newline="", encoding="utf-8")
+    except OSError as e:  # checked before, but a stick can go read-only meanwhile
+        raise BadInput(f"--csv {out}: cannot write ({e.strerror})") from None
+    with f:
+        w = csv.writer(f)
+        w.writerow([neutralise(h) for h in head])
+        for r in rows:
+            rec = r.record
+            text = [r.day, rec.id, rec.time, rec.sample, rec.model]
+            w.writerow(
+                [neutralise(c) for c in text]
+                + [rec.counts.get(c, "") for c in classes]
+                + [neutralise(" ".join(rec.flags)), "yes" if r.voided else "", r.left_out]
+            )
+    tmp.replace(out)
+    print(f"wrote {out}")
