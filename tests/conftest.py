@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests import onnx_fixtures
+from tests.support import onnx_fixtures
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("SCOPECOUNT_SHARED_DATA", REPO.parent / "shared" / "data"))

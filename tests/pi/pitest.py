@@ -1,8 +1,8 @@
 """`make pi-test`: the bench installed by systemd/install.sh on an emulated Raspberry Pi.
 
 Boots the image tests/pi/build-image.sh cached, installs the project as on a Pi, and runs the
-scenarios of issue 13 with the units exactly as shipped. Prints a table and, last, the line
-`pi-test: N passed, N failed`. All times are under TCG emulation, not Pi figures.
+scenarios of a bench as installed, with the units exactly as shipped. Prints a table and, last,
+the line `pi-test: N passed, N failed`. All times are under TCG emulation, not Pi figures.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from tests.pi.vm import IMAGES, board_dtb, button_dtb, dtb_nodes, fat_image
 
 
 class PiTest(Run):
-    """The scenarios of issue 13, in order, and the table."""
+    """The scenarios, in order, and the table."""
 
     def scenario_a(self) -> str:
         t0 = time.monotonic()

@@ -1,0 +1,1 @@
+"""`scopecount` commands as a user runs them."""

@@ -1,0 +1,1 @@
+"""The config tree: limits and the Pi's config."""

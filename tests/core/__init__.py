@@ -1,0 +1,1 @@
+"""Errors, names, durable and checked writes."""

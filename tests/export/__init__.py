@@ -1,0 +1,1 @@
+"""The workstation side: training folders, importers, training, evaluation, annotation, deploy."""

@@ -1,0 +1,70 @@
+"""`scopecount evaluate`: figures that are undefined say so."""
+
+import json
+from pathlib import Path
+
+from tests.conftest import run_cli, squares_image, write_png
+from tests.support import onnx_fixtures
+from tests.support.cli_checks import one_line_error
+
+
+def folder_of(root: Path, centres: list, rows: str | None) -> Path:
+    for name in ("a.png", "b.png"):
+        write_png(root / "images" / name, squares_image(centres))
+    if rows is not None:
+        (root / "points.csv").write_text("image,x,y,label\n" + rows)
+    return root
+
+
+def evaluate(tmp_path: Path, folder: Path, *extra: str):
+    model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model())
+    return run_cli(
+        "evaluate", str(folder), "--model", str(model), "--plot", str(tmp_path / "p.png"), *extra
+    )
+
+
+def test_no_predictions_has_no_precision(tmp_path):
+    # black images: the model predicts nothing where two objects were annotated
+    folder = folder_of(tmp_path / "f", [], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    proc = evaluate(tmp_path, folder, "--json")
+    m = json.loads(proc.stdout)
+    assert m["precision"] is None and m["recall"] == 0.0 and m["f1"] == 0.0
+    text = evaluate(tmp_path, folder).stdout.decode()
+    assert "precision n/a" in text and "precision 1.000" not in text
+
+
+def test_all_empty_folder_has_no_nan(tmp_path):
+    folder = folder_of(tmp_path / "f", [], "")
+    proc = evaluate(tmp_path, folder)
+    out = proc.stdout.decode()
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert "nan" not in out.lower() and "mean relative error n/a" in out
+    m = json.loads(evaluate(tmp_path, folder, "--json").stdout)  # strict JSON: no NaN
+    assert m["mre"] is None
+
+
+def test_missing_points_csv_is_bad_input(tmp_path):
+    folder = folder_of(tmp_path / "f", [(40, 40)], None)
+    proc = evaluate(tmp_path, folder)
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and "points.csv" in err and "missing" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_radius_default_is_what_the_help_says(tmp_path):
+    help_text = " ".join(run_cli("evaluate", "--help").stdout.decode().split())
+    assert "half the model's object size, at least 3 px" in help_text
+    folder = folder_of(tmp_path / "f", [(40, 40)], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    m = json.loads(evaluate(tmp_path, folder, "--json").stdout)
+    assert m["radius"] == 4.0  # the fixture model's objects are 8 px
+
+
+def test_an_unwritable_plot_is_refused_before_evaluating(tmp_path, spot_model):
+    write_png(tmp_path / "f" / "images" / "a.png", squares_image([(40, 40)]))
+    (tmp_path / "f" / "points.csv").write_text("image,x,y,label\na.png,40,40,spot\n")
+    one_line_error(
+        run_cli(
+            "evaluate", str(tmp_path / "f"), "--model", str(spot_model), "--plot", "/proc/x.png"
+        ),
+        "--plot",
+    )

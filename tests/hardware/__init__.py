@@ -1,0 +1,1 @@
+"""Cameras, the button, the GPIO chip finder."""

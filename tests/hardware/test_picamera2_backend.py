@@ -1,0 +1,177 @@
+import types
+
+import numpy as np
+import pytest
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from device.config import CameraCfg, LightCfg
+from device.hardware.camera import CameraError, Picamera2Camera, default_sizes
+from device.hardware.light import PWMRing
+from tests.support import picamera2_standin
+from tests.support.picamera2_standin import TARGET_LEVEL
+
+
+@pytest.fixture
+def module():
+    pc = picamera2_standin.Picamera2
+    pc.instances.clear()
+    pc.sensor = "imx477"
+    pc.scene = staticmethod(lambda: 1.0)
+    yield types.SimpleNamespace(Picamera2=pc)
+    pc.sensor = "imx477"
+    pc.scene = staticmethod(lambda: 1.0)
+
+
+@pytest.fixture
+def ring(module):
+    """The LED ring on a mock pin; the stand-in's field is lit by it."""
+    light = PWMRing(LightCfg(pin=18, ready=0.05, capture=1.0), MockFactory(pin_class=MockPWMPin))
+    light.off()
+    module.Picamera2.scene = staticmethod(lambda: light.value)
+    yield light
+    light.close()
+
+
+def test_default_is_the_binned_mode_scaled_to_1280_wide(module, ring):
+    cam = Picamera2Camera(CameraCfg(settle_ms=0), module, ring)
+    pc = module.Picamera2.instances[0]
+    assert pc.config["sensor"] == {"output_size": (2028, 1520)}
+    assert pc.config["main"]["size"] == (1280, 960) and pc.config["main"]["format"] == "RGB888"
+    frame = cam.capture()
+    assert frame.rgb.shape == (960, 1280, 3)
+    level = frame.rgb[0, 0].tolist()
+    assert level == [level[2] // 4, level[2] // 2, level[2]]  # B,G,R from the sensor -> R,G,B
+    assert "imx477 1280x960" in cam.describe()
+    cam.close()
+    assert pc.closed and not pc.started and pc.outstanding == 0
+
+
+def test_default_sizes_per_camera():
+    cm3 = [{"size": (1536, 864)}, {"size": (2304, 1296)}, {"size": (4608, 2592)}]
+    assert default_sizes((4608, 2592), cm3) == ((2304, 1296), (1280, 720))
+    v2 = [
+        {"size": (640, 480)},
+        {"size": (1640, 1232)},
+        {"size": (1920, 1080)},
+        {"size": (3280, 2464)},
+    ]
+    assert default_sizes((3280, 2464), v2) == ((1640, 1232), (1280, 962))
+    assert default_sizes((1920, 1080), [{"size": (1920, 1080)}]) == ((1920, 1080), (1280, 720))
+
+
+def test_exposure_is_locked_under_the_ring_at_capture_then_the_ring_dims(module, ring):
+    cam = Picamera2Camera(CameraCfg(settle_ms=0), module, ring)
+    pc = module.Picamera2.instances[0]
+    # Auto exposure ran with the ring at full (ambient 0.02 + 1.0), not in the dark.
+    assert cam.locked["AeEnable"] is False and cam.locked["AwbEnable"] is False
+    assert cam.locked["ExposureTime"] == pytest.approx(10000 / 1.02, rel=0.01)
+    assert cam.locked["ColourGains"] == (1.8, 1.4)
+    assert pc.applied["ExposureTime"] == cam.locked["ExposureTime"]
+    assert ring.value == pytest.approx(0.05)  # dimmed to ready after locking
+    # A press: ring to full, capture. The frame is exposed as auto exposure intended.
+    ring.capture()
+    frame = cam.capture()
+    assert abs(int(frame.rgb[..., 2].mean()) - TARGET_LEVEL) <= 2
+
+
+def test_locking_in_the_dark_would_saturate_captures(module):
+    """What the old order did (lock before the ring existed): the same check fails."""
+    module.Picamera2.scene = staticmethod(lambda: 0.0)
+    cam = Picamera2Camera(CameraCfg(settle_ms=0), module)
+    module.Picamera2.scene = staticmethod(lambda: 1.0)
+    assert cam.capture().rgb[..., 2].min() == 255
+
+
+def test_each_capture_waits_for_a_frame_exposed_after_the_press(module, ring):
+    cam = Picamera2Camera(CameraCfg(settle_ms=0, timeout_ms=1500), module, ring)
+    pc = module.Picamera2.instances[0]
+    stale = pc.queued[0]  # finished while the ring was dim
+    ring.capture()
+    frame = cam.capture()
+    assert stale.released and pc.exposures[-2] == pytest.approx(1.02)
+    assert abs(int(frame.rgb[..., 2].mean()) - TARGET_LEVEL) <= 2
+    # The library's own capture_array hands over the queued, stale frame (dim): we never use it.
+    ring.ready()
+    pc.capture_array()  # a frame queued under the dim ring
+    ring.capture()
+    assert abs(int(cam.capture().rgb[..., 2].mean()) - TARGET_LEVEL) <= 2
+    assert pc.outstanding == len(pc.queued)  # every request we took was given back
+
+
+def test_a_dead_camera_times_out_as_a_camera_error_then_recovers(module, ring):
+    cam = Picamera2Camera(CameraCfg(settle_ms=0, timeout_ms=700), module, ring)
+    pc = module.Picamera2.instances[0]
+    pc.hang = True
+    with pytest.raises(CameraError, match="no frame within 0.7 s"):
+        cam.capture()
+    pc.hang = False
+    assert isinstance(cam.capture().rgb, np.ndarray)
+
+
+def test_configured_size_and_fixed_settings(module, ring):
+    cfg = CameraCfg(
+        settle_ms=0, width=1920, height=1440, exposure_us=5000, gain=1.0, awb_gains=[2.0, 1.5]
+    )
+    cam = Picamera2Camera(cfg, module, ring)
+    pc = module.Picamera2.instances[0]
+    assert pc.config["main"]["size"] == (1920, 1440) and pc.config["sensor"] == {}
+    assert pc.applied["ExposureTime"] == 5000 and pc.applied["ColourGains"] == (2.0, 1.5)
+    assert cam.capture().rgb.shape == (1440, 1920, 3)
+
+
+def test_camera_module_3_focus_is_locked_from_the_config(module, ring):
+    module.Picamera2.sensor = "imx708"
+    cam = Picamera2Camera(CameraCfg(settle_ms=0, lens_position=2.5), module, ring)
+    pc = module.Picamera2.instances[0]
+    assert pc.config["controls"] == {"AfMode": 0, "LensPosition": 2.5}
+    assert pc.config["main"]["size"] == (1280, 720)
+    assert cam.capture().meta["SensorTimestamp"] > 0
+
+
+def test_focus_on_a_camera_without_a_lens_motor_is_refused(module, ring):
+    with pytest.raises(CameraError, match="imx477 has no focus control"):
+        Picamera2Camera(CameraCfg(settle_ms=0, lens_position=2.5), module, ring)
+
+
+def test_no_camera_is_a_camera_error(module):
+    module.Picamera2.sensor = ""
+    with pytest.raises(CameraError, match="no Raspberry Pi camera found"):
+        Picamera2Camera(CameraCfg(settle_ms=0), module)
+
+
+def test_missing_picamera2_says_how_to_install():
+    try:
+        import picamera2  # noqa: F401
+    except ImportError:
+        with pytest.raises(CameraError, match="apt install python3-picamera2"):
+            Picamera2Camera(CameraCfg(settle_ms=0))
+    else:
+        pytest.skip("picamera2 is installed here (a Pi): the real one is tested by hand")
+
+
+@pytest.mark.hardware
+def test_real_camera_on_a_pi():
+    cam = Picamera2Camera(CameraCfg(settle_ms=500))
+    try:
+        assert cam.capture().rgb.ndim == 3
+    finally:
+        cam.close()
+
+
+def test_a_camera_starved_by_abandoned_requests_is_restarted_and_relocked(module, ring):
+    """Abandoned jobs that took frames before a fix (or a libcamera stall) leave the camera
+    starved: every capture times out. After two timeouts in a row the backend stops and starts
+    it, which returns every buffer, and sets the locked exposure again."""
+    cam = Picamera2Camera(CameraCfg(settle_ms=0, timeout_ms=300), module, ring)
+    pc = module.Picamera2.instances[0]
+    pc.leaked.append(pc._expose())  # one buffer held by nobody: starved
+    with pytest.raises(CameraError, match="timed out"):
+        cam.capture()
+    with pytest.raises(CameraError, match="timed out"):
+        cam.capture()  # the second timeout restarts the camera
+    assert not pc.leaked and pc.started
+    assert (
+        pc.applied["AeEnable"] is False and pc.applied["ExposureTime"] == cam.locked["ExposureTime"]
+    )
+    assert isinstance(cam.capture().rgb, np.ndarray)
+    assert cam.timeouts == 0

@@ -1,0 +1,1 @@
+"""The model file format and the pure maths of counting."""

@@ -1,0 +1,1 @@
+"""The model store: install, activate, rollback, hostile files."""

@@ -1,0 +1,1 @@
+"""Day folders, the recorder, the flush, sticks and mounts, the summary."""
