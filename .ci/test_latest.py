@@ -1,10 +1,11 @@
 """`make test-latest`: the suite on the newest releases pyproject.toml allows, as a report.
 
 In a throwaway venv (the lock and .venv stay as they are): install `.[train,dev]` without the
-lock, list every package whose version differs from the lock, run the suite, and for each failed
-test name the upgraded package that breaks it (the locked version of that one package put back
-makes the failed tests pass). Exit 0 when the newest releases pass, 1 when something broke, so a
-scheduled job shows drift as a report before `make lock` takes it in.
+lock, list every package whose version differs from the lock, run the suite, and name the
+upgraded package that breaks each failed test: the locked versions are put back one package at
+a time (each kept back), and the tests that pass again are blamed on the package just put back.
+Exit 0 when the newest releases pass, 1 when something broke, so a scheduled job shows drift as
+a report before `make lock` takes it in.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def main() -> int:
     if not moved:
         print("(every package is at its locked version)")
     failed = pytest(venv, a.pytest_args, work / "latest.xml")
+    # Put the locked versions back one package at a time, keeping each: the tests that pass
+    # again are blamed on the package just put back (earlier ones already are).
     blame: dict[str, list[str]] = {}
     left = set(failed)
     for n, (old, new) in sorted(moved.items()):
@@ -101,11 +104,9 @@ def main() -> int:
             break
         subprocess.run([str(py), "-m", "pip", "install", "-q", f"{n}=={old}"], check=True)
         still = pytest(venv, sorted(left), work / f"back-{n}.xml")
-        fixed = left - still
-        if fixed:
-            blame[f"{n} {new} (lock {old})"] = sorted(fixed)
+        if left - still:
+            blame[f"{n} {new} (lock {old})"] = sorted(left - still)
             left = still
-        subprocess.run([str(py), "-m", "pip", "install", "-q", f"{n}=={new}"], check=True)
     print("\ntest-latest report")
     if not failed:
         print(f"test-latest: the suite passes on the newest releases ({len(moved)} moved)")
