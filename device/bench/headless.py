@@ -8,7 +8,8 @@ import sys
 import threading
 from typing import TextIO
 
-from device.bench.loop import Bench, BenchEvent
+from device.bench.events import BenchEvent
+from device.bench.loop import Bench
 from device.bench.sdnotify import ping_while_healthy
 
 

@@ -12,11 +12,21 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass, replace
+from typing import Protocol
 
-import numpy as np
-
+from device.bench.events import (
+    BenchEvent,
+    Error,
+    Flushed,
+    ModelChanged,
+    Ready,
+    Recorded,
+    Refused,
+    SampleChanged,
+    StorageChanged,
+    Voided,
+)
 from device.config import QualityCfg
 from device.core.errors import BadInput
 from device.core.names import check_sample, clean_sample, next_sample
@@ -30,22 +40,10 @@ from device.records.recorder import Recorder, StorageFull
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class BenchEvent:
-    kind: str
-    data: dict[str, Any] = field(default_factory=dict)
-    # For consumers in the same process (the TUI preview); never serialised.
-    frame: np.ndarray | None = None
-    points: list[tuple[float, float, str]] | None = None
-
-    def as_json(self) -> dict[str, Any]:
-        return {"event": self.kind, **self.data}
-
-
 class ModelSource(Protocol):
     def current(self) -> Counter: ...
-    def poll(self) -> BenchEvent | None: ...
-    def failed(self, error: Exception) -> BenchEvent | None: ...
+    def poll(self) -> ModelChanged | None: ...
+    def failed(self, error: Exception) -> ModelChanged | None: ...
 
 
 class FixedModel:
@@ -57,10 +55,10 @@ class FixedModel:
     def current(self) -> Counter:
         return self.counter
 
-    def poll(self) -> BenchEvent | None:
+    def poll(self) -> ModelChanged | None:
         return None
 
-    def failed(self, error: Exception) -> BenchEvent | None:
+    def failed(self, error: Exception) -> ModelChanged | None:
         return None
 
 
@@ -68,10 +66,27 @@ __all__ = ["Bench", "BenchEvent", "FixedModel", "ModelSource", "next_sample"]
 log = logging.getLogger(__name__)
 
 
-def _warning(counter: Counter) -> dict[str, str]:
-    """{"warning": ...} for events about results of a model that must say so (the demo)."""
-    w = getattr(counter.info, "warning", "")  # stand-in counters may carry no warning
-    return {"warning": w} if w else {}
+@dataclass(frozen=True)
+class Capture:
+    source: str  # button, signal, key, test: kept in the record
+
+
+@dataclass(frozen=True)
+class VoidLast:
+    pass
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+Job = Capture | VoidLast | Stop
+
+
+def _warning(counter: Counter) -> str:
+    """What events about a model's results must say (the demo model's warning), or ""."""
+    return getattr(counter.info, "warning", "") or ""  # stand-in counters may carry none
 
 
 class Bench:
@@ -114,7 +129,7 @@ class Bench:
         self._last_voided: str | None = None  # id of the record the last hold voided
         self._last_from_qr = False
         self._subs: list[Callable[[BenchEvent], None]] = []
-        self._jobs: queue.Queue[tuple[str, Any]] = queue.Queue()
+        self._jobs: queue.Queue[Job] = queue.Queue()
         self._lock = threading.Lock()
         self._busy = False
         self._last_edge = -math.inf
@@ -154,13 +169,13 @@ class Bench:
                 refused = False
         if refused:
             if reason == "busy":  # contact bounce is not news: no event per bounce edge
-                self.publish(BenchEvent("refused", {"reason": reason, "source": source}))
+                self.publish(Refused(reason=reason, source=source))
             return False
-        self._jobs.put(("capture", source))
+        self._jobs.put(Capture(source))
         return True
 
     def hold(self) -> None:
-        self._jobs.put(("void", None))
+        self._jobs.put(VoidLast())
 
     def set_sample(self, sample: str) -> None:
         """A sample id typed in: checked here too (an error event, the id stays) for callers
@@ -168,9 +183,9 @@ class Bench:
         try:
             self.sample = check_sample(sample.strip() or self.sample, "sample")
         except BadInput as e:
-            self.publish(BenchEvent("error", {"message": str(e)}))
+            self.publish(Error(message=str(e)))
             return
-        self.publish(BenchEvent("sample", {"sample": self.sample}))
+        self.publish(SampleChanged(sample=self.sample))
 
     # -- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -179,17 +194,14 @@ class Bench:
         self._thread.start()
         counter = self.models.current()
         self.publish(
-            BenchEvent(
-                "ready",
-                {
-                    "model": counter.name,
-                    "model_sha256": counter.sha256,
-                    "classes": counter.info.classes,
-                    **_warning(counter),
-                    "camera": self.camera.describe(),
-                    "storage": self.recorder.state().as_dict(),
-                    "sample": self.sample,
-                },
+            Ready(
+                model=counter.name,
+                model_sha256=counter.sha256,
+                classes=counter.info.classes,
+                warning=_warning(counter),
+                camera=self.camera.describe(),
+                storage=self.recorder.state().as_dict(),
+                sample=self.sample,
             )
         )
 
@@ -202,7 +214,7 @@ class Bench:
         return self._thread.is_alive() and time.monotonic() - self._beat < stuck_s
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._jobs.put(("stop", None))
+        self._jobs.put(Stop())
         if self._thread is not None:
             self._thread.join(timeout)
         self.light.off()
@@ -213,29 +225,29 @@ class Bench:
             self._beat = time.monotonic()
             try:
                 wait = 0.01 if self._flush_more else self.poll_s  # a flush in slices goes on
-                job, arg = self._jobs.get(timeout=wait)
+                job = self._jobs.get(timeout=wait)
             except queue.Empty:
                 try:
                     self._housekeeping()
                 except Exception:  # never let housekeeping end the worker
                     log.exception("housekeeping failed")
                 continue
-            if job == "stop":
+            if isinstance(job, Stop):
                 return
             try:
-                if job == "capture":
-                    self._capture(arg)
-                elif job == "void":
+                if isinstance(job, Capture):
+                    self._capture(job.source)
+                elif isinstance(job, VoidLast):
                     self._void()
             except Exception as e:  # the bench must stay up whatever one press does
-                log.exception("%s failed", job)
+                log.exception("%s failed", type(job).__name__)
                 self._fail(f"unexpected {type(e).__name__}: {e}")
 
     def _housekeeping(self) -> None:
         ev = self.models.poll()
         if ev is not None:
-            if ev.kind == "model":
-                ev.data.update(_warning(self.models.current()))
+            if isinstance(ev, ModelChanged):
+                ev = replace(ev, warning=_warning(self.models.current()))
             self.publish(ev)
         try:
             state = self.recorder.state()
@@ -244,33 +256,27 @@ class Bench:
                 rep = self.recorder.flush(budget_s=self.flush_slice_s)
                 self._flush_more = rep.more
                 if rep.moved or rep.renamed or rep.quarantined:
+                    renamed = [{"from": a, "to": b} for a, b in rep.renamed]
                     self.publish(
-                        BenchEvent(
-                            "flushed",
-                            {
-                                "records": rep.moved,
-                                "renamed": [{"from": a, "to": b} for a, b in rep.renamed],
-                                "quarantined": rep.quarantined,
-                            },
-                        )
+                        Flushed(records=rep.moved, renamed=renamed, quarantined=rep.quarantined)
                     )
                 state = self.recorder.state()
         except OSError as e:
             log.exception("storage housekeeping failed")
-            self.publish(BenchEvent("error", {"message": f"storage: {e}"}))
+            self.publish(Error(message=f"storage: {e}"))
             return
         # News when the place, the reason or a warning (stick nearly full) changes.
         seen = (state.where, state.reason, state.warning)
         if seen != self._storage_seen:
             self._storage_seen = seen
-            self.publish(BenchEvent("storage", state.as_dict()))
+            self.publish(StorageChanged(**state.as_dict()))
 
     def _fail(self, message: str) -> None:
         self.light.error()
         with self._lock:
             self._busy = False
             self._last_edge = -math.inf
-        self.publish(BenchEvent("error", {"message": message}))
+        self.publish(Error(message=message))
 
     def _capture(self, source: str) -> None:
         t0 = time.perf_counter()
@@ -304,8 +310,7 @@ class Bench:
             log.exception("model %s failed", counter.name)
             ev = self.models.failed(e)
             if ev is not None:
-                ev.data.update(_warning(self.models.current()))
-                self.publish(ev)
+                self.publish(replace(ev, warning=_warning(self.models.current())))
             self._fail(f"model {counter.name} failed: {e}")
             return
         t_count = time.perf_counter()
@@ -342,27 +347,24 @@ class Bench:
             self._busy = False
             self._last_edge = -math.inf
         self.publish(
-            BenchEvent(
-                "recorded",
-                {
-                    "id": rec.id,
-                    "time": rec.time,
-                    "counts": rec.counts,
-                    "sample": rec.sample,
-                    "flags": flags,
-                    "why": [FLAG_TEXT[f] for f in flags],
-                    "zoom": res.zoom,
-                    "stored": rec.stored,
-                    "image": rec.image,
-                    "model": counter.name,
-                    **_warning(counter),
-                    "next_sample": self.sample,
-                    "ms": {
-                        "capture": round((t_cap - t0) * 1000, 1),
-                        "count": round((t_count - t_cap) * 1000, 1),
-                        "record": round((t_rec - t_count) * 1000, 1),
-                        "total": round((t_rec - t0) * 1000, 1),
-                    },
+            Recorded(
+                id=rec.id,
+                time=rec.time,
+                counts=rec.counts,
+                sample=rec.sample,
+                flags=flags,
+                why=[FLAG_TEXT[f] for f in flags],
+                zoom=res.zoom,
+                stored=rec.stored,
+                image=rec.image,
+                model=counter.name,
+                warning=_warning(counter),
+                next_sample=self.sample,
+                ms={
+                    "capture": round((t_cap - t0) * 1000, 1),
+                    "count": round((t_count - t_cap) * 1000, 1),
+                    "record": round((t_rec - t_count) * 1000, 1),
+                    "total": round((t_rec - t0) * 1000, 1),
                 },
                 frame=frame.rgb,
                 points=res.points,
@@ -374,18 +376,15 @@ class Bench:
         if rec is None:
             if self._last_voided is not None:  # a second hold: say so, nothing changes
                 self.publish(
-                    BenchEvent(
-                        "refused",
-                        {
-                            "reason": "already voided",
-                            "id": self._last_voided,
-                            "message": f"{self._last_voided} is already voided; "
-                            "only the last record can be voided",
-                        },
+                    Refused(
+                        reason="already voided",
+                        id=self._last_voided,
+                        message=f"{self._last_voided} is already voided; "
+                        "only the last record can be voided",
                     )
                 )
                 return
-            self.publish(BenchEvent("error", {"message": "nothing to void yet"}))
+            self.publish(Error(message="nothing to void yet"))
             return
         try:
             self.recorder.void(rec.id, rec.time[:10])
@@ -395,6 +394,6 @@ class Bench:
             return
         self.last_record = None
         self._last_voided = rec.id
-        self.publish(BenchEvent("voided", {"id": rec.id, "sample": rec.sample}))
+        self.publish(Voided(id=rec.id, sample=rec.sample))
         if not self._last_from_qr:  # the vial is counted again under the same id
             self.set_sample(rec.sample)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from device.bench.loop import BenchEvent
+from device.bench.events import ModelChanged
 from device.core.errors import BadInput, ModelError
 from device.measuring.counter import Counter
 from device.models.store_lock import StoreBusy
@@ -32,7 +32,7 @@ class WatchedModel:
     def current(self) -> Counter:
         return self.counter
 
-    def poll(self) -> BenchEvent | None:
+    def poll(self) -> ModelChanged | None:
         try:
             sha = self.store.active_sha()
         except BadInput:
@@ -45,23 +45,20 @@ class WatchedModel:
         except (ModelError, OSError) as e:
             return self._roll_back(f"new model {sha[:12]} does not load ({e})", old)
         self.counter, self.sha = new, sha
-        return BenchEvent(
-            "model",
-            {
-                "name": new.name,
-                "sha256": sha,
-                "classes": new.info.classes,
-                "previous": old.name,
-                "message": f"new model active: {new.name} (was {old.name})",
-            },
+        return ModelChanged(
+            name=new.name,
+            sha256=sha,
+            classes=new.info.classes,
+            previous=old.name,
+            message=f"new model active: {new.name} (was {old.name})",
         )
 
-    def failed(self, error: Exception) -> BenchEvent | None:
+    def failed(self, error: Exception) -> ModelChanged | None:
         return self._roll_back(
             f"model {self.counter.name} failed while counting ({error})", self.counter
         )
 
-    def _roll_back(self, why: str, keep: Counter) -> BenchEvent:
+    def _roll_back(self, why: str, keep: Counter) -> ModelChanged:
         outcome = "rolled back to"
         try:
             info = self.store.rollback(self.trusted)
@@ -71,13 +68,10 @@ class WatchedModel:
             self.counter = keep
             self.sha = self.store.active_sha()
             outcome = f"no rollback ({str(e)[:120]}); kept"
-        return BenchEvent(
-            "model",
-            {
-                "name": self.counter.name,
-                "sha256": self.counter.sha256,
-                "classes": self.counter.info.classes,
-                "error": why,
-                "message": f"{why}; {outcome} {self.counter.name}",
-            },
+        return ModelChanged(
+            name=self.counter.name,
+            sha256=self.counter.sha256,
+            classes=self.counter.info.classes,
+            error=why,
+            message=f"{why}; {outcome} {self.counter.name}",
         )

@@ -20,7 +20,18 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Digits, Footer, Input, Label, Static
 
-from device.bench.loop import Bench, BenchEvent, next_sample
+from device.bench.events import (
+    BenchEvent,
+    Error,
+    ModelChanged,
+    Ready,
+    Recorded,
+    Refused,
+    SampleChanged,
+    StorageChanged,
+    Voided,
+)
+from device.bench.loop import Bench, next_sample
 from device.core.errors import BadInput
 from device.core.names import check_sample
 from device.measuring.overlay import draw_overlay
@@ -240,84 +251,84 @@ class BenchApp(App[int]):
             log.exception("the screen could not show a %s event", ev.kind)
 
     def on_bench_event(self, ev: BenchEvent) -> None:
-        d = ev.data
-        if ev.kind == "ready":
-            self.ready_info = d
-            self.classes_ = list(d["classes"])
-            self.model_name = d["model"]
-            self.model_sha = d.get("model_sha256", "")
-            self.model_warning = d.get("warning", "")
-            self.storage = d["storage"]
-            self.query_one("#sample", Label).update(plain(f"sample: {d['sample']}"))
-            self.say("ready: put a vial under the scope and press the button (or space)")
-        elif ev.kind == "recorded":
-            self.show_record(ev)
-        elif ev.kind == "error":
-            self.say(f"ERROR: {d['message']}", error=True)
-        elif ev.kind == "refused":
-            if d["reason"] == "busy":
-                self.say("busy: still counting the last vial")
-            elif d.get("message"):
-                self.say(f"not voided: {d['message']}", error=True)
-        elif ev.kind == "voided":
-            self.say(f"voided {d['id']}: count sample {d['sample']} again")
-            table = self.query_one("#history", DataTable)
-            if d["id"] in table.rows:
-                table.update_cell(d["id"], "flags", plain("VOIDED"))
-            if d["id"] == self.shown_id:  # a voided count must not stay up as the result
-                self.query_one("#count-label", Label).update(plain(f"VOIDED ({d['id']})"))
-                digits = self.query_one("#count-digits", Digits)
-                digits.update("-")
-                digits.set_class(True, "flagged")
-                self.query_one("#count-text", Label).update(
-                    plain(f"count sample {d['sample']} again")
-                )
-        elif ev.kind == "storage":
-            self.storage = d
-        elif ev.kind == "model":
-            self.model_name = d.get("name", self.model_name)
-            self.model_sha = d.get("sha256", self.model_sha)
-            self.model_warning = d.get("warning", "")
-            self.classes_ = list(d.get("classes", self.classes_))
-            self.say(d.get("message", f"model now {self.model_name}"), error=bool(d.get("error")))
-        elif ev.kind == "sample":
-            self.query_one("#sample", Label).update(plain(f"sample: {d['sample']}"))
+        match ev:
+            case Ready():
+                self.ready_info = ev.data
+                self.classes_ = list(ev.classes)
+                self.model_name = ev.model
+                self.model_sha = ev.model_sha256
+                self.model_warning = ev.warning
+                self.storage = ev.storage
+                self.query_one("#sample", Label).update(plain(f"sample: {ev.sample}"))
+                self.say("ready: put a vial under the scope and press the button (or space)")
+            case Recorded():
+                self.show_record(ev)
+            case Error():
+                self.say(f"ERROR: {ev.message}", error=True)
+            case Refused():
+                if ev.reason == "busy":
+                    self.say("busy: still counting the last vial")
+                elif ev.message:
+                    self.say(f"not voided: {ev.message}", error=True)
+            case Voided():
+                self.show_voided(ev)
+            case StorageChanged():
+                self.storage = ev.data
+            case ModelChanged():
+                self.model_name = ev.name
+                self.model_sha = ev.sha256
+                self.model_warning = ev.warning
+                self.classes_ = list(ev.classes)
+                self.say(ev.message or f"model now {ev.name}", error=bool(ev.error))
+            case SampleChanged():
+                self.query_one("#sample", Label).update(plain(f"sample: {ev.sample}"))
         self.update_status()
 
-    def show_record(self, ev: BenchEvent) -> None:
-        d = ev.data
-        counts: dict[str, int] = d["counts"]
+    def show_voided(self, ev: Voided) -> None:
+        self.say(f"voided {ev.id}: count sample {ev.sample} again")
+        table = self.query_one("#history", DataTable)
+        if ev.id in table.rows:
+            table.update_cell(ev.id, "flags", plain("VOIDED"))
+        if ev.id == self.shown_id:  # a voided count must not stay up as the result
+            self.query_one("#count-label", Label).update(plain(f"VOIDED ({ev.id})"))
+            digits = self.query_one("#count-digits", Digits)
+            digits.update("-")
+            digits.set_class(True, "flagged")
+            self.query_one("#count-text", Label).update(plain(f"count sample {ev.sample} again"))
+
+    def show_record(self, ev: Recorded) -> None:
+        counts = ev.counts
         main = self.classes_[0] if self.classes_ else next(iter(counts), "")
-        flagged = bool(d["flags"])
-        head = f"{main}  (FLAGGED: {', '.join(d['flags'])})" if flagged else main
+        flagged = bool(ev.flags)
+        head = f"{main}  (FLAGGED: {', '.join(ev.flags)})" if flagged else main
         self.query_one("#count-label", Label).update(plain(head))
-        self.shown_id = d["id"]
+        self.shown_id = ev.id
         digits = self.query_one("#count-digits", Digits)
         digits.update(str(counts.get(main, 0)))
         digits.set_class(flagged, "flagged")
         text = "  ".join(f"{c}: {n}" for c, n in counts.items())
         self.query_one("#count-text", Label).update(plain(text))
         self.query_one("#sample", Label).update(
-            plain(f"sample: {d['sample']}   next: {d['next_sample']}")
+            plain(f"sample: {ev.sample}   next: {ev.next_sample}")
         )
         flags = self.query_one("#flags", Label)
-        flags.update(plain("\n".join(f"! {w}" for w in d["why"])))
+        flags.update(plain("\n".join(f"! {w}" for w in ev.why)))
         table = self.query_one("#history", DataTable)
         table.add_row(
-            plain(d.get("time", "")[11:19]),
-            plain(d["sample"]),
+            plain(ev.time[11:19]),
+            plain(ev.sample),
             plain(text),
-            Plain(flag_cell(d["flags"]), style="bold yellow") if flagged else plain("ok"),
-            plain(id_cell(d["id"], table.columns["id"].width)),  # type: ignore[index]
-            key=d["id"],
+            Plain(flag_cell(ev.flags), style="bold yellow") if flagged else plain("ok"),
+            plain(id_cell(ev.id, table.columns["id"].width)),  # type: ignore[index]
+            key=ev.id,
         )
         table.move_cursor(row=table.row_count - 1)
         if ev.frame is not None:
-            pic = draw_overlay(ev.frame, ev.points or [], counts, self.classes_, d["flags"])
+            pic = draw_overlay(ev.frame, ev.points or [], counts, self.classes_, ev.flags)
             self.query_one("#preview", Preview).show(pic)
-        where = "USB stick" if d["stored"] == "stick" else d["stored"]
-        note = f" - FLAGGED {', '.join(d['flags'])}, check the vial" if flagged else ""
-        self.say(f"recorded {d['id']}: {text} (saved to {where}){note}", error=flagged)
+        where = "USB stick" if ev.stored == "stick" else ev.stored
+        note = f" - FLAGGED {', '.join(ev.flags)}, check the vial" if flagged else ""
+        self.say(f"recorded {ev.id}: {text} (saved to {where}){note}", error=flagged)
 
     def say(self, text: str, error: bool = False) -> None:
         self.message = text

@@ -4,7 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from device.bench.loop import BenchEvent, FixedModel, next_sample
+from device.bench.events import ModelChanged
+from device.bench.loop import FixedModel, next_sample
 from device.config import QualityCfg
 from device.measuring.counter import Counter
 from tests.conftest import squares_image, write_png
@@ -194,11 +195,13 @@ class SwappedModel(FixedModel):
         super().__init__(counter)
         self.swapped = False
 
-    def poll(self) -> BenchEvent | None:
+    def poll(self) -> ModelChanged | None:
         if self.swapped:
             return None
         self.swapped = True
-        return BenchEvent("model", {"name": self.counter.name, "message": "new model"})
+        return ModelChanged(
+            name=self.counter.name, sha256=self.counter.sha256, classes=[], message="new model"
+        )
 
 
 def test_model_event_of_a_synthetic_only_model_says_so(tmp_path):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
-from device.bench.loop import Bench, BenchEvent, FixedModel
+from device.bench.events import BenchEvent
+from device.bench.loop import Bench, FixedModel
 from device.config import ButtonCfg, LightCfg, QualityCfg
 from device.hardware.button import BenchButton
 from device.hardware.camera import ReplayCamera

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 from textual.widgets import DataTable, Label
 
-from device.bench.loop import Bench, BenchEvent
+from device.bench.events import BenchEvent, ModelChanged
+from device.bench.loop import Bench
 from device.config import QualityCfg
 from device.measuring.counter import Counter
 from device.tui.app import BenchApp
@@ -107,9 +108,8 @@ def test_typed_hostile_sample_is_shown_as_text_and_the_bench_goes_on(tmp_path):
 def test_hostile_model_name_at_start_and_on_a_model_change(tmp_path):
     rig = make_rig(tmp_path, start=False)
     first = named_counter(tmp_path, "eggs-v2[bold]")
-    change = BenchEvent(
-        "model",
-        {"name": "[bold]x", "sha256": "f" * 64, "classes": ["[/]"], "message": "now [bold]x[/]"},
+    change = ModelChanged(
+        name="[bold]x", sha256="f" * 64, classes=["[/]"], message="now [bold]x[/]"
     )
     bench = rebench(rig, ChangingModel(first, change))
 
