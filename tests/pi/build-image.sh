@@ -119,10 +119,14 @@ if [ "$OS" = trixie ]; then
   lg=$(grep -E '^lgpio==' "$LOCK" | head -n 1 | sed 's/ *;.*//')
   "$py" -m pip download --quiet --dest "$CACHE/sdist" --no-binary=:all: --no-deps "${lg:-lgpio}"
   cp "$CACHE"/sdist/lgpio-*.tar.gz "$ROOT/tmp/"
-  chroot "$ROOT" sh -c 'cd /tmp && PYPI=1 python3 -m pip install --quiet --no-build-isolation \
-    --break-system-packages --no-deps --no-index /tmp/lgpio-*.tar.gz' \
-    || chroot "$ROOT" sh -c 'cd /tmp && PYPI=1 python3 -m pip install --quiet \
-    --break-system-packages --no-deps /tmp/lgpio-*.tar.gz'
+  # lgpio's setup.py needs setuptools, which Debian's python3 lacks: the wheel fetched above
+  # goes in for the build only, and out again (apt's python3-lgpio needs none).
+  cp "$WH"/setuptools-*.whl "$ROOT/tmp/"
+  chroot "$ROOT" sh -c 'cd /tmp && python3 -m pip install --quiet --break-system-packages \
+    --no-index --no-deps /tmp/setuptools-*.whl && PYPI=1 python3 -m pip install --quiet \
+    --no-build-isolation --break-system-packages --no-deps --no-index /tmp/lgpio-*.tar.gz \
+    && python3 -m pip uninstall --quiet --yes --break-system-packages setuptools'
+  rm -f "$ROOT"/tmp/lgpio-*.tar.gz "$ROOT"/tmp/setuptools-*.whl
   chroot "$ROOT" python3 -c 'import lgpio; print("image: lgpio", lgpio.LGPIO_PY_VERSION)'
 fi
 printf '[global]\ncert = /usr/local/share/host-ca.crt\nfind-links = /var/cache/scopecount-wheels\n' \
