@@ -95,7 +95,13 @@ if [ "$SYSTEM" = 1 ]; then
       say "$p is not in this system's apt sources (it comes from the Raspberry Pi archive):"
       case "$p" in
         python3-picamera2) say "  the picamera2 camera will not work; use [camera] backend = \"opencv\" or \"replay\"" ;;
-        python3-lgpio) say "  lgpio comes from PyPI instead (the pi extra)" ;;
+        python3-lgpio)
+          if python3 -c 'import sys; sys.exit(sys.version_info < (3, 13))'; then
+            say "  PyPI has no lgpio for this Python: the LED ring and button need python3-lgpio"
+            say "  (Raspberry Pi OS has it; elsewhere build lgpio's source with PYPI=1)"
+          else
+            say "  lgpio comes from PyPI instead (the pi extra)"
+          fi ;;
       esac
     fi
   done

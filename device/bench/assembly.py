@@ -167,6 +167,18 @@ def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
     return FixedModel(Counter.from_file(default_model(), cfg.model.threads))
 
 
+def _clock_checker() -> Callable[[], bool]:
+    """clock_state() per record until it is good, then never again: a clock once known right
+    stays right, and an offline bench should not ask timedated at every press."""
+    known = [False]
+
+    def good() -> bool:
+        known[0] = known[0] or clock_state().good
+        return known[0]
+
+    return good
+
+
 def _trusted(cfg: Config) -> list:
     return parse_keys(cfg.model.trusted_keys)
 
@@ -203,7 +215,7 @@ def assemble(cfg: Config, opts: RunOptions, pin_factory: Factory | None = None) 
         raise
     try:
         # --sim runs on a laptop, whose clock its own time service keeps: the check is the Pi's
-        clock_ok = (lambda: True) if opts.sim else (lambda: clock_state().good)
+        clock_ok = (lambda: True) if opts.sim else _clock_checker()
         return _assemble(
             cfg, pin_factory, storage, spool, removable, locks, models, camera, light, clock_ok
         )

@@ -6,9 +6,10 @@ yesterday's date without a word. The clock is trusted when one of these says so:
   NTPSynchronized (the kernel's NTP state, which chrony and ntpd set too). The bench asks
   timedated rather than calling adjtimex itself: the service's seccomp filter (ProtectClock=yes,
   ~@clock) kills a process that makes that call, even to read;
-- a battery-backed real-time clock set the system clock at boot (/sys/class/rtc/rtcN/hctosys);
-- someone set it by hand since boot (`sudo scopecount clock set TIME` leaves a mark in /run,
-  which is emptied at every boot).
+- a battery-backed real-time clock set the system clock at boot (/sys/class/rtc/rtcN/hctosys)
+  and still agrees with it;
+- someone set it by hand since boot (`sudo /opt/scopecount/venv/bin/scopecount clock set TIME`
+  leaves a mark in /run, which is emptied at every boot).
 
 Until then every record is flagged `clock`. The service itself cannot set the time
 (ProtectClock=yes): `scopecount clock set` is a separate, root-only path.
@@ -29,7 +30,8 @@ from device.core.errors import BadInput
 MARK = Path("/run/scopecount-clock-set")  # in root's /run: the service cannot forge it
 RTC = Path("/sys/class/rtc")
 TIMESYNC = Path("/run/systemd/timesync/synchronized")
-EARLIEST = datetime(2024, 1, 1, tzinfo=UTC)  # a time typed before this is a typo
+EARLIEST = datetime(2024, 1, 1, tzinfo=UTC)  # a time typed outside these is a typo
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -53,13 +55,21 @@ def ntp_synchronised(timesync: Path = TIMESYNC) -> bool:
     return out.returncode == 0 and out.stdout.strip() == "yes"
 
 
-def rtc_set_the_clock(rtc: Path = RTC) -> bool:
-    try:
-        return any(
-            (d / "hctosys").read_text().strip() == "1" for d in rtc.glob("rtc*") if d.is_dir()
-        )
-    except OSError:
-        return False
+def rtc_set_the_clock(rtc: Path = RTC, now: Callable[[], float] = time.time) -> bool:
+    """An RTC set the clock at boot (hctosys) and still agrees with it. A Pi 5 whose battery is
+    flat restores a reset time at boot, and systemd then moves the clock forward to its last
+    saved time: hctosys still says 1, but the RTC and the clock disagree, so it is not trusted.
+    """
+    for d in rtc.glob("rtc*"):
+        try:
+            if (d / "hctosys").read_text().strip() != "1":
+                continue
+            rtc_s = int((d / "since_epoch").read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if rtc_s >= EARLIEST.timestamp() and abs(rtc_s - now()) < 120:
+            return True
+    return False
 
 
 def clock_state(
@@ -87,8 +97,10 @@ def parse_time(text: str, where: str = "TIME") -> datetime:
         ) from None
     if t.tzinfo is None:
         raise BadInput(f"{where} {text[:40]!r}: give the zone (+01:00, or Z for UTC)")
-    if t < EARLIEST:
-        raise BadInput(f"{where} {text[:40]!r}: before {EARLIEST:%Y}: not today's date")
+    if not EARLIEST <= t <= LATEST:
+        raise BadInput(
+            f"{where} {text[:40]!r}: not between {EARLIEST:%Y} and {LATEST:%Y}: not today's date"
+        )
     return t
 
 
@@ -97,7 +109,11 @@ def set_clock(t: datetime, mark: Path = MARK) -> None:
     try:
         time.clock_settime(time.CLOCK_REALTIME, t.timestamp())
     except PermissionError:
-        raise BadInput("setting the clock needs root: sudo scopecount clock set TIME") from None
+        raise BadInput(
+            "setting the clock needs root: sudo /opt/scopecount/venv/bin/scopecount clock set TIME"
+        ) from None
+    except (OSError, OverflowError) as e:
+        raise BadInput(f"the clock refused {t.isoformat()} ({e})") from None
     mark.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
     try:

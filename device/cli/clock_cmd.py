@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
             "A Pi without a time server or a battery-backed clock boots at the last saved time: "
             "until the clock is known right, every record is flagged 'clock'. 'status' says "
             "what vouches for the clock; 'set TIME' (root) sets it, e.g. from a laptop: "
-            'ssh bench1 sudo scopecount clock set "$(date -Is)"'
+            'ssh bench1 sudo /opt/scopecount/venv/bin/scopecount clock set "$(date -Is)"'
         ),
     )
     c.add_argument("action", choices=["status", "set"])

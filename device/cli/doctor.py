@@ -168,7 +168,8 @@ def check_clock(cfg: Config) -> Check:
         st.good,
         f"clock {'right' if st.good else 'not known right'} ({st.source})",
         "records are flagged 'clock' until then: a network with a time server, a battery for the"
-        ' RTC, or from a laptop: ssh BENCH sudo scopecount clock set "$(date -Is)"',
+        " RTC, or from a laptop: ssh BENCH sudo /opt/scopecount/venv/bin/scopecount clock set"
+        ' "$(date -Is)"',
     )
 
 

@@ -258,8 +258,9 @@ class Picamera2Camera:
                 self.cam.stop()
                 self.cam.start()
                 self.cam.set_controls(self.locked)
-        except Exception:  # the next capture says what is wrong; the journal keeps why
+        except Exception as e:  # frames must not claim a lock the camera no longer has
             log.exception("camera: recovery after a timeout failed")
+            raise CameraError(f"camera restart failed ({e})") from None
 
     def capture(self) -> Frame:
         arr, meta = self._request(lambda r: (r.make_array("main"), r.get_metadata()))

@@ -22,14 +22,19 @@ def test_what_vouches_for_the_clock(tmp_path):
     assert clock_state(lambda: False, lambda: False, mark).good
 
 
-def test_an_rtc_counts_only_when_it_set_the_system_clock(tmp_path: Path):
+def test_an_rtc_counts_only_when_it_set_the_clock_and_still_agrees(tmp_path: Path):
     rtc = tmp_path / "rtc"
-    (rtc / "rtc0").mkdir(parents=True)
-    (rtc / "rtc0" / "hctosys").write_text("0\n")  # a Pi 5 without its battery
-    assert not rtc_set_the_clock(rtc)
-    (rtc / "rtc1").mkdir()
-    (rtc / "rtc1" / "hctosys").write_text("1\n")
-    assert rtc_set_the_clock(rtc)
+    now = 1_796_000_000.0  # late 2026
+    for name, hctosys, since in [("rtc0", "0", now), ("rtc1", "1", 86_400)]:
+        (rtc / name).mkdir(parents=True)
+        (rtc / name / "hctosys").write_text(f"{hctosys}\n")
+        (rtc / name / "since_epoch").write_text(f"{int(since)}\n")
+    # rtc0 did not set the clock; rtc1 did, but from a flat battery (a reset RTC at 1970 + 1 day,
+    # the clock since moved forward by systemd): neither vouches for it
+    assert not rtc_set_the_clock(rtc, lambda: now)
+    (rtc / "rtc1" / "since_epoch").write_text(f"{int(now) - 3}\n")  # kept time: it agrees
+    assert rtc_set_the_clock(rtc, lambda: now)
+    assert not rtc_set_the_clock(rtc, lambda: now + 3600)  # an hour apart: not trusted
     assert not rtc_set_the_clock(tmp_path / "none")  # a Pi 4: no RTC at all
 
 
@@ -41,6 +46,8 @@ def test_a_typed_time_needs_its_zone_and_a_plausible_date():
         parse_time("yesterday")
     with pytest.raises(BadInput, match="not today's date"):
         parse_time("1970-01-01T00:00:00Z")
+    with pytest.raises(BadInput, match="not today's date"):
+        parse_time("9999-12-31T23:59:59+00:00")
 
 
 def test_records_are_flagged_until_the_clock_is_known(tmp_path):

@@ -117,6 +117,7 @@ PY
   -c "$CACHE/pi-constraints.txt" -r "$CACHE/pi-requirements.txt"
 if [ "$OS" = trixie ]; then
   lg=$(grep -E '^lgpio==' "$LOCK" | head -n 1 | sed 's/ *;.*//')
+  rm -rf "$CACHE/sdist"  # one version only: a lock bump must not leave the old one beside it
   "$py" -m pip download --quiet --dest "$CACHE/sdist" --no-binary=:all: --no-deps "${lg:-lgpio}"
   cp "$CACHE"/sdist/lgpio-*.tar.gz "$ROOT/tmp/"
   # lgpio's setup.py needs setuptools, which Debian's python3 lacks: the wheel fetched above

@@ -110,6 +110,14 @@ def test_this_run_has_the_locked_versions():
     assert not wrong, "installed outside the lock: " + ", ".join(sorted(wrong))
 
 
+def test_the_lock_holds_pins_only():
+    """No pip options in the lock: a line like --index-url would send a root install elsewhere."""
+    for n, line in enumerate(LOCK.read_text().splitlines(), 1):
+        text = line.strip()
+        assert not text.startswith("-"), f"{LOCK.name}:{n}: an option, not a pin: {text}"
+        assert not text or text.startswith("#") or PIN.match(text), f"{LOCK.name}:{n}: {text}"
+
+
 def test_every_install_path_uses_the_lock():
     make = (ROOT / "Makefile").read_text()
     installs = [ln for ln in make.splitlines() if "pip install" in ln or "$(PIP)" in ln]

@@ -185,5 +185,6 @@ def test_what_each_stick_type_gets(tmp_path, fs, mkfs, driver, fsck):
         assert out.returncode == 0, out.stdout + out.stderr
         assert f"({fs}, driver {driver}, check at mount: {fsck})" in out.stdout
         assert "uid=" in out.stdout or fs == "ext4"
+        assert "nosymfollow" in out.stdout  # a link on the stick never leads off it
     finally:
         loop.close()
