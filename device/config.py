@@ -15,6 +15,7 @@ from device.core.errors import BadInput
 from device.core.keys import parse_keys
 
 DEFAULT_PATH = Path("/etc/scopecount/config.toml")
+DEFAULT_STORE = "/var/lib/scopecount/models"  # the bench's model store, named here only
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,7 @@ class StorageCfg:
 @dataclass(frozen=True)
 class ModelCfg:
     path: str = ""  # a model file; empty: the store's active model, else the shipped default
-    store: str = "/var/lib/scopecount/models"
+    store: str = DEFAULT_STORE
     threads: int = 0  # onnxruntime threads; 0: the cores, at most 4 (always passed explicitly)
     max_mb: int = 32  # model install: largest file accepted
     keep: int = 3  # previous models kept for rollback

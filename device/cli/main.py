@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 
 from device.cli import clock_cmd, commands
+from device.config import DEFAULT_STORE
 from device.core.errors import BadInput
 from device.core.text import printable
 
@@ -196,9 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="--storage is a plain folder, not a removable stick (demos, desktop use)",
     )
     r.add_argument("--model", metavar="FILE", help="count with this model file (not watched)")
-    r.add_argument(
-        "--store", metavar="DIR", help="model store (default /var/lib/scopecount/models)"
-    )
+    r.add_argument("--store", metavar="DIR", help=f"model store (default {DEFAULT_STORE})")
     r.set_defaults(func=commands.run)
 
     cf = sub.add_parser("config", help="check or show the config file")
@@ -217,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["install", "receive", "list", "activate", "rollback", "sign", "authorize-key"],
     )
     m.add_argument("target", nargs="?", metavar="FILE|NAME_OR_SHA|PUBKEY_FILE")
-    m.add_argument("--store", metavar="DIR", help="default /var/lib/scopecount/models")
+    m.add_argument("--store", metavar="DIR", help=f"default {DEFAULT_STORE}")
     m.add_argument("--config", metavar="FILE", help="for limits and trusted keys")
     m.add_argument("--json", action="store_true")
     m.add_argument("--sig", help="detached signature (base64) for install/receive")

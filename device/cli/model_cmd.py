@@ -14,15 +14,15 @@ import time
 from pathlib import Path
 
 from device import config
+from device.config import DEFAULT_STORE
 from device.core.errors import BadInput
 from device.core.keys import parse_keys
 from device.core.text import printable, printable_path
 from device.measuring.modelfile import plain_number, sig_path
+from device.models.checks import Limits
 from device.models.signing import read_signature_beside
-from device.models.store import Limits, ModelStore
+from device.models.store import ModelStore
 from device.models.store_records import MAX_FIGURE
-
-DEFAULT_STORE = "/var/lib/scopecount/models"
 
 
 def _store(a: argparse.Namespace) -> tuple[ModelStore, list]:

@@ -31,30 +31,18 @@ from device.core.durable import fsync_dir, makedirs_durable, replace_file
 from device.core.errors import BadInput, ModelError
 from device.core.text import printable, printable_path
 from device.core.untrusted_file import read_regular
-from device.measuring.modelfile import check_metadata, sha256_bytes
-from device.measuring.onnx_scan import scan
-from device.models.smoke import smoke_run
+from device.measuring.modelfile import sha256_bytes
+from device.models.checks import Limits, check_model
 from device.models.store_lock import store_lock
 from device.models.store_records import (
     FIGURE_KEYS,
     figures_of,
     installed_at,
     read_record,
-    training_figures,
 )
 
-MAX_BYTES = 32 * 1024 * 1024
 MAX_STATE_BYTES = 4 * 1024 * 1024  # sha256 lists: tens of thousands of installs
-SMOKE_BUDGET_S = 10.0
 _SHA = re.compile(r"[0-9a-f]{64}")
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_bytes: int = MAX_BYTES
-    smoke_budget_s: float = SMOKE_BUDGET_S
-    keep: int = 3  # previous models kept for rollback (at least 1 is always kept)
-    min_free_bytes: int = 64 * 1024 * 1024
 
 
 @dataclass
@@ -76,36 +64,6 @@ class State:
         self.left = [s for s in self.left if s != sha]
         self.active = sha
         return True
-
-
-def check_model(
-    data: bytes,
-    where: str,
-    limits: Limits,
-    signature: str | None = None,
-    trusted: list | None = None,
-) -> dict:
-    """Every check before anything changes; BadInput says why in one line.
-
-    The order matters: sizes, then the signature (on the bytes alone), then the structure and
-    metadata (parsed, never run), and only then a smoke run in a child with a hard time limit.
-    Returns the smoke run's {"name", "classes", "ms"} and the training figures in the file.
-    """
-    if not data:
-        raise BadInput(f"refused {where}: empty file")
-    if len(data) > limits.max_bytes:
-        raise BadInput(
-            f"refused {where}: {len(data)} bytes is over the {limits.max_bytes} byte limit"
-        )
-    if trusted:
-        from device.models.signing import verify
-
-        verify(data, signature, trusted, where)
-    try:
-        checked = check_metadata(scan(data, where), where)
-    except ModelError as e:
-        raise BadInput(f"refused: {e}") from None
-    return smoke_run(data, where, limits.smoke_budget_s) | training_figures(checked)
 
 
 class ModelStore:
@@ -335,16 +293,20 @@ class ModelStore:
         except ValueError as e:
             raise BadInput(str(e)) from None
         if trusted:
-            from device.models.signing import verify
+            from device.models.signing import MAX_SIGNATURE_CHARS, verify
 
             sig_file = self.models / f"{sha}.sig"
             name = self._info(sha).get("name", "?")
-            if not sig_file.exists():
+            try:  # the one bounded, regular-file, no-link reader, as for every store file
+                sig = read_regular(sig_file, MAX_SIGNATURE_CHARS + 1).decode("ascii", "replace")
+            except FileNotFoundError:
                 raise BadInput(
                     f"refused {name!r} ({sha[:12]}): installed without a signature, and this "
                     "store now takes signed models only"
-                )
-            verify(data, sig_file.read_text()[:400].strip(), trusted, f"{name!r} ({sha[:12]})")
+                ) from None
+            except (OSError, ValueError) as e:
+                raise BadInput(f"refused {name!r} ({sha[:12]}): its signature file: {e}") from None
+            verify(data, sig.strip(), trusted, f"{name!r} ({sha[:12]})")
         return data
 
     def activate(self, name_or_sha: str, trusted: list | None = None) -> dict:

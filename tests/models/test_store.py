@@ -10,8 +10,9 @@ import pytest
 from device.bench.watched_model import WatchedModel
 from device.core.errors import BadInput
 from device.core.keys import parse_public_key
+from device.models.checks import Limits
 from device.models.signing import sign
-from device.models.store import Limits, ModelStore
+from device.models.store import ModelStore
 from tests.support import onnx_fixtures
 
 
