@@ -11,7 +11,8 @@ from gpiozero.pins import Factory
 
 from device.bench.clock import clock_state
 from device.bench.locks import BenchLocks
-from device.bench.loop import Bench, FixedModel, ModelSource
+from device.bench.loop import Bench
+from device.bench.model_sources import FixedModel, ModelSource
 from device.config import Config
 from device.core.durable import makedirs_durable
 from device.core.errors import BadInput

@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Protocol
+
+import numpy as np
 
 from device.bench.events import (
     BenchEvent,
@@ -27,42 +28,17 @@ from device.bench.events import (
     StorageChanged,
     Voided,
 )
+from device.bench.model_sources import ModelSource
 from device.config import QualityCfg
 from device.core.errors import BadInput
 from device.core.names import check_sample, clean_sample, next_sample
-from device.hardware.camera import Camera, CameraError
+from device.hardware.camera import Camera, CameraError, Frame
 from device.hardware.light import Light
-from device.measuring.counter import Counter
+from device.measuring.counter import Counter, CountResult
 from device.measuring.quality import FLAG_TEXT, image_flags, read_qr
 from device.records.dayfolder import Detection, Record
 from device.records.recorder import Recorder, StorageFull
 
-log = logging.getLogger(__name__)
-
-
-class ModelSource(Protocol):
-    def current(self) -> Counter: ...
-    def poll(self) -> ModelChanged | None: ...
-    def failed(self, error: Exception) -> ModelChanged | None: ...
-
-
-class FixedModel:
-    """A model given on the command line: never watched, never swapped."""
-
-    def __init__(self, counter: Counter) -> None:
-        self.counter = counter
-
-    def current(self) -> Counter:
-        return self.counter
-
-    def poll(self) -> ModelChanged | None:
-        return None
-
-    def failed(self, error: Exception) -> ModelChanged | None:
-        return None
-
-
-__all__ = ["Bench", "BenchEvent", "FixedModel", "ModelSource", "next_sample"]
 log = logging.getLogger(__name__)
 
 
@@ -280,23 +256,9 @@ class Bench:
 
     def _capture(self, source: str) -> None:
         t0 = time.perf_counter()
-        try:
-            self.recorder.check_space()
-        except StorageFull as e:
-            self._fail(str(e))
+        frame = self._take_frame()
+        if frame is None:
             return
-        self.light.capture()
-        if self.settle_s:
-            time.sleep(self.settle_s)
-        try:
-            frame = self.camera.capture()
-        except CameraError as e:
-            log.warning("capture failed", exc_info=True)
-            self._camera_failures += 1
-            self._fail(f"camera: {e}")
-            return
-        self._camera_failures = 0
-        self.light.ready()  # also ends the error blinking once the camera is back
         t_cap = time.perf_counter()
         flags, figures = image_flags(frame.rgb, self.quality)
         sample = self.sample
@@ -304,19 +266,14 @@ class Bench:
         if qr:
             sample = clean_sample(qr)  # a label nobody can retype: cleaned, never refused
         counter = self.models.current()
-        try:
-            res = counter.count(frame.rgb)
-        except Exception as e:
-            log.exception("model %s failed", counter.name)
-            ev = self.models.failed(e)
-            if ev is not None:
-                self.publish(replace(ev, warning=_warning(self.models.current())))
-            self._fail(f"model {counter.name} failed: {e}")
+        res = self._count(counter, frame.rgb)
+        if res is None:
             return
         t_count = time.perf_counter()
         flags = flags + res.flags + ([] if self.clock_ok() else ["clock"])
         if res.zoom is not None:
             figures["zoom"] = res.zoom
+        extra = {"quality": figures, "source": source, "sample_source": "qr" if qr else "bench"}
         try:
             rec = self.recorder.write(
                 frame.rgb,
@@ -327,11 +284,7 @@ class Bench:
                 counter.name,
                 counter.sha256,
                 flags,
-                extra={
-                    "quality": figures,
-                    "source": source,
-                    "sample_source": "qr" if qr else "bench",
-                },
+                extra=extra,
             )
         except OSError as e:
             log.exception("could not record")
@@ -370,6 +323,39 @@ class Bench:
                 points=res.points,
             )
         )
+
+    def _take_frame(self) -> Frame | None:
+        """Space on the spool, the ring at full, the settle, one frame; None after an error."""
+        try:
+            self.recorder.check_space()
+        except StorageFull as e:
+            self._fail(str(e))
+            return None
+        self.light.capture()
+        if self.settle_s:
+            time.sleep(self.settle_s)
+        try:
+            frame = self.camera.capture()
+        except CameraError as e:
+            log.warning("capture failed", exc_info=True)
+            self._camera_failures += 1
+            self._fail(f"camera: {e}")
+            return None
+        self._camera_failures = 0
+        self.light.ready()  # also ends the error blinking once the camera is back
+        return frame
+
+    def _count(self, counter: Counter, rgb: np.ndarray) -> CountResult | None:
+        """The model's count; on a failure the model source may roll back, and None."""
+        try:
+            return counter.count(rgb)
+        except Exception as e:
+            log.exception("model %s failed", counter.name)
+            ev = self.models.failed(e)
+            if ev is not None:
+                self.publish(replace(ev, warning=_warning(self.models.current())))
+            self._fail(f"model {counter.name} failed: {e}")
+            return None
 
     def _void(self) -> None:
         rec = self.last_record

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from device.bench.events import ModelChanged
-from device.bench.loop import FixedModel, next_sample
+from device.bench.loop import next_sample
+from device.bench.model_sources import FixedModel
 from device.config import QualityCfg
 from device.measuring.counter import Counter
 from tests.conftest import squares_image, write_png

@@ -11,7 +11,8 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from device.bench.events import BenchEvent
-from device.bench.loop import Bench, FixedModel
+from device.bench.loop import Bench
+from device.bench.model_sources import FixedModel
 from device.config import ButtonCfg, LightCfg, QualityCfg
 from device.hardware.button import BenchButton
 from device.hardware.camera import ReplayCamera
