@@ -221,6 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--json", action="store_true")
     m.add_argument("--sig", help="detached signature (base64) for install/receive")
     m.add_argument(
+        "--force",
+        action="store_true",
+        help="install: take a model that `train` marked as NOT learnt (its counts mean nothing)",
+    )
+    m.add_argument(
         "--reinstall",
         action="store_true",
         help="install: take back a model this store held before and replaced "

@@ -183,7 +183,7 @@ def model_cmd(a: argparse.Namespace) -> int:
                 raise BadInput(f"--timeout {a.timeout:g}: must be in (0, 3600] seconds")
             data = read_input(sys.stdin.fileno(), store.limits.max_bytes, a.timeout)
             where, sig = "standard input", _signature(a)
-        info = store.install(data, where, sig, trusted, reinstall=a.reinstall)
+        info = store.install(data, where, sig, trusted, reinstall=a.reinstall, force=a.force)
         _say_pruned(info)
         _warn_not_learnt(info, where)
         again = " (installed here before)" if info["again"] else ""

@@ -161,12 +161,20 @@ class ModelStore:
         signature: str | None = None,
         trusted: list | None = None,
         reinstall: bool = False,
+        force: bool = False,
     ) -> dict:
-        """Check, store and activate a model. The result has "pruned": what install removed."""
+        """Check, store and activate a model. The result has "pruned": what install removed.
+        A model that `train` marked as not learnt is refused unless `force`."""
         sha = sha256_bytes(data)
         if trusted and not reinstall:
             self._refuse_resent(sha, where)  # cheap: before the checks
         smoke = check_model(data, where, self.limits, signature, trusted)
+        if smoke.get("learnt") is False and not force:
+            raise BadInput(
+                f"refused {where}: this model did NOT learn to count (training-image MAE "
+                f"{smoke.get('train_mae', '?')}): train it longer or on more annotated images "
+                "(install it anyway with --force, to look at it)"
+            )
         with store_lock(self.root):
             st = self.read_state()
             if trusted and not reinstall:

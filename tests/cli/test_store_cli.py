@@ -385,7 +385,7 @@ def test_a_store_from_before_the_figures_still_shows_not_learnt(tmp_path):
     good = onnx_fixtures.write(tmp_path / "good.onnx", onnx_fixtures.bright_spot_model(["egg"]))
     s = tmp_path / "s"
     for m in (bad, good):
-        assert run_cli("model", "install", str(m), "--store", str(s)).returncode == 0
+        assert run_cli("model", "install", str(m), "--store", str(s), "--force").returncode == 0
     for rec_path in (s / "models").glob("*.json"):
         rec = json.loads(rec_path.read_text())
         for k in ("learnt", "train_mae", "gmac", "pi4_s"):
@@ -452,3 +452,22 @@ def test_a_file_where_the_store_should_be_is_one_line(tmp_path, spot_model):
         run_cli("model", "install", str(spot_model), "--store", str(tmp_path / "store")),
         "is a file",
     )
+
+
+def test_a_model_that_never_learnt_is_refused_unless_forced(tmp_path):
+    """`train` marks a model that did not learn to count; installing it is one line, exit 2,
+    and the store unchanged, unless --force (then it says so again)."""
+    from tests.support import onnx_fixtures
+    from tests.support.cli_checks import one_line_error
+
+    meta = onnx_fixtures.metadata(
+        ["egg"], **{"scopecount.metrics": json.dumps({"learnt": False, "train_mae": 52.0})}
+    )
+    bad = onnx_fixtures.write(tmp_path / "bad.onnx", onnx_fixtures.bright_spot_model(meta=meta))
+    s = tmp_path / "s"
+    proc = run_cli("model", "install", str(bad), "--store", str(s))
+    one_line_error(proc, "did NOT learn to count", "--force")
+    assert not (s / "models").exists() or not any((s / "models").iterdir())
+    proc = run_cli("model", "install", str(bad), "--store", str(s), "--force")
+    assert proc.returncode == 0 and b"active" in proc.stdout, proc.stderr
+    assert b"did NOT learn to count" in proc.stderr

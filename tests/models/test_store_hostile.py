@@ -24,7 +24,7 @@ def _store_with_two(tmp_path: Path, first_meta: dict | None = None) -> tuple[Pat
     second = onnx_fixtures.write(tmp_path / "second.onnx", onnx_fixtures.bright_spot_model(["e"]))
     s = tmp_path / "s"
     for m in (first, second):
-        assert run_cli("model", "install", str(m), "--store", str(s)).returncode == 0
+        assert run_cli("model", "install", str(m), "--store", str(s), "--force").returncode == 0
     listing = json.loads(run_cli("model", "list", "--json", "--store", str(s)).stdout)
     return s, [m["sha256"] for m in listing["models"]]
 
