@@ -46,7 +46,14 @@ def local_storage(tmp_path: Path, records: str = "rec") -> list[str]:
 
 @pytest.fixture
 def spot_model(tmp_path: Path) -> Path:
+    """A model marked as trained on synthetic vials: the bench flags its records `demo`."""
     return onnx_fixtures.write(tmp_path / "spot.onnx", onnx_fixtures.bright_spot_model())
+
+
+@pytest.fixture
+def taught_model(tmp_path: Path) -> Path:
+    """The same spots, as a model a lab taught on its own images: its records are counts."""
+    return onnx_fixtures.write(tmp_path / "taught.onnx", onnx_fixtures.taught_spot_model())
 
 
 def squares_image(centres: list[tuple[int, int]], shape=(128, 160), side: int = 16) -> np.ndarray:

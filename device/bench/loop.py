@@ -271,6 +271,8 @@ class Bench:
             return
         t_count = time.perf_counter()
         flags = flags + res.flags + ([] if self.clock_ok() else ["clock"])
+        model_flag = getattr(counter.info, "warning_flag", "")  # stand-in counters have none
+        flags += [model_flag] if model_flag else []
         if res.zoom is not None:
             figures["zoom"] = res.zoom
         extra = {"quality": figures, "source": source, "sample_source": "qr" if qr else "bench"}

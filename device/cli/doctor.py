@@ -155,7 +155,16 @@ def check_model(cfg: Config) -> Check:
         if path is None:
             path = ModelStore(cfg.model.store).active_path() or default_model()
         c = Counter.from_file(path, 1)
-        return True, f"model {c.name} ({', '.join(c.info.classes)}) from {path}", ""
+        found = f"model {c.name} ({', '.join(c.info.classes)}) from {path}"
+        if c.info.warning_flag:  # the demo, or a model that never learnt: counts mean nothing
+            return (
+                False,
+                f"{found}: {c.info.warning}",
+                "teach the bench your own vials: scopecount train FOLDER, then deploy or "
+                "model install; until then every record is flagged "
+                f"'{c.info.warning_flag}' and left out of summary totals",
+            )
+        return True, found, ""
     except (BadInput, OSError) as e:
         return False, f"model: {e}", "scopecount model install FILE, or deploy one"
 

@@ -92,6 +92,15 @@ class ModelInfo:
             return NOT_LEARNT_WARNING
         return ""
 
+    @property
+    def warning_flag(self) -> str:
+        """The flag every record of this model carries ('' when nothing): demo or not-learnt."""
+        if self.training.get("synthetic"):
+            return "demo"
+        if self.metrics.get("learnt") is False:
+            return "not-learnt"
+        return ""
+
     def to_metadata(self) -> dict[str, str]:
         meta = {
             "scopecount.format": FORMAT_VERSION,

@@ -14,6 +14,8 @@ FLAG_TEXT = {
     "empty": "nothing in the field: is a vial under the scope?",
     "zoom": "objects far larger or smaller than the model was taught: check the zoom",
     "clock": "the clock is not known right (no time server): the date may be wrong",
+    "demo": "demo model (synthetic vials only): not a count of this vial; teach your own",
+    "not-learnt": "this model did NOT learn to count: not a count of this vial",
 }
 
 

@@ -1,8 +1,8 @@
 """`scopecount records summary DIR`: totals per day and sample across a stick, one merged CSV.
 
-Reads day folders through device/records/dayfolder.py. Voided records and records whose count means
-nothing (flagged empty, under- or overexposed) are listed but kept out of the totals, and the
-summary says how many it left out and why.
+Reads day folders through device/records/dayfolder.py. Voided records and records whose count
+means nothing (flagged empty, under- or overexposed, or counted by the demo model or a model that
+never learnt) are listed but kept out of the totals, and the summary says how many and why.
 """
 
 from __future__ import annotations

@@ -220,13 +220,13 @@ def test_a_second_bench_on_the_same_storage_or_spool_refuses(tmp_path, stick, sp
         assert first.stop() == 0
 
 
-def test_sample_ids_go_on_after_restarts_and_summary_lists_each_once(tmp_path, stick, spot_model):
+def test_sample_ids_go_on_after_restarts_and_summary_lists_each_once(tmp_path, stick, taught_model):
     mnt = tmp_path / "stick"
     mnt.mkdir()
     stick.plug(mnt)
     samples = []
     for _ in range(3):  # three starts of the bench, two vials each
-        bench = BenchProc(tmp_path, mnt, tmp_path / "spool", spot_model, "bench1")
+        bench = BenchProc(tmp_path, mnt, tmp_path / "spool", taught_model, "bench1")
         samples += [e["sample"] for e in bench.press(2)]
         assert bench.stop() == 0
     assert samples == [f"sample-{i:03d}" for i in range(1, 7)]

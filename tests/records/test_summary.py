@@ -29,3 +29,22 @@ def test_summary_totals_and_merged_csv(tmp_path):
 def test_summary_of_a_folder_without_records(tmp_path):
     proc = run_cli("records", "summary", str(tmp_path))
     assert proc.returncode == 2 and b"no scopecount records" in proc.stderr
+
+
+def test_demo_and_not_learnt_counts_stay_out_of_the_totals(tmp_path):
+    """A record the demo model (or one that never learnt) made is listed, says why, and is
+    never added to a total beside a taught model's counts of the same day."""
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b", removable=False)
+    (tmp_path / "stick").mkdir(exist_ok=True)
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    for n, flags in [(1016, ["demo"]), (9, ["not-learnt"]), (167, [])]:
+        rec.write(rgb, {"egg": n}, [], ["egg"], "vial-1", "m", "0" * 64, flags)
+    out = tmp_path / "all.csv"
+    proc = run_cli("records", "summary", str(tmp_path / "stick"), "--csv", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode()
+    assert ["vial-1", "1", "167"] == text.splitlines()[1].split()[1:]
+    assert "2 records left out of the totals" in text
+    assert "demo" in text and "not-learnt" in text
+    rows = list(csv.DictReader(open(out)))
+    assert [r["left_out"] for r in rows] == ["demo", "not-learnt", ""]

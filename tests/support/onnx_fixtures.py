@@ -75,3 +75,13 @@ def bright_spot_model(
 def write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
+
+
+def taught_spot_model(classes: list[str] | None = None) -> onnx.ModelProto:
+    """bright_spot_model as a lab's own: trained on real images, learnt (no demo flag)."""
+    training = json.dumps({"images": 12, "objects": 340, "synthetic": False})
+    meta = metadata(
+        classes or ["egg"],
+        **{"scopecount.training": training, "scopecount.metrics": json.dumps({"learnt": True})},
+    )
+    return bright_spot_model(classes, meta=meta)

@@ -71,11 +71,14 @@ def test_long_quality_warnings_wrap_at_80_columns(tmp_path):
 
 def test_unflagged_result_looks_normal(tmp_path):
     from device.config import QualityCfg
+    from tests.support import onnx_fixtures
 
+    taught = onnx_fixtures.write(tmp_path / "t.onnx", onnx_fixtures.taught_spot_model())
     rig = make_rig(
         tmp_path,
         start=False,
         quality=QualityCfg(empty_std=0.0, dark_max=1.0, focus_min=0.0, qr=False),
+        model=taught,
     )
 
     async def go():
