@@ -135,7 +135,12 @@ fi
 if [ "$PIP" = 1 ]; then
   LOCK="$SRC/.ci/requirements.lock"
   [ -f "$LOCK" ] || { echo "install.sh: $LOCK is missing (install from a full clone)" >&2; exit 2; }
-  "$OPT/venv/bin/pip" install --quiet --upgrade -c "$LOCK" "${SRC}[pi]"
+  # Built from a copy: pip builds a source tree in place, and root-owned build/ and egg-info
+  # folders left in a lab's clone would break its next `make run`.
+  BUILD=$(mktemp -d)
+  trap 'rm -rf "$BUILD"' EXIT
+  tar -C "$SRC" -cf - pyproject.toml README.md device export models | tar -C "$BUILD" -xf -
+  "$OPT/venv/bin/pip" install --quiet --upgrade -c "$LOCK" "${BUILD}[pi]"
   say "installed scopecount[pi] into $OPT/venv (versions from $LOCK)"
   say "numpy: $("$OPT/venv/bin/python" -c 'import numpy; print(numpy.__version__, numpy.__file__)')"
 fi
