@@ -52,16 +52,21 @@ def parse_mountinfo(text: str) -> list[Mount]:
     return mounts
 
 
-def mount_at(path: str | Path, mountinfo: str | None = None) -> Mount | None:
-    """The filesystem mounted exactly at path (the last one wins), autofs placeholders aside."""
+def _mounts(mountinfo: str | None) -> list[Mount]:
+    """The given mountinfo text parsed, or this process's own (none where it cannot be read)."""
     if mountinfo is None:
         try:
             mountinfo = Path("/proc/self/mountinfo").read_text()
         except OSError:
-            return None
+            return []
+    return parse_mountinfo(mountinfo)
+
+
+def mount_at(path: str | Path, mountinfo: str | None = None) -> Mount | None:
+    """The filesystem mounted exactly at path (the last one wins), autofs placeholders aside."""
     target = os.path.realpath(path)
     found = None
-    for m in parse_mountinfo(mountinfo):
+    for m in _mounts(mountinfo):
         if m.mount_point == target:
             found = m
     if found is None or found.fstype == "autofs":
@@ -71,14 +76,9 @@ def mount_at(path: str | Path, mountinfo: str | None = None) -> Mount | None:
 
 def mount_holding(path: str | Path, mountinfo: str | None = None) -> Mount | None:
     """The filesystem a path lives on: the deepest mount point above it (the last one wins)."""
-    if mountinfo is None:
-        try:
-            mountinfo = Path("/proc/self/mountinfo").read_text()
-        except OSError:
-            return None
     target = os.path.realpath(path)
     best: Mount | None = None
-    for m in parse_mountinfo(mountinfo):
+    for m in _mounts(mountinfo):
         mp = m.mount_point.rstrip("/") + "/"
         if (target + "/").startswith(mp) and (
             best is None or len(m.mount_point) >= len(best.mount_point)

@@ -117,7 +117,7 @@ def test_train_refuses_bad_out_before_any_work(tmp_path: Path):
         check_options(tmp_path / "nowhere" / "m.onnx", TrainOptions())
 
 
-def test_model_install_warns_about_a_model_that_has_not_learnt(tmp_path):
+def test_model_install_refuses_a_model_that_has_not_learnt_unless_forced(tmp_path):
     import json
 
     from tests.conftest import run_cli
@@ -130,6 +130,8 @@ def test_model_install_warns_about_a_model_that_has_not_learnt(tmp_path):
     good = onnx_fixtures.write(tmp_path / "good.onnx", onnx_fixtures.bright_spot_model(["egg"]))
     store = str(tmp_path / "store")
     proc = run_cli("model", "install", str(bad), "--store", store)
+    assert proc.returncode == 2 and b"did NOT learn to count" in proc.stderr, proc.stderr
+    proc = run_cli("model", "install", str(bad), "--store", store, "--force")
     assert proc.returncode == 0, proc.stderr
     assert b"did NOT learn to count" in proc.stderr and b"52.0" in proc.stderr
     proc = run_cli("model", "install", str(good), "--store", store)
