@@ -58,6 +58,8 @@ def test_the_sandbox_leaves_what_gpiozero_lgpio_and_onnxruntime_need(unit):
     assert s["WatchdogSec"] and s["NotifyAccess"] == ["main"]
     # @resources (sched_setaffinity) stays filtered: the counter passes explicit threads.
     assert any("@resources" in f for f in s["SystemCallFilter"])
+    # ...but a library that asks anyway (Debian 13's numpy does) gets EPERM, not SIGSYS
+    assert s["SystemCallErrorNumber"] == ["EPERM"]
 
 
 def test_onnxruntime_always_gets_an_explicit_thread_count(spot_model):
