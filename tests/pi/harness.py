@@ -21,6 +21,15 @@ SRC = "/opt/scopecount/src"
 VENV = "/opt/scopecount/venv/bin/scopecount"
 # PI_TEST_REUSE=1 (developing this harness): boot the last run's disk, install.sh --no-pip.
 REUSE = bool(os.environ.get("PI_TEST_REUSE"))
+# libgpiod 2 (Debian 13) takes the chip with -c and marks a claimed line consumer="..."; libgpiod
+# 1 (Debian 12) takes it as an argument and marks it [used].
+GPIOINFO = "gpioinfo -c gpiochip0 2>/dev/null || gpioinfo gpiochip0"
+
+
+def in_use(line: str) -> bool:
+    return "[used" in line or "consumer=" in line
+
+
 LIGHT_LINE, BUTTON_LINE = 4, 5  # PL061 lines (0-7; 3 is QEMU's power key)
 KEY_LINE = 3  # the button row: QEMU's power key, high for 100 ms per system_powerdown
 

@@ -19,6 +19,7 @@ import time
 
 from tests.pi.harness import (
     BUTTON_LINE,
+    GPIOINFO,
     KEY_LINE,
     LIGHT_LINE,
     REPO,
@@ -26,6 +27,7 @@ from tests.pi.harness import (
     VENV,
     Events,
     Run,
+    in_use,
     vm_config,
 )
 from tests.pi.vm import IMAGES, board_dtb, button_dtb, dtb_nodes, fat_image
@@ -39,8 +41,8 @@ class PiTest(Run):
         self.vm.ssh("systemctl restart scopecount.service", timeout=600)  # Type=notify: READY
         ready_s = time.monotonic() - t0
         self.figures["ready"] = f"{ready_s:.0f} s"
-        info = self.vm.text("gpioinfo gpiochip0")
-        claimed = [ln for ln in info.splitlines() if "[used" in ln]
+        info = self.vm.text(GPIOINFO)
+        claimed = [ln for ln in info.splitlines() if in_use(ln)]
         if not any(re.search(rf"line\s+{LIGHT_LINE}:.*output", ln) for ln in claimed):
             raise AssertionError(f"LED line {LIGHT_LINE} not claimed as output:\n{info}")
         if not any(re.search(rf"line\s+{BUTTON_LINE}:.*input", ln) for ln in claimed):
@@ -252,9 +254,9 @@ class PiTest(Run):
             "systemctl is-active --wait scopecount.service || systemctl restart scopecount.service",
             timeout=600,
         )
-        info = self.vm.text("gpioinfo gpiochip0")
+        info = self.vm.text(GPIOINFO)
         line = next((ln for ln in info.splitlines() if re.search(rf"line\s+{KEY_LINE}:", ln)), "")
-        if not ("input" in line and "[used" in line and "GPIO Key" not in line):
+        if not ("input" in line and in_use(line) and "GPIO Key" not in line):
             raise AssertionError(f"line {KEY_LINE} not claimed by the bench as input: {line!r}")
         self.events = Events(self.vm)
         time.sleep(2)
