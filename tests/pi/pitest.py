@@ -302,9 +302,11 @@ class PiTest(Run):
         time.sleep(2)
 
     def doctor(self, check: str) -> str:
+        # lgpio makes its notification FIFO in the working directory: the state folder, as the
+        # units have it (from / it fails with ENOENT on .lgd-nfy*)
         out = self.vm.text(
-            "cd / && runuser -u scopecount -- /opt/scopecount/venv/bin/scopecount doctor "
-            "--config /etc/scopecount/config.toml 2>&1; true"
+            "cd /var/lib/scopecount && runuser -u scopecount -- "
+            "/opt/scopecount/venv/bin/scopecount doctor --config /etc/scopecount/config.toml 2>&1; true"
         )
         return next((ln for ln in out.splitlines() if check in ln), f"(no {check} line: {out})")
 
