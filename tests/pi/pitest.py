@@ -306,7 +306,7 @@ class PiTest(Run):
         # units have it (from / it fails with ENOENT on .lgd-nfy*)
         out = self.vm.text(
             "cd /var/lib/scopecount && runuser -u scopecount -- "
-            "/opt/scopecount/venv/bin/scopecount doctor --config /etc/scopecount/config.toml 2>&1; true"
+            f"{VENV} doctor --config /etc/scopecount/config.toml 2>&1; true"
         )
         return next((ln for ln in out.splitlines() if check in ln), f"(no {check} line: {out})")
 
