@@ -7,7 +7,6 @@ the line `pi-test: N passed, N failed`. All times are under TCG emulation, not P
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import re
@@ -26,14 +25,14 @@ from tests.pi.harness import (
     SRC,
     VENV,
     Events,
-    Run,
     in_use,
     vm_config,
 )
-from tests.pi.vm import IMAGES, board_dtb, button_dtb, dtb_nodes, fat_image
+from tests.pi.todays_pi import TodaysPi
+from tests.pi.vm import IMAGES, button_dtb, fat_image
 
 
-class PiTest(Run):
+class PiTest(TodaysPi):
     """The scenarios, in order, and the table."""
 
     def scenario_a(self) -> str:
@@ -162,30 +161,8 @@ class PiTest(Run):
             "authorize-key /tmp/deploy.pub --install "
             "--authorized-keys /var/lib/scopecount/.ssh/authorized_keys"
         )
-        model = REPO / "models" / "drosophila-eggs-demo.float.onnx"
-        sha = hashlib.sha256(model.read_bytes()).hexdigest()
         n = len(self.events.of("model"))
-        out = subprocess.run(
-            [
-                str(REPO / ".venv/bin/scopecount"),
-                "deploy",
-                "scopecount@127.0.0.1",
-                str(model),
-                "--port",
-                str(self.vm.port),
-                "--identity",
-                str(key),
-                "--ssh-option",
-                "StrictHostKeyChecking=no",
-                "--ssh-option",
-                "UserKnownHostsFile=/dev/null",
-            ],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if out.returncode != 0:
-            raise AssertionError(f"deploy exited {out.returncode}: {out.stdout}{out.stderr}")
+        sha = self.deploy(REPO / "models" / "drosophila-eggs-demo.float.onnx")
         ev = self.events.wait("model", n + 1, timeout=120)[-1]
         if ev.get("sha256") != sha:
             raise AssertionError(f"service switched to {ev}")
@@ -287,80 +264,6 @@ class PiTest(Run):
             "(emulated); DTB without gpio-keys, revision a02100 (CM3+: no pull-up on GPIO3)"
         )
 
-    # -- today's Pi (Trixie image) ---------------------------------------------------------
-    def reboot_with(self, config: str | None = None, **boot: object) -> None:
-        """Power off, (re)write the config, boot with `boot` (dtb, offline, extra), READY."""
-        self.events.close()
-        self.vm.ssh("cat > /etc/scopecount/config.toml", input=(config or vm_config()).encode())
-        self.vm.poweroff()
-        self.vm.boot(**boot)  # type: ignore[arg-type]
-        self.vm.ssh(
-            "systemctl is-active --wait scopecount.service || systemctl restart scopecount.service",
-            timeout=600,
-        )
-        self.events = Events(self.vm)
-        time.sleep(2)
-
-    def doctor(self, check: str) -> str:
-        # lgpio makes its notification FIFO in the working directory: the state folder, as the
-        # units have it (from / it fails with ENOENT on .lgd-nfy*)
-        out = self.vm.text(
-            "cd /var/lib/scopecount && runuser -u scopecount -- "
-            f"{VENV} doctor --config /etc/scopecount/config.toml 2>&1; true"
-        )
-        return next((ln for ln in out.splitlines() if check in ln), f"(no {check} line: {out})")
-
-    def scenario_pi5(self) -> str:
-        """A Pi 5 revision: the bench finds the header's chip by its label, with no config
-        change, and with the chip named in the config."""
-        self.reboot_with(dtb=board_dtb(self.cache, "pi5", "d04170"))
-        self.press(1)
-        gpio = self.doctor("gpio")
-        if "d04170" not in gpio or "pl061" not in gpio:
-            raise AssertionError(f"doctor on a Pi 5 revision: {gpio}")
-        label = re.search(r"\[([^\]]*pl061)\]", gpio)
-        named = vm_config() + f'[gpio]\nchip = "{label.group(1) if label else "0"}"\n'
-        self.reboot_with(named, dtb=board_dtb(self.cache, "pi5", "d04170"))
-        self.press(1)
-        return f"revision d04170: READY and presses, chip auto and named; doctor: {gpio.strip()}"
-
-    def scenario_clock(self) -> str:
-        """Offline, no real-time clock: records say 'clock' until the time is set by hand."""
-        drop = tuple(dtb_nodes(self.cache / "virt.dtb", "pl031"))
-        self.reboot_with(dtb=board_dtb(self.cache, "nortc", "c03111", drop), offline=True)
-        if self.vm.ssh("ls /sys/class/rtc/rtc0", check=False).returncode == 0:
-            raise AssertionError("the VM still has a real-time clock")
-        vm_day = self.vm.text("date -u +%F").strip()
-        before = self.press(1)[0]
-        status = self.doctor("clock")
-        if "clock" not in before.get("flags", []):
-            raise AssertionError(f"a record on an unknown clock was not flagged: {before}")
-        now = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
-        self.vm.ssh(f"/opt/scopecount/venv/bin/scopecount clock set {now}")
-        after = self.press(1)[0]
-        if "clock" in after.get("flags", []) or not after["time"].startswith(now[:10]):
-            raise AssertionError(f"after clock set: {after}")
-        return (
-            f"no RTC, no network: VM booted at {vm_day}, record flagged clock ({status.strip()});"
-            f" after `scopecount clock set`: unflagged, dated {after['time'][:10]}"
-        )
-
-    def scenario_watchdog(self) -> str:
-        """The hardware watchdog (i6300esb here, bcm2835-wdt on a Pi), petted by systemd."""
-        self.reboot_with(extra=["-device", "i6300esb"])
-        dev = self.vm.text("cat /sys/class/watchdog/watchdog0/identity 2>&1; true").strip()
-        usec = self.vm.text("systemctl show -p RuntimeWatchdogUSec --value").strip()
-        state = self.vm.text("cat /sys/class/watchdog/watchdog0/state 2>&1; true").strip()
-        if usec not in ("15s", "15000000") or state != "active":
-            raise AssertionError(f"watchdog {dev!r}: RuntimeWatchdogUSec={usec}, state {state}")
-        return f"{dev}: systemd pets it (RuntimeWatchdogUSec={usec}, state {state})"
-
-    def todays_pi(self) -> None:
-        self.row("f. NTFS stick (ntfs3)", lambda: self.scenario_b("ntfs"))
-        self.row("g. Pi 5 revision: the header's chip found by its label", self.scenario_pi5)
-        self.row("h. offline, no RTC: records flagged clock until set", self.scenario_clock)
-        self.row("i. hardware watchdog", self.scenario_watchdog)
-
     # -- the whole run ----------------------------------------------------------------------
     def main(self) -> tuple[int, int]:
         build = self.cache / "build-seconds"
@@ -383,12 +286,13 @@ class PiTest(Run):
                     self.row("e. TUI unit on tty1", self.scenario_e)
                     self.row("b. real button on a PL061 line", self.scenario_button)
                     if self.image == "trixie":
+                        self.row("f. NTFS stick (ntfs3)", lambda: self.scenario_b("ntfs"))
                         self.todays_pi()
             for name in ("a.", "b.", "c.", "d.", "e."):
                 if not any(r[0].startswith(f"{self.image} {name}") for r in self.rows):
                     self.skip(name, "not run (an earlier step failed)")
             if self.image == "trixie":
-                for name in ("f.", "g.", "h.", "i."):
+                for name in ("f.", "g.", "h.", "i.", "j.", "k."):
                     if not any(r[0].startswith(f"{self.image} {name}") for r in self.rows):
                         self.skip(name, "not run (an earlier step failed)")
             if not any(r[0].startswith(f"{self.image} b. real button") for r in self.rows):

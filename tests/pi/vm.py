@@ -55,15 +55,18 @@ class VM:
         dtb: Path | None = None,
         offline: bool = False,
         extra: list[str] | None = None,
+        board: tuple[str, int, int] = ("cortex-a72", 2, 2048),
     ) -> float:
         """Start qemu; returns seconds until SSH answers. `sticks` are plugged in at power-on;
         `dtb` replaces the cached virt.dtb (see button_dtb, board_dtb); `offline` cuts the
-        guest off every network (restrict=on keeps only the SSH forward); `extra` devices."""
+        guest off every network (restrict=on keeps only the SSH forward); `extra` devices;
+        `board` is (cpu, cores, MiB), matching the device tree (see zero_dtb)."""
+        cpu, cores, mib = board
         self.sticks = set()
         mon = self.run / "monitor.sock"
         mon.unlink(missing_ok=True)
         cmd = [
-            "qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a72", "-smp", "2", "-m", "2048",
+            "qemu-system-aarch64", "-M", "virt", "-cpu", cpu, "-smp", str(cores), "-m", str(mib),
             "-kernel", str(self.cache / "vmlinuz"), "-initrd", str(self.cache / "initrd.img"),
             "-dtb", str(dtb or self.cache / "virt.dtb"),
             "-append", "root=/dev/vda rw console=ttyAMA0 quiet",
@@ -150,8 +153,11 @@ class VM:
                 buf += s.recv(4096)
         return buf.decode(errors="replace")
 
-    def plug(self, sid: str, image: Path) -> None:
-        self.monitor(f"drive_add 0 if=none,id={sid},file={image},format=raw,cache=writethrough")
+    def plug(self, sid: str, image: Path, opts: str = "") -> None:
+        """Hot-plug a stick; `opts` are more -drive options (throttling.iops-write=20)."""
+        self.monitor(
+            f"drive_add 0 if=none,id={sid},file={image},format=raw,cache=writethrough{opts}"
+        )
         out = self.monitor(
             f"device_add usb-storage,bus=xhci.0,drive={sid},id={sid}-dev,removable=on"
         )
@@ -216,6 +222,31 @@ def board_dtb(cache: Path, name: str, revision: str, drop: tuple[str, ...] = ())
                    check=True)  # fmt: skip
     for node in drop:
         subprocess.run(["fdtput", "-r", str(tmp), node], check=True)
+    tmp.replace(out)
+    return out
+
+
+ZERO_2W = ("cortex-a53", 4, 448)  # a Zero 2 W: four Cortex-A53 cores, 512 MB less the GPU's
+
+
+def zero_dtb(cache: Path) -> Path:
+    """The virt machine's device tree for a Zero 2 W's cores and memory, revision 902120.
+
+    The cached virt.dtb lists two Cortex-A72 cores: a -smp 4 guest booted with it would see
+    two, so this one is dumped by QEMU for the Zero's board, once."""
+    out = cache / "virt-zero2w.dtb"
+    if out.exists():
+        return out
+    tmp = out.with_name(out.name + ".tmp")
+    cpu, cores, mib = ZERO_2W
+    subprocess.run(
+        ["qemu-system-aarch64", "-M", f"virt,dumpdtb={tmp}", "-cpu", cpu, "-smp", str(cores),
+         "-m", str(mib), "-nodefaults", "-display", "none"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    subprocess.run(["fdtput", "-c", str(tmp), "/system"], check=True)
+    subprocess.run(["fdtput", "-t", "x", str(tmp), "/system", "linux,revision", "902120"],
+                   check=True)  # fmt: skip
     tmp.replace(out)
     return out
 
