@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 LOCK   := .ci/requirements.lock
 PIP    := $(BIN)/pip install -q -c $(LOCK)
 
-.PHONY: run test lint lock test-latest models bench clean pi-test
+.PHONY: run test lint lock test-latest models bench clean pi-test train-tools
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,13 @@ $(VENV)/.base: pyproject.toml $(LOCK) | $(BIN)/python
 $(VENV)/.train: pyproject.toml $(LOCK) | $(BIN)/python
 	$(PIP) -e '.[train,dev]'
 	touch $@ $(VENV)/.base
+
+# The training tools for `scopecount train`/`evaluate` on a laptop: torch's CPU build from PyTorch's
+# own index (pip's default would fetch the multi-GB CUDA build). TORCH_INDEX= leaves it to pip's
+# own settings (a machine with the wheel at hand, as CI has).
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+train-tools: $(VENV)/.base
+	$(PIP) -e '.[train]' $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
 
 run: $(VENV)/.base
 	$(BIN)/scopecount run --sim --storage records --local-storage --spool records/.spool

@@ -176,10 +176,13 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     folder.require_annotated("nothing to evaluate")
     name = folder.root.resolve().name
     # Checked before the work, so a typo costs seconds, not an evaluation or a training run.
+    # Plots go beside what they describe (never into whatever folder the shell is in).
     if a.learning_curve:
-        plot = writable_file(a.plot or f"{name}_learning_curve.png", "--plot")
+        default = folder.root.resolve().parent / f"{name}_learning_curve.png"
     else:
-        plot = writable_file(a.plot or f"{name}_{Path(a.model).stem}_scatter.png", "--plot")
+        model = Path(a.model).resolve()
+        default = model.parent / f"{model.stem}_on_{name}_scatter.png"
+    plot = writable_file(a.plot or default, "--plot").resolve()
     if a.learning_curve:
         rows = learning_curve(folder, a.steps, a.minutes)
         plots.learning_curve(rows, plot, f"learning curve: {name}")

@@ -23,12 +23,12 @@ def shared_folder(name: str) -> Path:
 
 
 def run_cli(
-    *args: str, stdin: bytes | None = None, timeout: float = 600
+    *args: str, stdin: bytes | None = None, timeout: float = 600, cwd: Path = REPO
 ) -> subprocess.CompletedProcess:
-    """The installed command line, as a user runs it (a separate process)."""
+    """The installed command line, as a user runs it (a separate process), in `cwd`."""
     exe = Path(sys.executable).with_name("scopecount")
     return subprocess.run(
-        [str(exe), *args], input=stdin, capture_output=True, timeout=timeout, cwd=REPO
+        [str(exe), *args], input=stdin, capture_output=True, timeout=timeout, cwd=cwd
     )
 
 

@@ -86,6 +86,10 @@ def apply_sim(cfg: Config, source: str | None = None) -> Config:
 log = logging.getLogger(__name__)
 
 NO_HARDWARE_HINT = "to try the bench without hardware: scopecount run --sim"
+LAPTOP_HINT = (
+    "on a laptop: scopecount run --sim --storage records --local-storage --spool records/.spool,"
+    " as `make run` does"
+)
 
 
 def storage_paths(cfg: Config, opts: RunOptions) -> tuple[Path, Path, bool]:
@@ -119,6 +123,11 @@ def make_spool(spool: Path, opts: RunOptions) -> None:
     until a stick returns), refused when unwritable."""
     option = "--spool" if opts.spool else "[storage] spool"
     if not spool.exists():
+        # Like mkdir, the last part only: on a laptop (as root too) the Pi's default spool must
+        # not grow /var/lib/scopecount.
+        if not spool.parent.is_dir():
+            hint = "" if opts.spool else f" (the bench is not installed here; {LAPTOP_HINT})"
+            raise BadInput(f"{option} {spool}: no such folder (nor {spool.parent}){hint}")
         try:
             makedirs_durable(spool)
         except OSError as e:

@@ -22,6 +22,11 @@ def count(a: argparse.Namespace) -> int:
 
 # A model whose training-image error is over this fraction of the mean count is called weak.
 WEAK_REL_ERROR = 0.2
+# From a clone, the train extra with PyTorch's CPU build (plain pip would pull the CUDA one, GBs).
+TRAIN_TOOLS = (
+    "in the clone, `make train-tools` (or .venv/bin/pip install -e '.[train]' "
+    "--extra-index-url https://download.pytorch.org/whl/cpu)"
+)
 
 
 def int8_note(k: float) -> str:
@@ -40,7 +45,7 @@ def train(a: argparse.Namespace) -> int:
         from export.train import TrainOptions, TrainRefused, train
     except ImportError as e:
         raise BadInput(
-            f"train needs the train extra ({e.name} is missing): pip install 'scopecount[train]'"
+            f"train needs the train extra ({e.name} is missing): {TRAIN_TOOLS}"
         ) from None
     from device.measuring.pi_cost import describe
 
@@ -69,6 +74,8 @@ def train(a: argparse.Namespace) -> int:
         f"  cost: {gmac:.2f} GMAC per {rep['frame']} frame; estimated {describe(gmac, rep['arch'])}"
         f"\n  count correction x{rep['count_scale']:.3f} (int8 x{rep['count_scale_int8']:.3f}: "
         f"{int8_note(rep['count_scale_int8'] / rep['count_scale'])})"
+        f"\n    (every count is multiplied by this, fitted so that the model's counts of your "
+        f"training images match your marks on average; 1.000 = no correction)"
         f"\n  int8 vs float counts, image by image: {rep['int8_vs_float'] * 100:.2f}%; "
         f"training-image MAE {rep['train_mae']:.2f}; {rep['steps']} steps; {rep['seconds']:.0f} s"
     )
@@ -97,7 +104,9 @@ def evaluate(a: argparse.Namespace) -> int:
     try:
         from export.evaluate import evaluate_cmd
     except ImportError as e:
-        raise BadInput(f"evaluate needs the train extra ({e.name} is missing)") from None
+        raise BadInput(
+            f"evaluate needs the train extra ({e.name} is missing): {TRAIN_TOOLS}"
+        ) from None
     return evaluate_cmd(a)
 
 

@@ -76,6 +76,10 @@ def count_files(
             demo = f"  [warning: {warning}]" if warning else ""
             print(f"{name}: {txt}  ({res.ms:.0f} ms{note}){demo}", flush=True)
         if overlay_dir is not None:
-            pic = draw_overlay(rgb, res.points, res.counts, counter.info.classes)
+            # Rings just outside the objects, as large as the model sees them in this photograph
+            size = counter.info.object_size_px * (res.zoom if res.rescaled and res.zoom else 1.0)
+            pic = draw_overlay(
+                rgb, res.points, res.counts, counter.info.classes, radius=0.6 * size + 2
+            )
             write_atomic(overlay_dir / overlay_names[name], encode(pic, ".png"))
     return 2 if failed else 0

@@ -147,8 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument(
         "--plot",
         metavar="PNG",
-        help="where to write the picture (default: FOLDERNAME_MODELNAME_scatter.png, or "
-        "FOLDERNAME_learning_curve.png, in the current folder)",
+        help="where to write the picture (default: MODELNAME_on_FOLDERNAME_scatter.png beside "
+        "the model, or FOLDERNAME_learning_curve.png beside the folder; the full path is printed)",
     )
     e.add_argument(
         "--zooms",

@@ -1,4 +1,5 @@
-"""Overlay pictures: every counted point in its class colour and the counts written on the image."""
+"""Overlay pictures: a ring round every counted point in its class colour, the counts written on
+the image."""
 
 from __future__ import annotations
 
@@ -27,15 +28,24 @@ def draw_overlay(
     counts: dict[str, int],
     classes: list[str],
     flags: list[str] | None = None,
+    rings: bool = True,
+    radius: float | None = None,
 ) -> np.ndarray:
+    """`radius`: of the rings, in pixels (e.g. from the model's object size; at least the
+    default, which follows the image size). `rings=False` draws filled dots instead: for the
+    TUI's preview, shrunk to terminal cells, where a ring's open middle would be all it shows."""
     out = rgb.copy()
     h, w = out.shape[:2]
-    r = max(2, round(min(h, w) / 160))
+    # Rings, not dots: the eye checks what each mark sits on (an egg, a speck, handwriting), so
+    # the middle is left as photographed; a dark edge keeps the ring visible on any background.
+    r = max(4, round(min(h, w) / 100), round(radius or 0))
+    thick = max(1, r // 4)
     colours = {c: class_colour(i) for i, c in enumerate(classes)}
+    edge, line = (thick + 2, thick) if rings else (-1, -1)
     for x, y, c in points:
         centre = (int(round(x)), int(round(y)))
-        cv2.circle(out, centre, r + 1, (0, 0, 0), -1, cv2.LINE_AA)
-        cv2.circle(out, centre, r, colours.get(c, (255, 0, 0)), -1, cv2.LINE_AA)
+        cv2.circle(out, centre, r + (0 if rings else 1), (0, 0, 0), edge, cv2.LINE_AA)
+        cv2.circle(out, centre, r, colours.get(c, (255, 0, 0)), line, cv2.LINE_AA)
     font_scale = max(0.5, min(h, w) / 600)
     thick = max(1, round(font_scale * 2))
     lines = [(f"{c}: {counts.get(c, 0)}", colours[c]) for c in classes]

@@ -324,7 +324,9 @@ class BenchApp(App[int]):
         )
         table.move_cursor(row=table.row_count - 1)
         if ev.frame is not None:
-            pic = draw_overlay(ev.frame, ev.points or [], counts, self.classes_, ev.flags)
+            pic = draw_overlay(
+                ev.frame, ev.points or [], counts, self.classes_, ev.flags, rings=False
+            )
             self.query_one("#preview", Preview).show(pic)
         where = "USB stick" if ev.stored == "stick" else ev.stored
         note = f" - FLAGGED {', '.join(ev.flags)}, check the vial" if flagged else ""

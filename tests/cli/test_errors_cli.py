@@ -36,6 +36,21 @@ def test_run_unwritable_spool(tmp_path, spot_model):
     one_line_error(proc, "--spool", str(bad))
 
 
+def test_run_spool_is_made_like_mkdir_not_a_new_tree(tmp_path, spot_model):
+    """On a laptop the Pi's spool (/var/lib/scopecount/spool) must not appear: only the last
+    part of a spool path is created, and the config's spool names the way to run here."""
+    (tmp_path / "rec").mkdir()
+    deep = tmp_path / "var-lib" / "scopecount" / "spool"
+    proc = run_cli(*run_args(tmp_path, spot_model, **{"--spool": str(deep)}), timeout=60)
+    one_line_error(proc, "--spool", str(deep), "no such folder (nor")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[storage]\nspool = "{deep}"\n')
+    args = ["run", "--sim", "--headless", "--local-storage", "--storage", str(tmp_path / "rec")]
+    proc = run_cli(*args, "--model", str(spot_model), "--config", str(cfg), timeout=60)
+    one_line_error(proc, "[storage] spool", "not installed here", "make run")
+    assert not (tmp_path / "var-lib").exists()
+
+
 def test_run_local_storage_must_exist(tmp_path, spot_model):
     typo = tmp_path / "typo" / "path"
     proc = run_cli(*run_args(tmp_path, spot_model, **{"--storage": str(typo)}), timeout=60)

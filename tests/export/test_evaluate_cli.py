@@ -68,3 +68,17 @@ def test_an_unwritable_plot_is_refused_before_evaluating(tmp_path, spot_model):
         ),
         "--plot",
     )
+
+
+def test_the_plot_goes_beside_the_model_not_into_the_current_folder(tmp_path):
+    folder = folder_of(tmp_path / "vials", [(40, 40)], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    (tmp_path / "models").mkdir()
+    model = onnx_fixtures.write(tmp_path / "models" / "m.onnx", onnx_fixtures.bright_spot_model())
+    shell = tmp_path / "shell"
+    shell.mkdir()
+    proc = run_cli("evaluate", str(folder), "--model", str(model), cwd=shell)
+    assert proc.returncode == 0, proc.stderr.decode()
+    plot = tmp_path / "models" / "m_on_vials_scatter.png"
+    assert plot.stat().st_size > 1000
+    assert f"plot: {plot}" in proc.stdout.decode()  # the full path, to open it
+    assert list(shell.iterdir()) == []

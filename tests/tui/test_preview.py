@@ -49,7 +49,7 @@ def test_preview_shows_the_counted_points_in_their_colour():
     # What the TUI shows after a count (the snapshot tests see a flat frame instead): a point's
     # cell takes its class colour, with a tolerance for the library's anti-aliasing.
     frame = np.zeros((480, 640, 3), np.uint8)
-    pic = draw_overlay(frame, [(400.0, 300.0, "egg")], {"egg": 1}, ["egg"])
+    pic = draw_overlay(frame, [(400.0, 300.0, "egg")], {"egg": 1}, ["egg"], rings=False)
     lines = half_blocks(pic, 320, 120)  # 2 px per column and per half-row: a dot covers a cell
     row, col, top = 300 // 4, 400 // 2, (300 % 4) < 2
     seg = lines[row][col]
