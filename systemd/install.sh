@@ -5,7 +5,8 @@
 #   sudo systemd/install.sh                 install or update (headless service); safe to rerun
 #   sudo systemd/install.sh --tui           the terminal UI on tty1 instead of the headless unit
 #   sudo systemd/install.sh --headless      back to the headless unit
-#   sudo systemd/install.sh --uninstall     remove units, rule, venv (records, models, config stay)
+#   sudo systemd/install.sh --uninstall     remove units, rules, venv, PATH link (records, models,
+#                                           config stay)
 #   systemd/install.sh --prefix DIR --no-pip  lay everything out under DIR (for tests), no users
 #
 # picamera2 comes from apt (python3-picamera2), built against apt's numpy (1.24 on Bookworm, 2.2
@@ -23,7 +24,7 @@ SERVICE_USER=scopecount
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
 usage() {
-  sed -n '2,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 while [ $# -gt 0 ]; do
@@ -44,6 +45,7 @@ ETC="$PREFIX/etc/scopecount"
 UNITS="$PREFIX/etc/systemd/system"
 RULES="$PREFIX/etc/udev/rules.d"
 HELPER="$PREFIX/usr/local/lib/scopecount"
+BINDIR="$PREFIX/usr/local/bin"   # `scopecount` on the PATH: a link to the venv's command
 STATE="$PREFIX/var/lib/scopecount"
 MEDIA="$PREFIX/media/scopecount"
 SYSTEM=1
@@ -73,6 +75,10 @@ if [ "$UNINSTALL" = 1 ]; then
   rm -f "$UNITS/$HEADLESS" "$UNITS/$TUI" "$RULES/99-scopecount-usb.rules" \
     "$RULES/60-scopecount-gpio.rules"
   rm -rf "$HELPER"
+  # The PATH link goes only where it is the one install.sh made (it points into $OPT/venv).
+  if [ "$(readlink "$BINDIR/scopecount" 2>/dev/null)" = "$OPT/venv/bin/scopecount" ]; then
+    rm -f "$BINDIR/scopecount"
+  fi
   # Only what install.sh made: a source clone kept under /opt/scopecount (e.g. src/) stays.
   rm -rf "$OPT/venv" "$OPT/models"
   rmdir "$OPT" 2>/dev/null || say "kept $OPT (it holds more than the venv, e.g. a source clone)"
@@ -80,7 +86,7 @@ if [ "$UNINSTALL" = 1 ]; then
     systemctl daemon-reload
     udevadm control --reload-rules || true
   fi
-  say "removed units, udev rule, $OPT/venv; kept $ETC, $STATE (records spool, models)"
+  say "removed units, udev rule, the scopecount link, $OPT/venv; kept $ETC, $STATE (records spool, models)"
   exit 0
 fi
 
@@ -143,6 +149,15 @@ if [ "$PIP" = 1 ]; then
   "$OPT/venv/bin/pip" install --quiet --upgrade -c "$LOCK" "${BUILD}[pi]"
   say "installed scopecount[pi] into $OPT/venv (versions from $LOCK)"
   say "numpy: $("$OPT/venv/bin/python" -c 'import numpy; print(numpy.__version__, numpy.__file__)')"
+fi
+# `scopecount doctor` and the rest from any shell (and through sudo, whose secure_path has
+# /usr/local/bin): a link to the venv's command, never over a file that is not a link.
+mkdir -p "$BINDIR"
+if [ -L "$BINDIR/scopecount" ] || [ ! -e "$BINDIR/scopecount" ]; then
+  ln -sfn "$OPT/venv/bin/scopecount" "$BINDIR/scopecount"
+  say "linked $BINDIR/scopecount -> $OPT/venv/bin/scopecount"
+else
+  say "kept $BINDIR/scopecount (not a link install.sh made); the bench's is $OPT/venv/bin/scopecount"
 fi
 # The shipped models travel with the install.
 mkdir -p "$OPT/models"

@@ -1,5 +1,6 @@
 """The units as committed: systemd-analyze security and verify; the install script."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -206,3 +207,37 @@ def test_install_script_in_a_throwaway_root(tmp_path):
     assert cfg.exists()  # the lab's settings survive an uninstall
     bad = subprocess.run([script, "--bogus"], capture_output=True, text=True)
     assert bad.returncode == 2 and "unknown option --bogus" in bad.stderr
+
+
+def test_install_puts_scopecount_on_the_path_and_uninstall_takes_it_away(tmp_path):
+    """`scopecount doctor` in the docs works in any shell: a link in /usr/local/bin (under the
+    prefix here) to the venv's command; a file there that is not a link is left alone."""
+    need("systemctl")
+    script, root = str(UNITS / "install.sh"), tmp_path / "root"
+    bindir, venv_cmd = root / "usr/local/bin", root / "opt/scopecount/venv/bin/scopecount"
+
+    def install(*args: str) -> subprocess.CompletedProcess:
+        out = subprocess.run([script, "--prefix", str(root), *args], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out
+
+    install("--no-pip")
+    link = bindir / "scopecount"
+    assert link.is_symlink() and Path(os.readlink(link)) == venv_cmd
+    # --no-pip installs no package: stand in for the venv's console script
+    venv_cmd.write_text('#!/bin/sh\necho scopecount from the venv "$@"\n')
+    venv_cmd.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bindir}:/usr/bin:/bin"}
+    assert shutil.which("scopecount", path=env["PATH"]) == str(link)
+    ran = subprocess.run(["scopecount", "doctor"], capture_output=True, text=True, env=env)
+    assert ran.stdout == "scopecount from the venv doctor\n"
+    install("--no-pip")  # a rerun keeps the link as it is
+    assert Path(os.readlink(link)) == venv_cmd
+    install("--uninstall")
+    assert not link.exists() and not link.is_symlink()
+
+    link.write_text("#!/bin/sh\n# someone else's scopecount\n")
+    out = install("--no-pip")
+    assert "kept" in out.stdout and not link.is_symlink()
+    install("--uninstall")
+    assert link.read_text() == "#!/bin/sh\n# someone else's scopecount\n"
