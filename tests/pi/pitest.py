@@ -50,7 +50,7 @@ class PiTest(TodaysPi):
         self.events = Events(self.vm)
         time.sleep(2)
         self.vm.ssh("systemctl kill -s USR1 scopecount.service")
-        capture = self.led_duty(1.0)  # inside settle_ms = 4000: the ring at full
+        capture = self.led_duty(1.0, after_rise=2.5)  # within settle_ms = 4000: at full
         self.events.wait("recorded", 1)
         time.sleep(1)
         after = self.led_duty(1.5)
