@@ -7,6 +7,18 @@ import time
 from typing import TextIO
 
 
+def time_left(elapsed_s: float, frac: float) -> float | None:
+    """Seconds still to go at the pace so far; None until there is a pace to go by."""
+    if frac < 0.02 or elapsed_s < 1.0:
+        return None
+    return max(0.0, elapsed_s * (1.0 - frac) / frac)
+
+
+def fmt_seconds(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
+
+
 class Progress:
     def __init__(self, label: str, stream: TextIO | None = None, width: int = 30) -> None:
         self.label = label
@@ -25,7 +37,10 @@ class Progress:
         frac = min(max(frac, 0.0), 1.0)
         filled = int(round(frac * self.width))
         bar = "#" * filled + "-" * (self.width - filled)
-        line = f"{self.label} [{bar}] {frac * 100:5.1f}% {now - self.start:6.0f}s {text}"
+        elapsed = now - self.start
+        left = time_left(elapsed, frac) if frac < 1 else None
+        eta = f", ~{fmt_seconds(left)} left" if left is not None else ""
+        line = f"{self.label} [{bar}] {frac * 100:5.1f}% {fmt_seconds(elapsed)}{eta} {text}"
         end = "\r" if self._tty else "\n"
         self.stream.write(line[:120].ljust(120 if self._tty else 0) + end)
         self.stream.flush()

@@ -1,0 +1,91 @@
+"""Training beside busy programs: `scopecount train` alone, beside one and beside two processes
+that spin (`python -c "while True: pass"`), with OpenMP's waiting threads spinning (libgomp's
+default, as before) and sleeping (what `train` sets now). Prints a table and checks that the
+counts of the models are identical in every run (the thread count stays fixed).
+
+    python -m tests.benchmarks.busy_training [--folder DIR] [--steps 300]
+
+Run it on an otherwise quiet machine: the ratios are what it reports, measured in one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SCOPECOUNT = Path(sys.executable).with_name("scopecount")
+SPIN = [sys.executable, "-c", "while True: pass"]
+# libgomp's own default: spin 300000 times, then sleep (its documented GOMP_SPINCOUNT without
+# OMP_WAIT_POLICY). Naming it keeps `train` from choosing the passive policy for this arm.
+ARMS = {"spinning (libgomp default)": {"GOMP_SPINCOUNT": "300000"}, "sleeping (now)": {}}
+
+
+def one_run(folder: Path, steps: int, busy: int, env: dict[str, str], out: Path) -> float:
+    spinners = [subprocess.Popen(SPIN) for _ in range(busy)]
+    try:
+        t0 = time.monotonic()
+        subprocess.run(
+            [str(SCOPECOUNT), "train", str(folder), "--out", str(out), "--steps", str(steps)],
+            env=os.environ | env,
+            check=True,
+            capture_output=True,
+        )
+        return time.monotonic() - t0
+    finally:
+        for p in spinners:
+            p.kill()
+            p.wait()
+
+
+def counts_digest(model: Path, folder: Path) -> str:
+    images = sorted(str(p) for p in (folder / "images").iterdir())
+    out = subprocess.run(
+        [str(SCOPECOUNT), "count", *images, "--model", str(model), "--json"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return hashlib.sha256(out.replace(str(model).encode(), b"")).hexdigest()[:12]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--folder", type=Path, default=REPO.parent / "shared/data/mosquito-eggs")
+    ap.add_argument("--steps", type=int, default=300)
+    a = ap.parse_args(argv)
+    if not (a.folder / "images").is_dir():
+        print(f"busy_training: {a.folder}: no training folder here; nothing measured")
+        return 0
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
+    os.environ.clear()
+    os.environ.update(env)
+    rows, digests = [], set()
+    with tempfile.TemporaryDirectory() as tmp:
+        for arm, arm_env in ARMS.items():
+            quiet = None
+            for busy in (0, 1, 2):
+                model = Path(tmp) / f"m-{len(rows)}.onnx"
+                secs = one_run(a.folder, a.steps, busy, arm_env, model)
+                quiet = quiet or secs
+                digest = counts_digest(model, a.folder)
+                digests.add(digest)
+                rows.append((arm, busy, secs, secs / quiet, digest))
+                print(f"{arm}, {busy} busy: {secs:.1f} s", file=sys.stderr, flush=True)
+    print(f"\n`scopecount train {a.folder.name} --steps {a.steps}` on {os.cpu_count()} cores:\n")
+    print("| OpenMP threads waiting | busy processes | seconds | x quiet | counts digest |")
+    print("|---|---|---|---|---|")
+    for arm, busy, secs, ratio, digest in rows:
+        print(f"| {arm} | {busy} | {secs:.1f} | {ratio:.2f} | {digest} |")
+    same = len(digests) == 1
+    print(f"\ncounts identical in all {len(rows)} runs: {'yes' if same else 'NO'}")
+    return 0 if same else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
