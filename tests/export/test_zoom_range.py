@@ -1,0 +1,46 @@
+"""Each model's own zoom range: the zooms whose held-back error stays within max(4%, 1x + 3)."""
+
+import math
+
+import pytest
+
+from export.zoom_range import ZoomRange, relative_errors, tolerance, trusted_range
+
+
+def test_bone_marrow_at_0_7x_is_outside_its_range():
+    # the figures a new user measured: 12.1% at 0.7x, 4.4% at 1x, 5.3% at 1.4x
+    lo, hi = trusted_range({0.7: 0.121, 0.85: 0.06, 1.0: 0.044, 1.2: 0.05, 1.4: 0.053, 1.7: 0.2})
+    assert 0.7 < lo < 0.85 and lo == pytest.approx(math.sqrt(0.7 * 0.85))
+    assert 1.4 < hi < 1.7
+
+
+def test_mosquito_eggs_keep_0_7x_and_1_4x():
+    # 4.0% at 0.7x is 6.7x the 1x error, and fine: no single factor of the 1x error works
+    lo, hi = trusted_range({0.5: 0.3, 0.7: 0.040, 1.0: 0.006, 1.4: 0.005, 2.0: 0.01})
+    assert lo < 0.7 and hi == 2.0  # every zoom up to the grid's end passed: the end itself
+
+
+def test_the_tolerance_is_the_floor_or_three_points_above_1x():
+    assert tolerance(0.006) == 0.04 and tolerance(0.044) == pytest.approx(0.074)
+
+
+def test_a_model_bad_everywhere_else_keeps_a_narrow_range_round_1x():
+    lo, hi = trusted_range({0.85: 0.5, 1.0: 0.01, 1.2: 0.5})
+    assert lo == pytest.approx(math.sqrt(0.85)) and hi == pytest.approx(math.sqrt(1.2))
+
+
+def test_the_taught_zoom_is_required():
+    with pytest.raises(ValueError):
+        trusted_range({0.7: 0.1, 1.4: 0.1})
+
+
+def test_relative_errors_skip_empty_images_and_give_the_spread():
+    mean, se = relative_errors([10, 20, 0], [11, 18, 3])
+    assert mean == pytest.approx(0.1) and se == pytest.approx(0.0)
+    assert math.isnan(relative_errors([0], [1])[0])
+
+
+def test_the_range_says_when_it_rests_on_few_images():
+    zr = ZoomRange(0.77, 1.55, {1.0: 0.044}, {1.0: 0.01}, images=5)
+    assert zr.noisy and "noisy" in zr.describe() and "0.77x to 1.55x" in zr.describe()
+    assert zr.as_json()["errors"] == {"1": 0.044}
