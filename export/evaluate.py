@@ -88,6 +88,12 @@ def evaluate_model(
     out |= {"images": len(folder.samples), "radius": r, "zoom": zoom}
     out["rescaled"] = sum(1 for row in rows if row["rescaled"])
     out |= count_metrics(true, pred) | prf(tp, fp, fn)
+    # What the bench would report: frames outside the model's zoom range carry `zoom`.
+    kept = [r for r in rows if "zoom" not in r["flags"]]
+    out["flagged_zoom"] = len(rows) - len(kept)
+    out["mre_unflagged"] = (
+        count_metrics([r["true"] for r in kept], [r["pred"] for r in kept])["mre"] if kept else None
+    )
     out["per_image"] = rows
     return out
 
@@ -220,6 +226,8 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
             print(
                 f"  at {z['zoom']:g}x zoom: MAE {z['mae']:.2f}, mean relative error "
                 f"{fmt(z['mre'], '.2f', 100, '%')}, bias {z['bias']:+.2f} "
-                f"({z['rescaled']} of {z['images']} images recounted at the taught size)"
+                f"({z['rescaled']} of {z['images']} images recounted at the taught size; "
+                f"{z['flagged_zoom']} flagged zoom, the rest "
+                f"{fmt(z['mre_unflagged'], '.2f', 100, '%')})"
             )
     return 0

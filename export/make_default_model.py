@@ -50,11 +50,11 @@ def main(argv: list[str] | None = None) -> None:
             synthetic=True,
         )
         out_tmp = Path(tmp) / a.out.name
-        rep = train(train_dir, out_tmp, opts)
+        report = train(train_dir, out_tmp, opts)
         held_out = evaluate_model(Counter.from_file(out_tmp), read_folder(test_dir))
         figures = {k: round(held_out[k], 4) for k in ("mae", "mre", "bias", "f1")}
         figures["images"] = held_out["images"]
-        for path in (out_tmp, Path(rep["float_model"])):
+        for path in (out_tmp, Path(report.float_model)):
             c = Counter.from_file(path)
             info = c.info
             info.metrics |= {"synthetic_held_out": figures}
@@ -62,9 +62,12 @@ def main(argv: list[str] | None = None) -> None:
         a.out.write_bytes(out_tmp.read_bytes())
         # The float twin ships too: the benchmark compares int8 with float on the same weights.
         a.out.with_name(a.out.stem + ".float.onnx").write_bytes(
-            Path(rep["float_model"]).read_bytes()
+            Path(report.float_model).read_bytes()
         )
-        rep |= {"held_out_synthetic": figures, "int8_bytes": a.out.stat().st_size}
+        rep = report.as_dict() | {
+            "held_out_synthetic": figures,
+            "int8_bytes": a.out.stat().st_size,
+        }
         rep.pop("curve", None)
         notes = MODELS_DIR / "drosophila-eggs-demo.md"
         notes.write_text(

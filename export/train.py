@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -15,10 +15,8 @@ import torch
 from device.core.errors import BadInput
 from device.core.names import check_class
 from device.core.progress import Progress
-from device.core.writable import writable_file
 from device.measuring.decode import DecodeParams
 from device.measuring.modelfile import ModelInfo, drop_stale_signature, write_model_file
-from device.measuring.pi_cost import REFERENCE_FRAME_HW
 from device.measuring.preprocess import padded_input
 from export.count_scale import (
     fit_count_scale,
@@ -27,10 +25,10 @@ from export.count_scale import (
     not_learnt,
     training_sums,
 )
-from export.dataset import MEAN, STD, prepare
-from export.fit import FitConfig, fit
-from export.folder import read_folder
-from export.net import ARCHS, OUTPUT_STRIDE, build_net, count_macs
+from export.dataset import MEAN, STD, Prepared, prepare
+from export.fit import FitConfig, FitResult, fit
+from export.folder import TrainingFolder, read_folder
+from export.net import OUTPUT_STRIDE, build_net, count_macs
 from export.onnx_export import export_float, quantize_int8, write_metadata
 from export.plots import training_curve
 from export.scaling import (
@@ -41,99 +39,82 @@ from export.scaling import (
     measure_sizes,
     zoom_reference,
 )
+from export.train_options import (
+    Int8Refused,
+    TrainOptions,
+    TrainRefused,
+    check_options,
+    resolve_device,
+)
+from export.train_report import TrainReport, sidecar
 
-# Objects are shown to the network at this diameter (model-input pixels). Larger lets the
-# stride-4 output separate crowded objects, at a cost per frame that grows with its square:
-# bone marrow held out (two random splits) gave MAE 6.4 at 12 px, 6.2 at 16, 6.0 at 20, 5.1 at
-# 24, 4.5 at 32 (two seeds alike) and 6.3 at 40. A smaller --object-px makes a faster model.
-DEFAULT_OBJECT_PX = 32.0
+# int8 may count this much differently from float, image by image; beyond it int8 is refused.
 INT8_TOLERANCE = 0.02
 MAX_CALIBRATION = 24
 
 
-# Every model `train` makes has a bounded cost per 1280x960 frame: the input scale is lowered
-# until the network's MACs fit this budget. Seconds per MAC differ per design
-# (device/measuring/pi_cost.py): at 2 GMAC the lite network is estimated at about 0.7 s on a
-# Pi 4, the unet at about 0.3 s.
-DEFAULT_BUDGET_GMAC = 2.0
-# Chosen on validation splits inside the first bench split's training images (never on the
-# images the bench reports), 6000 steps against 3000: mosquito eggs held-out MRE 1.29% against
-# 3.94% (3 splits), bone marrow MAE 8.44 against 9.19 (4 splits), adipocytes 12.10 against
-# 12.11 (4 splits). Training takes twice as long: minutes on a laptop.
-DEFAULT_STEPS = 6000
+@dataclass(frozen=True)
+class Scaling:
+    """How the training images are shown to the network."""
+
+    size: float  # object diameter in the photographs (px), given or measured
+    own: list[float | None]  # per image: its own object size where taken at another zoom
+    scale: float  # frame pixels -> network input pixels
+    shown_px: float  # the object diameter the network then sees
+    scales: list[float]  # per image (one taken at another zoom has its own)
+    sigma: float  # target blur at the network's input
+
+    def other_zooms(self, folder: TrainingFolder) -> list[tuple[str, float]]:
+        """(image, its object size) for the images taken at another zoom."""
+        return [(s.name, o) for s, o in zip(folder.samples, self.own, strict=True) if o is not None]
 
 
-@dataclass
-class TrainOptions:
-    steps: int = DEFAULT_STEPS
-    minutes: float | None = None  # an upper bound on training time; None: no limit
-    object_size: float | None = None  # measured from the annotations when None
-    object_px: float = DEFAULT_OBJECT_PX
-    budget_gmac: float = DEFAULT_BUDGET_GMAC
-    arch: str = "lite"
-    width: int = 24
-    threads: int = 2
-    sigma_frac: float = 0.5  # target blur at the model's input, as a fraction of the object size
-    scale_jitter: float = 0.2  # train on objects up to 20% larger or smaller than measured
-    name: str | None = None
-    device: str = "auto"
-    seed: int = 0
-    description: str = ""
-    synthetic: bool = False
-    frame: tuple[int, int] = REFERENCE_FRAME_HW  # for the MACs line
+@dataclass(frozen=True)
+class CountFit:
+    """How the trained network counts its own training images."""
+
+    count_scale: float  # every count is multiplied by this (the float model's)
+    train_mae: float
+    learnt: bool
+    mean_count: float  # objects per training image
 
 
-class TrainRefused(Exception):
-    """Training ran but its result is not fit to count with (exit 1, one line)."""
+@dataclass(frozen=True)
+class Trained:
+    """A fitted network and what `train` knows of it, ready to export."""
+
+    result: FitResult
+    data: Prepared
+    scaling: Scaling
+    counted: CountFit
+    info: ModelInfo
+    macs: int  # per padded reference frame
+    started: float  # time.monotonic() when `train` began: the report's seconds
 
 
-class Int8Refused(TrainRefused):
-    """The int8 model counts differently from the float model by more than the tolerance."""
-
-
-def resolve_device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise BadInput(f"--device {name}: no CUDA GPU is available here (use cpu or auto)")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise BadInput(f"--device {name}: expected auto, cpu or cuda")
-    return name
-
-
-def sidecar(out: Path, suffix: str) -> Path:
-    return out.with_name(out.stem + suffix)
-
-
-def check_options(out: Path, opts: TrainOptions) -> None:
-    """Every option checked before any work, so a typo costs seconds, not a training run."""
-    if out.suffix != ".onnx":
-        raise BadInput(f"--out {out}: the model file name must end in .onnx")
-    writable_file(out, "--out")  # now, not after minutes of training
-    if not 1 <= opts.steps <= 1_000_000:
-        raise BadInput(f"--steps {opts.steps}: must be 1 to 1000000")
-    if opts.minutes is not None and not 0 < opts.minutes < 100_000:
-        raise BadInput(f"--minutes {opts.minutes}: must be positive")
-    if opts.object_size is not None and not 1.0 <= opts.object_size <= 1000.0:
-        raise BadInput(f"--object-size {opts.object_size}: must be 1 to 1000 pixels")
-    if not 4.0 <= opts.object_px <= 64.0:
-        raise BadInput(f"--object-px {opts.object_px}: must be 4 to 64 pixels")
-    if not 0.05 <= opts.budget_gmac <= 1000.0:
-        raise BadInput(f"--budget-gmac {opts.budget_gmac}: must be 0.05 to 1000")
-    if opts.arch not in ARCHS:
-        raise BadInput(f"--arch {opts.arch}: expected one of {', '.join(ARCHS)}")
-    if not 4 <= opts.width <= 128:
-        raise BadInput(f"--width {opts.width}: must be 4 to 128")
-    if not 1 <= opts.threads <= 256:
-        raise BadInput(f"--threads {opts.threads}: must be 1 to 256")
-
-
-def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
+def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> TrainReport:
     """Train, export, quantize, check; returns the report. Raises Int8Refused after writing the
     float model beside `out` when int8 changes the counts too much."""
     t0 = time.monotonic()
     out = Path(out)
     check_options(out, opts)
+    folder = read_training_folder(folder_path)
+    device = resolve_device(opts.device)
+    sc = plan_scaling(folder, opts)
+    data = prepare(folder, folder.classes, sc.scales, sc.sigma)
+    say_plan(folder, sc, opts, device)
+    result = fit_network(data, len(folder.classes), opts, device)
+    training = training_summary(folder, opts, sc, result, device, time.monotonic() - t0)
+    counted = fit_counts(result.net, data)
+    ih, iw = padded_input(opts.frame, sc.scale)
+    macs = count_macs(result.net, ih, iw)
+    info = model_info(out, opts, folder, sc, counted, training, macs / (ih * iw))
+    return export_models(out, opts, Trained(result, data, sc, counted, info, macs, t0))
+
+
+def read_training_folder(folder_path: str | Path) -> TrainingFolder:
+    """The folder, refused before any work where there is nothing to learn or a class name no
+    model file may hold; images without points are said (they are taught as empty)."""
     folder = read_folder(folder_path)
     folder.require_annotated("nothing to learn")
     if not folder.classes:
@@ -148,12 +129,16 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         )
     for c in folder.classes:  # the model file will hold them: refuse now, not after training
         check_class(c, str(folder.root / "points.csv"))
-    device = resolve_device(opts.device)
+    return folder
+
+
+def plan_scaling(folder: TrainingFolder, opts: TrainOptions) -> Scaling:
+    """The object size, and the input scale that shows objects at --object-px within the cost
+    budget per frame."""
     if opts.object_size is not None:
         size, own = opts.object_size, [None] * len(folder.samples)
     else:
         size, own = measure_sizes(folder)
-    fh, fw = opts.frame
     shape = build_net(opts.arch, len(folder.classes), opts.width)  # for its MACs only
     per_pixel = count_macs(shape, 256, 256) / 65536
     max_scale = fit_budget(
@@ -163,24 +148,29 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         opts.frame,
     )
     scale, shown_px, scales = input_scales(size, own, opts.object_px, max_scale)
-    sigma = max(1.0, opts.sigma_frac * shown_px)
-    data = prepare(folder, folder.classes, scales, sigma)
-    others = [(s.name, o) for s, o in zip(folder.samples, own, strict=True) if o is not None]
+    return Scaling(size, own, scale, shown_px, scales, max(1.0, opts.sigma_frac * shown_px))
+
+
+def say_plan(folder: TrainingFolder, sc: Scaling, opts: TrainOptions, device: str) -> None:
+    others = sc.other_zooms(folder)
     if others:
         print(
             f"{len(others)} image(s) taken at another zoom, rescaled to match: "
             + ", ".join(f"{n} (objects {o:.1f} px)" for n, o in others),
             file=sys.stderr,
         )
-    wish = min(opts.object_px / size, MAX_UPSCALE)
-    limited = " (lowered to fit the cost budget)" if scale < wish - 1e-9 else ""
+    wish = min(opts.object_px / sc.size, MAX_UPSCALE)
+    limited = " (lowered to fit the cost budget)" if sc.scale < wish - 1e-9 else ""
     print(
         f"{folder.root}: {len(folder.samples)} images ({len(folder.left_out)} left out, not "
         f"annotated), {folder.n_objects} objects, "
-        f"classes {', '.join(folder.classes)}; object size {size:.1f} px, scale {scale:.3f}"
-        f"{limited}; {opts.steps} steps on {device}",
+        f"classes {', '.join(folder.classes)}; object size {sc.size:.1f} px, scale "
+        f"{sc.scale:.3f}{limited}; {opts.steps} steps on {device}",
         file=sys.stderr,
     )
+
+
+def fit_network(data: Prepared, n_classes: int, opts: TrainOptions, device: str) -> FitResult:
     bar = Progress("train")
     cfg = FitConfig(
         steps=opts.steps,
@@ -192,7 +182,7 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
         device=device,
         scale_jitter=opts.scale_jitter,
     )
-    result = fit(data, len(folder.classes), cfg, bar.update)
+    result = fit(data, n_classes, cfg, bar.update)
     bar.done(f"{result.steps} steps")
     if result.stopped_early:
         print(
@@ -200,9 +190,12 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
             f"{opts.steps} steps: the model is weaker than a full run (said in its metadata)",
             file=sys.stderr,
         )
-    net = result.net
-    fit_s = time.monotonic() - t0
+    return result
 
+
+def fit_counts(net: torch.nn.Module, data: Prepared) -> CountFit:
+    """The count correction that makes the network's counts of its training images match the
+    marks on average, and the error left after it."""
     pred = training_sums(net, data)
     if not np.all(np.isfinite(pred)):
         raise TrainRefused(
@@ -213,113 +206,161 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> dict:
     count_scale = fit_count_scale(pred, true)
     train_mae = float(np.abs(pred * count_scale - true).sum(axis=1).mean())
     learnt = not not_learnt(pred * count_scale, true)
-    ih, iw = padded_input(opts.frame, scale)
-    macs = count_macs(net, ih, iw)
-    zoom = zoom_reference(folder, scales, shown_px)
+    return CountFit(count_scale, train_mae, learnt, float(true.sum(axis=1).mean()))
 
-    info = ModelInfo(
+
+def training_summary(
+    folder: TrainingFolder,
+    opts: TrainOptions,
+    sc: Scaling,
+    result: FitResult,
+    device: str,
+    fit_s: float,
+) -> dict[str, Any]:
+    """The model file's scopecount.training: what it learnt from, and how."""
+    return {
+        "folder": folder.root.name,
+        "images": len(folder.samples),
+        "objects": folder.n_objects,
+        "per_class": {c: sum(s.count(c) for s in folder.samples) for c in folder.classes},
+        "content_sha256": folder.content_hash(),
+        "synthetic": opts.synthetic,
+        "seconds": round(fit_s),
+        "steps": result.steps,
+        "steps_planned": opts.steps,
+        "stopped_early": result.stopped_early,
+        "arch": opts.arch,
+        "width": opts.width,
+        "budget_gmac": opts.budget_gmac,
+        "sigma_px": sc.sigma,
+        "object_px": round(sc.shown_px, 2),
+        "scale_jitter": opts.scale_jitter,
+        "device": device,
+        "other_zoom": {n: round(o, 2) for n, o in sc.other_zooms(folder)},
+    }
+
+
+def model_info(
+    out: Path,
+    opts: TrainOptions,
+    folder: TrainingFolder,
+    sc: Scaling,
+    counted: CountFit,
+    training: dict[str, Any],
+    macs_per_input_pixel: float,
+) -> ModelInfo:
+    """The metadata both model files carry (export adds the int8 figures)."""
+    return ModelInfo(
         name=opts.name or out.stem,
         classes=folder.classes,
-        object_size_px=size,
-        input_scale=scale,
+        object_size_px=sc.size,
+        input_scale=sc.scale,
         mean=MEAN,
         std=STD,
         output_stride=OUTPUT_STRIDE,
-        decode=DecodeParams(OUTPUT_STRIDE, scale, count_scale, sigma / OUTPUT_STRIDE),
-        training={
-            "folder": folder.root.name,
-            "images": len(folder.samples),
-            "objects": folder.n_objects,
-            "per_class": {c: sum(s.count(c) for s in folder.samples) for c in folder.classes},
-            "content_sha256": folder.content_hash(),
-            "synthetic": opts.synthetic,
-            "seconds": round(fit_s),
-            "steps": result.steps,
-            "steps_planned": opts.steps,
-            "stopped_early": result.stopped_early,
-            "arch": opts.arch,
-            "width": opts.width,
-            "budget_gmac": opts.budget_gmac,
-            "sigma_px": sigma,
-            "object_px": round(shown_px, 2),
-            "scale_jitter": opts.scale_jitter,
-            "device": device,
-            "other_zoom": {n: round(o, 2) for n, o in others},
-        },
+        decode=DecodeParams(OUTPUT_STRIDE, sc.scale, counted.count_scale, sc.sigma / OUTPUT_STRIDE),
+        training=training,
         metrics={
-            "train_mae": round(train_mae, 3),
-            "learnt": learnt,
+            "train_mae": round(counted.train_mae, 3),
+            "learnt": counted.learnt,
             "note": "train_mae is on the training images",
             # Fully convolutional: cost grows with the pixels fed in. Frame MACs =
             # this * (frame height * input_scale) * (frame width * input_scale).
-            "macs_per_input_pixel": round(macs / (ih * iw), 2),
+            "macs_per_input_pixel": round(macs_per_input_pixel, 2),
         },
         description=opts.description
         or f"Counts {', '.join(folder.classes)}; trained on {folder.root.name}.",
-        zoom=zoom,
+        zoom=zoom_reference(folder, sc.scales, sc.shown_px),
     )
+
+
+def export_models(out: Path, opts: TrainOptions, t: Trained) -> TrainReport:
+    """The float model beside `out`, the int8 model at `out` when it counts as the float one
+    does, and the report (written at each step, so that a refusal leaves one too)."""
     float_path = sidecar(out, ".float.onnx")
     with tempfile.TemporaryDirectory() as tmp:
-        tmp_float = Path(tmp) / "float.onnx"
-        export_float(net, tmp_float)
-        calib = [np.ascontiguousarray(im.transpose(2, 0, 1)[None]) for im in data.images]
-        calib = calib[:MAX_CALIBRATION]
-        tmp_int8 = Path(tmp) / "int8.onnx"
-        quantize_int8(tmp_float, tmp_int8, calib)
-        write_metadata(tmp_float, info)
-        write_metadata(tmp_int8, info)
-        shapes = (data.shapes or [None] * len(calib))[: len(calib)]
-        int8_bias, diff = int8_agreement(
-            model_sums(tmp_float, calib, shapes), model_sums(tmp_int8, calib, shapes)
-        )
-        info.metrics["int8_vs_float"] = round(float(diff), 5)
-        write_metadata(tmp_float, info)
+        tmp_float, tmp_int8 = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        int8_bias, diff = export_and_quantize(t, tmp_float, tmp_int8)
         removed = write_model_file(float_path, tmp_float.read_bytes())
-        report = {
-            "model": str(out),
-            "float_model": str(float_path),
-            "object_size_px": round(size, 2),
-            "input_scale": round(scale, 4),
-            "count_scale": round(count_scale, 4),  # the float model's
-            "count_scale_int8": round(count_scale * int8_bias, 4),
-            "train_mae": round(train_mae, 3),
-            "train_rel_error": round(train_mae / max(float(true.sum(axis=1).mean()), 1e-6), 4),
-            "int8_vs_float": round(float(diff), 5),
-            "int8_correction": round(int8_bias, 5),
-            "steps": result.steps,
-            "stopped_early": result.stopped_early,
-            "learnt": learnt,
-            "arch": opts.arch,
-            "seconds": round(time.monotonic() - t0, 1),
-            "macs_per_frame": macs,
-            "frame": f"{fw}x{fh}",
-            "curve": result.curve,
-        }
-        _write_report(out, report)
-        training_curve(result.curve, sidecar(out, ".curve.png"), out.stem)
+        report = make_report(out, float_path, opts, t, int8_bias, diff)
+        report.write(out)
+        training_curve(t.result.curve, sidecar(out, ".curve.png"), out.stem)
         if not diff <= INT8_TOLERANCE:  # NaN included
-            # A model left at --out would be the previous one, silently counted with.
-            gone = ""
-            if out.exists():
-                drop_stale_signature(out)
-                out.unlink()
-                gone = f"; the earlier model at {out} was removed"
-            _write_report(out, {**report, "model": None, "int8_refused": True})
-            raise Int8Refused(
-                f"int8 counts differ from float by {diff * 100:.2f}% on the calibration images "
-                f"(limit {INT8_TOLERANCE * 100:.0f}%); float model kept at {float_path}{gone}"
-            )
+            refuse_int8(out, float_path, report, diff)
+        info = t.info
         info.quantization = "int8-static-qoperator-u8s8-per-channel"
-        info.decode = replace(info.decode, count_scale=count_scale * int8_bias)
+        info.decode = replace(info.decode, count_scale=t.counted.count_scale * int8_bias)
         info.metrics["int8_correction"] = round(int8_bias, 5)
         write_metadata(tmp_int8, info)
         removed += write_model_file(out, tmp_int8.read_bytes())
-    report["removed_signatures"] = [str(p) for p in removed]
-    report["int8_bytes"] = out.stat().st_size
-    report["float_bytes"] = float_path.stat().st_size
-    _write_report(out, report)
+    report = replace(
+        report,
+        removed_signatures=[str(p) for p in removed],
+        int8_bytes=out.stat().st_size,
+        float_bytes=float_path.stat().st_size,
+    )
+    report.write(out)
     return report
 
 
-def _write_report(out: Path, report: dict) -> None:
-    sidecar(out, ".report.json").write_text(json.dumps(report, indent=1) + "\n")
+def export_and_quantize(t: Trained, tmp_float: Path, tmp_int8: Path) -> tuple[float, float]:
+    """Both models with their metadata, int8 calibrated on the training images; returns the
+    int8 correction and how far int8 counts from float image by image after it."""
+    export_float(t.result.net, tmp_float)
+    calib = [np.ascontiguousarray(im.transpose(2, 0, 1)[None]) for im in t.data.images]
+    calib = calib[:MAX_CALIBRATION]
+    quantize_int8(tmp_float, tmp_int8, calib)
+    write_metadata(tmp_float, t.info)
+    write_metadata(tmp_int8, t.info)
+    shapes = (t.data.shapes or [None] * len(calib))[: len(calib)]
+    int8_bias, diff = int8_agreement(
+        model_sums(tmp_float, calib, shapes), model_sums(tmp_int8, calib, shapes)
+    )
+    t.info.metrics["int8_vs_float"] = round(float(diff), 5)
+    write_metadata(tmp_float, t.info)
+    return int8_bias, diff
+
+
+def make_report(
+    out: Path,
+    float_path: Path,
+    opts: TrainOptions,
+    t: Trained,
+    int8_bias: float,
+    diff: float,
+) -> TrainReport:
+    c, fh, fw = t.counted, *opts.frame
+    return TrainReport(
+        model=str(out),
+        float_model=str(float_path),
+        object_size_px=round(t.scaling.size, 2),
+        input_scale=round(t.scaling.scale, 4),
+        count_scale=round(c.count_scale, 4),  # the float model's
+        count_scale_int8=round(c.count_scale * int8_bias, 4),
+        train_mae=round(c.train_mae, 3),
+        train_rel_error=round(c.train_mae / max(c.mean_count, 1e-6), 4),
+        int8_vs_float=round(float(diff), 5),
+        int8_correction=round(int8_bias, 5),
+        steps=t.result.steps,
+        stopped_early=t.result.stopped_early,
+        learnt=c.learnt,
+        arch=opts.arch,
+        seconds=round(time.monotonic() - t.started, 1),
+        macs_per_frame=t.macs,
+        frame=f"{fw}x{fh}",
+        curve=t.result.curve,
+    )
+
+
+def refuse_int8(out: Path, float_path: Path, report: TrainReport, diff: float) -> NoReturn:
+    # A model left at --out would be the previous one, silently counted with.
+    gone = ""
+    if out.exists():
+        drop_stale_signature(out)
+        out.unlink()
+        gone = f"; the earlier model at {out} was removed"
+    replace(report, model=None, int8_refused=True).write(out)
+    raise Int8Refused(
+        f"int8 counts differ from float by {diff * 100:.2f}% on the calibration images "
+        f"(limit {INT8_TOLERANCE * 100:.0f}%); float model kept at {float_path}{gone}"
+    )

@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from device.bench.events import (
     StorageChanged,
     Voided,
 )
+from device.bench.jobs import Capture, Job, Stop, VoidLast
 from device.bench.model_sources import ModelSource
 from device.config import QualityCfg
 from device.core.errors import BadInput
@@ -40,24 +41,6 @@ from device.records.dayfolder import Detection, Record
 from device.records.recorder import Recorder, StorageFull
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Capture:
-    source: str  # button, signal, key, test: kept in the record
-
-
-@dataclass(frozen=True)
-class VoidLast:
-    pass
-
-
-@dataclass(frozen=True)
-class Stop:
-    pass
-
-
-Job = Capture | VoidLast | Stop
 
 
 def _warning(counter: Counter) -> str:
@@ -98,9 +81,8 @@ class Bench:
         # pings stop and systemd restarts the service, which opens the camera anew.
         self.camera_dead_after = camera_dead_after
         self._camera_failures = 0
-        self.clock_ok = (
-            clock_ok  # False: every record is flagged "clock" (see device/bench/clock.py)
-        )
+        # False: every record is flagged "clock" (see device/bench/clock.py)
+        self.clock_ok = clock_ok
         self.last_record: Record | None = None
         self._last_voided: str | None = None  # id of the record the last hold voided
         self._last_from_qr = False
@@ -249,10 +231,14 @@ class Bench:
 
     def _fail(self, message: str) -> None:
         self.light.error()
+        self._free()
+        self.publish(Error(message=message))
+
+    def _free(self) -> None:
+        """The press is over: the next one is taken at once (its edge is no bounce of this)."""
         with self._lock:
             self._busy = False
             self._last_edge = -math.inf
-        self.publish(Error(message=message))
 
     def _capture(self, source: str) -> None:
         t0 = time.perf_counter()
@@ -261,24 +247,56 @@ class Bench:
             return
         t_cap = time.perf_counter()
         flags, figures = image_flags(frame.rgb, self.quality)
-        sample = self.sample
         qr = read_qr(frame.rgb) if self.quality.qr else None
-        if qr:
-            sample = clean_sample(qr)  # a label nobody can retype: cleaned, never refused
+        # A label nobody can retype: cleaned, never refused.
+        sample = clean_sample(qr) if qr else self.sample
         counter = self.models.current()
         res = self._count(counter, frame.rgb)
         if res is None:
             return
         t_count = time.perf_counter()
-        flags = flags + res.flags + ([] if self.clock_ok() else ["clock"])
-        model_flag = getattr(counter.info, "warning_flag", "")  # stand-in counters have none
-        flags += [model_flag] if model_flag else []
+        flags = flags + res.flags + self._record_flags(counter)
         if res.zoom is not None:
             figures["zoom"] = res.zoom
         extra = {"quality": figures, "source": source, "sample_source": "qr" if qr else "bench"}
+        rec = self._write(frame.rgb, res, counter, sample, flags, extra)
+        if rec is None:
+            return
+        self.last_record = rec
+        self._last_voided = None
+        self._last_from_qr = bool(qr)
+        if not qr:
+            self.sample = next_sample(sample)
+        t_rec = time.perf_counter()
+        self._free()
+        ms = {
+            "capture": round((t_cap - t0) * 1000, 1),
+            "count": round((t_count - t_cap) * 1000, 1),
+            "record": round((t_rec - t_count) * 1000, 1),
+            "total": round((t_rec - t0) * 1000, 1),
+        }
+        self.publish(self._recorded(rec, res, counter, flags, frame.rgb, ms))
+
+    def _record_flags(self, counter: Counter) -> list[str]:
+        """What every record carries beyond the image's and the count's own flags: a clock not
+        known right, a demo or not-learnt model."""
+        flags = [] if self.clock_ok() else ["clock"]
+        model_flag = getattr(counter.info, "warning_flag", "")  # stand-in counters have none
+        return flags + ([model_flag] if model_flag else [])
+
+    def _write(
+        self,
+        rgb: np.ndarray,
+        res: CountResult,
+        counter: Counter,
+        sample: str,
+        flags: list[str],
+        extra: dict[str, object],
+    ) -> Record | None:
+        """The record on the stick or the spool; None (and an error) when it cannot be."""
         try:
-            rec = self.recorder.write(
-                frame.rgb,
+            return self.recorder.write(
+                rgb,
                 res.counts,
                 [Detection(float(x), float(y), str(c)) for x, y, c in res.points],
                 counter.info.classes,
@@ -291,39 +309,33 @@ class Bench:
         except OSError as e:
             log.exception("could not record")
             self._fail(f"could not record: {e}")
-            return
-        self.last_record = rec
-        self._last_voided = None
-        self._last_from_qr = bool(qr)
-        if not qr:
-            self.sample = next_sample(sample)
-        t_rec = time.perf_counter()
-        with self._lock:
-            self._busy = False
-            self._last_edge = -math.inf
-        self.publish(
-            Recorded(
-                id=rec.id,
-                time=rec.time,
-                counts=rec.counts,
-                sample=rec.sample,
-                flags=flags,
-                why=[FLAG_TEXT[f] for f in flags],
-                zoom=res.zoom,
-                stored=rec.stored,
-                image=rec.image,
-                model=counter.name,
-                warning=_warning(counter),
-                next_sample=self.sample,
-                ms={
-                    "capture": round((t_cap - t0) * 1000, 1),
-                    "count": round((t_count - t_cap) * 1000, 1),
-                    "record": round((t_rec - t_count) * 1000, 1),
-                    "total": round((t_rec - t0) * 1000, 1),
-                },
-                frame=frame.rgb,
-                points=res.points,
-            )
+            return None
+
+    def _recorded(
+        self,
+        rec: Record,
+        res: CountResult,
+        counter: Counter,
+        flags: list[str],
+        rgb: np.ndarray,
+        ms: dict[str, float],
+    ) -> Recorded:
+        return Recorded(
+            id=rec.id,
+            time=rec.time,
+            counts=rec.counts,
+            sample=rec.sample,
+            flags=flags,
+            why=[FLAG_TEXT[f] for f in flags],
+            zoom=res.zoom,
+            stored=rec.stored,
+            image=rec.image,
+            model=counter.name,
+            warning=_warning(counter),
+            next_sample=self.sample,
+            ms=ms,
+            frame=rgb,
+            points=res.points,
         )
 
     def _take_frame(self) -> Frame | None:

@@ -61,9 +61,9 @@ class WatchedModel:
     def _roll_back(self, why: str, keep: Counter) -> ModelChanged:
         outcome = "rolled back to"
         try:
-            info = self.store.rollback(self.trusted)
-            self.counter = Counter.from_file(self.store.path_of(info["sha256"]), self.threads)
-            self.sha = info["sha256"]
+            back = self.store.rollback(self.trusted)
+            self.counter = Counter.from_file(self.store.path_of(back.sha256), self.threads)
+            self.sha = back.sha256
         except (BadInput, ModelError, OSError, StoreBusy) as e:
             self.counter = keep
             self.sha = self.store.active_sha()

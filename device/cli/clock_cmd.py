@@ -7,9 +7,10 @@ import json
 from datetime import UTC, datetime
 
 from device.bench.clock import clock_state, parse_time, set_clock
+from device.cli.options import Subcommands
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def register(sub: Subcommands) -> None:
     c = sub.add_parser(
         "clock",
         help="is the clock right; set it on an offline bench",

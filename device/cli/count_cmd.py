@@ -1,85 +1,28 @@
-"""`scopecount count IMAGE...`: offline counting of image files."""
+"""`scopecount count IMAGE...`: count objects in image files, offline."""
 
 from __future__ import annotations
 
-import json
-import sys
+import argparse
 from pathlib import Path
 
-from device.core.errors import BadInput
-from device.core.imageio import encode, read_rgb, write_atomic
-from device.core.writable import writable_dir
-from device.measuring.counter import Counter
-from device.measuring.overlay import draw_overlay
-from device.measuring.quality import FLAG_TEXT
+from device.cli.options import Subcommands, add_model_option, add_threads_option
+from device.core.paths import default_model
 
 
-def unique_overlay_names(images: list[str]) -> dict[str, str]:
-    """One overlay per input: cameras reuse names (IMG_0001.jpg) across folders, so a name
-    seen before gets -2, -3, ... instead of overwriting the first one's overlay."""
-    seen: dict[str, int] = {}
-    out: dict[str, str] = {}
-    for name in images:
-        if name in out:
-            continue
-        stem = Path(name).stem
-        n = seen.get(stem, 0) + 1
-        seen[stem] = n
-        out[name] = f"{stem}_overlay.png" if n == 1 else f"{stem}-{n}_overlay.png"
-    return out
+def register(sub: Subcommands) -> None:
+    c = sub.add_parser("count", help="count objects in image files")
+    c.add_argument("images", nargs="+", metavar="IMAGE", help="png, jpg or tif files")
+    add_model_option(c, "model file (.onnx); default: the shipped demo model", metavar=None)
+    c.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
+    c.add_argument("--overlay", metavar="DIR", help="write PNGs with the counted points here")
+    add_threads_option(c, "inference threads (0: all cores)", default=0)
+    c.set_defaults(func=run)
 
 
-def count_files(
-    images: list[str], model: Path, as_json: bool, overlay_dir: Path | None, threads: int = 0
-) -> int:
-    for name in images:
-        p = Path(name)
-        if p.is_dir():
-            raise BadInput(f"{p}: is a folder, not an image file (name its images, e.g. {p}/*.png)")
-        if not p.is_file():
-            raise BadInput(f"{p}: no such image file")
-    if overlay_dir is not None:
-        writable_dir(overlay_dir, "--overlay")
-    overlay_names = unique_overlay_names(images)
-    counter = Counter.from_file(model, threads)
-    warning = counter.info.warning
-    failed = 0
-    for name in images:
-        try:
-            rgb = read_rgb(name)
-        except BadInput as e:
-            print(f"scopecount: error: {e}", file=sys.stderr)
-            failed += 1
-            continue
-        res = counter.count(rgb)
-        if as_json:
-            obj = {
-                "image": name,
-                "counts": res.counts,
-                "points": [[round(x, 1), round(y, 1), c] for x, y, c in res.points],
-                "model": counter.name,
-                "model_sha256": counter.sha256,
-                "ms": round(res.ms, 2),
-                "zoom": res.zoom,
-                "flags": res.flags,
-            }
-            if warning:
-                obj["warning"] = warning
-            print(json.dumps(obj), flush=True)
-        else:
-            txt = ", ".join(f"{c} {n}" for c, n in res.counts.items())
-            note = ""
-            if res.rescaled and res.zoom is not None:
-                note = f"; objects {res.zoom:.2f}x the taught size, counted rescaled"
-            if res.flags:
-                note += f"; WARNING: {FLAG_TEXT['zoom']}"
-            demo = f"  [warning: {warning}]" if warning else ""
-            print(f"{name}: {txt}  ({res.ms:.0f} ms{note}){demo}", flush=True)
-        if overlay_dir is not None:
-            # Rings just outside the objects, as large as the model sees them in this photograph
-            size = counter.info.object_size_px * (res.zoom if res.rescaled and res.zoom else 1.0)
-            pic = draw_overlay(
-                rgb, res.points, res.counts, counter.info.classes, radius=0.6 * size + 2
-            )
-            write_atomic(overlay_dir / overlay_names[name], encode(pic, ".png"))
-    return 2 if failed else 0
+def run(a: argparse.Namespace) -> int:
+    # OpenCV and onnxruntime load only when images are counted, not for every command's parser
+    from device.cli.counting import count_files
+
+    model = Path(a.model) if a.model else default_model()
+    overlay = Path(a.overlay) if a.overlay else None
+    return count_files(a.images, model, a.json, overlay, a.threads)

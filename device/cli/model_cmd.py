@@ -11,9 +11,11 @@ import shlex
 import stat
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from device import config
+from device.cli.options import Subcommands, add_config_option, add_store_option
 from device.config import DEFAULT_STORE
 from device.core.errors import BadInput
 from device.core.keys import parse_keys
@@ -23,6 +25,46 @@ from device.models.checks import Limits
 from device.models.signing import read_signature_beside
 from device.models.store import ModelStore
 from device.models.store_records import MAX_FIGURE
+from device.models.store_results import ActiveModel, InstallRecord, ListedModel, Pruned
+
+ACTIONS = ["install", "receive", "list", "activate", "rollback", "sign", "authorize-key"]
+
+
+def register(sub: Subcommands) -> None:
+    m = sub.add_parser(
+        "model",
+        help="the bench's model store: install, receive, list, activate, rollback, sign",
+        description="install FILE | receive (stdin) | list [--json] | activate NAME_OR_SHA | "
+        "rollback | sign FILE --key KEY | authorize-key PUBKEY_FILE [--install]",
+    )
+    m.add_argument("action", choices=ACTIONS)
+    m.add_argument("target", nargs="?", metavar="FILE|NAME_OR_SHA|PUBKEY_FILE")
+    add_store_option(m)
+    add_config_option(m, "for limits and trusted keys")
+    m.add_argument("--json", action="store_true")
+    m.add_argument("--sig", help="detached signature (base64) for install/receive")
+    m.add_argument(
+        "--force",
+        action="store_true",
+        help="install: take a model that `train` marked as NOT learnt (its counts mean nothing)",
+    )
+    m.add_argument(
+        "--reinstall",
+        action="store_true",
+        help="install: take back a model this store held before and replaced "
+        "(a signed-only store refuses that otherwise)",
+    )
+    m.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="receive: give up when standard input is idle this long (default 30)",
+    )
+    m.add_argument("--key", metavar="KEY", help="ed25519 private key, for sign")
+    m.add_argument("--install", action="store_true", help="authorize-key: append it")
+    m.add_argument("--authorized-keys", metavar="FILE", help="default ~/.ssh/authorized_keys")
+    m.set_defaults(func=run)
 
 
 def _store(a: argparse.Namespace) -> tuple[ModelStore, list]:
@@ -109,11 +151,11 @@ def _sig_beside(model: Path, required: bool) -> str | None:
         return None
 
 
-def _warn_not_learnt(info: dict, where: str) -> None:
+def _warn_not_learnt(info: InstallRecord | ActiveModel, where: str) -> None:
     """`train` marks a model that did not learn to count; installing it is allowed (a person
     may want to look at it) but never silent."""
-    if info.get("learnt") is False:
-        mae = plain_number(info.get("train_mae"), MAX_FIGURE)
+    if info.learnt is False:
+        mae = info.train_mae  # a number within MAX_FIGURE, or None
         print(
             f"scopecount: warning: {printable(where)}: this model did NOT learn to count "
             f"(training-image MAE {'?' if mae is None else mae}, close to counting nothing): its "
@@ -125,7 +167,7 @@ def _warn_not_learnt(info: dict, where: str) -> None:
 COST_W, TRAINING_W = 31, 32  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
 
 
-def _figures(m: dict) -> str:
+def _figures(m: Mapping[str, object]) -> str:
     """Cost per 1280x960 frame and what `train` measured, in columns of fixed width (absent from
     older stores; the store's own files are checked like a model's: a hand-edited one may hold
     anything)."""
@@ -145,104 +187,136 @@ def _to_the_second(stamp: object) -> str:
     return re.sub(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.\d+", r"\1", text)
 
 
-def _say_pruned(info: dict) -> None:
-    for p in info.get("pruned", []):
+def _say_pruned(pruned: tuple[Pruned, ...]) -> None:
+    for p in pruned:
         print(
-            f"pruned {printable(p['name'])} {printable(p['sha256'][:12])}: "
-            f"removed {printable_path(p['path'])}",
+            f"pruned {printable(p.name)} {printable(p.sha256[:12])}: "
+            f"removed {printable_path(p.path)}",
             file=sys.stderr,
         )
 
 
-def model_cmd(a: argparse.Namespace) -> int:
+def run(a: argparse.Namespace) -> int:
     if a.action == "sign":
         return _sign(a)
     if a.action == "authorize-key":
         return _authorize(a)
     store, trusted = _store(a)
     if a.action in ("install", "receive"):
-        if a.action == "install":
-            if not a.target:
-                raise BadInput("model install: FILE is required")
-            p = Path(a.target)
-            if not p.is_file():
-                raise BadInput(f"{printable_path(p)}: no such model file")
-            if p.stat().st_size > store.limits.max_bytes:
-                shown = printable_path(p)
-                raise BadInput(f"refused {shown}: {p.stat().st_size} bytes is over the limit")
-            data, where = p.read_bytes(), printable_path(p)  # `where`: for messages
-            sig = a.sig or _sig_beside(p, required=bool(trusted))
-        else:
-            if a.reinstall:
-                # receive is what a pushed key's forced command runs: only a person at the
-                # bench may bring back a replaced model (install --reinstall).
-                raise BadInput("model receive: --reinstall is for `model install FILE` only")
-            if sys.stdin is None:
-                raise BadInput("model receive: no standard input")
-            if not 0 < a.timeout <= 3600:  # also refuses nan
-                raise BadInput(f"--timeout {a.timeout:g}: must be in (0, 3600] seconds")
-            data = read_input(sys.stdin.fileno(), store.limits.max_bytes, a.timeout)
-            where, sig = "standard input", _signature(a)
-        info = store.install(data, where, sig, trusted, reinstall=a.reinstall, force=a.force)
-        _say_pruned(info)
-        _warn_not_learnt(info, where)
-        again = " (installed here before)" if info["again"] else ""
-        if info["already_active"]:
-            again = " (it was already: nothing changed)"
-        print(
-            f"installed {printable(info['name'])} {info['sha256'][:12]} ({info['size']} bytes): "
-            f"active{again}"
-        )
-        return 0
+        return _install(a, store, trusted)
     if a.action == "list":
-        listing = store.list()
-        if a.json:
-            print(json.dumps(listing))
-        else:
-            if listing["models"]:
-                print(
-                    f"  {'sha256':<12}  {'name':<28} {'classes':<20} {'size':>10} "
-                    f"{'cost per 1280x960 frame':<{COST_W}}{'training':<{TRAINING_W}}"
-                    "installed  (* active)"
-                )
-            for m in listing["models"]:
-                mark = "*" if m["active"] else " "
-                names = m.get("classes")  # a hand-edited record may hold anything
-                names = ",".join(map(str, names)) if isinstance(names, list) else "?"
-                classes = printable(names, 17)  # cut to its column ('...' included)
-                size = plain_number(m.get("size"), 1e12) or 0.0
-                role = f"  ({m['role']})" if m.get("role") not in ("", "active", None) else ""
-                print(
-                    f"{mark} {m['sha256'][:12]}  {printable(str(m.get('name')), 25):<28} "
-                    f"{classes:<20} {size / 1024:7.0f} KB {_figures(m)}"
-                    f"{printable(_to_the_second(m.get('installed')))}{role}"
-                )
-            if not listing["models"]:
-                print(f"no models in {store.shown}")
-        return 0
+        return _list(store, a.json)
     if a.action == "activate":
-        if not a.target:
-            raise BadInput("model activate: NAME_OR_SHA is required")
-        info = store.activate(a.target, trusted)
-        _warn_not_learnt(info, f"model {info['sha256'][:12]}")
-        print(f"active: {printable(str(info.get('name', '?')))} {info['sha256'][:12]}")
-        by_name = info.get("name") == a.target and not info["sha256"].startswith(a.target)
-        same = [m for m in store.list()["models"] if m.get("name") == a.target] if by_name else []
-        if len(same) > 1:  # several models carry the name: the newest was taken
-            print(
-                f"scopecount: note: {len(same)} models are named {printable(a.target)}; this is "
-                "the newest installed (give a sha256 from `model list` for another)",
-                file=sys.stderr,
-            )
-        return 0
+        return _activate(a, store, trusted)
     if a.action == "rollback":
-        info = store.rollback(trusted)
-        _warn_not_learnt(info, f"model {info['sha256'][:12]}")
-        kept = f"; {info['left'][:12]} stays in the store" if info.get("left") else ""
-        name = printable(str(info.get("name", "?")))
-        print(f"rolled back: active {name} {info['sha256'][:12]}{kept}")
-        return 0
+        return _rollback(store, trusted)
     raise BadInput(f"model {a.action}: unknown action")
+
+
+def _from_file(
+    a: argparse.Namespace, store: ModelStore, trusted: list
+) -> tuple[bytes, str, str | None]:
+    """install FILE: its bytes, how messages name it, and its signature (--sig or FILE.sig)."""
+    if not a.target:
+        raise BadInput("model install: FILE is required")
+    p = Path(a.target)
+    if not p.is_file():
+        raise BadInput(f"{printable_path(p)}: no such model file")
+    if p.stat().st_size > store.limits.max_bytes:
+        shown = printable_path(p)
+        raise BadInput(f"refused {shown}: {p.stat().st_size} bytes is over the limit")
+    data, where = p.read_bytes(), printable_path(p)  # `where`: for messages
+    return data, where, a.sig or _sig_beside(p, required=bool(trusted))
+
+
+def _from_stdin(a: argparse.Namespace, store: ModelStore) -> tuple[bytes, str, str | None]:
+    """receive: the bytes a push sends on standard input, within the size and time limits."""
+    if a.reinstall:
+        # receive is what a pushed key's forced command runs: only a person at the
+        # bench may bring back a replaced model (install --reinstall).
+        raise BadInput("model receive: --reinstall is for `model install FILE` only")
+    if sys.stdin is None:
+        raise BadInput("model receive: no standard input")
+    if not 0 < a.timeout <= 3600:  # also refuses nan
+        raise BadInput(f"--timeout {a.timeout:g}: must be in (0, 3600] seconds")
+    data = read_input(sys.stdin.fileno(), store.limits.max_bytes, a.timeout)
+    return data, "standard input", _signature(a)
+
+
+def _install(a: argparse.Namespace, store: ModelStore, trusted: list) -> int:
+    if a.action == "install":
+        data, where, sig = _from_file(a, store, trusted)
+    else:
+        data, where, sig = _from_stdin(a, store)
+    res = store.install(data, where, sig, trusted, reinstall=a.reinstall, force=a.force)
+    _say_pruned(res.pruned)
+    _warn_not_learnt(res.record, where)
+    again = " (installed here before)" if res.again else ""
+    if res.already_active:
+        again = " (it was already: nothing changed)"
+    rec = res.record
+    print(f"installed {printable(rec.name)} {rec.sha256[:12]} ({rec.size} bytes): active{again}")
+    return 0
+
+
+def _list(store: ModelStore, as_json: bool) -> int:
+    listing = store.list()
+    if as_json:
+        print(json.dumps(listing.as_dict()))
+        return 0
+    if listing.models:
+        print(
+            f"  {'sha256':<12}  {'name':<28} {'classes':<20} {'size':>10} "
+            f"{'cost per 1280x960 frame':<{COST_W}}{'training':<{TRAINING_W}}"
+            "installed  (* active)"
+        )
+    for m in listing.models:
+        print(_list_line(m))
+    if not listing.models:
+        print(f"no models in {store.shown}")
+    return 0
+
+
+def _list_line(m: ListedModel) -> str:
+    """One model of `model list`, in its columns."""
+    r = m.record  # as read: a hand-edited record may hold anything
+    mark = "*" if m.active else " "
+    names = r.get("classes")
+    names = ",".join(map(str, names)) if isinstance(names, list) else "?"
+    classes = printable(names, 17)  # cut to its column ('...' included)
+    size = plain_number(r.get("size"), 1e12) or 0.0
+    role = f"  ({m.role})" if m.role not in ("", "active") else ""
+    return (
+        f"{mark} {m.sha256[:12]}  {printable(str(r.get('name')), 25):<28} "
+        f"{classes:<20} {size / 1024:7.0f} KB {_figures(r)}"
+        f"{printable(_to_the_second(r.get('installed')))}{role}"
+    )
+
+
+def _activate(a: argparse.Namespace, store: ModelStore, trusted: list) -> int:
+    if not a.target:
+        raise BadInput("model activate: NAME_OR_SHA is required")
+    info = store.activate(a.target, trusted)
+    _warn_not_learnt(info, f"model {info.sha256[:12]}")
+    print(f"active: {printable(info.name)} {info.sha256[:12]}")
+    by_name = info.name == a.target and not info.sha256.startswith(a.target)
+    models = store.list().models if by_name else ()
+    same = [m for m in models if m.record.get("name") == a.target]
+    if len(same) > 1:  # several models carry the name: the newest was taken
+        print(
+            f"scopecount: note: {len(same)} models are named {printable(a.target)}; this is "
+            "the newest installed (give a sha256 from `model list` for another)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _rollback(store: ModelStore, trusted: list) -> int:
+    info = store.rollback(trusted)
+    _warn_not_learnt(info, f"model {info.sha256[:12]}")
+    kept = f"; {info.left[:12]} stays in the store" if info.left else ""
+    print(f"rolled back: active {printable(info.name)} {info.sha256[:12]}{kept}")
+    return 0
 
 
 def _sign(a: argparse.Namespace) -> int:

@@ -169,7 +169,7 @@ class Counter:
                 if step is None:
                     break
                 ratio = scale / s2 * step  # the frame's zoom against training, all told
-        flags = ["zoom"] if zoom_.flag(ratio) else []
+        flags = ["zoom"] if zoom_.flag(ratio, ref) else []
         ms = (time.perf_counter() - t) * 1000
         z = None if ratio is None else round(ratio, 3)
         return CountResult(d.counts, d.points, d.sums, ms, z, rescaled, flags)

@@ -204,6 +204,41 @@ def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
 
 def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
     """Every check of parse_metadata, without building a ModelInfo: the checked values."""
+    _check_format(meta, where)
+    name = check_name(meta["scopecount.name"], "scopecount.name", where, MAX_NAME_CHARS)
+    classes = _check_classes(meta, where)
+    mean, std = _check_normalization(meta, where)
+    stride = _number(where, "scopecount.output_stride", meta["scopecount.output_stride"], 1, 64)
+    if stride != int(stride):
+        raise ModelError(f"{where}: metadata scopecount.output_stride must be an integer")
+    scale = _number(where, "scopecount.input_scale", meta["scopecount.input_scale"], 0.01, 16)
+    size = _number(where, "scopecount.object_size_px", meta["scopecount.object_size_px"], 0.5, 2000)
+    dec = _json(where, "scopecount.decode", meta["scopecount.decode"], dict)
+    cs = _number(where, "scopecount.decode.count_scale", dec.get("count_scale"), 0.1, 10)
+    ks = _number(where, "scopecount.decode.kernel_sigma", dec.get("kernel_sigma"), 0.1, 100)
+    zoom = (
+        _check_zoom(meta["scopecount.zoom"], where, size * scale)
+        if "scopecount.zoom" in meta
+        else None
+    )
+    return {
+        "name": name,
+        "classes": classes,
+        "size": size,
+        "scale": scale,
+        "mean": mean,
+        "std": std,
+        "stride": int(stride),
+        "count_scale": cs,
+        "kernel_sigma": ks,
+        "zoom": zoom,
+        "training": _json(where, "scopecount.training", meta["scopecount.training"], dict),
+        "metrics": _json(where, "scopecount.metrics", meta["scopecount.metrics"], dict),
+    }
+
+
+def _check_format(meta: dict[str, str], where: str) -> None:
+    """Every required key there, no value too long, and the format version this code reads."""
     missing = [k for k in REQUIRED_KEYS if k not in meta]
     if missing:
         raise ModelError(f"{where}: not a scopecount model (metadata {missing[0]} missing)")
@@ -218,7 +253,9 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
             f"{where}: metadata scopecount.format={meta['scopecount.format']!r}, "
             f"this scopecount reads format {FORMAT_VERSION}"
         )
-    name = check_name(meta["scopecount.name"], "scopecount.name", where, MAX_NAME_CHARS)
+
+
+def _check_classes(meta: dict[str, str], where: str) -> list[str]:
     classes = _json(where, "scopecount.classes", meta["scopecount.classes"], list)
     if not classes:
         raise ModelError(f"{where}: metadata scopecount.classes must be non-empty class names")
@@ -230,6 +267,11 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
         check_name(c, f"scopecount.classes[{i}]", where, MAX_CLASS_CHARS)
     if len(set(classes)) != len(classes):
         raise ModelError(f"{where}: metadata scopecount.classes has duplicate names")
+    return classes
+
+
+def _check_normalization(meta: dict[str, str], where: str) -> tuple[list[float], list[float]]:
+    """The input's per-channel mean and std: three finite numbers each."""
     norm = _json(where, "scopecount.normalization", meta["scopecount.normalization"], dict)
     mean, std = norm.get("mean"), norm.get("std")
     ok = isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == 3
@@ -239,45 +281,27 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
             f"{where}: metadata scopecount.normalization needs mean and std, 3 finite numbers "
             "each (std at least 0.001)"
         )
-    stride = _number(where, "scopecount.output_stride", meta["scopecount.output_stride"], 1, 64)
-    if stride != int(stride):
-        raise ModelError(f"{where}: metadata scopecount.output_stride must be an integer")
-    scale = _number(where, "scopecount.input_scale", meta["scopecount.input_scale"], 0.01, 16)
-    size = _number(where, "scopecount.object_size_px", meta["scopecount.object_size_px"], 0.5, 2000)
-    dec = _json(where, "scopecount.decode", meta["scopecount.decode"], dict)
-    cs = _number(where, "scopecount.decode.count_scale", dec.get("count_scale"), 0.1, 10)
-    ks = _number(where, "scopecount.decode.kernel_sigma", dec.get("kernel_sigma"), 0.1, 100)
-    zoom = None
-    if "scopecount.zoom" in meta:
-        z = _json(where, "scopecount.zoom", meta["scopecount.zoom"], dict)
-        zoom = (
-            _number(where, "scopecount.zoom.ref_px", z.get("ref_px"), 0.5, 2000),
-            _number(where, "scopecount.zoom.lo", z.get("lo"), 0.01, 1),
-            _number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
-            bool(z.get("adapt", False)),
+    return [float(v) for v in mean], [float(v) for v in std]
+
+
+def _check_zoom(text: str, where: str, shown: float) -> tuple[float, float, float, bool]:
+    """scopecount.zoom: the object measure frames are compared with, and the training images'
+    spread around it (`shown`: the object size the model is shown, in its input pixels)."""
+    z = _json(where, "scopecount.zoom", text, dict)
+    zoom = (
+        _number(where, "scopecount.zoom.ref_px", z.get("ref_px"), 0.5, 2000),
+        _number(where, "scopecount.zoom.lo", z.get("lo"), 0.01, 1),
+        _number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
+        bool(z.get("adapt", False)),
+    )
+    # What `train` writes: the measure of objects shown at the model's own size. Far from
+    # it, a frame would be recounted at a scale the model never had in mind.
+    if not shown / 3 <= zoom[0] <= shown * 3:
+        raise ModelError(
+            f"{where}: metadata scopecount.zoom.ref_px={zoom[0]:g} is far from the object "
+            f"size the model is shown ({shown:g} px): not a zoom reference `train` made"
         )
-        # What `train` writes: the measure of objects shown at the model's own size. Far from
-        # it, a frame would be recounted at a scale the model never had in mind.
-        shown = size * scale
-        if not shown / 3 <= zoom[0] <= shown * 3:
-            raise ModelError(
-                f"{where}: metadata scopecount.zoom.ref_px={zoom[0]:g} is far from the object "
-                f"size the model is shown ({shown:g} px): not a zoom reference `train` made"
-            )
-    return {
-        "name": name,
-        "classes": classes,
-        "size": size,
-        "scale": scale,
-        "mean": [float(v) for v in mean],
-        "std": [float(v) for v in std],
-        "stride": int(stride),
-        "count_scale": cs,
-        "kernel_sigma": ks,
-        "zoom": zoom,
-        "training": _json(where, "scopecount.training", meta["scopecount.training"], dict),
-        "metrics": _json(where, "scopecount.metrics", meta["scopecount.metrics"], dict),
-    }
+    return zoom
 
 
 def sha256_bytes(data: bytes) -> str:

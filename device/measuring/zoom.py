@@ -26,6 +26,7 @@ RELATIVE = np.geomspace(0.3, 3.3, 15)
 # A frame is recounted only outside the training images' own spread widened by this much.
 MARGIN = 1.1
 # Beyond these ratios a count is not trusted even after correction: the record is flagged.
+# For models made before `train` measured each model's own range (ZoomRef.flag_lo/hi).
 FLAG_BELOW, FLAG_ABOVE = 0.62, 2.2
 # Training images whose measures spread wider than this: the measure is not trusted for
 # these objects (large cells with thin walls read at random scales), and frames are counted
@@ -45,6 +46,10 @@ class ZoomRef:
     lo: float = 1.0  # smallest per-image ratio to ref_px among the training images
     hi: float = 1.0
     adapt: bool = True  # False where the measure did not agree across training images
+    # The zooms this model counts well at (export/zoom_range.py, measured by `train` on
+    # held-back images); models made before it keep the one rule for every model.
+    flag_lo: float = FLAG_BELOW
+    flag_hi: float = FLAG_ABOVE
 
     def needs_recount(self, ratio: float | None) -> bool:
         if ratio is None or not self.adapt:
@@ -135,6 +140,7 @@ def training_ref(grays: list[np.ndarray], points: list[np.ndarray], shown_px: fl
     return ZoomRef(ref, lo, hi, adapt=len(known) >= 2 and hi / lo <= MAX_SPREAD)
 
 
-def flag(ratio: float | None) -> bool:
-    """Far outside the taught size: not trusted even after a recount."""
-    return ratio is not None and not FLAG_BELOW <= ratio <= FLAG_ABOVE
+def flag(ratio: float | None, ref: ZoomRef | None = None) -> bool:
+    """Outside the zooms the model counts well at: not trusted even after a recount."""
+    lo, hi = (ref.flag_lo, ref.flag_hi) if ref is not None else (FLAG_BELOW, FLAG_ABOVE)
+    return ratio is not None and not lo <= ratio <= hi

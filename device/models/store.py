@@ -40,6 +40,14 @@ from device.models.store_records import (
     installed_at,
     read_record,
 )
+from device.models.store_results import (
+    ActiveModel,
+    InstallRecord,
+    InstallResult,
+    ListedModel,
+    Pruned,
+    StoreListing,
+)
 
 MAX_STATE_BYTES = 4 * 1024 * 1024  # sha256 lists: tens of thousands of installs
 _SHA = re.compile(r"[0-9a-f]{64}")
@@ -162,9 +170,9 @@ class ModelStore:
         trusted: list | None = None,
         reinstall: bool = False,
         force: bool = False,
-    ) -> dict:
-        """Check, store and activate a model. The result has "pruned": what install removed.
-        A model that `train` marked as not learnt is refused unless `force`."""
+    ) -> InstallResult:
+        """Check, store and activate a model; the result says what install pruned. A model that
+        `train` marked as not learnt is refused unless `force`."""
         sha = sha256_bytes(data)
         if trusted and not reinstall:
             self._refuse_resent(sha, where)  # cheap: before the checks
@@ -184,20 +192,21 @@ class ModelStore:
                 raise BadInput(
                     f"refused {where}: less than {self.limits.min_free_bytes >> 20} MB free"
                 )
-            info = {
-                "sha256": sha,
-                "name": smoke["name"],
-                "classes": smoke["classes"],
-                "size": len(data),
+            record = InstallRecord(
+                sha256=sha,
+                name=smoke["name"],
+                classes=tuple(smoke["classes"]),
+                size=len(data),
                 # to the microsecond: `activate NAME` takes the newest of a name
-                "installed": datetime.now().astimezone().isoformat(timespec="microseconds"),
-                "signed": bool(trusted),
+                installed=datetime.now().astimezone().isoformat(timespec="microseconds"),
+                signed=bool(trusted),
                 **{k: smoke[k] for k in FIGURE_KEYS},
-            }
+            )
             again, already = sha in st.seen, st.active == sha
             if not _holds(self.path_of(sha), sha):
                 replace_file(self.path_of(sha), data)
-            replace_file(self.models / f"{sha}.json", (json.dumps(info) + "\n").encode())
+            text = json.dumps(record.as_dict()) + "\n"
+            replace_file(self.models / f"{sha}.json", text.encode())
             if trusted and signature:
                 # Kept so that activate and rollback can check it again against the keys
                 # trusted then (a key removed from trusted_keys withdraws what it signed).
@@ -206,7 +215,7 @@ class ModelStore:
             if not again:
                 st.seen.append(sha)
             pruned = self._prune(st)
-        return {**info, "again": again, "already_active": already, "pruned": pruned}
+        return InstallResult(record, again=again, already_active=already, pruned=pruned)
 
     def _refuse_resent(self, sha: str, where: str) -> None:
         st = self.read_state()
@@ -223,19 +232,17 @@ class ModelStore:
                 f"has been replaced; a signed-only store does not take it back by a push ({how})"
             )
 
-    def _prune(self, st: State) -> list[dict]:
+    def _prune(self, st: State) -> tuple[Pruned, ...]:
         """Under the lock: trim the history, write state.json, then delete what it left out."""
         st.previous = st.previous[: max(1, self.limits.keep)]
         st.left = st.left[: self.limits.keep]
         self._write_state(st)  # before any delete: state.json never names a removed file
         keep = st.kept()
-        pruned = []
+        pruned: list[Pruned] = []
         for p in sorted(self.models.glob("*.onnx")):
             if p.stem in keep:
                 continue
-            pruned.append(
-                {"sha256": p.stem, "name": self._info(p.stem).get("name", "?"), "path": str(p)}
-            )
+            pruned.append(Pruned(p.stem, str(self._info(p.stem).get("name", "?")), str(p)))
             p.unlink(missing_ok=True)
             for ext in (".json", ".sig"):
                 (self.models / f"{p.stem}{ext}").unlink(missing_ok=True)
@@ -245,12 +252,12 @@ class ModelStore:
             if p.stem not in keep and _SHA.fullmatch(p.stem):
                 p.unlink(missing_ok=True)
         for p in sorted(self.models.glob(".*.tmp*")):
-            pruned.append({"sha256": "", "name": "(unfinished write)", "path": str(p)})
+            pruned.append(Pruned("", "(unfinished write)", str(p)))
             p.unlink(missing_ok=True)
         fsync_dir(self.models)
-        return pruned
+        return tuple(pruned)
 
-    def list(self) -> dict:
+    def list(self) -> StoreListing:
         st = self.read_state()
         # `rollback` goes to the first of the earlier models; the others are older ones
         roles = {s: "previous" if i == 0 else "older" for i, s in enumerate(st.previous)}
@@ -261,34 +268,33 @@ class ModelStore:
         for meta in sorted(self.models.glob("*.json")):
             info = read_record(meta)
             # A record names its own model: only one whose name is a sha256 (never a path).
-            if info is None or info.get("sha256") != meta.stem or not _SHA.fullmatch(meta.stem):
+            sha = meta.stem
+            if info is None or info.get("sha256") != sha or not _SHA.fullmatch(sha):
                 continue
-            info = self._with_figures(info, meta.stem)
-            info["active"] = info["sha256"] == st.active
-            info["role"] = roles.get(info["sha256"], "")
-            models.append(info)
-        models.sort(key=installed_at, reverse=True)
-        return {
-            "store": str(self.root),
-            "active_sha256": st.active,
-            "previous_sha256": st.previous[0] if st.previous else None,
-            "models": models,
-        }
+            record = self._with_figures(info, sha)
+            models.append(ListedModel(sha, record, sha == st.active, roles.get(sha, "")))
+        models.sort(key=lambda m: installed_at(m.record), reverse=True)
+        return StoreListing(
+            store=str(self.root),
+            active_sha256=st.active,
+            previous_sha256=st.previous[0] if st.previous else None,
+            models=tuple(models),
+        )
 
     def resolve(self, name_or_sha: str) -> str:
-        models = self.list()["models"]
-        hits = [m for m in models if m["sha256"] == name_or_sha]
+        models = self.list().models
+        hits = [m for m in models if m.sha256 == name_or_sha]
         if not hits and len(name_or_sha) >= 6:
-            hits = [m for m in models if m["sha256"].startswith(name_or_sha)]
+            hits = [m for m in models if m.sha256.startswith(name_or_sha)]
         if not hits:
-            hits = [m for m in models if m.get("name") == name_or_sha][:1]
+            hits = [m for m in models if m.record.get("name") == name_or_sha][:1]
         if not hits:
             raise BadInput(
                 f"{name_or_sha[:80]!r}: no such model in {self.shown} (see `model list`)"
             )
         if len(hits) > 1:
             raise BadInput(f"{name_or_sha}: matches {len(hits)} models, give more of the sha256")
-        return hits[0]["sha256"]
+        return hits[0].sha256
 
     def _stored_bytes(self, sha: str, trusted: list | None) -> bytes:
         """A stored model's bytes, checked against its name and, in a signed-only store,
@@ -317,7 +323,7 @@ class ModelStore:
             verify(data, sig.strip(), trusted, f"{name!r} ({sha[:12]})")
         return data
 
-    def activate(self, name_or_sha: str, trusted: list | None = None) -> dict:
+    def activate(self, name_or_sha: str, trusted: list | None = None) -> ActiveModel:
         """Make a stored model active again; the one it replaces becomes the rollback target."""
         sha = self.resolve(name_or_sha)
         path = self.path_of(sha)
@@ -330,9 +336,9 @@ class ModelStore:
             if st.make_active(sha):
                 self._write_state(st)
         figures = {k: checked[k] for k in FIGURE_KEYS}
-        return {**self._info(sha), **figures}
+        return ActiveModel.of(sha, {**self._info(sha), **figures})
 
-    def rollback(self, trusted: list | None = None) -> dict:
+    def rollback(self, trusted: list | None = None) -> ActiveModel:
         """The previous model becomes active; the one left stays in the store (see `left`)."""
         if not self.state_path.exists():  # nothing to lock (and no folder to create)
             raise BadInput(f"{self.shown}: no previous model to roll back to")
@@ -355,7 +361,7 @@ class ModelStore:
             figures = figures_of(data, str(self.path_of(sha)))
         except ModelError:  # it was checked at install; the warning is advice only
             figures = {}
-        return {**self._info(sha), **figures, "left": left}
+        return ActiveModel.of(sha, {**self._info(sha), **figures}, left)
 
 
 def _holds(path: Path, sha: str) -> bool:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from device.core.durable import append_line, fsync_dir, makedirs_durable
-from device.records.dayfolder import DayFolder, Record, Void, unique_id
+from device.records.dayfolder import DayFolder, Detection, Record, Void, unique_id
 
 log = logging.getLogger(__name__)
 
@@ -82,78 +82,145 @@ def flush_day(
 ) -> FlushReport:
     """Flush one spool day; with a `deadline` (time.monotonic()), stop after the record that
     passes it (report.more) and go on from there at the next call."""
-    rep = FlushReport()
-    done = progress(src)
-    lines = src.lines()
-    if any(n not in done for n in range(len(lines))):
-        if not still_mounted():
-            return FlushReport(complete=False)
-        makedirs_durable(dest.images)
+    return _DayFlush(src, dest, still_mounted, quarantine).run(deadline)
+
+
+@dataclass
+class StickIndex:
+    """What the stick's day folder holds, read once per flush and kept up to date as records
+    go to it: a record there already (by content) is not written again, and an id another
+    record holds there is not reused."""
+
+    by_key: dict[str, str]  # content key -> the record's id on the stick
+    taken: set[str]  # ids in use on the stick
+    with_points: set[str]  # images whose points rows are on the stick
+
+    @classmethod
+    def read(cls, dest: DayFolder) -> StickIndex:
         on_stick = dest.records()
-        by_key = {r.content_key(): r.id for r in on_stick}
-        taken = {r.id for r in on_stick}
-        with_points = set(dest.detections())
-        points = src.detections()
-    for n, line in enumerate(lines):
-        if n in done:
-            continue
-        if deadline is not None and rep.moved + rep.skipped and time.monotonic() >= deadline:
-            rep.complete, rep.more = False, True
-            return rep
-        if not still_mounted():
-            rep.complete = False
-            return rep
+        return cls(
+            by_key={r.content_key(): r.id for r in on_stick},
+            taken={r.id for r in on_stick},
+            with_points=set(dest.detections()),
+        )
+
+
+class _DayFlush:
+    """One flush of one spool day: its records in order, then its voids, then the day retired.
+    Any step finds the stick gone: the report says incomplete, and the spool keeps the rest."""
+
+    def __init__(
+        self,
+        src: DayFolder,
+        dest: DayFolder,
+        still_mounted: Callable[[], bool],
+        quarantine: Path,
+    ) -> None:
+        self.src, self.dest = src, dest
+        self.still_mounted = still_mounted
+        self.quarantine = quarantine
+        self.rep = FlushReport()
+        self.done = progress(src)  # spool line -> (spool id, stick id), across cut flushes
+
+    def run(self, deadline: float | None) -> FlushReport:
+        lines = self.src.lines()
+        todo = [n for n in range(len(lines)) if n not in self.done]
+        if todo and not self._move(lines, todo, deadline):
+            return self.rep
+        return self._close_day()
+
+    def _move(self, lines: list[str], todo: list[int], deadline: float | None) -> bool:
+        """The records not moved yet; False where the stick went or the slice ended."""
+        if not self.still_mounted():
+            self.rep.complete = False
+            return False
+        makedirs_durable(self.dest.images)
+        stick = StickIndex.read(self.dest)
+        points = self.src.detections()
+        rep = self.rep
+        for n in todo:
+            if deadline is not None and rep.moved + rep.skipped and time.monotonic() >= deadline:
+                rep.complete, rep.more = False, True
+                return False
+            if not self.still_mounted():
+                rep.complete = False
+                return False
+            ids = self._one(n, lines[n], stick, points)
+            if ids is None:  # quarantined (and marked done)
+                continue
+            if not self.still_mounted():  # written to a stick that is going: the spool keeps it
+                rep.complete = False
+                return False
+            _mark(self.src, n, *ids)
+            self.done[n] = ids
+        return True
+
+    def _one(
+        self, n: int, line: str, stick: StickIndex, points: dict[str, list[Detection]]
+    ) -> tuple[str, str] | None:
+        """One spool line onto the stick: (its spool id, its stick id), or None when the line
+        is unreadable (kept aside in the quarantine)."""
         try:
             rec = Record.from_json(line)
         except ValueError as e:
-            makedirs_durable(quarantine)
-            append_line(quarantine / f"{src.day}.jsonl", line)
+            makedirs_durable(self.quarantine)
+            append_line(self.quarantine / f"{self.src.day}.jsonl", line)
             log.error(
-                "%s: line %d unreadable (%s): kept in %s", src.records_path, n + 1, e, quarantine
+                "%s: line %d unreadable (%s): kept in %s",
+                self.src.records_path,
+                n + 1,
+                e,
+                self.quarantine,
             )
-            _mark(src, n, "", "")
-            rep.quarantined += 1
-            continue
+            _mark(self.src, n, "", "")
+            self.rep.quarantined += 1
+            return None
         key = rec.content_key()
-        if key in by_key:
-            target = by_key[key]
-            rep.skipped += 1
-        else:
-            target = unique_id(rec.id, taken.__contains__)
-            out = rec.moved(target, "stick")
-            out.extra["flushed_from_spool"] = True
-            img = src.images / rec.image_name
-            image = img.read_bytes() if img.exists() else None
-            skip_points = out.image_name in with_points
-            dest.append(out, image, points.get(rec.image_name, []), skip_points=skip_points)
-            by_key[key] = target
-            taken.add(target)
-            rep.moved += 1
-            if target != rec.id:
-                log.warning(
-                    "flush: %s clashes with a different record on the stick: kept as %s",
-                    rec.id,
-                    target,
-                )
-                rep.renamed.append((rec.id, target))
-        if not still_mounted():  # written to a stick that is going: the spool keeps it too
-            rep.complete = False
-            return rep
-        _mark(src, n, rec.id, target)
-        done[n] = (rec.id, target)
-    # Every record is on the stick: now its voids (ids as they are there), once each.
-    if not still_mounted():
-        return FlushReport(rep.moved, rep.skipped, rep.renamed, rep.quarantined, False)
-    renamed = {old: new for old, new in done.values() if old}
-    for v in src.voids():
-        dest.add_void(Void(renamed.get(v.id, v.id), v.time), regenerate=False)
-    if dest.records_path.exists():
-        dest.write_counts()  # rows a cut flush wrote twice are gone, voids are marked
-    if not still_mounted():
-        rep.complete = False
-        return rep
-    _retire(src.path)
-    return rep
+        if key in stick.by_key:
+            self.rep.skipped += 1
+            return rec.id, stick.by_key[key]
+        return rec.id, self._write(rec, key, stick, points)
+
+    def _write(
+        self, rec: Record, key: str, stick: StickIndex, points: dict[str, list[Detection]]
+    ) -> str:
+        """A record not on the stick yet: written there (under a new id where its own is
+        taken); its id on the stick."""
+        target = unique_id(rec.id, stick.taken.__contains__)
+        out = rec.moved(target, "stick")
+        out.extra["flushed_from_spool"] = True
+        img = self.src.images / rec.image_name
+        image = img.read_bytes() if img.exists() else None
+        skip_points = out.image_name in stick.with_points
+        self.dest.append(out, image, points.get(rec.image_name, []), skip_points=skip_points)
+        stick.by_key[key] = target
+        stick.taken.add(target)
+        self.rep.moved += 1
+        if target != rec.id:
+            log.warning(
+                "flush: %s clashes with a different record on the stick: kept as %s",
+                rec.id,
+                target,
+            )
+            self.rep.renamed.append((rec.id, target))
+        return target
+
+    def _close_day(self) -> FlushReport:
+        """Every record is on the stick: now its voids (ids as they are there), once each, then
+        the spool day goes."""
+        if not self.still_mounted():
+            self.rep.complete = False
+            return self.rep
+        renamed = {old: new for old, new in self.done.values() if old}
+        for v in self.src.voids():
+            self.dest.add_void(Void(renamed.get(v.id, v.id), v.time), regenerate=False)
+        if self.dest.records_path.exists():
+            self.dest.write_counts()  # rows a cut flush wrote twice are gone, voids are marked
+        if not self.still_mounted():
+            self.rep.complete = False
+            return self.rep
+        _retire(self.src.path)
+        return self.rep
 
 
 def _retire(day_dir: Path) -> None:

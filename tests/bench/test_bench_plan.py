@@ -1,7 +1,7 @@
 """The accuracy benchmark's splits: tiny folders leave-one-out at their main zoom, photographs at
 another zoom in rows of their own, larger folders random hold-outs."""
 
-from export.train import DEFAULT_BUDGET_GMAC
+from export.train_options import DEFAULT_BUDGET_GMAC
 from tests.benchmarks.accuracy import (
     DEFAULT_ARCH,
     first_split,

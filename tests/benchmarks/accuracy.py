@@ -33,13 +33,8 @@ from export.folder import TrainingFolder, read_folder
 from export.net import ARCHS
 from export.onnx_macs import conv_macs
 from export.scaling import measure_sizes
-from export.train import (
-    DEFAULT_BUDGET_GMAC,
-    DEFAULT_STEPS,
-    Int8Refused,
-    TrainOptions,
-    train,
-)
+from export.train import Int8Refused, TrainOptions, train
+from export.train_options import DEFAULT_BUDGET_GMAC, DEFAULT_STEPS
 from tests.conftest import SHARED_DATA
 
 DEFAULT_ARCH = TrainOptions().arch
@@ -163,7 +158,7 @@ def run_split(
     t0 = time.monotonic()
     opts = TrainOptions(steps=steps, budget_gmac=budget, seed=split, threads=1, arch=arch)
     try:
-        rep = train(train_dir, out, opts)
+        rep = train(train_dir, out, opts).as_dict()
     except Int8Refused as e:  # the float model stands in, and the table says so
         print(f"{tag}: {e}", file=sys.stderr)
         rep = json.loads(out.with_name(out.stem + ".report.json").read_text())

@@ -21,17 +21,30 @@ def model_bytes(name: str, classes=("egg",)) -> bytes:
     return onnx_fixtures.bright_spot_model(list(classes), meta=meta)
 
 
+def test_what_install_returns_is_what_it_writes_and_list_shows(tmp_path):
+    """The install record on disk, install's result and `model list --json` agree, key for key
+    and in the same order (the JSON a lab's scripts read)."""
+    st = ModelStore(tmp_path / "store")
+    res = st.install(model_bytes("a"))
+    path = tmp_path / "store" / "models" / f"{res.record.sha256}.json"
+    on_disk = json.loads(path.read_text())
+    assert list(on_disk.items()) == list(res.record.as_dict().items())
+    assert res.as_dict() == {**on_disk, "again": False, "already_active": False, "pruned": []}
+    listed = st.list().as_dict()["models"]
+    assert listed == [{**on_disk, "active": True, "role": "active"}]
+
+
 def test_install_list_activate_rollback(tmp_path):
     st = ModelStore(tmp_path / "store")
     a, b = model_bytes("a"), model_bytes("b")
     st.install(a)
     st.install(b)
     listing = st.list()
-    assert listing["active_sha256"] == hashlib.sha256(b).hexdigest()
-    assert {m["name"] for m in listing["models"]} == {"a", "b"}
-    assert st.activate("a")["name"] == "a"
+    assert listing.active_sha256 == hashlib.sha256(b).hexdigest()
+    assert {m.record["name"] for m in listing.models} == {"a", "b"}
+    assert st.activate("a").name == "a"
     assert st.active_sha() == hashlib.sha256(a).hexdigest()
-    assert st.rollback()["name"] == "b"
+    assert st.rollback().name == "b"
     with pytest.raises(BadInput, match="no such model"):
         st.activate("zzz")
 
@@ -40,7 +53,7 @@ def test_keeps_only_configured_history(tmp_path):
     st = ModelStore(tmp_path / "s", Limits(keep=1))
     for n in "abc":
         st.install(model_bytes(n))
-    names = sorted(m["name"] for m in st.list()["models"])
+    names = sorted(m.record["name"] for m in st.list().models)
     assert names == ["b", "c"]
     assert len(list((tmp_path / "s" / "models").glob("*.onnx"))) == 2
 
@@ -84,7 +97,7 @@ def test_signatures_when_keys_are_trusted(tmp_path):
         st.install(altered, signature=sign(data, load_private_key(key)), trusted=trusted)
     assert "trusted key" not in str(e.value)
     info = st.install(data, signature=sign(data, load_private_key(key)), trusted=trusted)
-    assert info["signed"] is True and st.list()["models"][0]["name"] == "signed"
+    assert info.record.signed is True and st.list().models[0].record["name"] == "signed"
 
 
 def test_watched_model_hot_swap_and_rollback_on_failure(tmp_path):
@@ -111,15 +124,15 @@ def test_rollback_keeps_the_model_it_leaves(tmp_path):
     sha_a, sha_b = hashlib.sha256(a).hexdigest(), hashlib.sha256(b).hexdigest()
     st.install(a)
     st.install(b)
-    assert st.activate("a")["name"] == "a"
+    assert st.activate("a").name == "a"
     info = st.rollback()
-    assert info["name"] == "b" and info["left"] == sha_a
+    assert info.name == "b" and info.left == sha_a
     # Both files are still there, and the model left can be brought back by name.
     assert st.path_of(sha_a).read_bytes() == a and st.path_of(sha_b).read_bytes() == b
-    roles = {m["name"]: m["role"] for m in st.list()["models"]}
+    roles = {m.record["name"]: m.role for m in st.list().models}
     assert roles == {"b": "active", "a": "rolled back from"}
-    assert st.activate("a")["name"] == "a"
-    assert st.list()["previous_sha256"] == sha_b
+    assert st.activate("a").name == "a"
+    assert st.list().previous_sha256 == sha_b
 
 
 def test_pruning_never_removes_the_active_or_previous_model_and_says_what_it_removes(tmp_path):
@@ -129,20 +142,20 @@ def test_pruning_never_removes_the_active_or_previous_model_and_says_what_it_rem
     for n in "abcd":
         data = model_bytes(n)
         shas[n] = hashlib.sha256(data).hexdigest()
-        pruned += st.install(data)["pruned"]
+        pruned += st.install(data).pruned
     # keep = 0 still keeps the model a rollback goes to.
-    assert sorted(m["name"] for m in st.list()["models"]) == ["c", "d"]
-    assert [(p["name"], p["sha256"]) for p in pruned] == [("a", shas["a"]), ("b", shas["b"])]
+    assert sorted(m.record["name"] for m in st.list().models) == ["c", "d"]
+    assert [(p.name, p.sha256) for p in pruned] == [("a", shas["a"]), ("b", shas["b"])]
     assert all(not (tmp_path / "s" / "models" / f"{shas[n]}.onnx").exists() for n in "ab")
-    assert st.rollback()["name"] == "c"
+    assert st.rollback().name == "c"
     # The model rolled back from is kept through the next install when keep allows one.
     st2 = ModelStore(tmp_path / "s2", Limits(keep=1))
     for n in "xy":
         st2.install(model_bytes(n))
     st2.rollback()  # active x, y left
     out = st2.install(model_bytes("z"))
-    assert out["pruned"] == []
-    assert sorted(m["role"] for m in st2.list()["models"]) == [
+    assert out.pruned == ()
+    assert sorted(m.role for m in st2.list().models) == [
         "active",
         "previous",
         "rolled back from",
@@ -156,7 +169,7 @@ def test_install_removes_files_of_a_killed_writer_and_says_so(tmp_path):
     stray.write_bytes(b"half a model")
     out = st.install(model_bytes("b"))
     assert not stray.exists()
-    assert [p["path"] for p in out["pruned"]] == [str(stray)]
+    assert [p.path for p in out.pruned] == [str(stray)]
 
 
 def test_state_json_never_names_a_path(tmp_path):
@@ -190,13 +203,13 @@ def test_signed_store_refuses_a_replaced_model_pushed_again(tmp_path):
     assert "v1" in str(e.value)
     assert (tmp_path / "s" / "state.json").read_bytes() == before
     # The active model pushed again (a playbook run twice) is fine and changes nothing.
-    assert st.install(v2, "standard input", sign(v2, priv), [pub])["again"] is True
+    assert st.install(v2, "standard input", sign(v2, priv), [pub]).again is True
     assert st.active_sha() == hashlib.sha256(v2).hexdigest()
     # Going back is a decision taken at the bench: activate, rollback, or install --reinstall.
-    assert st.rollback()["name"] == "v1"
+    assert st.rollback().name == "v1"
     st.activate("v2")
     info = st.install(v1, "v1.onnx", sign(v1, priv), [pub], reinstall=True)
-    assert info["again"] is True and st.active_sha() == hashlib.sha256(v1).hexdigest()
+    assert info.again is True and st.active_sha() == hashlib.sha256(v1).hexdigest()
 
 
 def test_unsigned_store_takes_a_model_back(tmp_path):
@@ -204,7 +217,7 @@ def test_unsigned_store_takes_a_model_back(tmp_path):
     v1, v2 = model_bytes("v1"), model_bytes("v2")
     st.install(v1)
     st.install(v2)
-    assert st.install(v1)["again"] is True
+    assert st.install(v1).again is True
     assert st.active_sha() == hashlib.sha256(v1).hexdigest()
 
 
@@ -281,7 +294,7 @@ def test_signed_only_store_activates_and_rolls_back_to_signed_models_only(tmp_pa
     st.install(v2, "v2.onnx", sign(v2, priv), [pub])
     with pytest.raises(BadInput, match="'old-unsigned'.*installed without a signature"):
         st.activate("old-unsigned", [pub])
-    assert st.rollback([pub])["name"] == "v1"  # signed: fine
+    assert st.rollback([pub]).name == "v1"  # signed: fine
     before = st.state()
     with pytest.raises(BadInput, match="installed without a signature"):
         st.rollback([pub])  # the next one back is the unsigned one
@@ -289,7 +302,7 @@ def test_signed_only_store_activates_and_rolls_back_to_signed_models_only(tmp_pa
     # A key taken out of trusted_keys withdraws what it signed.
     with pytest.raises(BadInput, match="does not match any trusted key"):
         st.activate("v2", [other_pub])
-    assert st.activate("v2", [pub])["name"] == "v2"
+    assert st.activate("v2", [pub]).name == "v2"
 
 
 def test_the_benchs_own_rollback_goes_to_signed_models_only(tmp_path):

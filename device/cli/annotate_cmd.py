@@ -1,0 +1,49 @@
+"""`scopecount annotate FOLDER`: a local web page to add, move and remove points
+(export/annotate_server.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+from device.cli.options import Subcommands, add_model_option
+from device.core.errors import BadInput
+
+
+def register(sub: Subcommands) -> None:
+    an = sub.add_parser(
+        "annotate",
+        help="a local web page to add, move and remove points",
+        description="Serve FOLDER on 127.0.0.1: click to add a point, click a point to remove "
+        "it, drag to move, wheel to zoom. With --model, images without points start with the "
+        "model's predictions. Every change is saved to FOLDER/points.csv atomically.",
+    )
+    an.add_argument("folder", metavar="FOLDER")
+    add_model_option(an, "pre-fill points with this model")
+    an.add_argument("--port", type=int, default=0, help="default: a free port")
+    an.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    an.set_defaults(func=run)
+
+
+def run(a: argparse.Namespace) -> int:
+    try:
+        from export.annotate_server import address, serve
+    except ImportError as e:
+        raise BadInput(f"annotate: {e}") from None
+
+    try:
+        server = serve(a.folder, a.model, a.port)
+    except OSError as e:  # the folder was read: what failed is the address
+        raise BadInput(f"--port {a.port}: cannot listen on 127.0.0.1 ({e.strerror})") from None
+    url = address(server)
+    # First line: the full address, secret included (the API refuses requests without it).
+    print(url, flush=True)
+    print(f"annotating {a.folder} (Ctrl-C to stop; every change is saved)", flush=True)
+    if not a.no_browser:
+        import webbrowser
+
+        webbrowser.open(url)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
