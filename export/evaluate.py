@@ -125,7 +125,11 @@ def learning_curve(
             out = Path(tmp) / f"m{n}.onnx"
             # train() names its folder in its log: show the user's folder, not our temp copy.
             with contextlib.redirect_stderr(_Relabel(sys.stderr, tmp, f"{name}[{n} images]")):
-                train(sub_dir, out, TrainOptions(steps=steps, minutes=minutes, seed=seed))
+                train(
+                    sub_dir,
+                    out,
+                    TrainOptions(steps=steps, minutes=minutes, seed=seed, zoom_range=False),
+                )
             m = evaluate_model(Counter.from_file(out), test)
             err = [abs(r["pred"] - r["true"]) for r in m["per_image"]]
             rows.append(

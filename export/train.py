@@ -47,6 +47,8 @@ from export.train_options import (
     resolve_device,
 )
 from export.train_report import TrainReport, sidecar
+from export.zoom_check import held_back_range
+from export.zoom_range import ZoomRange
 
 # int8 may count this much differently from float, image by image; beyond it int8 is refused.
 INT8_TOLERANCE = 0.02
@@ -99,17 +101,38 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> Train
     out = Path(out)
     check_options(out, opts)
     folder = read_training_folder(folder_path)
+    zr = held_back_range(folder, opts, train_on) if opts.zoom_range else None
+    return train_on(folder, out, opts, zr, t0)
+
+
+def train_on(
+    folder: TrainingFolder,
+    out: Path,
+    opts: TrainOptions,
+    zr: ZoomRange | None = None,
+    t0: float | None = None,
+) -> TrainReport:
+    """Train on these images (all of a folder, or the part the zoom check trains on)."""
+    t0 = time.monotonic() if t0 is None else t0
     device = resolve_device(opts.device)
     sc = plan_scaling(folder, opts)
     data = prepare(folder, folder.classes, sc.scales, sc.sigma)
     say_plan(folder, sc, opts, device)
     result = fit_network(data, len(folder.classes), opts, device)
     training = training_summary(folder, opts, sc, result, device, time.monotonic() - t0)
+    if zr is not None:
+        training["zoom_range"] = zr.as_json()
     counted = fit_counts(result.net, data)
     ih, iw = padded_input(opts.frame, sc.scale)
     macs = count_macs(result.net, ih, iw)
     info = model_info(out, opts, folder, sc, counted, training, macs / (ih * iw))
-    return export_models(out, opts, Trained(result, data, sc, counted, info, macs, t0))
+    if zr is not None and info.zoom is not None:
+        info.zoom = replace(info.zoom, flag_lo=zr.lo, flag_hi=zr.hi)
+    report = export_models(out, opts, Trained(result, data, sc, counted, info, macs, t0))
+    if zr is not None:
+        report = replace(report, zoom_range=zr.as_json() | {"text": zr.describe()})
+        report.write(out)
+    return report
 
 
 def read_training_folder(folder_path: str | Path) -> TrainingFolder:

@@ -50,6 +50,9 @@ class TrainOptions:
     description: str = ""
     synthetic: bool = False
     frame: tuple[int, int] = REFERENCE_FRAME_HW  # for the MACs line
+    # Measure the zooms the model counts well at on held-back images (export/zoom_check.py):
+    # a second, shorter-lived training run first.
+    zoom_range: bool = True
 
 
 class TrainRefused(Exception):

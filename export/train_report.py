@@ -10,7 +10,7 @@ from typing import Any
 
 # Known only later (the refusal, or once the int8 model is written): left out of the file until
 # they are, as they always were.
-LATE_KEYS = ("int8_refused", "removed_signatures", "int8_bytes", "float_bytes")
+LATE_KEYS = ("int8_refused", "removed_signatures", "int8_bytes", "float_bytes", "zoom_range")
 
 
 def sidecar(out: Path, suffix: str) -> Path:
@@ -42,6 +42,7 @@ class TrainReport:
     removed_signatures: list[str] | None = None  # .sig files of the models this one replaced
     int8_bytes: int | None = None
     float_bytes: int | None = None
+    zoom_range: dict[str, Any] | None = None  # export/zoom_range.py: None where not measured
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -164,7 +164,7 @@ def _warn_not_learnt(info: InstallRecord | ActiveModel, where: str) -> None:
         )
 
 
-COST_W, TRAINING_W = 31, 32  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
+COST_W, TRAINING_W = 31, 44  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
 
 
 def _figures(m: Mapping[str, object]) -> str:
@@ -176,6 +176,10 @@ def _figures(m: Mapping[str, object]) -> str:
     cost += f" (Pi 4 ~{pi4:.2f} s)" if pi4 is not None else ""
     training = f"train MAE {mae:.4g}" if mae is not None else ""
     training += "  NOT LEARNT" if m.get("learnt") is False else ""
+    zr = m.get("zoom_range")
+    if isinstance(zr, list) and len(zr) == 2:
+        lo, hi = (plain_number(v, 100) for v in zr)
+        training += f", zoom {lo:.2f}-{hi:.2f}x" if lo is not None and hi is not None else ""
     if len(cost) >= COST_W:  # a file may claim absurd figures: they keep to their column
         cost = cost[: COST_W - 4] + "..."
     return f"{cost:<{COST_W}}{training[: TRAINING_W - 1]:<{TRAINING_W}}"

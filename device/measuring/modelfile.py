@@ -125,9 +125,12 @@ class ModelInfo:
         }
         if self.zoom is not None:
             z = self.zoom
-            meta["scopecount.zoom"] = json.dumps(
-                {"ref_px": z.ref_px, "lo": z.lo, "hi": z.hi, "adapt": z.adapt}
-            )
+            from device.measuring.zoom import FLAG_ABOVE, FLAG_BELOW
+
+            zd: dict[str, Any] = {"ref_px": z.ref_px, "lo": z.lo, "hi": z.hi, "adapt": z.adapt}
+            if (z.flag_lo, z.flag_hi) != (FLAG_BELOW, FLAG_ABOVE):  # the model's own range
+                zd |= {"flag_lo": z.flag_lo, "flag_hi": z.flag_hi}
+            meta["scopecount.zoom"] = json.dumps(zd)
         meta.update(self.extra)
         return meta
 
@@ -284,15 +287,22 @@ def _check_normalization(meta: dict[str, str], where: str) -> tuple[list[float],
     return [float(v) for v in mean], [float(v) for v in std]
 
 
-def _check_zoom(text: str, where: str, shown: float) -> tuple[float, float, float, bool]:
-    """scopecount.zoom: the object measure frames are compared with, and the training images'
-    spread around it (`shown`: the object size the model is shown, in its input pixels)."""
+def _check_zoom(
+    text: str, where: str, shown: float
+) -> tuple[float, float, float, bool, float, float]:
+    """scopecount.zoom: the object measure frames are compared with, the training images'
+    spread around it (`shown`: the object size the model is shown, in its input pixels), and
+    the zooms the model counts well at (older models: the one rule for all)."""
+    from device.measuring.zoom import FLAG_ABOVE, FLAG_BELOW
+
     z = _json(where, "scopecount.zoom", text, dict)
     zoom = (
         _number(where, "scopecount.zoom.ref_px", z.get("ref_px"), 0.5, 2000),
         _number(where, "scopecount.zoom.lo", z.get("lo"), 0.01, 1),
         _number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
         bool(z.get("adapt", False)),
+        _number(where, "scopecount.zoom.flag_lo", z.get("flag_lo", FLAG_BELOW), 0.05, 1),
+        _number(where, "scopecount.zoom.flag_hi", z.get("flag_hi", FLAG_ABOVE), 1, 20),
     )
     # What `train` writes: the measure of objects shown at the model's own size. Far from
     # it, a frame would be recounted at a scale the model never had in mind.

@@ -15,7 +15,7 @@ from device.measuring.onnx_scan import scan
 # MAE is in objects): beyond this a file's claim is not shown.
 MAX_FIGURE = 1e6
 # What an install record keeps of them (absent from records written before they were kept).
-FIGURE_KEYS = ("train_mae", "learnt", "gmac", "pi4_s")
+FIGURE_KEYS = ("train_mae", "learnt", "gmac", "pi4_s", "zoom_range")
 
 
 def training_figures(checked: dict) -> dict:
@@ -36,11 +36,13 @@ def training_figures(checked: dict) -> dict:
         # a width and no design, and were all unet. Unknown: the slower design's figure.
         arch = training.get("arch", "unet" if "width" in training else None)
         pi4 = round(seconds_per_frame(gmac, arch if isinstance(arch, str) else "")["Pi 4"], 2)
+    zoom = checked.get("zoom")  # validated: the zooms (x taught size) it counts well at
     return {
         "train_mae": mae,
         "learnt": learnt if isinstance(learnt, bool) else None,
         "gmac": gmac,
         "pi4_s": pi4,
+        "zoom_range": [round(zoom[4], 2), round(zoom[5], 2)] if zoom else None,
     }
 
 

@@ -30,6 +30,7 @@ class InstallRecord:
     learnt: bool | None
     gmac: float | None
     pi4_s: float | None
+    zoom_range: list[float] | None = None  # [lo, hi]: frames outside are flagged zoom
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "classes": list(self.classes)}

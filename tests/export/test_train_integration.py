@@ -49,6 +49,20 @@ def test_train_writes_int8_float_report_and_curve(mbm_model):
     assert out.stat().st_size < out.with_name("mbm.float.onnx").stat().st_size / 2
 
 
+def test_train_measures_the_model_own_zoom_range_on_held_back_images(mbm_model, tmp_path):
+    out, _, _, proc = mbm_model
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    held = json.loads(meta["scopecount.training"])["zoom_range"]
+    zoom = json.loads(meta["scopecount.zoom"])
+    assert held["images"] == 6 and set(held["errors"]) >= {"0.7", "1", "1.4"}
+    assert zoom["flag_lo"] == held["lo"] <= 1.0 <= zoom["flag_hi"] == held["hi"]
+    assert f"zoom range: {held['lo']:.2f}x to {held['hi']:.2f}x" in proc.stdout.decode()
+    store = tmp_path / "store"
+    assert run_cli("model", "install", str(out), "--store", str(store)).returncode == 0
+    listed = run_cli("model", "list", "--store", str(store)).stdout.decode()
+    assert f"zoom {held['lo']:.2f}-{held['hi']:.2f}x" in listed
+
+
 def test_counts_held_out_images_sensibly(mbm_model):
     out, folder, held, _ = mbm_model
     paths = [str(folder.root / "images" / n) for n in held]

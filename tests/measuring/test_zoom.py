@@ -64,11 +64,11 @@ def _square_frame(side: int, zoom: float = 1.0) -> tuple[np.ndarray, list[tuple[
     return squares_image(centres, shape=(13 * s, 16 * s), side=s), centres
 
 
-def _zoom_model(tmp_path) -> Path:
+def _zoom_model(tmp_path, **own_range: float) -> Path:
     img, centres = _square_frame(16)
     grey = cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)
     ref = training_ref([grey], [np.array(centres, float)], 16.0)
-    zoom = json.dumps({"ref_px": ref.ref_px, "lo": 0.95, "hi": 1.05, "adapt": True})
+    zoom = json.dumps({"ref_px": ref.ref_px, "lo": 0.95, "hi": 1.05, "adapt": True} | own_range)
     model = tmp_path / "spot.onnx"
     meta = onnx_fixtures.metadata(["spot"], **{"scopecount.zoom": zoom})
     return onnx_fixtures.write(model, onnx_fixtures.bright_spot_model(meta=meta))
@@ -105,3 +105,30 @@ def test_counter_recounts_a_zoomed_frame_at_the_taught_size(tmp_path):
     # This model counts area, so a size error shows squared; uncorrected it counts over 2n.
     assert abs(res.counts["spot"] - n) <= 0.25 * n
     assert c.count(big, adapt_zoom=False).counts["spot"] > 2 * n
+
+
+def test_each_model_flags_outside_its_own_range():
+    own = ZoomRef(10.0, flag_lo=0.8, flag_hi=1.3)
+    assert flag(0.75, own) and flag(1.35, own) and not flag(1.0, own)
+    assert not flag(0.75) and not flag(1.35)  # the one rule for models made before it
+    assert flag(0.6) and flag(2.3)
+
+
+def test_a_model_with_a_narrow_range_flags_a_frame_the_old_rule_let_pass(tmp_path):
+    img, centres = _square_frame(16, 1.5)
+    narrow = Counter.from_file(_zoom_model(tmp_path, flag_lo=0.8, flag_hi=1.2))
+    assert narrow.info.zoom is not None and narrow.info.zoom.flag_hi == 1.2
+    res = narrow.count(img)
+    assert res.zoom is not None and 1.2 < res.zoom < 2.2 and res.flags == ["zoom"]
+    old = Counter.from_file(_zoom_model(tmp_path))
+    assert old.count(img).flags == []
+
+
+@pytest.mark.parametrize("key, value", [("flag_lo", 0), ("flag_hi", 0.5), ("flag_lo", "x")])
+def test_a_zoom_range_out_of_bounds_is_refused(tmp_path, key, value):
+    from tests.conftest import run_cli
+    from tests.support.cli_checks import one_line_error
+
+    model = _zoom_model(tmp_path, **{key: value})
+    img = write_png(tmp_path / "a.png", squares_image([(40, 40)]))
+    one_line_error(run_cli("count", str(img), "--model", str(model)), f"scopecount.zoom.{key}")

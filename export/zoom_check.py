@@ -1,0 +1,71 @@
+"""`train`'s zoom check: a model trained on most of the images counts the ones held back at a
+range of zooms (export/zoom_range.py); the range it counts well at goes into the final model,
+which is then trained on all the images as before."""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from device.core.errors import BadInput, ModelError
+from device.core.progress import Progress
+from device.measuring.counter import Counter
+from export.folder import TrainingFolder
+from export.train_options import TrainOptions, TrainRefused
+from export.zoom_range import ZoomRange, measure
+
+HOLD_BACK = 0.25  # of the images holding objects, at least MIN_HELD
+MIN_HELD = 2
+MIN_IMAGES = 4  # fewer annotated images: no range is measured (the one rule for all applies)
+
+TrainFn = Callable[[TrainingFolder, Path, TrainOptions], object]
+
+
+def split(folder: TrainingFolder, seed: int) -> tuple[list[str], list[str]] | None:
+    """(trained on, held back), seeded; None when the folder is too small to hold any back."""
+    with_objects = sorted(s.name for s in folder.samples if s.count() > 0)
+    if len(folder.samples) < MIN_IMAGES or len(with_objects) < MIN_HELD + 1:
+        return None
+    n = max(MIN_HELD, round(HOLD_BACK * len(with_objects)))
+    rng = np.random.default_rng(seed)
+    held = sorted(str(x) for x in rng.choice(with_objects, n, replace=False))
+    return [s.name for s in folder.samples if s.name not in held], held
+
+
+def held_back_range(
+    folder: TrainingFolder, opts: TrainOptions, train_on: TrainFn
+) -> ZoomRange | None:
+    """Train on the rest, count the held-back images at each zoom; None (said why) where the
+    folder is too small or that model could not be made."""
+    parts = split(folder, opts.seed)
+    if parts is None:
+        print(
+            f"zoom range: not measured ({len(folder.samples)} images; at least {MIN_IMAGES}, "
+            f"{MIN_HELD + 1} holding objects): frames are flagged zoom only below 0.62x or "
+            "above 2.2x the taught size",
+            file=sys.stderr,
+        )
+        return None
+    rest, held = parts
+    print(
+        f"zoom range: a first model on {len(rest)} images counts the {len(held)} held back at "
+        "0.5x to 2x; then the model on all images",
+        file=sys.stderr,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "held-back.onnx"
+        try:
+            train_on(folder.subset(rest), out, replace(opts, name="zoom-check"))
+            counter = Counter.from_file(out)
+        except (TrainRefused, BadInput, ModelError) as e:
+            print(f"zoom range: not measured ({e})", file=sys.stderr)
+            return None
+        bar = Progress("zoom range")
+        zr = measure(counter, folder.subset(held).samples, progress=bar.update)
+        bar.done()
+    return zr
