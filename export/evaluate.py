@@ -207,6 +207,8 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
         [r["true"] for r in m["per_image"]], [r["pred"] for r in m["per_image"]], plot, title
     )
     others = [z for z in a.zooms if z != 1.0]
+    if counter.info.zoom is not None:
+        m["zoom_range"] = [counter.info.zoom.flag_lo, counter.info.zoom.flag_hi]
     if others:
         m["at_zoom"] = [
             {
@@ -226,6 +228,12 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
             f"points within {m['radius']:.1f} px: precision {fmt(m['precision'])}, "
             f"recall {fmt(m['recall'])}, F1 {fmt(m['f1'])}\nplot: {plot}"
         )
+        ref = counter.info.zoom
+        if m.get("at_zoom") and ref is not None:
+            print(
+                f"  the model's zoom range: {ref.flag_lo:.2f}x to {ref.flag_hi:.2f}x the taught "
+                "size (frames whose objects measure outside it are flagged zoom)"
+            )
         for z in m.get("at_zoom", []):
             print(
                 f"  at {z['zoom']:g}x zoom: MAE {z['mae']:.2f}, mean relative error "
