@@ -23,12 +23,13 @@ $(VENV)/.train: pyproject.toml $(LOCK) | $(BIN)/python
 	$(PIP) -e '.[train,dev]'
 	touch $@ $(VENV)/.base
 
-# The training tools for `scopecount train`/`evaluate` on a laptop: torch's CPU build from PyTorch's
-# own index (pip's default would fetch the multi-GB CUDA build). TORCH_INDEX= leaves it to pip's
-# own settings (a machine with the wheel at hand, as CI has).
+# The training tools for `scopecount train`/`evaluate` on a laptop: torch's CPU build, and only
+# torch, from PyTorch's own index (pip's default would fetch the multi-GB CUDA build), then the
+# rest from PyPI. TORCH_INDEX= leaves torch to pip's own settings (a wheel at hand, as CI has).
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 train-tools: $(VENV)/.base
-	$(PIP) -e '.[train]' $(if $(TORCH_INDEX),--extra-index-url $(TORCH_INDEX))
+	$(if $(TORCH_INDEX),$(PIP) torch --index-url $(TORCH_INDEX))
+	$(PIP) -e '.[train]'
 
 run: $(VENV)/.base
 	$(BIN)/scopecount run --sim --storage records --local-storage --spool records/.spool

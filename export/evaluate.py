@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import re
 import sys
 import tempfile
@@ -17,11 +18,18 @@ import numpy as np
 from device.core.csvsafe import csv_line
 from device.core.errors import BadInput
 from device.core.progress import Progress
+from device.core.text import printable, printable_path
 from device.core.writable import writable_file
 from device.measuring.counter import Counter
 from device.measuring.preprocess import rescale
 from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
+
+
+def file_part(text: str, most: int = 60) -> str:
+    """A name as one safe part of a file name: letters, digits, '.', '-', '_'; at most `most`."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
+    return safe[:most]
 
 
 def default_radius(counter: Counter) -> float:
@@ -186,19 +194,22 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     folder.require_annotated("nothing to evaluate")
     name = folder.root.resolve().name
     # Checked before the work, so a typo costs seconds, not an evaluation or a training run.
-    # Plots go beside what they describe (never into whatever folder the shell is in).
+    # Plots go beside what they describe (never into whatever folder the shell is in), named
+    # from parts of file names made safe (a folder or model name is data, not a path).
     if a.learning_curve:
-        default = folder.root.resolve().parent / f"{name}_learning_curve.png"
+        default = folder.root.resolve().parent / f"{file_part(name)}_learning_curve.png"
     else:
-        model = Path(a.model).resolve()
-        default = model.parent / f"{model.stem}_on_{name}_scatter.png"
-    plot = writable_file(a.plot or default, "--plot").resolve()
+        model = Path(os.path.abspath(a.model))
+        if not model.is_file():
+            raise BadInput(f"--model {printable_path(model)}: no such file")
+        default = model.parent / f"{file_part(model.stem)}_on_{file_part(name)}_scatter.png"
+    plot = Path(os.path.abspath(writable_file(a.plot or default, "--plot")))
     if a.learning_curve:
         rows = learning_curve(folder, a.steps, a.minutes)
         plots.learning_curve(rows, plot, f"learning curve: {name}")
         if a.json:
             print(json.dumps({"folder": str(folder.root), "learning_curve": rows}))
-        print(f"plot: {plot}", file=sys.stderr)
+        print(f"plot: {printable_path(plot)}", file=sys.stderr)
         return 0
     counter = Counter.from_file(a.model)
     m = evaluate_model(counter, folder, a.radius)
@@ -222,11 +233,11 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
         print(json.dumps(m))
     else:
         print(
-            f"{name}: {m['images']} images, MAE {m['mae']:.2f}, RMSE {m['rmse']:.2f}, "
+            f"{printable(name)}: {m['images']} images, MAE {m['mae']:.2f}, RMSE {m['rmse']:.2f}, "
             f"mean relative error {fmt(m['mre'], '.2f', 100, '%')}{_over(m)}, "
             f"bias {m['bias']:+.2f}\n"
             f"points within {m['radius']:.1f} px: precision {fmt(m['precision'])}, "
-            f"recall {fmt(m['recall'])}, F1 {fmt(m['f1'])}\nplot: {plot}"
+            f"recall {fmt(m['recall'])}, F1 {fmt(m['f1'])}\nplot: {printable_path(plot)}"
         )
         ref = counter.info.zoom
         if m.get("at_zoom") and ref is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +12,22 @@ import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+
+def save(fig: plt.Figure, path: Path) -> None:
+    """Written beside, then renamed into place: a link planted at `path` is replaced, never
+    followed (plots may go into a folder others write to), and no half-written PNG is left."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".plot-", suffix=".png")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
 
 
 def training_curve(curve: Sequence[Sequence[float]], path: Path, title: str) -> None:
@@ -25,8 +43,7 @@ def training_curve(curve: Sequence[Sequence[float]], path: Path, title: str) -> 
     ax.set_title(f"training curve: {title}")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def scatter(true: Sequence[float], pred: Sequence[float], path: Path, title: str) -> None:
@@ -42,14 +59,12 @@ def scatter(true: Sequence[float], pred: Sequence[float], path: Path, title: str
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def learning_curve(rows: Sequence[dict], path: Path, title: str) -> None:
     fig = learning_curve_figure(rows, title)
-    fig.savefig(path)
-    plt.close(fig)
+    save(fig, path)
 
 
 def learning_curve_figure(rows: Sequence[dict], title: str) -> plt.Figure:

@@ -29,7 +29,8 @@ usage() {
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --prefix) PREFIX="${2:?--prefix needs a folder}"; shift 2 ;;
+    # absolute: links made under it must point at real paths
+    --prefix) PREFIX="$(realpath -m -- "${2:?--prefix needs a folder}")"; shift 2 ;;
     --uninstall) UNINSTALL=1; shift ;;
     --no-pip) PIP=0; shift ;;
     --tui) UI=tui; shift ;;
@@ -76,8 +77,12 @@ if [ "$UNINSTALL" = 1 ]; then
     "$RULES/60-scopecount-gpio.rules"
   rm -rf "$HELPER"
   # The PATH link goes only where it is the one install.sh made (it points into $OPT/venv).
+  link="kept $BINDIR/scopecount (not the link install.sh makes)"
   if [ "$(readlink "$BINDIR/scopecount" 2>/dev/null)" = "$OPT/venv/bin/scopecount" ]; then
     rm -f "$BINDIR/scopecount"
+    link="removed the scopecount link"
+  elif [ ! -e "$BINDIR/scopecount" ] && [ ! -L "$BINDIR/scopecount" ]; then
+    link="no scopecount link"
   fi
   # Only what install.sh made: a source clone kept under /opt/scopecount (e.g. src/) stays.
   rm -rf "$OPT/venv" "$OPT/models"
@@ -86,7 +91,7 @@ if [ "$UNINSTALL" = 1 ]; then
     systemctl daemon-reload
     udevadm control --reload-rules || true
   fi
-  say "removed units, udev rule, the scopecount link, $OPT/venv; kept $ETC, $STATE (records spool, models)"
+  say "removed units, udev rule, $OPT/venv; $link; kept $ETC, $STATE (records spool, models)"
   exit 0
 fi
 
@@ -153,11 +158,15 @@ fi
 # `scopecount doctor` and the rest from any shell (and through sudo, whose secure_path has
 # /usr/local/bin): a link to the venv's command, never over a file that is not a link.
 mkdir -p "$BINDIR"
-if [ -L "$BINDIR/scopecount" ] || [ ! -e "$BINDIR/scopecount" ]; then
+# Only a missing one, or the link install.sh made, is (re)made: an admin's own link or file stays.
+made="$(readlink "$BINDIR/scopecount" 2>/dev/null || true)"
+if [ "$made" = "$OPT/venv/bin/scopecount" ] \
+  || { [ ! -e "$BINDIR/scopecount" ] && [ ! -L "$BINDIR/scopecount" ]; }; then
   ln -sfn "$OPT/venv/bin/scopecount" "$BINDIR/scopecount"
   say "linked $BINDIR/scopecount -> $OPT/venv/bin/scopecount"
 else
-  say "kept $BINDIR/scopecount (not a link install.sh made); the bench's is $OPT/venv/bin/scopecount"
+  say "kept $BINDIR/scopecount (yours, not the link install.sh makes); the bench's command is" \
+    "$OPT/venv/bin/scopecount"
 fi
 # The shipped models travel with the install.
 mkdir -p "$OPT/models"

@@ -18,6 +18,7 @@ from device.core.durable import makedirs_durable
 from device.core.errors import BadInput
 from device.core.keys import parse_keys
 from device.core.paths import cache_dir, default_model
+from device.core.text import printable_path
 from device.core.writable import writable_dir
 from device.hardware.button import BenchButton
 from device.hardware.camera import Camera, CameraError
@@ -127,7 +128,10 @@ def make_spool(spool: Path, opts: RunOptions) -> None:
         # not grow /var/lib/scopecount.
         if not spool.parent.is_dir():
             hint = "" if opts.spool else f" (the bench is not installed here; {LAPTOP_HINT})"
-            raise BadInput(f"{option} {spool}: no such folder (nor {spool.parent}){hint}")
+            raise BadInput(
+                f"{option} {printable_path(spool)}: no such folder "
+                f"(nor {printable_path(spool.parent)}){hint}"
+            )
         try:
             makedirs_durable(spool)
         except OSError as e:

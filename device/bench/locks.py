@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from device.core.errors import BadInput
+from device.core.text import printable, printable_path
 
 
 class Busy(BadInput):
@@ -23,11 +24,17 @@ class Busy(BadInput):
 class LockFile:
     def __init__(self, path: Path, what: str) -> None:
         self.path = Path(path)
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        # Never through a link: a bench run as root must not truncate what a link points at.
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        try:
+            self.fd = os.open(self.path, flags, 0o644)
+        except OSError as e:
+            where = printable_path(self.path)
+            raise BadInput(f"{what}: its lock file {where}: {e.strerror}") from None
         try:
             fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(self.fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            holder = printable(os.pread(self.fd, 32, 0).decode(errors="replace").strip()) or "?"
             os.close(self.fd)
             raise Busy(
                 f"{what} is in use by another scopecount process (pid {holder}); "

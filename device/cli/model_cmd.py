@@ -179,7 +179,8 @@ def _figures(m: Mapping[str, object]) -> str:
     zr = m.get("zoom_range")
     if isinstance(zr, list) and len(zr) == 2:
         lo, hi = (plain_number(v, 100) for v in zr)
-        training += f", zoom {lo:.2f}-{hi:.2f}x" if lo is not None and hi is not None else ""
+        if lo is not None and hi is not None and 0 < lo <= 1 <= hi:  # else: not a range train made
+            training += f", zoom {lo:.2f}-{hi:.2f}x"
     if len(cost) >= COST_W:  # a file may claim absurd figures: they keep to their column
         cost = cost[: COST_W - 4] + "..."
     return f"{cost:<{COST_W}}{training[: TRAINING_W - 1]:<{TRAINING_W}}"

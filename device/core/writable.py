@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 from device.core.errors import BadInput
+from device.core.text import printable_path
 
 
 def _why(e: OSError) -> str:
@@ -39,9 +40,13 @@ def writable_dir(path: str | Path, option: str, create: bool = True) -> Path:
 def writable_file(path: str | Path, option: str) -> Path:
     """`path` as a file this process can create or replace (its folder must exist)."""
     p = Path(path)
-    if p.is_dir():
+    try:
+        is_dir, parent_is_dir = p.is_dir(), p.parent.is_dir()
+    except OSError as e:  # a name too long, a loop of links: still bad input, said in one line
+        raise BadInput(f"{option} {printable_path(p)}: {_why(e)}") from None
+    if is_dir:
         raise BadInput(f"{option} {p}: is a folder, not a file")
-    if not p.parent.is_dir():
+    if not parent_is_dir:
         raise BadInput(f"{option} {p}: folder {p.parent} does not exist")
     try:
         with tempfile.NamedTemporaryFile(dir=p.parent, prefix=".scopecount-probe-"):

@@ -114,3 +114,15 @@ def test_results_of_a_synthetic_only_model_say_so(tmp_path, spot):
         assert "synthetic vials only" in h.next_event("recorded")["warning"]
     finally:
         assert h.stop() == 0
+
+
+def test_a_link_planted_as_the_spool_lock_is_refused_not_followed(tmp_path):
+    from device.bench.locks import LockFile
+    from device.core.errors import BadInput
+
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    (tmp_path / ".lock").symlink_to(victim)
+    with pytest.raises(BadInput, match="lock file"):
+        LockFile(tmp_path / ".lock", "spool")
+    assert victim.read_text() == "keep me"

@@ -82,3 +82,42 @@ def test_the_plot_goes_beside_the_model_not_into_the_current_folder(tmp_path):
     assert plot.stat().st_size > 1000
     assert f"plot: {plot}" in proc.stdout.decode()  # the full path, to open it
     assert list(shell.iterdir()) == []
+
+
+def test_a_link_planted_at_the_plot_path_is_replaced_not_followed(tmp_path):
+    folder = folder_of(tmp_path / "vials", [(40, 40)], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    model = onnx_fixtures.write(shared / "m.onnx", onnx_fixtures.bright_spot_model())
+    victim = tmp_path / "victim.txt"
+    victim.write_text("mine")
+    (shared / "m_on_vials_scatter.png").symlink_to(victim)
+    proc = run_cli("evaluate", str(folder), "--model", str(model), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert victim.read_text() == "mine"
+    plot = shared / "m_on_vials_scatter.png"
+    assert not plot.is_symlink() and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_hostile_names_make_a_safe_plot_name_and_are_escaped_on_screen(tmp_path):
+    odd = "vi\x1b]0;pwned\x07als\x1b[31m"
+    folder = folder_of(tmp_path / odd, [(40, 40)], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model())
+    proc = run_cli("evaluate", str(folder), "--model", str(model), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr.decode()
+    assert b"\x1b" not in proc.stdout and b"\x07" not in proc.stdout
+    (plot,) = tmp_path.glob("m_on_*_scatter.png")
+    assert plot.name.isascii() and all(c.isalnum() or c in "._-" for c in plot.name)
+
+
+def test_a_missing_model_is_named_as_the_model(tmp_path):
+    folder = folder_of(tmp_path / "vials", [(40, 40)], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    proc = run_cli("evaluate", str(folder), "--model", str(tmp_path / "nope" / "m.onnx"))
+    one_line_error(proc, "--model", "no such file")
+
+
+def test_a_plot_name_too_long_is_one_line_of_bad_input(tmp_path):
+    folder = folder_of(tmp_path / "vials", [(40, 40)], "a.png,40,40,spot\nb.png,40,40,spot\n")
+    model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.bright_spot_model())
+    proc = run_cli("evaluate", str(folder), "--model", str(model), "--plot", "x" * 300 + ".png")
+    one_line_error(proc, "--plot")

@@ -1,5 +1,6 @@
 """The units as committed: systemd-analyze security and verify; the install script."""
 
+import functools
 import os
 import re
 import shutil
@@ -241,3 +242,19 @@ def test_install_puts_scopecount_on_the_path_and_uninstall_takes_it_away(tmp_pat
     assert "kept" in out.stdout and not link.is_symlink()
     install("--uninstall")
     assert link.read_text() == "#!/bin/sh\n# someone else's scopecount\n"
+
+
+def test_an_admins_own_link_stays_and_a_relative_prefix_links_to_a_real_path(tmp_path):
+    need("systemctl")
+    script = str(UNITS / "install.sh")
+    run = functools.partial(subprocess.run, capture_output=True, text=True, cwd=tmp_path)
+    out = run([script, "--prefix", "trial", "--no-pip"])
+    assert out.returncode == 0, out.stderr
+    link = tmp_path / "trial/usr/local/bin/scopecount"
+    assert os.readlink(link) == str(tmp_path / "trial/opt/scopecount/venv/bin/scopecount")
+    link.unlink()
+    link.symlink_to("/srv/dev-venv/bin/scopecount")  # an admin's own development venv
+    out = run([script, "--prefix", "trial", "--no-pip"])
+    assert "kept" in out.stdout and os.readlink(link) == "/srv/dev-venv/bin/scopecount"
+    out = run([script, "--prefix", "trial", "--uninstall"])
+    assert "kept" in out.stdout and os.readlink(link) == "/srv/dev-venv/bin/scopecount"
