@@ -32,6 +32,14 @@ def file_part(text: str, most: int = 60) -> str:
     return safe[:most]
 
 
+def _flagged(m: dict) -> str:
+    """Frames the bench would flag `zoom` at the folder's own zoom, and the error of the rest."""
+    if not m.get("flagged_zoom"):
+        return ""
+    rest = fmt(m["mre_unflagged"], ".2f", 100, "%")
+    return f"; {m['flagged_zoom']} of {m['images']} flagged zoom (the rest {rest})"
+
+
 def default_radius(counter: Counter) -> float:
     """Half the model's object size, at least 3 px (what --radius's help says)."""
     return max(3.0, counter.info.object_size_px / 2)
@@ -235,7 +243,7 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
         print(
             f"{printable(name)}: {m['images']} images, MAE {m['mae']:.2f}, RMSE {m['rmse']:.2f}, "
             f"mean relative error {fmt(m['mre'], '.2f', 100, '%')}{_over(m)}, "
-            f"bias {m['bias']:+.2f}\n"
+            f"bias {m['bias']:+.2f}{_flagged(m)}\n"
             f"points within {m['radius']:.1f} px: precision {fmt(m['precision'])}, "
             f"recall {fmt(m['recall'])}, F1 {fmt(m['f1'])}\nplot: {printable_path(plot)}"
         )

@@ -19,6 +19,9 @@ def save(fig: plt.Figure, path: Path) -> None:
     followed (plots may go into a folder others write to), and no half-written PNG is left."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".plot-", suffix=".png")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it 0600)
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png")

@@ -101,7 +101,11 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> Train
     out = Path(out)
     check_options(out, opts)
     folder = read_training_folder(folder_path)
-    zr = held_back_range(folder, opts, train_on) if opts.zoom_range else None
+    zr = None
+    if opts.zoom_range:
+        sc = plan_scaling(folder, opts)
+        sizes = (sc.size, {s.name: o for s, o in zip(folder.samples, sc.own, strict=True)})
+        zr = held_back_range(folder, replace(opts, sizes=sizes), train_on)
     return train_on(folder, out, opts, zr, t0)
 
 
@@ -158,7 +162,10 @@ def read_training_folder(folder_path: str | Path) -> TrainingFolder:
 def plan_scaling(folder: TrainingFolder, opts: TrainOptions) -> Scaling:
     """The object size, and the input scale that shows objects at --object-px within the cost
     budget per frame."""
-    if opts.object_size is not None:
+    if opts.sizes is not None:
+        size, by_name = opts.sizes
+        own = [by_name.get(s.name) for s in folder.samples]
+    elif opts.object_size is not None:
         size, own = opts.object_size, [None] * len(folder.samples)
     else:
         size, own = measure_sizes(folder)

@@ -53,6 +53,10 @@ class TrainOptions:
     # Measure the zooms the model counts well at on held-back images (export/zoom_check.py):
     # a second, shorter-lived training run first.
     zoom_range: bool = True
+    # Set by the zoom check for its first model: the whole folder's main object size and each
+    # image's own size where taken at another zoom (by name), so that the first model's 1x is
+    # the final model's even where its part of the folder would measure otherwise.
+    sizes: tuple[float, dict[str, float | None]] | None = None
 
 
 class TrainRefused(Exception):

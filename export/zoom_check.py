@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import numpy as np
 
 from device.core.errors import BadInput, ModelError
 from device.core.progress import Progress
+from device.core.text import printable
 from device.measuring.counter import Counter
 from export.folder import TrainingFolder
 from export.train_options import TrainOptions, TrainRefused
@@ -26,9 +27,17 @@ MIN_IMAGES = 4  # fewer annotated images: no range is measured (the one rule for
 TrainFn = Callable[[TrainingFolder, Path, TrainOptions], object]
 
 
-def split(folder: TrainingFolder, seed: int) -> tuple[list[str], list[str]] | None:
-    """(trained on, held back), seeded; None when the folder is too small to hold any back."""
-    with_objects = sorted(s.name for s in folder.samples if s.count() > 0)
+def split(
+    folder: TrainingFolder,
+    seed: int,
+    other_zoom: Collection[str] = (),
+) -> tuple[list[str], list[str]] | None:
+    """(trained on, held back), seeded; None when the folder is too small to hold any back.
+    Only images at the folder's main zoom are held back (those at another zoom stay in
+    training: the range is measured from 1x = the taught size)."""
+    with_objects = sorted(
+        s.name for s in folder.samples if s.count() > 0 and s.name not in other_zoom
+    )
     if len(folder.samples) < MIN_IMAGES or len(with_objects) < MIN_HELD + 1:
         return None
     n = max(MIN_HELD, round(HOLD_BACK * len(with_objects)))
@@ -42,7 +51,8 @@ def held_back_range(
 ) -> ZoomRange | None:
     """Train on the rest, count the held-back images at each zoom; None (said why) where the
     folder is too small or that model could not be made."""
-    parts = split(folder, opts.seed)
+    other = {n for n, o in (opts.sizes[1] if opts.sizes else {}).items() if o}
+    parts = split(folder, opts.seed, other)
     if parts is None:
         print(
             f"zoom range: not measured ({len(folder.samples)} images; at least {MIN_IMAGES}, "
@@ -52,9 +62,10 @@ def held_back_range(
         )
         return None
     rest, held = parts
+    shown = ", ".join(printable(n) for n in held[:6]) + (" ..." if len(held) > 6 else "")
     print(
-        f"zoom range: a first model on {len(rest)} images counts the {len(held)} held back at "
-        "0.5x to 2x; then the model on all images",
+        f"zoom range: a first model on {len(rest)} images counts the {len(held)} held back "
+        f"({shown}) at 0.5x to 2x; then the model on all images",
         file=sys.stderr,
     )
     with tempfile.TemporaryDirectory() as tmp:

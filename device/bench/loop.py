@@ -36,7 +36,7 @@ from device.core.names import check_sample, clean_sample, next_sample
 from device.hardware.camera import Camera, CameraError, Frame
 from device.hardware.light import Light
 from device.measuring.counter import Counter, CountResult
-from device.measuring.quality import FLAG_TEXT, image_flags, read_qr
+from device.measuring.quality import image_flags, read_qr, reasons
 from device.records.dayfolder import Detection, Record
 from device.records.recorder import Recorder, StorageFull
 
@@ -326,7 +326,7 @@ class Bench:
             counts=rec.counts,
             sample=rec.sample,
             flags=flags,
-            why=[FLAG_TEXT[f] for f in flags],
+            why=reasons(flags, res.zoom, counter.info.zoom),
             zoom=res.zoom,
             stored=rec.stored,
             image=rec.image,

@@ -11,7 +11,7 @@ from device.core.imageio import encode, read_rgb, write_atomic
 from device.core.writable import writable_dir
 from device.measuring.counter import Counter
 from device.measuring.overlay import draw_overlay
-from device.measuring.quality import FLAG_TEXT
+from device.measuring.zoom import flag_text as zoom_flag_text
 
 
 def unique_overlay_names(images: list[str]) -> dict[str, str]:
@@ -72,14 +72,14 @@ def count_files(
             if res.rescaled and res.zoom is not None:
                 note = f"; objects {res.zoom:.2f}x the taught size, counted rescaled"
             if res.flags:
-                note += f"; WARNING: {FLAG_TEXT['zoom']}"
+                note += f"; WARNING: {zoom_flag_text(res.zoom, counter.info.zoom)}"
             demo = f"  [warning: {warning}]" if warning else ""
             print(f"{name}: {txt}  ({res.ms:.0f} ms{note}){demo}", flush=True)
         if overlay_dir is not None:
             # Rings just outside the objects, as large as the model sees them in this photograph
             size = counter.info.object_size_px * (res.zoom if res.rescaled and res.zoom else 1.0)
             pic = draw_overlay(
-                rgb, res.points, res.counts, counter.info.classes, radius=0.6 * size + 2
+                rgb, res.points, res.counts, counter.info.classes, res.flags, radius=size + 3
             )
             write_atomic(overlay_dir / overlay_names[name], encode(pic, ".png"))
     return 2 if failed else 0

@@ -77,15 +77,21 @@ def register(sub: Subcommands) -> None:
     add_threads_option(t, "CPU threads for training (default 2, fixed)", default=2, type=int)
     t.add_argument("--name", help="model name stored in the file (default: file name)")
     t.add_argument("--device", default="auto", help="auto, cpu or cuda (default auto)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed for the random choices (patches, the zoom check's held-back images); default 0",
+    )
     t.add_argument(
         "--no-zoom-range",
         dest="zoom_range",
         action="store_false",
         help="skip the zoom check (by default a first model trained on three quarters of the "
-        "images counts the rest at 0.5x to 2x; the zooms it counts well at, within max(4%%, "
-        "its 1x error + 3 points), go into the model, and the bench flags frames outside "
-        "them `zoom`; it about doubles the training time)",
+        "images counts the rest at 0.5x to 2x; the zooms where its mean relative error stays "
+        "within max(4%%, its 1x error + 3 percentage points) go into the model, and the bench "
+        "flags frames outside them `zoom`; it about doubles the training time; folders of "
+        "fewer than 4 images skip it)",
     )
     t.set_defaults(func=run)
 

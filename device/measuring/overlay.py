@@ -39,13 +39,15 @@ def draw_overlay(
     # Rings, not dots: the eye checks what each mark sits on (an egg, a speck, handwriting), so
     # the middle is left as photographed; a dark edge keeps the ring visible on any background.
     r = max(4, round(min(h, w) / 100), round(radius or 0))
-    thick = max(1, r // 4)
     colours = {c: class_colour(i) for i, c in enumerate(classes)}
-    edge, line = (thick + 2, thick) if rings else (-1, -1)
     for x, y, c in points:
         centre = (int(round(x)), int(round(y)))
-        cv2.circle(out, centre, r + (0 if rings else 1), (0, 0, 0), edge, cv2.LINE_AA)
-        cv2.circle(out, centre, r, colours.get(c, (255, 0, 0)), line, cv2.LINE_AA)
+        if rings:  # a thin line, its dark edge outside it: nothing drawn inside the ring
+            cv2.circle(out, centre, r + 1, (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.circle(out, centre, r, colours.get(c, (255, 0, 0)), 1, cv2.LINE_AA)
+        else:
+            cv2.circle(out, centre, r + 1, (0, 0, 0), -1, cv2.LINE_AA)
+            cv2.circle(out, centre, r, colours.get(c, (255, 0, 0)), -1, cv2.LINE_AA)
     font_scale = max(0.5, min(h, w) / 600)
     thick = max(1, round(font_scale * 2))
     lines = [(f"{c}: {counts.get(c, 0)}", colours[c]) for c in classes]

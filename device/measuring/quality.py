@@ -6,6 +6,7 @@ import cv2
 import numpy as np
 
 from device.config import QualityCfg
+from device.measuring.zoom import ZoomRef, flag_text
 
 FLAG_TEXT = {
     "blurred": "out of focus: the count may be low",
@@ -17,6 +18,11 @@ FLAG_TEXT = {
     "demo": "demo model (synthetic vials only): not a count of this vial; teach your own",
     "not-learnt": "this model did NOT learn to count: not a count of this vial",
 }
+
+
+def reasons(flags: list[str], zoom: float | None, ref: ZoomRef | None) -> list[str]:
+    """Each flag in words; a zoom flag says how far, which way, and the model's range."""
+    return [flag_text(zoom, ref) if f == "zoom" else FLAG_TEXT[f] for f in flags]
 
 
 def _grey_small(rgb: np.ndarray, side: int = 640) -> np.ndarray:

@@ -144,3 +144,15 @@ def flag(ratio: float | None, ref: ZoomRef | None = None) -> bool:
     """Outside the zooms the model counts well at: not trusted even after a recount."""
     lo, hi = (ref.flag_lo, ref.flag_hi) if ref is not None else (FLAG_BELOW, FLAG_ABOVE)
     return ratio is not None and not lo <= ratio <= hi
+
+
+def flag_text(ratio: float | None, ref: ZoomRef | None = None) -> str:
+    """Why a frame is flagged `zoom`, in words: how far, which way, and the model's range."""
+    lo, hi = (ref.flag_lo, ref.flag_hi) if ref is not None else (FLAG_BELOW, FLAG_ABOVE)
+    if ratio is None:
+        return "objects another size than the model was taught: check the zoom"
+    way = "smaller" if ratio < lo else "larger"
+    return (
+        f"objects {ratio:.2f}x the taught size, {way} than the {lo:.2f}-{hi:.2f}x this model "
+        "counts well at: check the zoom"
+    )

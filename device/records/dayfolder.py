@@ -35,9 +35,10 @@ SUBDIR = "scopecount"
 POINTS_HEADER = ["image", "x", "y", "label"]
 COUNTS_HEADER = ["id", "time", "sample", "model", "class", "count", "flags", "voided"]
 # Flags that make a count meaningless: left out of totals (records summary).
-# Records kept out of the summary's totals: nothing countable in the frame, or a model whose
-# numbers mean nothing (the shipped demo, trained on synthetic vials; a model that never learnt).
-UNCOUNTABLE = frozenset({"empty", "underexposed", "overexposed", "demo", "not-learnt"})
+# Records kept out of the summary's totals: nothing countable in the frame, a model whose
+# numbers mean nothing (the shipped demo, trained on synthetic vials; a model that never learnt),
+# or a frame outside the zooms the model counts well at.
+UNCOUNTABLE = frozenset({"empty", "underexposed", "overexposed", "demo", "not-learnt", "zoom"})
 _REQUIRED = ("id", "time", "sample", "counts", "model", "model_sha256", "image", "flags")
 # Fields that say where a copy of a record lives, not what was recorded.
 _PLACE_FIELDS = ("id", "image", "stored", "flushed_from_spool", "renamed_from")

@@ -96,7 +96,7 @@ def summary_cmd(root: str, csv_out: str | None) -> int:
         if r.left_out:
             why[r.left_out] += 1
     days = len({r.day for r in rows})
-    print(f"{len(rows)} records ({n_void} voided) over {days} days")
+    print(f"{len(rows)} records ({n_void} voided) over {days} day{'' if days == 1 else 's'}")
     left = sum(why.values())
     detail = ", ".join(f"{n} {w}" for w, n in sorted(why.items()))
     print(f"{left} records left out of the totals" + (f" ({detail})" if left else ""))

@@ -44,3 +44,23 @@ def test_the_range_says_when_it_rests_on_few_images():
     zr = ZoomRange(0.77, 1.55, {1.0: 0.044}, {1.0: 0.01}, images=5)
     assert zr.noisy and "noisy" in zr.describe() and "0.77x to 1.55x" in zr.describe()
     assert zr.as_json()["errors"] == {"1": 0.044}
+
+
+def test_only_images_at_the_main_zoom_are_held_back(tmp_path):
+    from export.folder import read_folder
+    from export.zoom_check import split
+    from tests.conftest import squares_image, write_png
+
+    rows = ["image,x,y,label"]
+    for k in range(8):
+        write_png(tmp_path / "images" / f"{k}.png", squares_image([(40, 40)]))
+        rows.append(f"{k}.png,40,40,egg")
+    (tmp_path / "points.csv").write_text("\n".join(rows) + "\n")
+    folder = read_folder(tmp_path)
+    for seed in range(5):
+        parts = split(folder, seed, {"0.png", "1.png"})
+        assert parts is not None
+        rest, held = parts
+        assert len(held) == 2 and not {"0.png", "1.png"} & set(held)
+        assert sorted(rest + held) == sorted(s.name for s in folder.samples)
+    assert split(folder.subset(["0.png", "1.png", "2.png"]), 0) is None  # too few to hold back

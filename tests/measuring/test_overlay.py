@@ -7,9 +7,9 @@ from device.measuring.overlay import class_colour, draw_overlay
 
 def test_rings_leave_what_they_mark_visible():
     frame = np.full((480, 640, 3), 200, np.uint8)
-    frame[299:302, 399:402] = (10, 20, 30)  # the object: must stay visible under its mark
+    frame[298:303, 398:403] = (10, 20, 30)  # the object: must stay visible inside its mark
     pic = draw_overlay(frame, [(400.0, 300.0, "egg")], {"egg": 1}, ["egg"])
-    assert (pic[299:302, 399:402] == frame[299:302, 399:402]).all()
+    assert (pic[298:303, 398:403] == frame[298:303, 398:403]).all()
     r = max(4, round(480 / 100))
     ring = pic[300, 400 + r]
     assert np.abs(ring.astype(int) - class_colour(0)).max() < 60

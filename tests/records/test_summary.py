@@ -37,14 +37,14 @@ def test_demo_and_not_learnt_counts_stay_out_of_the_totals(tmp_path):
     rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b", removable=False)
     (tmp_path / "stick").mkdir(exist_ok=True)
     rgb = np.zeros((8, 8, 3), np.uint8)
-    for n, flags in [(1016, ["demo"]), (9, ["not-learnt"]), (167, [])]:
+    for n, flags in [(1016, ["demo"]), (9, ["not-learnt"]), (140, ["zoom"]), (167, [])]:
         rec.write(rgb, {"egg": n}, [], ["egg"], "vial-1", "m", "0" * 64, flags)
     out = tmp_path / "all.csv"
     proc = run_cli("records", "summary", str(tmp_path / "stick"), "--csv", str(out))
     assert proc.returncode == 0, proc.stderr
     text = proc.stdout.decode()
     assert ["vial-1", "1", "167"] == text.splitlines()[1].split()[1:]
-    assert "2 records left out of the totals" in text
+    assert "3 records left out of the totals" in text and "zoom" in text
     assert "demo" in text and "not-learnt" in text
     rows = list(csv.DictReader(open(out)))
-    assert [r["left_out"] for r in rows] == ["demo", "not-learnt", ""]
+    assert [r["left_out"] for r in rows] == ["demo", "not-learnt", "zoom", ""]
