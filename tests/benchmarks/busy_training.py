@@ -32,7 +32,16 @@ def one_run(folder: Path, steps: int, busy: int, env: dict[str, str], out: Path)
     try:
         t0 = time.monotonic()
         subprocess.run(
-            [str(SCOPECOUNT), "train", str(folder), "--out", str(out), "--steps", str(steps)],
+            [
+                str(SCOPECOUNT),
+                "train",
+                str(folder),
+                "--out",
+                str(out),
+                "--steps",
+                str(steps),
+                "--no-zoom-range",
+            ],  # fmt: skip
             env=os.environ | env,
             check=True,
             capture_output=True,
@@ -55,13 +64,19 @@ def counts_digest(model: Path, folder: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    text, same = report(argv)
+    print(text)
+    return 0 if same else 1
+
+
+def report(argv: list[str] | None = None) -> tuple[str, bool]:
+    """The table as text, and whether the counts were identical in every run."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--folder", type=Path, default=REPO.parent / "shared/data/mosquito-eggs")
     ap.add_argument("--steps", type=int, default=300)
     a = ap.parse_args(argv)
     if not (a.folder / "images").is_dir():
-        print(f"busy_training: {a.folder}: no training folder here; nothing measured")
-        return 0
+        return f"busy_training: {a.folder}: no training folder here; nothing measured", True
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     os.environ.clear()
     os.environ.update(env)
@@ -77,14 +92,17 @@ def main(argv: list[str] | None = None) -> int:
                 digests.add(digest)
                 rows.append((arm, busy, secs, secs / quiet, digest))
                 print(f"{arm}, {busy} busy: {secs:.1f} s", file=sys.stderr, flush=True)
-    print(f"\n`scopecount train {a.folder.name} --steps {a.steps}` on {os.cpu_count()} cores:\n")
-    print("| OpenMP threads waiting | busy processes | seconds | x quiet | counts digest |")
-    print("|---|---|---|---|---|")
-    for arm, busy, secs, ratio, digest in rows:
-        print(f"| {arm} | {busy} | {secs:.1f} | {ratio:.2f} | {digest} |")
+    out = [
+        f"`scopecount train {a.folder.name} --steps {a.steps} --no-zoom-range` on "
+        f"{os.cpu_count()} cores:",
+        "",
+        "| OpenMP threads waiting | busy processes | seconds | x quiet | counts digest |",
+        "|---|---|---|---|---|",
+    ]
+    out += [f"| {arm} | {b} | {t:.1f} | {r:.2f} | {d} |" for arm, b, t, r, d in rows]
     same = len(digests) == 1
-    print(f"\ncounts identical in all {len(rows)} runs: {'yes' if same else 'NO'}")
-    return 0 if same else 1
+    out += ["", f"Counts identical in all {len(rows)} runs: {'yes' if same else 'NO'}."]
+    return "\n".join(out), same
 
 
 if __name__ == "__main__":

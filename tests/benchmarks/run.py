@@ -18,7 +18,7 @@ from pathlib import Path
 from device.cli.benchmark import benchmark, machine
 from device.cli.benchmark import table as speed_table
 from device.core.paths import default_model
-from tests.benchmarks import accuracy, bench_sim
+from tests.benchmarks import accuracy, bench_sim, busy_training, zoom_ranges
 
 REPO = Path(__file__).resolve().parents[2]
 YOLO_VENV = REPO / ".bench" / "yolo-venv"
@@ -153,6 +153,16 @@ def main(argv: list[str] | None = None) -> None:
         accuracy.speed_table(results),
     ]
 
+    parts += [
+        "### Each model's zoom range",
+        "`train`'s zoom check chooses each model's range on images held back from its own "
+        "training images; the test images of each split then show what the bench reports at "
+        "0.7x and 1.4x: the frames it flags `zoom` and the mean relative error of the rest "
+        "(`tests/benchmarks/zoom_ranges.py`).",
+        zoom_ranges.report(["--splits", "1" if a.quick else str(a.splits), "--steps", str(steps)]),
+        "### Training beside busy programs",
+        busy_training.report([])[0],
+    ]
     model = default_model()
     float_twin = model.with_name(model.stem + ".float.onnx")
     models = [model] + ([float_twin] if float_twin.exists() else [])

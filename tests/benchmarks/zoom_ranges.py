@@ -57,6 +57,12 @@ def spread(vals: list[float]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    print(report(argv))
+    return 0
+
+
+def report(argv: list[str] | None = None) -> str:
+    """The table and the summary lines, as text."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--splits", type=int, default=2)
     ap.add_argument("--steps", type=int, default=TrainOptions().steps)
@@ -92,19 +98,18 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(lines[-1], file=sys.stderr, flush=True)
         summary.append((name, rows))
-    print("\n".join(lines))
-    print()
+    out = ["\n".join(lines), ""]
     for name, rows in summary:
         one = [r[1.0][0] for r in rows if r[1.0][0] is not None]
         for z in (0.7, 1.4):
             rest = [r[z][2] for r in rows if r[z][2] is not None]
             flagged = sum(r[z][1] for r in rows)
             total = sum(r["held"] for r in rows)
-            print(
-                f"{name} at {z}x: {flagged}/{total} frames flagged zoom; the rest "
+            out.append(
+                f"- {name} at {z}x: {flagged}/{total} frames flagged zoom; the rest "
                 f"{spread(rest)} (1x, all frames: {spread(one)})"
             )
-    return 0
+    return "\n".join(out)
 
 
 def folder_other_zoom(src: Path) -> list[str]:
