@@ -20,6 +20,7 @@ from export.count_scale import (
 )
 from export.dataset import Prepared
 from export.net import DENSITY_GAIN, OUTPUT_STRIDE
+from tests.support.folders import squares_folder
 
 
 def test_a_steady_overcount_is_scaled_down():
@@ -81,24 +82,12 @@ def test_int8_difference_too_large_to_be_rounding_is_not_scaled_away():
     assert k == 1.0 and diff > 0.15
 
 
-def _squares_folder(root):
-    from tests.conftest import squares_image, write_png
-
-    rows = ["image,x,y,label"]
-    for k in range(3):
-        centres = [(24 + 40 * i, 24 + 40 * j) for i in range(3) for j in range(2)]
-        write_png(root / "images" / f"{k}.png", squares_image(centres, side=12))
-        rows += [f"{k}.png,{x},{y},egg" for x, y in centres]
-    (root / "points.csv").write_text("\n".join(rows) + "\n")
-    return root
-
-
 def test_int8_refused_removes_the_earlier_model_at_out(tmp_path, monkeypatch):
     """A refused int8 must not leave the previous model at --out to be counted with."""
     import export.train as train_mod
     from device.measuring.modelfile import sig_path
 
-    folder = _squares_folder(tmp_path / "f")
+    folder = squares_folder(tmp_path / "f")
     out = tmp_path / "m.onnx"
     out.write_bytes(b"the previous model")
     sig_path(out).write_text("its signature")
@@ -117,7 +106,7 @@ def test_the_int8_file_carries_its_own_count_scale(tmp_path):
 
     from tests.conftest import run_cli
 
-    folder = _squares_folder(tmp_path / "f")
+    folder = squares_folder(tmp_path / "f")
     out = tmp_path / "m.onnx"
     proc = run_cli("train", str(folder), "--out", str(out), "--steps", "40", "--threads", "1")
     assert proc.returncode in (0, 1), proc.stderr.decode()[-1500:]

@@ -154,14 +154,10 @@ def test_train_that_did_not_learn_exits_1_and_says_so_in_the_file(tmp_path):
 
     import onnx
 
-    from tests.conftest import run_cli, squares_image, write_png
+    from tests.conftest import run_cli
+    from tests.support.folders import squares_folder
 
-    rows = ["image,x,y,label"]
-    for k in range(3):
-        centres = [(24 + 40 * i, 24 + 40 * j) for i in range(3) for j in range(2)]
-        write_png(tmp_path / "f" / "images" / f"{k}.png", squares_image(centres, side=12))
-        rows += [f"{k}.png,{x},{y},egg" for x, y in centres]
-    (tmp_path / "f" / "points.csv").write_text("\n".join(rows) + "\n")
+    squares_folder(tmp_path / "f")
     out = tmp_path / "m.onnx"
     proc = run_cli("train", str(tmp_path / "f"), "--out", str(out), "--steps", "1")
     assert proc.returncode == 1, proc.stderr.decode()[-1500:]

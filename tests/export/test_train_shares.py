@@ -9,7 +9,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from tests.conftest import run_cli, squares_image, write_png
+from tests.conftest import run_cli
+from tests.support.folders import squares_folder
 
 SPIN = [sys.executable, "-c", "while True: pass"]
 
@@ -27,22 +28,12 @@ def test_training_threads_sleep_while_they_wait_unless_told_otherwise():
     assert _policy({"GOMP_SPINCOUNT": "1000"}) == "-"
 
 
-def _folder(root: Path) -> Path:
-    rows = ["image,x,y,label"]
-    for k in range(3):
-        centres = [(24 + 40 * i, 24 + 40 * j) for i in range(3) for j in range(2)]
-        write_png(root / "images" / f"{k}.png", squares_image(centres, side=12))
-        rows += [f"{k}.png,{x},{y},egg" for x, y in centres]
-    (root / "points.csv").write_text("\n".join(rows) + "\n")
-    return root
-
-
 def _weights(model: Path) -> list[np.ndarray]:
     return [numpy_helper.to_array(t) for t in onnx.load(str(model)).graph.initializer]
 
 
 def test_two_training_threads_beside_two_busy_processes_make_the_same_model(tmp_path):
-    folder = _folder(tmp_path / "f")
+    folder = squares_folder(tmp_path / "f")
     args = ["train", str(folder), "--steps", "30", "--threads", "2"]
     run_cli(*args, "--out", str(tmp_path / "quiet.onnx"))
     busy = [subprocess.Popen(SPIN) for _ in range(2)]
