@@ -3,29 +3,57 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
+from export.omp_wait import choose_wait, cores_busy_elsewhere
 from tests.conftest import run_cli
 from tests.support.folders import squares_folder
 
 SPIN = [sys.executable, "-c", "while True: pass"]
 
 
-def _policy(env: dict[str, str]) -> str:
-    code = "import export, os; print(os.environ.get('OMP_WAIT_POLICY', '-'))"
+def _env(env: dict[str, str]) -> str:
+    get = "os.environ.get('OMP_WAIT_POLICY', '-'), os.environ.get('GOMP_SPINCOUNT', '-')"
+    code = f"import export, os; print({get})"
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True)
     return out.stdout.decode().strip()
 
 
-def test_training_threads_sleep_while_they_wait_unless_told_otherwise():
-    assert _policy({}) == "PASSIVE"
-    assert _policy({"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE"  # the user's choice stays
-    assert _policy({"GOMP_SPINCOUNT": "1000"}) == "-"
+def test_waiting_threads_sleep_on_a_busy_machine_and_spin_briefly_on_a_quiet_one():
+    assert choose_wait(2.0) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert choose_wait(0.6) == {"OMP_WAIT_POLICY": "PASSIVE"}
+    assert choose_wait(0.1) == {"GOMP_SPINCOUNT": "5000"}
+    assert choose_wait(None) == {"GOMP_SPINCOUNT": "5000"}  # cannot tell: as on a quiet one
+
+
+def test_loading_the_training_side_sets_one_way_to_wait_unless_the_user_chose():
+    assert _env({}) in ("PASSIVE -", "- 5000")
+    assert _env({"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE -"  # the user's choice stays
+    assert _env({"GOMP_SPINCOUNT": "1000"}) == "- 1000"
+
+
+def test_busy_cores_are_read_from_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 0 100 800 0 0 0 0 0 0\ncpu0 ...\n")
+    assert cores_busy_elsewhere(0.0, stat, cores=2) is None  # no time passed: cannot tell
+    assert cores_busy_elsewhere(0.0, tmp_path / "absent", cores=2) is None
+
+
+def test_a_busy_process_is_seen():
+    spin = subprocess.Popen(SPIN)
+    try:
+        time.sleep(0.3)
+        busy = cores_busy_elsewhere(0.5)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert busy is not None and busy >= 0.5
 
 
 def _weights(model: Path) -> list[np.ndarray]:
