@@ -131,7 +131,8 @@ def train_on(
     macs = count_macs(result.net, ih, iw)
     info = model_info(out, opts, folder, sc, counted, training, macs / (ih * iw))
     if zr is not None and info.zoom is not None:
-        info.zoom = replace(info.zoom, flag_lo=zr.lo, flag_hi=zr.hi)
+        # as the report and the training record give them (3 decimals)
+        info.zoom = replace(info.zoom, flag_lo=round(zr.lo, 3), flag_hi=round(zr.hi, 3))
     report = export_models(out, opts, Trained(result, data, sc, counted, info, macs, t0))
     if zr is not None:
         report = replace(report, zoom_range=zr.as_json() | {"text": zr.describe()})

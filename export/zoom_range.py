@@ -111,4 +111,5 @@ def measure(
     if 1.0 not in usable:
         raise ValueError("no held-back image holds an object")
     lo, hi = trusted_range(usable)
-    return ZoomRange(lo, hi, errors, spread, len(samples))
+    # 3 decimals, as the model file, the report and the training record all keep them
+    return ZoomRange(round(lo, 3), round(hi, 3), errors, spread, len(samples))
