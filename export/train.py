@@ -103,9 +103,11 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> Train
     folder = read_training_folder(folder_path)
     zr = None
     if opts.zoom_range:
+        # Measured once: the zoom check's first model and the final one share the sizes.
         sc = plan_scaling(folder, opts)
         sizes = (sc.size, {s.name: o for s, o in zip(folder.samples, sc.own, strict=True)})
-        zr = held_back_range(folder, replace(opts, sizes=sizes), train_on)
+        opts = replace(opts, sizes=sizes)
+        zr = held_back_range(folder, opts, train_on)
     return train_on(folder, out, opts, zr, t0)
 
 

@@ -101,9 +101,10 @@ def measure(
 ) -> ZoomRange:
     """Count every sample resized to each zoom, as the bench counts a frame (with its recount)."""
     errors, spread = {}, {}
+    true = [float(s.count()) for s in samples]
+    images = [s.image() for s in samples]  # read once, resized for every zoom
     for k, z in enumerate(zooms):
-        true = [float(s.count()) for s in samples]
-        pred = [float(sum(counter.count(rescale(s.image(), z)).counts.values())) for s in samples]
+        pred = [float(sum(counter.count(rescale(im, z)).counts.values())) for im in images]
         errors[z], spread[z] = relative_errors(true, pred)
         if progress:
             progress((k + 1) / len(zooms), f"zoom {z:g}x")
