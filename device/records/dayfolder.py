@@ -20,13 +20,19 @@ import csv
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from device.core.csvsafe import csv_line, restore
-from device.core.durable import append_line, makedirs_durable, repair_torn_tail
+from device.core.durable import (
+    append_line,
+    makedirs_durable,
+    repair_torn_tail,
+    sync_filesystem,
+    write_unsynced,
+)
 from device.core.imageio import write_atomic
 
 log = logging.getLogger(__name__)
@@ -155,6 +161,16 @@ def unique_id(wanted: str, taken: Callable[[str], bool]) -> str:
     return f"{wanted}-{n}"
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One record to append with its image (None: none kept) and its points rows."""
+
+    rec: Record
+    image: bytes | None
+    detections: tuple[Detection, ...] = ()
+    skip_points: bool = False  # its rows are there already (a cut merge wrote them)
+
+
 class DayFolder:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -188,31 +204,42 @@ class DayFolder:
         detections: Iterable[Detection],
         skip_points: bool = False,
     ) -> None:
-        """Image, points rows, counts rows, then the record line: the line is the commit point.
-        Each file gets one write(), fsync'd; a crash before the record line leaves rows that a
-        merge of the same record skips (skip_points) or a regeneration replaces (counts)."""
+        """One record: see append_many."""
+        self.append_many([Entry(rec, image, tuple(detections), skip_points)])
+
+    def append_many(self, entries: Sequence[Entry]) -> None:
+        """Images, points rows, counts rows, then the record lines: the lines are the commit
+        point. Each file gets one write(), fsync'd (a batch's images all at once, by one sync
+        of their filesystem); a crash before the record lines leaves rows that a merge of the
+        same record skips (skip_points) or a regeneration replaces (counts)."""
+        if not entries:
+            return
         makedirs_durable(self.images)
-        if image is not None:
-            write_atomic(self.images / rec.image_name, image)
-        rows = (
-            ""
-            if skip_points
-            else "".join(
-                csv_line([rec.image_name, round(d.x, 1), round(d.y, 1), d.label])
-                for d in detections
-            )
+        images = [(e.rec.image_name, e.image) for e in entries if e.image is not None]
+        if len(images) == 1:
+            write_atomic(self.images / images[0][0], images[0][1])
+        elif images:
+            for name, data in images:
+                write_unsynced(self.images / name, data)
+            sync_filesystem(self.images)
+        rows = "".join(
+            csv_line([e.rec.image_name, round(d.x, 1), round(d.y, 1), d.label])
+            for e in entries
+            if not e.skip_points
+            for d in e.detections
         )
         header = csv_line(POINTS_HEADER)
         if rows or not self.points_path.exists():
             append_line(self.points_path, rows or header, header=header if rows else None)
+        lines = "\n".join(e.rec.to_json() for e in entries)
         if self._counts_layout_ok():
             header = csv_line(COUNTS_HEADER)
-            rows = self._count_rows(rec, voided=False)
+            rows = "".join(self._count_rows(e.rec, voided=False) for e in entries)
             if rows or not self.counts_path.exists():
                 append_line(self.counts_path, rows or header, header=header if rows else None)
-            append_line(self.records_path, rec.to_json())
-        else:  # a counts.csv of an older layout: rewritten whole once the record is in
-            append_line(self.records_path, rec.to_json())
+            append_line(self.records_path, lines)
+        else:  # a counts.csv of an older layout: rewritten whole once the records are in
+            append_line(self.records_path, lines)
             self.write_counts()
 
     def _counts_layout_ok(self) -> bool:

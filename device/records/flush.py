@@ -8,9 +8,15 @@ checked again, and only then is the record marked done in the spool (flushed.jso
 A cut before the mark leaves the record in both places; the next flush finds it by content.
 A spool day folder is removed once every line is done and its voids are on the stick.
 
-A flush runs in slices (`deadline`): on a cheap FAT stick each record costs several fsyncs, and a
-morning's spool must not keep the bench's worker from a press, nor from its watchdog, for
-longer than a slice. A slice always moves at least one record, so every flush makes progress.
+Records go in batches: a batch's images, rows and lines are each made durable once (a cheap FAT
+stick rewrites both file tables and a folder block at every fsync, so one record at a time costs
+about twenty writes), and the batch is marked done together after it. A cut inside a batch is
+like a cut inside one record: what reached the stick is found by content next time.
+
+A flush runs in slices (`deadline`): a morning's spool must not keep the bench's worker from a
+press, nor from its watchdog, for longer than a slice. Each batch is sized from how long the
+last one took a record (FlushPace) to end near the deadline; a slice always moves at least one
+record, so every flush makes progress.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from device.core.durable import append_line, fsync_dir, makedirs_durable
-from device.records.dayfolder import DayFolder, Detection, Record, Void, unique_id
+from device.records.dayfolder import DayFolder, Detection, Entry, Record, Void, unique_id
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +75,37 @@ def waiting(src: DayFolder) -> int:
     return len(src.lines()) - len(progress(src))
 
 
-def _mark(src: DayFolder, n: int, old: str, new: str) -> None:
-    append_line(src.path / PROGRESS, json.dumps({"line": n, "id": old, "as": new}))
+def _mark(src: DayFolder, marks: list[tuple[int, str, str]]) -> None:
+    """Spool lines done, as (line, spool id, stick id): one write, one fsync."""
+    if marks:
+        text = "\n".join(json.dumps({"line": n, "id": old, "as": new}) for n, old, new in marks)
+        append_line(src.path / PROGRESS, text)
+
+
+MAX_BATCH = 64  # records: a whole flush (no deadline) goes in batches of this many
+
+
+@dataclass
+class FlushPace:
+    """Sizes each batch of a flush: it starts at one record and at most doubles, up to what the
+    last batch's seconds per record say fits before the deadline. A stick's first writes can
+    land in the page cache and look fast; doubling keeps a wrong guess to one slice. The
+    Recorder keeps one across the slices of a flush and starts again for the next stick."""
+
+    per_record_s: float | None = None
+    last: int = 0  # records in the last batch
+
+    def batch(self, deadline: float | None, now: float) -> int:
+        if self.per_record_s is None:
+            return 1 if deadline is not None else MAX_BATCH
+        n = min(MAX_BATCH, 2 * self.last)
+        if deadline is not None:
+            n = min(n, int((deadline - now) / max(self.per_record_s, 1e-4)))
+        return max(1, n)
+
+    def measured(self, records: int, seconds: float) -> None:
+        if records:
+            self.per_record_s, self.last = seconds / records, records
 
 
 def flush_day(
@@ -79,10 +114,11 @@ def flush_day(
     still_mounted: Callable[[], bool],
     quarantine: Path,
     deadline: float | None = None,
+    pace: FlushPace | None = None,
 ) -> FlushReport:
-    """Flush one spool day; with a `deadline` (time.monotonic()), stop after the record that
+    """Flush one spool day; with a `deadline` (time.monotonic()), stop after the batch that
     passes it (report.more) and go on from there at the next call."""
-    return _DayFlush(src, dest, still_mounted, quarantine).run(deadline)
+    return _DayFlush(src, dest, still_mounted, quarantine, pace or FlushPace()).run(deadline)
 
 
 @dataclass
@@ -115,10 +151,12 @@ class _DayFlush:
         dest: DayFolder,
         still_mounted: Callable[[], bool],
         quarantine: Path,
+        pace: FlushPace,
     ) -> None:
         self.src, self.dest = src, dest
         self.still_mounted = still_mounted
         self.quarantine = quarantine
+        self.pace = pace
         self.rep = FlushReport()
         self.done = progress(src)  # spool line -> (spool id, stick id), across cut flushes
 
@@ -130,7 +168,8 @@ class _DayFlush:
         return self._close_day()
 
     def _move(self, lines: list[str], todo: list[int], deadline: float | None) -> bool:
-        """The records not moved yet; False where the stick went or the slice ended."""
+        """The records not moved yet, batch by batch; False where the stick went or the slice
+        ended."""
         if not self.still_mounted():
             self.rep.complete = False
             return False
@@ -138,64 +177,78 @@ class _DayFlush:
         stick = StickIndex.read(self.dest)
         points = self.src.detections()
         rep = self.rep
-        for n in todo:
-            if deadline is not None and rep.moved + rep.skipped and time.monotonic() >= deadline:
+        while todo:
+            now = time.monotonic()
+            if deadline is not None and rep.moved + rep.skipped and now >= deadline:
                 rep.complete, rep.more = False, True
                 return False
             if not self.still_mounted():
                 rep.complete = False
                 return False
-            ids = self._one(n, lines[n], stick, points)
-            if ids is None:  # quarantined (and marked done)
-                continue
+            batch, todo = _split(todo, self.pace.batch(deadline, now))
+            marks, entries = self._plan(batch, lines, stick, points)
+            self.dest.append_many(entries)
+            rep.moved += len(entries)
             if not self.still_mounted():  # written to a stick that is going: the spool keeps it
                 rep.complete = False
                 return False
-            _mark(self.src, n, *ids)
-            self.done[n] = ids
+            _mark(self.src, marks)
+            self.done.update({n: (old, new) for n, old, new in marks})
+            self.pace.measured(len(entries), time.monotonic() - now)
         return True
 
-    def _one(
-        self, n: int, line: str, stick: StickIndex, points: dict[str, list[Detection]]
-    ) -> tuple[str, str] | None:
-        """One spool line onto the stick: (its spool id, its stick id), or None when the line
-        is unreadable (kept aside in the quarantine)."""
-        try:
-            rec = Record.from_json(line)
-        except ValueError as e:
-            makedirs_durable(self.quarantine)
-            append_line(self.quarantine / f"{self.src.day}.jsonl", line)
-            log.error(
-                "%s: line %d unreadable (%s): kept in %s",
-                self.src.records_path,
-                n + 1,
-                e,
-                self.quarantine,
-            )
-            _mark(self.src, n, "", "")
-            self.rep.quarantined += 1
-            return None
-        key = rec.content_key()
-        if key in stick.by_key:
-            self.rep.skipped += 1
-            return rec.id, stick.by_key[key]
-        return rec.id, self._write(rec, key, stick, points)
+    def _plan(
+        self,
+        batch: list[int],
+        lines: list[str],
+        stick: StickIndex,
+        points: dict[str, list[Detection]],
+    ) -> tuple[list[tuple[int, str, str]], list[Entry]]:
+        """A batch of spool lines: their marks (line, spool id, stick id) once the batch is on
+        the stick, and the records to write there. Unreadable lines go to the quarantine now."""
+        marks: list[tuple[int, str, str]] = []
+        entries: list[Entry] = []
+        for n in batch:
+            try:
+                rec = Record.from_json(lines[n])
+            except ValueError as e:
+                self._quarantine(n, lines[n], e)
+                continue
+            key = rec.content_key()
+            if key in stick.by_key:  # on the stick already (a cut flush), or twice in the spool
+                self.rep.skipped += 1
+                marks.append((n, rec.id, stick.by_key[key]))
+                continue
+            entry = self._entry(rec, stick, points)
+            stick.by_key[key] = entry.rec.id
+            stick.taken.add(entry.rec.id)
+            entries.append(entry)
+            marks.append((n, rec.id, entry.rec.id))
+        return marks, entries
 
-    def _write(
-        self, rec: Record, key: str, stick: StickIndex, points: dict[str, list[Detection]]
-    ) -> str:
-        """A record not on the stick yet: written there (under a new id where its own is
-        taken); its id on the stick."""
+    def _quarantine(self, n: int, line: str, why: ValueError) -> None:
+        makedirs_durable(self.quarantine)
+        append_line(self.quarantine / f"{self.src.day}.jsonl", line)
+        log.error(
+            "%s: line %d unreadable (%s): kept in %s",
+            self.src.records_path,
+            n + 1,
+            why,
+            self.quarantine,
+        )
+        _mark(self.src, [(n, "", "")])
+        self.done[n] = ("", "")
+        self.rep.quarantined += 1
+
+    def _entry(self, rec: Record, stick: StickIndex, points: dict[str, list[Detection]]) -> Entry:
+        """A record not on the stick yet, as it goes there (under a new id where its own is
+        taken)."""
         target = unique_id(rec.id, stick.taken.__contains__)
         out = rec.moved(target, "stick")
         out.extra["flushed_from_spool"] = True
         img = self.src.images / rec.image_name
         image = img.read_bytes() if img.exists() else None
         skip_points = out.image_name in stick.with_points
-        self.dest.append(out, image, points.get(rec.image_name, []), skip_points=skip_points)
-        stick.by_key[key] = target
-        stick.taken.add(target)
-        self.rep.moved += 1
         if target != rec.id:
             log.warning(
                 "flush: %s clashes with a different record on the stick: kept as %s",
@@ -203,7 +256,7 @@ class _DayFlush:
                 target,
             )
             self.rep.renamed.append((rec.id, target))
-        return target
+        return Entry(out, image, tuple(points.get(rec.image_name, [])), skip_points)
 
     def _close_day(self) -> FlushReport:
         """Every record is on the stick: now its voids (ids as they are there), once each, then
@@ -221,6 +274,10 @@ class _DayFlush:
             return self.rep
         _retire(self.src.path)
         return self.rep
+
+
+def _split(todo: list[int], n: int) -> tuple[list[int], list[int]]:
+    return todo[:n], todo[n:]
 
 
 def _retire(day_dir: Path) -> None:

@@ -34,7 +34,14 @@ from device.records.dayfolder import (
     last_sample,
     max_seq,
 )
-from device.records.flush import PROGRESS, FlushReport, clean_retired, flush_day, waiting
+from device.records.flush import (
+    PROGRESS,
+    FlushPace,
+    FlushReport,
+    clean_retired,
+    flush_day,
+    waiting,
+)
 from device.records.mounts import PinnedRoot, free_bytes, mount_at
 
 __all__ = ["SUBDIR", "Recorder", "StorageFull", "StorageState", "FlushReport"]
@@ -127,6 +134,7 @@ class Recorder:
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.free = free_space
         self._lock = threading.Lock()
+        self._pace = FlushPace()  # how fast the stick took the last batch of a flush
         makedirs_durable(self.spool)
         self.bench_id = load_bench_id(self.spool) if bench_id is None else bench_id
         self._seq_path = self.spool / ".seq"
@@ -321,6 +329,7 @@ class Recorder:
                 return FlushReport()
             with self._stick() as (root, still_there):
                 if root is None:
+                    self._pace = FlushPace()
                     return FlushReport(complete=False)
                 total = FlushReport()
                 for src in self._spool_days():
@@ -330,10 +339,13 @@ class Recorder:
                         still_there,
                         self.spool / "quarantine",
                         deadline,
+                        self._pace,
                     )
                     total.add(rep)
                     if not rep.complete:
                         break
+            if not total.more:  # done, or the stick went: the next stick starts slow again
+                self._pace = FlushPace()
             for old, new in total.renamed:
                 log.warning("flush: spooled record %s is on the stick as %s", old, new)
             return total

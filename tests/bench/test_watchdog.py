@@ -134,13 +134,13 @@ def test_a_long_flush_to_a_slow_stick_leaves_the_worker_alive_and_presses_served
     spooled = Recorder(tmp_path / "nostick", tmp_path / "spool", "testbench", removable=False)
     for i in range(40):
         write(spooled, i)
-    slow = DayFolder.append
+    slow = DayFolder.append_many
 
-    def slow_append(self, *a, **kw):  # the stick's fsyncs: 0.1 s a record, 4 s in all
-        time.sleep(0.1)
-        return slow(self, *a, **kw)
+    def slow_append(self, entries):  # the stick's fsyncs: 0.1 s a record, 4 s in all
+        time.sleep(0.1 * len(entries))
+        return slow(self, entries)
 
-    monkeypatch.setattr(DayFolder, "append", slow_append)
+    monkeypatch.setattr(DayFolder, "append_many", slow_append)
     rig = make_rig(tmp_path, start=False)
     rig.bench.flush_slice_s = 0.5
     rig.bench.start()

@@ -1,0 +1,130 @@
+"""The flush in batches: its pace, what a batch costs in fsyncs, and a kill at any file
+operation inside a batch leaving every record on the stick exactly once, with its image."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+import device.core.durable as durable
+from device.records.dayfolder import DayFolder
+from device.records.flush import MAX_BATCH, FlushPace, clean_retired, flush_day
+from device.records.recorder import Recorder
+from tests.records.test_records import records_on, write
+
+
+# -- the pace (pure) -------------------------------------------------------------------------
+def test_a_flush_starts_with_one_record_and_at_most_doubles():
+    pace = FlushPace()
+    assert pace.batch(deadline=10.0, now=0.0) == 1
+    sizes = []
+    for _ in range(8):
+        n = pace.batch(deadline=100.0, now=0.0)
+        sizes.append(n)
+        pace.measured(n, 0.01 * n)
+    assert sizes == [1, 2, 4, 8, 16, 32, 64, 64]
+
+
+def test_a_batch_fits_the_time_left_in_the_slice_and_is_never_empty():
+    pace = FlushPace()
+    pace.measured(16, 16 * 0.25)  # a slow stick: a quarter second a record
+    assert pace.batch(deadline=2.0, now=0.0) == 8  # 2 s left
+    assert pace.batch(deadline=2.0, now=1.5) == 2
+    assert pace.batch(deadline=2.0, now=3.0) == 1  # past it: still one record (progress)
+
+
+def test_a_whole_flush_goes_in_the_largest_batches():
+    assert FlushPace().batch(deadline=None, now=0.0) == MAX_BATCH
+
+
+# -- batches on disk -------------------------------------------------------------------------
+def spool_of(tmp: Path, n: int) -> tuple[Path, Path]:
+    (tmp / "stick").mkdir(parents=True)
+    rec = Recorder(tmp / "nostick", tmp / "spool", "bench1", removable=False)
+    for i in range(n):
+        write(rec, i)
+    return tmp / "spool", tmp / "stick"
+
+
+def flush(spool: Path, stick: Path) -> None:
+    for d in sorted((spool / "scopecount").glob("[0-9]*")):
+        flush_day(DayFolder(d), DayFolder.of(stick, d.name), lambda: True, spool / "q")
+
+
+class Counting:
+    """os, as durable.py sees it, counting fsyncs and killing the flush at the k-th write,
+    fsync or rename."""
+
+    def __init__(self, kill_at: int | None = None) -> None:
+        self.calls = self.fsyncs = 0
+        self.kill_at = kill_at
+
+    def __getattr__(self, name: str):
+        return getattr(os, name)
+
+    def _step(self) -> None:
+        self.calls += 1
+        if self.kill_at is not None and self.calls > self.kill_at:
+            raise Killed
+
+    def write(self, fd, data):
+        self._step()
+        return os.write(fd, data)
+
+    def fsync(self, fd):
+        self._step()
+        self.fsyncs += 1
+        return os.fsync(fd)
+
+    def replace(self, a, b):
+        self._step()
+        return os.replace(a, b)
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_batch_costs_a_few_fsyncs_not_five_a_record(tmp_path, monkeypatch):
+    spool, stick = spool_of(tmp_path, 40)
+    counting = Counting()
+    monkeypatch.setattr(durable, "os", counting)
+    flush(spool, stick)
+    assert len(records_on(stick)) == 40
+    # One record at a time took 5 fsyncs a record (image, its folder, points, counts, line)
+    # plus its mark in the spool: 240 here. A batch of 40: its rows, lines and marks once each.
+    assert counting.fsyncs <= 20, counting.fsyncs
+
+
+def test_a_kill_at_any_step_of_a_batch_leaves_each_record_once_with_its_image(
+    tmp_path, monkeypatch
+):
+    template = tmp_path / "template"
+    spool_of(template, 6)
+    probe = Counting()
+    spool, stick = spool_of(tmp_path / "probe", 6)
+    monkeypatch.setattr(durable, "os", probe)
+    flush(spool, stick)
+    steps = probe.calls
+    assert steps > 10
+    for k in range(steps):
+        work = tmp_path / f"k{k}"
+        shutil.copytree(template, work)
+        monkeypatch.setattr(durable, "os", Counting(kill_at=k))
+        with pytest.raises(Killed):
+            flush(work / "spool", work / "stick")
+        monkeypatch.setattr(durable, "os", os)
+        clean_retired(work / "spool" / "scopecount")  # what the bench does at its next start
+        for day in DayFolder.all_in(work / "stick"):
+            day.repair()
+        flush(work / "spool", work / "stick")
+        on_stick = records_on(work / "stick")
+        assert sorted(r.sample for r in on_stick) == [f"s{i}" for i in range(6)], k
+        day = DayFolder.all_in(work / "stick")[0]
+        assert all((day.images / r.image_name).is_file() for r in on_stick), k
+        counts = day.counts_path.read_text().splitlines()[1:]
+        assert sorted(c.split(",")[0] for c in counts) == sorted(r.id for r in on_stick), k
+        assert not (work / "spool" / "scopecount").exists() or not any(
+            (work / "spool" / "scopecount").iterdir()
+        ), k
