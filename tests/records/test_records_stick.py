@@ -182,9 +182,10 @@ def test_stick_pulled_20_times_during_a_flush_of_100_records(tmp_path, stick, sp
         end = time.monotonic() + 3
         while lines_on(mnt) == start and time.monotonic() < end:
             time.sleep(0.002)
-        # A few records at most per plug, however fast this machine flushes (fsyncs on a
-        # quiet machine take a few ms): every pull must come with records still to move.
-        time.sleep(rnd.uniform(0, 0.015))
+        # A few records at most per plug, however fast this machine flushes (a flush starts
+        # with a batch of one record and doubles; a batch takes a few ms on a quiet machine):
+        # every pull must come with records still to move.
+        time.sleep(rnd.uniform(0, 0.006))
         before = lines_on(mnt)
         stick.pull()
         stray += len(stray_files(mnt))
