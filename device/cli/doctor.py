@@ -14,6 +14,7 @@ from gpiozero.pins import Factory
 
 from device.config import Config
 from device.core.errors import BadInput
+from device.hardware.camera import missing_lock_controls
 from device.records.mounts import RAM_FILESYSTEMS, free_bytes, mount_at, mount_holding
 
 Check = tuple[bool, str, str]  # ok, what was found, what to do
@@ -52,7 +53,23 @@ def check_camera(cfg: Config, picamera2: Callable[[], ModuleType] = _import_pica
             "check the ribbon cable (contacts towards the board), then `rpicam-hello --list`",
         )
     names = ", ".join(str(c.get("Model", "?")) for c in cams)
-    return True, f"picamera2 sees {len(cams)} camera(s): {names}", ""
+    return True, f"picamera2 sees {len(cams)} camera(s): {names}; {_lockable(module)}", ""
+
+
+def _lockable(module: ModuleType) -> str:
+    """Whether the first camera advertises the controls the bench locks. Not a failure: such a
+    camera still counts, but frames are not exposed alike (the bench says so too)."""
+    try:
+        cam = module.Picamera2(0)
+    except Exception as e:  # held by the running bench, or the stack refuses
+        return f"controls not checked (camera not opened: {str(e).splitlines()[0][:80]})"
+    try:
+        missing = missing_lock_controls(cam.camera_controls)
+    finally:
+        cam.close()
+    if missing:
+        return f"cannot lock {', '.join(missing)} (exposure varies from frame to frame)"
+    return "exposure and white balance lockable"
 
 
 def check_gpio(cfg: Config, make_factory: Callable[[], Factory] | None = None) -> Check:

@@ -154,6 +154,15 @@ def default_sizes(
     return (int(sensor[0]), int(sensor[1])), (int(w), int(h))
 
 
+LOCK_CONTROLS = ("AeEnable", "AwbEnable", "ExposureTime", "AnalogueGain", "ColourGains")
+
+
+def missing_lock_controls(advertised: Any) -> list[str]:
+    """The controls the bench locks that a camera does not advertise (picamera2 refuses
+    to set those)."""
+    return [c for c in LOCK_CONTROLS if c not in advertised]
+
+
 class Picamera2Camera:
     """A Raspberry Pi camera (HQ camera on the eyepiece, or Camera Module 3).
 
@@ -205,11 +214,17 @@ class Picamera2Camera:
         self.cam.start()
         self.timeouts = 0  # in a row: after RESTART_AFTER the camera is stopped and started
         self.locked: dict[str, Any] = {}
+        self.cannot_lock: list[str] = []
         self.locked = self._settle_and_lock(cfg, light)
         self.size = tuple(size)
 
     def _settle_and_lock(self, cfg: CameraCfg, light: Light | None) -> dict[str, Any]:
-        """Auto exposure and white balance settle under the capture light, then are locked."""
+        """Auto exposure and white balance settle under the capture light, then are locked.
+        A camera that does not advertise a control (libcamera's `virtual` camera advertises
+        none) keeps the rest locked and says which in describe() and the log."""
+        self.cannot_lock = missing_lock_controls(self.cam.camera_controls)
+        if self.cannot_lock:
+            log.warning("camera %s cannot lock %s", self.model, ", ".join(self.cannot_lock))
         if light is not None:
             light.capture()
         try:
@@ -220,7 +235,9 @@ class Picamera2Camera:
             locked["AnalogueGain"] = cfg.gain or float(meta.get("AnalogueGain", 1.0))
             gains = cfg.awb_gains or list(meta.get("ColourGains", (1.0, 1.0)))
             locked["ColourGains"] = (float(gains[0]), float(gains[1]))
-            self.cam.set_controls(locked)
+            locked = {k: v for k, v in locked.items() if k not in self.cannot_lock}
+            if locked:
+                self.cam.set_controls(locked)
         finally:
             if light is not None:
                 light.ready()
@@ -272,10 +289,12 @@ class Picamera2Camera:
         return Frame(np.ascontiguousarray(arr[..., 2::-1]), info)
 
     def describe(self) -> str:
-        return (
-            f"picamera2 {self.model} {self.size[0]}x{self.size[1]} "
-            "(exposure and white balance locked)"
+        locked = (
+            f"cannot lock {', '.join(self.cannot_lock)}"
+            if self.cannot_lock
+            else "exposure and white balance locked"
         )
+        return f"picamera2 {self.model} {self.size[0]}x{self.size[1]} ({locked})"
 
     def close(self) -> None:
         try:

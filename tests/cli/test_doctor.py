@@ -49,7 +49,15 @@ def test_camera_check_asks_picamera2_for_cameras():
 
     module = types.SimpleNamespace(Picamera2=picamera2_standin.Picamera2)
     ok, found, _ = check_camera(Config(), lambda: module)
-    assert ok and found == "picamera2 sees 1 camera(s): imx477"
+    assert ok and found == (
+        "picamera2 sees 1 camera(s): imx477; exposure and white balance lockable"
+    )
+    picamera2_standin.Picamera2.sensor = "Virtual0"
+    try:
+        ok, found, _ = check_camera(Config(), lambda: module)
+    finally:
+        picamera2_standin.Picamera2.sensor = "imx477"
+    assert ok and "Virtual0; cannot lock AeEnable, AwbEnable, ExposureTime" in found
     picamera2_standin.Picamera2.sensor = ""
     try:
         ok, found, todo = check_camera(Config(), lambda: module)

@@ -175,3 +175,16 @@ def test_a_camera_starved_by_abandoned_requests_is_restarted_and_relocked(module
     )
     assert isinstance(cam.capture().rgb, np.ndarray)
     assert cam.timeouts == 0
+
+
+def test_a_camera_without_exposure_controls_still_captures_and_says_it_cannot_lock(module):
+    """libcamera's virtual camera advertises no controls: picamera2 refuses to set any, so
+    the bench locks what there is and says what it could not."""
+    module.Picamera2.sensor = "Virtual0"
+    cam = Picamera2Camera(CameraCfg(settle_ms=0), module)
+    pc = module.Picamera2.instances[0]
+    assert cam.locked == {} and pc.applied == {"AeEnable": True, "AwbEnable": True}
+    assert "cannot lock AeEnable, AwbEnable, ExposureTime, AnalogueGain, ColourGains" in (
+        cam.describe()
+    )
+    assert cam.capture().rgb.shape == (720, 1280, 3)

@@ -40,6 +40,7 @@ class VM:
         self.port = free_port()
         self.proc: subprocess.Popen | None = None
         self.sticks: set[str] = set()
+        self.booted_with: list[str] = []  # the extra devices of the running boot
 
     def fresh_disk(self) -> None:
         self.disk.unlink(missing_ok=True)
@@ -81,6 +82,7 @@ class VM:
             "-display", "none", "-nodefaults", "-no-reboot",
         ]  # fmt: skip
         cmd += extra or []
+        self.booted_with = list(extra or [])
         for sid, image in (sticks or {}).items():
             cmd += ["-drive", f"if=none,id={sid},file={image},format=raw,cache=writethrough"]
             cmd += ["-device", f"usb-storage,bus=xhci.0,drive={sid},id={sid}-dev,removable=on"]

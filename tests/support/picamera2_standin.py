@@ -40,6 +40,12 @@ SENSORS: dict[str, dict[str, Any]] = {
         "modes": [(1536, 864), (2304, 1296), (4608, 2592)],
         "focus": True,
     },
+    "Virtual0": {  # libcamera's virtual camera: no sensor modes, no controls advertised
+        "resolution": (1920, 1080),
+        "modes": [],
+        "focus": False,
+        "controls": False,
+    },
 }
 TARGET_LEVEL = 118  # what auto exposure aims for (mean grey level)
 K = TARGET_LEVEL / 10000  # grey level per (brightness x microsecond x gain)
@@ -110,6 +116,8 @@ class Picamera2:
             "FrameDurationLimits": (100, 1000000000, None),
             "NoiseReductionMode": (0, 4, 0),
         }
+        if spec.get("controls") is False:
+            self.camera_controls = {}
         if spec["focus"]:
             self.camera_controls |= {"AfMode": (0, 2, 0), "LensPosition": (0.0, 15.0, 1.0)}
         self.applied: dict[str, Any] = {"AeEnable": True, "AwbEnable": True}
