@@ -14,7 +14,7 @@ from gpiozero.pins import Factory
 
 from device.config import Config
 from device.core.errors import BadInput
-from device.hardware.camera import missing_lock_controls
+from device.hardware.camera import missing_lock_controls, picamera2_import_error
 from device.records.mounts import RAM_FILESYSTEMS, free_bytes, mount_at, mount_holding
 
 Check = tuple[bool, str, str]  # ok, what was found, what to do
@@ -37,10 +37,10 @@ def check_camera(cfg: Config, picamera2: Callable[[], ModuleType] = _import_pica
         return ok, f"USB camera {path}", "plug the camera in; add the user to group video"
     try:
         module = picamera2()
-    except ImportError:
+    except ImportError as e:
         return (
             False,
-            "picamera2 not importable",
+            picamera2_import_error(e),
             "sudo apt install python3-picamera2; venv made with --system-site-packages",
         )
     # libcamera's own list: what the camera stack really sees, without opening the camera

@@ -19,6 +19,7 @@ from device.config import CameraCfg
 from device.core.errors import BadInput
 from device.core.imageio import IMAGE_SUFFIXES, read_rgb, to_rgb8
 from device.hardware.light import Light
+from device.hardware.pixels import FORMATS, UnknownFormat, to_rgb
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,17 @@ def default_sizes(
     return (int(sensor[0]), int(sensor[1])), (int(w), int(h))
 
 
+def picamera2_import_error(e: ImportError) -> str:
+    """Not installed, or installed and failing on something it imports (Debian's libcamera
+    without Pi OS's python3-kms++: `No module named 'pykms'`)."""
+    if e.name == "picamera2":
+        return (
+            "picamera2 is not installed: sudo apt install python3-picamera2 and use a venv "
+            "made with --system-site-packages"
+        )
+    return f"picamera2 is installed but cannot be imported: {e}"
+
+
 LOCK_CONTROLS = ("AeEnable", "AwbEnable", "ExposureTime", "AnalogueGain", "ColourGains")
 
 
@@ -179,11 +191,8 @@ class Picamera2Camera:
         if module is None:
             try:
                 import picamera2 as module  # type: ignore[no-redef]
-            except ImportError:
-                raise CameraError(
-                    "picamera2 is not installed: sudo apt install python3-picamera2 and use a "
-                    "venv made with --system-site-packages"
-                ) from None
+            except ImportError as e:
+                raise CameraError(picamera2_import_error(e)) from None
         self.timeout_s = cfg.timeout_ms / 1000
         try:
             self.cam = module.Picamera2()
@@ -194,8 +203,10 @@ class Picamera2Camera:
         if cfg.width and cfg.height:
             size = (cfg.width, cfg.height)
         else:
-            out, size = default_sizes(tuple(self.cam.sensor_resolution), self.cam.sensor_modes)
-            sensor = {"output_size": out}
+            modes = self.cam.sensor_modes
+            out, size = default_sizes(tuple(self.cam.sensor_resolution), modes)
+            if modes:  # a camera without raw modes (libcamera's virtual one) takes no sensor
+                sensor = {"output_size": out}
         controls: dict[str, Any] = {}
         if cfg.lens_position >= 0:
             if "LensPosition" not in self.cam.camera_controls:
@@ -211,12 +222,24 @@ class Picamera2Camera:
             sensor=sensor,
         )
         self.cam.configure(config)
+        self.format, self.size = self._configured(size)
         self.cam.start()
         self.timeouts = 0  # in a row: after RESTART_AFTER the camera is stopped and started
         self.locked: dict[str, Any] = {}
         self.cannot_lock: list[str] = []
         self.locked = self._settle_and_lock(cfg, light)
-        self.size = tuple(size)
+
+    def _configured(self, asked: tuple[int, int]) -> tuple[str, tuple[int, int]]:
+        """The format and size libcamera settled on: it adjusts what it cannot give (the
+        virtual camera gives NV12 at the sizes its config lists) and picamera2 goes along."""
+        conf = self.cam.camera_configuration()["main"]
+        fmt, size = str(conf["format"]), (int(conf["size"][0]), int(conf["size"][1]))
+        if fmt not in FORMATS:
+            self.cam.close()
+            raise CameraError(f"{self.model} gives {fmt} frames, which the bench cannot read")
+        if (fmt, size) != ("RGB888", tuple(asked)):
+            log.warning("camera %s adjusted RGB888 %s to %s %s", self.model, asked, fmt, size)
+        return fmt, size
 
     def _settle_and_lock(self, cfg: CameraCfg, light: Light | None) -> dict[str, Any]:
         """Auto exposure and white balance settle under the capture light, then are locked.
@@ -285,8 +308,10 @@ class Picamera2Camera:
             raise CameraError("picamera2 returned an empty frame")
         info = dict(self.locked)
         info["SensorTimestamp"] = meta.get("SensorTimestamp")
-        # picamera2's "RGB888" is stored B, G, R per pixel.
-        return Frame(np.ascontiguousarray(arr[..., 2::-1]), info)
+        try:
+            return Frame(to_rgb(arr, self.format, self.size), info)
+        except UnknownFormat as e:
+            raise CameraError(str(e)) from None
 
     def describe(self) -> str:
         locked = (

@@ -187,4 +187,56 @@ def test_a_camera_without_exposure_controls_still_captures_and_says_it_cannot_lo
     assert "cannot lock AeEnable, AwbEnable, ExposureTime, AnalogueGain, ColourGains" in (
         cam.describe()
     )
-    assert cam.capture().rgb.shape == (720, 1280, 3)
+    rgb = cam.capture().rgb
+    assert rgb.shape == (480, 640, 3)  # the size and format libcamera settled on (NV12)
+    b, g, r = (int(rgb[..., k].mean()) for k in (2, 1, 0))
+    assert abs(b - 2 * g) <= 6 and abs(g - 2 * r) <= 6  # the stand-in's B, G/2, R/4 field
+    assert "640x480" in cam.describe() and pc.config["sensor"] == {}
+
+
+@pytest.mark.parametrize("fmt", ["RGB888", "BGR888", "NV12", "NV21", "YUV420"])
+def test_every_format_picamera2_may_settle_on_reads_as_the_same_rgb(fmt):
+    import cv2
+
+    from device.hardware.pixels import to_rgb
+
+    rgb = np.zeros((8, 12, 3), np.uint8)
+    rgb[:, :6] = (200, 40, 90)
+    rgb[:, 6:] = (20, 180, 250)
+    stride = 16  # rows padded beyond the width, as libcamera's strides are
+    if fmt in ("RGB888", "BGR888"):
+        arr = np.zeros((8, stride, 3), np.uint8)
+        arr[:, :12] = rgb[..., ::-1] if fmt == "RGB888" else rgb
+    else:
+        i420 = cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420)
+        u, v = i420[8:10].reshape(4, 6), i420[10:12].reshape(4, 6)
+        arr = np.zeros((12, stride), np.uint8)
+        arr[:8, :12] = i420[:8]
+        if fmt == "YUV420":  # planar: U then V, each row stride/2 long
+            pad = np.zeros((2, 4, stride // 2), np.uint8)
+            pad[0, :, :6], pad[1, :, :6] = u, v
+            arr[8:] = pad.reshape(4, stride)
+        else:
+            first, second = (u, v) if fmt == "NV12" else (v, u)
+            arr[8:, :12] = np.stack([first, second], -1).reshape(4, 12)
+    out = to_rgb(arr, fmt, (12, 8))
+    assert out.shape == (8, 12, 3) and out.flags.c_contiguous
+    assert np.abs(out.astype(int) - rgb).max() <= (0 if "888" in fmt else 12)
+
+
+def test_a_format_the_bench_cannot_read_is_named():
+    from device.hardware.pixels import UnknownFormat, to_rgb
+
+    with pytest.raises(UnknownFormat, match="'XRGB8888'"):
+        to_rgb(np.zeros((4, 4, 4), np.uint8), "XRGB8888", (4, 4))
+
+
+def test_picamera2_failing_on_its_own_imports_is_not_called_missing():
+    """Debian's libcamera with picamera2 from PyPI: picamera2 is there, pykms is not."""
+    from device.hardware.camera import picamera2_import_error
+
+    missing = ModuleNotFoundError("No module named 'picamera2'", name="picamera2")
+    assert "apt install python3-picamera2" in picamera2_import_error(missing)
+    broken = ModuleNotFoundError("No module named 'pykms'", name="pykms")
+    said = picamera2_import_error(broken)
+    assert said == "picamera2 is installed but cannot be imported: No module named 'pykms'"

@@ -40,11 +40,12 @@ SENSORS: dict[str, dict[str, Any]] = {
         "modes": [(1536, 864), (2304, 1296), (4608, 2592)],
         "focus": True,
     },
-    "Virtual0": {  # libcamera's virtual camera: no sensor modes, no controls advertised
+    "Virtual0": {  # libcamera's virtual camera: no raw modes, no controls, NV12 at one size
         "resolution": (1920, 1080),
         "modes": [],
         "focus": False,
         "controls": False,
+        "adjust": ("NV12", (640, 480)),
     },
 }
 TARGET_LEVEL = 118  # what auto exposure aims for (mean grey level)
@@ -174,6 +175,12 @@ class Picamera2:
     def configure(self, config: dict[str, Any]) -> None:
         if self.started:
             raise RuntimeError("Camera must be stopped before configuring")
+        if not SENSORS[Picamera2.sensor]["modes"] and config["sensor"]:
+            # picamera2 asks libcamera for a raw stream to honour a sensor configuration
+            raise RuntimeError("Camera __init__ sequence did not complete.")
+        adjust = SENSORS[Picamera2.sensor].get("adjust")
+        if adjust:  # libcamera validates to what the camera has; picamera2 goes along
+            config["main"] = dict(config["main"], format=adjust[0], size=adjust[1])
         size = config["main"]["size"]
         if type(size) is not tuple or len(size) != 2:
             raise RuntimeError("size in main stream should be (width, height)")
@@ -181,6 +188,11 @@ class Picamera2:
             raise RuntimeError("width and height should be even")
         self._check_controls(config["controls"])
         self.config = config
+
+    def camera_configuration(self) -> dict[str, Any]:
+        if self.config is None:
+            raise RuntimeError("Camera has not been configured")
+        return self.config
 
     def start(self) -> None:
         if self.config is None:
@@ -224,6 +236,8 @@ class Picamera2:
         if "LensPosition" in self.applied:
             meta["LensPosition"] = self.applied["LensPosition"]
         self.outstanding += 1
+        if self.config["main"]["format"] == "NV12":
+            return CompletedRequest(self, _nv12(bgr), meta)
         return CompletedRequest(self, bgr, meta)
 
     def _next(self, wait: object, flush: object) -> CompletedRequest:
@@ -292,3 +306,15 @@ class Picamera2:
     def close(self) -> None:
         self.stop()
         self.closed = True
+
+
+def _nv12(bgr: np.ndarray) -> np.ndarray:
+    """NV12 as libcamera lays it out: the Y plane, then U and V interleaved at half size."""
+    import cv2
+
+    h, w = bgr.shape[:2]
+    i420 = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV_I420)
+    u = i420[h : h + h // 4].reshape(h // 2, w // 2)
+    v = i420[h + h // 4 :].reshape(h // 2, w // 2)
+    uv = np.stack([u, v], axis=-1).reshape(h // 2, w)
+    return np.vstack([i420[:h], uv])
