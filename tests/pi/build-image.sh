@@ -130,6 +130,21 @@ if [ "$OS" = trixie ]; then
   rm -f "$ROOT"/tmp/lgpio-*.tar.gz "$ROOT"/tmp/setuptools-*.whl
   chroot "$ROOT" python3 -c 'import lgpio; print("image: lgpio", lgpio.LGPIO_PY_VERSION)'
 fi
+if [ "$OS" = trixie ]; then
+  # The camera stack: Debian 13 has libcamera 0.4 (with its `virtual` camera) and its Python
+  # bindings, but no picamera2 (Pi OS Trixie has python3-picamera2 from its own archive, built
+  # for its own libcamera): picamera2 from PyPI in the system site packages stands in, seen by
+  # the bench's venv as a Pi's apt package is. Pinned: the camera row reports its version.
+  cp "$ROOT/etc/resolv.conf" "$CACHE/resolv.conf.image" 2>/dev/null || true
+  cp /etc/resolv.conf "$ROOT/etc/resolv.conf"  # this machine's resolver, for the build only
+  chroot "$ROOT" sh -c 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends python3-libcamera libcamera-ipa libcap-dev \
+    >/dev/null && apt-get clean'
+  chroot "$ROOT" python3 -m pip install --quiet --break-system-packages picamera2==0.3.38
+  chroot "$ROOT" python3 -c 'import importlib.metadata as m; print("image: picamera2", m.version("picamera2"))'
+  if [ -f "$CACHE/resolv.conf.image" ]; then mv "$CACHE/resolv.conf.image" "$ROOT/etc/resolv.conf"
+  else rm -f "$ROOT/etc/resolv.conf"; fi
+fi
 printf '[global]\ncert = /usr/local/share/host-ca.crt\nfind-links = /var/cache/scopecount-wheels\n' \
   > "$ROOT/etc/pip.conf"
 cp "$ROOT"/boot/vmlinuz-* "$CACHE/vmlinuz"
