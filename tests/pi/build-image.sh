@@ -140,7 +140,11 @@ if [ "$OS" = trixie ]; then
   chroot "$ROOT" sh -c 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends python3-libcamera libcamera-ipa libcap-dev \
     >/dev/null && apt-get clean'
-  chroot "$ROOT" python3 -m pip install --quiet --break-system-packages picamera2==0.3.38
+  # This machine's pip settings (PIP_CERT, find-links) name files the chroot lacks: the image's
+  # own pip.conf (its copy of this machine's CA bundle) only.
+  chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+    PIP_CERT=/usr/local/share/host-ca.crt python3 -m pip install --quiet \
+    --break-system-packages --root-user-action=ignore picamera2==0.3.38
   chroot "$ROOT" python3 -c 'import importlib.metadata as m; print("image: picamera2", m.version("picamera2"))'
   if [ -f "$CACHE/resolv.conf.image" ]; then mv "$CACHE/resolv.conf.image" "$ROOT/etc/resolv.conf"
   else rm -f "$ROOT/etc/resolv.conf"; fi
