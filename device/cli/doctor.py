@@ -14,6 +14,7 @@ from gpiozero.pins import Factory
 
 from device.config import Config
 from device.core.errors import BadInput
+from device.core.text import printable
 from device.hardware.camera import missing_lock_controls, picamera2_import_error
 from device.records.mounts import RAM_FILESYSTEMS, free_bytes, mount_at, mount_holding
 
@@ -52,7 +53,7 @@ def check_camera(cfg: Config, picamera2: Callable[[], ModuleType] = _import_pica
             "picamera2 sees no camera",
             "check the ribbon cable (contacts towards the board), then `rpicam-hello --list`",
         )
-    names = ", ".join(str(c.get("Model", "?")) for c in cams)
+    names = ", ".join(printable(str(c.get("Model", "?")), 40) for c in cams)
     return True, f"picamera2 sees {len(cams)} camera(s): {names}; {_lockable(module)}", ""
 
 
@@ -62,7 +63,8 @@ def _lockable(module: ModuleType) -> str:
     try:
         cam = module.Picamera2(0)
     except Exception as e:  # held by the running bench, or the stack refuses
-        return f"controls not checked (camera not opened: {str(e).splitlines()[0][:80]})"
+        why = (str(e).splitlines() or [type(e).__name__])[0]
+        return f"controls not checked (camera not opened: {printable(why, 80)})"
     try:
         missing = missing_lock_controls(cam.camera_controls)
     finally:

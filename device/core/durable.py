@@ -95,13 +95,18 @@ def write_unsynced(path: Path, data: bytes) -> None:
     _write_and_rename(path, data, sync=False)
 
 
+def can_sync_filesystem() -> bool:
+    """Whether the C library has syncfs (glibc and musl have): without it a batch of files is
+    made durable file by file."""
+    return _syncfs() is not None
+
+
 def sync_filesystem(path: Path) -> None:
-    """Everything written so far to the filesystem holding `path` reaches its device (syncfs;
-    a global sync where the C library has none)."""
+    """Everything written so far to the filesystem holding `path` reaches its device, or
+    OSError (syncfs reports writeback errors, an EIO from a dying stick, from Linux 5.8)."""
     syncfs = _syncfs()
     if syncfs is None:
-        os.sync()
-        return
+        raise OSError(errno.ENOSYS, "syncfs is not available: write file by file")
     fd = os.open(path, os.O_RDONLY)
     try:
         if syncfs(fd) != 0:

@@ -28,6 +28,7 @@ from typing import Any
 from device.core.csvsafe import csv_line, restore
 from device.core.durable import (
     append_line,
+    can_sync_filesystem,
     makedirs_durable,
     repair_torn_tail,
     sync_filesystem,
@@ -215,9 +216,15 @@ class DayFolder:
         if not entries:
             return
         makedirs_durable(self.images)
+        # A stick pulled during an append and plugged back into the running bench can end in
+        # half a line (never acknowledged: its records are still in the spool or were refused);
+        # appended to as it is, the next line would join it and both would be unreadable.
+        for path in (self.points_path, self.counts_path, self.records_path):
+            repair_torn_tail(path)
         images = [(e.rec.image_name, e.image) for e in entries if e.image is not None]
-        if len(images) == 1:
-            write_atomic(self.images / images[0][0], images[0][1])
+        if len(images) == 1 or not can_sync_filesystem():
+            for name, data in images:
+                write_atomic(self.images / name, data)
         elif images:
             for name, data in images:
                 write_unsynced(self.images / name, data)

@@ -83,6 +83,7 @@ def _mark(src: DayFolder, marks: list[tuple[int, str, str]]) -> None:
 
 
 MAX_BATCH = 64  # records: a whole flush (no deadline) goes in batches of this many
+BATCH_BYTES = 16 * 2**20  # images a batch holds in memory at most (a Zero 2 W has ~420 MB)
 
 
 @dataclass
@@ -186,7 +187,8 @@ class _DayFlush:
                 rep.complete = False
                 return False
             batch, todo = _split(todo, self.pace.batch(deadline, now))
-            marks, entries = self._plan(batch, lines, stick, points)
+            marks, entries, taken = self._plan(batch, lines, stick, points)
+            todo = batch[taken:] + todo
             self.dest.append_many(entries)
             rep.moved += len(entries)
             if not self.still_mounted():  # written to a stick that is going: the spool keeps it
@@ -203,12 +205,19 @@ class _DayFlush:
         lines: list[str],
         stick: StickIndex,
         points: dict[str, list[Detection]],
-    ) -> tuple[list[tuple[int, str, str]], list[Entry]]:
+    ) -> tuple[list[tuple[int, str, str]], list[Entry], int]:
         """A batch of spool lines: their marks (line, spool id, stick id) once the batch is on
-        the stick, and the records to write there. Unreadable lines go to the quarantine now."""
+        the stick, the records to write there, and how many lines of `batch` it took (its
+        images, held in memory together, stop at BATCH_BYTES). Unreadable lines go to the
+        quarantine now."""
         marks: list[tuple[int, str, str]] = []
         entries: list[Entry] = []
+        held = 0
+        taken = 0
         for n in batch:
+            if held >= BATCH_BYTES:
+                break
+            taken += 1
             try:
                 rec = Record.from_json(lines[n])
             except ValueError as e:
@@ -224,7 +233,8 @@ class _DayFlush:
             stick.taken.add(entry.rec.id)
             entries.append(entry)
             marks.append((n, rec.id, entry.rec.id))
-        return marks, entries
+            held += len(entry.image or b"")
+        return marks, entries, taken
 
     def _quarantine(self, n: int, line: str, why: ValueError) -> None:
         makedirs_durable(self.quarantine)

@@ -327,28 +327,35 @@ class Recorder:
         with self._lock:
             if self.spool.resolve() == self.storage.resolve():
                 return FlushReport()
-            with self._stick() as (root, still_there):
-                if root is None:
+            total = FlushReport(complete=False)
+            try:
+                with self._stick() as (root, still_there):
+                    if root is not None:
+                        total = self._flush_days(root, still_there, deadline)
+            finally:
+                if not total.more:  # done, failed, or the stick went: the next starts slow
                     self._pace = FlushPace()
-                    return FlushReport(complete=False)
-                total = FlushReport()
-                for src in self._spool_days():
-                    rep = flush_day(
-                        src,
-                        DayFolder.of(root, src.day),
-                        still_there,
-                        self.spool / "quarantine",
-                        deadline,
-                        self._pace,
-                    )
-                    total.add(rep)
-                    if not rep.complete:
-                        break
-            if not total.more:  # done, or the stick went: the next stick starts slow again
-                self._pace = FlushPace()
             for old, new in total.renamed:
                 log.warning("flush: spooled record %s is on the stick as %s", old, new)
             return total
+
+    def _flush_days(
+        self, root: Path, still_there: Callable[[], bool], deadline: float | None
+    ) -> FlushReport:
+        total = FlushReport()
+        for src in self._spool_days():
+            rep = flush_day(
+                src,
+                DayFolder.of(root, src.day),
+                still_there,
+                self.spool / "quarantine",
+                deadline,
+                self._pace,
+            )
+            total.add(rep)
+            if not rep.complete:
+                break
+        return total
 
     # -- start-up ---------------------------------------------------------------------------
     def repair(self) -> list[Path]:

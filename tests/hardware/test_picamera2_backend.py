@@ -240,3 +240,21 @@ def test_picamera2_failing_on_its_own_imports_is_not_called_missing():
     broken = ModuleNotFoundError("No module named 'pykms'", name="pykms")
     said = picamera2_import_error(broken)
     assert said == "picamera2 is installed but cannot be imported: No module named 'pykms'"
+
+
+@pytest.mark.parametrize(
+    "fmt, shape, size",
+    [
+        ("RGB888", (8, 8), (8, 8)),  # 2-D where 3-D is due
+        ("RGB888", (4, 8, 3), (8, 8)),  # fewer rows than the size
+        ("NV12", (12, 7), (7, 8)),  # odd width
+        ("YUV420", (12, 10), (7, 8)),
+        ("NV12", (12, 0), (8, 8)),  # no stride
+        ("NV12", (12, 8, 3), (8, 8)),
+    ],
+)
+def test_a_malformed_frame_is_a_named_error_not_a_crash(fmt, shape, size):
+    from device.hardware.pixels import UnknownFormat, to_rgb
+
+    with pytest.raises(UnknownFormat, match=fmt):
+        to_rgb(np.zeros(shape, np.uint8), fmt, size)

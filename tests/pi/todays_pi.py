@@ -15,7 +15,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.pi.harness import REPO, VENV, Events, Run, vm_config
+from tests.pi.harness import REPO, VENV, Events, Fallback, Run, vm_config
 from tests.pi.vm import ZERO_2W, board_dtb, dtb_nodes, fat_image, zero_dtb
 
 STATE = "/var/lib/scopecount"
@@ -34,6 +34,27 @@ for i in range(int(sys.argv[1])):
     rec = r.write(rgb, {"egg": i}, [], ["egg"], f"seed-{i:03d}", "seed", "0" * 64, [])
     print(json.dumps({"time": rec.time, "sample": rec.sample, "stored": rec.stored}))
 """
+
+
+# libcamera 0.4 reads its virtual camera from here only (pipeline_handler.cpp); Debian ships none.
+VIRTUAL_DIR = "/usr/share/libcamera/pipeline/virtual"
+VIRTUAL_YAML = """%YAML 1.1
+---
+"Virtual0":
+  supported_formats:
+    - width: 640
+      height: 480
+      frame_rates: [30]
+  test_pattern: "bars"
+  location: "CameraLocationFront"
+  model: "Virtual Video Device"
+"""
+CAMERA_STACK = (
+    "dpkg-query -W -f='libcamera ${Version} ' libcamera0.4; "
+    'python3 -c \'import importlib.metadata as m; print("picamera2", m.version("picamera2"))\''
+    "; python3 -c 'import libcamera; "
+    'print("cameras", [c.id for c in libcamera.CameraManager.singleton().cameras])\' 2>&1; true'
+)
 
 
 class TodaysPi(Run):
@@ -131,6 +152,44 @@ class TodaysPi(Run):
         if usec not in ("15s", "15000000") or state != "active":
             raise AssertionError(f"watchdog {dev!r}: RuntimeWatchdogUSec={usec}, state {state}")
         return f"{dev}: systemd pets it (RuntimeWatchdogUSec={usec}, state {state})"
+
+    def scenario_camera(self) -> str:
+        """Picamera2Camera on libcamera's `virtual` camera, under the unit's sandbox: a press
+        gives a record from it. Where picamera2 cannot run on Debian's libcamera at all, the row
+        shows the bench's error, doctor's camera line and the versions (the issue's fallback)."""
+        self.vm.ssh(
+            f"mkdir -p {VIRTUAL_DIR} && cat > {VIRTUAL_DIR}/virtual.yaml",
+            input=VIRTUAL_YAML.encode(),
+        )
+        stack = " ".join(self.vm.text(CAMERA_STACK).split())
+        replay = 'backend = "replay"\nfolder = "/var/lib/scopecount/replay"'
+        config = vm_config().replace(replay, 'backend = "picamera2"')
+        self.events.close()
+        self.vm.ssh("cat > /etc/scopecount/config.toml", input=config.encode())
+        try:
+            restart = self.vm.ssh("systemctl restart scopecount.service", check=False, timeout=600)
+            doctor = " ".join(self.doctor("camera").split())
+            if restart.returncode == 0:
+                self.events = Events(self.vm)
+                time.sleep(2)
+                rec = self.press(1)[0]
+                ready = self.vm.text(
+                    "journalctl -u scopecount -b -o cat | grep -m1 -o 'picamera2 [^\"]*'; true"
+                )
+                return (
+                    f"a press recorded {rec.get('id')} from {ready.strip() or 'picamera2'} "
+                    f"under the sandbox; {stack}; doctor: {doctor}"
+                )
+            said = self.vm.text(
+                "journalctl -u scopecount -b -o cat --no-pager | grep -m1 'camera:'; true"
+            ).strip()
+            raise Fallback(
+                f"picamera2 cannot run on Debian's libcamera ({stack}): the bench says "
+                f"{said[:220] or '(nothing)'}; doctor: {doctor[:160]}"
+            )
+        finally:
+            self.vm.ssh("systemctl reset-failed scopecount.service", check=False)
+            self.restart_with(vm_config())
 
     def scenario_zero(self) -> str:
         """A Zero 2 W (four A53 cores, 448 MiB): presses while `deploy` swaps the model, then a
@@ -245,6 +304,7 @@ class TodaysPi(Run):
     def todays_pi(self) -> None:
         self.row("g. Pi 5 revision: the header's chip found by its label", self.scenario_pi5)
         self.row("i. hardware watchdog", self.scenario_watchdog)
+        self.row("l. camera: picamera2 on libcamera's virtual camera", self.scenario_camera)
         self.row("h. offline, no RTC: records flagged clock until set", self.scenario_clock)
         self.row("j. Zero 2 W: deploy during presses, receive, no OOM", self.scenario_zero)
         self.row("k. slow stick: 500 spooled, presses during flush", self.scenario_slow_stick)

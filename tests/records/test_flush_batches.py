@@ -128,3 +128,57 @@ def test_a_kill_at_any_step_of_a_batch_leaves_each_record_once_with_its_image(
         assert not (work / "spool" / "scopecount").exists() or not any(
             (work / "spool" / "scopecount").iterdir()
         ), k
+
+
+def test_a_torn_line_left_by_a_pull_does_not_swallow_the_next_batch(tmp_path):
+    """A stick pulled during an append and plugged back into the running bench ends in half a
+    line; the next batch must not be appended onto it (its first record would be unreadable
+    and its spool copy gone)."""
+    import time
+
+    spool, stick = spool_of(tmp_path, 3)
+    day = next((spool / "scopecount").glob("[0-9]*"))
+    dest = DayFolder.of(stick, day.name)
+    flush_day(DayFolder(day), dest, lambda: True, spool / "q", deadline=time.monotonic() - 1)
+    with open(dest.records_path, "ab") as f:
+        f.write(b'{"id":"bench1-')
+    flush_day(DayFolder(day), dest, lambda: True, spool / "q")
+    bad: list[int] = []
+    on_stick = dest.records(on_bad=lambda n, why: bad.append(n))
+    assert bad == [] and sorted(r.sample for r in on_stick) == ["s0", "s1", "s2"]
+
+
+def test_big_images_make_smaller_batches(tmp_path, monkeypatch):
+    import device.records.flush as flush_mod
+
+    spool, stick = spool_of(tmp_path, 10)
+    batches: list[list[int]] = []
+    real = DayFolder.append_many
+
+    def counting(self, entries):
+        batches.append([len(e.image or b"") for e in entries])
+        return real(self, entries)
+
+    monkeypatch.setattr(DayFolder, "append_many", counting)
+    one = next((spool / "scopecount").glob("*/images/*")).stat().st_size
+    monkeypatch.setattr(flush_mod, "BATCH_BYTES", 3 * one)
+    flush(spool, stick)
+    assert len(records_on(stick)) == 10
+    assert sum(map(len, batches)) == 10 and len(batches) >= 3
+    assert all(sum(b[:-1]) < 3 * one for b in batches)  # the last image is the one over
+
+
+def test_a_flush_that_fails_starts_the_next_stick_slow(tmp_path, monkeypatch):
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "bench1", removable=False)
+    (tmp_path / "stick").mkdir()
+    rec._pace.measured(32, 0.032)  # a fast stick's last batch
+
+    def dying(self, entries):
+        raise OSError(5, "Input/output error")
+
+    spooled = Recorder(tmp_path / "nostick", tmp_path / "spool", "bench1", removable=False)
+    write(spooled, 1)
+    monkeypatch.setattr(DayFolder, "append_many", dying)
+    with pytest.raises(OSError):
+        rec.flush(budget_s=2.0)
+    assert rec._pace.batch(deadline=100.0, now=0.0) == 1
