@@ -98,7 +98,8 @@ fi
 if [ "$SYSTEM" = 1 ]; then
   # python3-picamera2 and python3-lgpio live in the Raspberry Pi archive only: on plain Debian
   # (or a VM) they are missing, and the bench still runs with the opencv or replay camera.
-  want=(python3-venv python3-numpy)
+  # dosfstools and exfatprogs: the stick helper checks and repairs FAT and exFAT at each mount
+  want=(python3-venv python3-numpy dosfstools exfatprogs)
   for p in python3-picamera2 python3-lgpio; do
     if apt-cache show "$p" >/dev/null 2>&1; then
       want+=("$p")
