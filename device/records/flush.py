@@ -15,8 +15,8 @@ like a cut inside one record: what reached the stick is found by content next ti
 
 A flush runs in slices (`deadline`): a morning's spool must not keep the bench's worker from a
 press, nor from its watchdog, for longer than a slice. Each batch is sized from how long the
-last one took a record (FlushPace) to end near the deadline; a slice always moves at least one
-record, so every flush makes progress.
+last one took (FlushPace), and a slice stops before a batch that would not fit; a slice always
+moves at least one record, so every flush makes progress.
 """
 
 from __future__ import annotations
@@ -88,25 +88,34 @@ BATCH_BYTES = 16 * 2**20  # images a batch holds in memory at most (a Zero 2 W h
 
 @dataclass
 class FlushPace:
-    """Sizes each batch of a flush: it starts at one record and at most doubles, up to what the
-    last batch's seconds per record say fits before the deadline. A stick's first writes can
-    land in the page cache and look fast; doubling keeps a wrong guess to one slice. The
-    Recorder keeps one across the slices of a flush and starts again for the next stick."""
+    """Sizes each batch of a flush from how long the last one took against the slice: one
+    record first, then twice as many while a batch takes under half a slice, half as many when
+    one took longer than a slice. Time per record does not predict a batch (a FAT stick's
+    table and folder writes cost the same for one record as for twenty), so batches grow until
+    time says stop. The Recorder keeps one across the slices of a flush and starts again for
+    the next stick."""
 
-    per_record_s: float | None = None
     last: int = 0  # records in the last batch
+    last_s: float = 0.0  # and its seconds
 
-    def batch(self, deadline: float | None, now: float) -> int:
-        if self.per_record_s is None:
-            return 1 if deadline is not None else MAX_BATCH
-        n = min(MAX_BATCH, 2 * self.last)
-        if deadline is not None:
-            n = min(n, int((deadline - now) / max(self.per_record_s, 1e-4)))
-        return max(1, n)
+    def batch(self, slice_s: float | None) -> int:
+        if slice_s is None:
+            return MAX_BATCH
+        if not self.last:
+            return 1
+        if self.last_s * 2 <= slice_s:
+            return min(MAX_BATCH, 2 * self.last)
+        if self.last_s > slice_s:
+            return max(1, self.last // 2)
+        return self.last
+
+    def fits(self, left_s: float) -> bool:
+        """Whether a batch like the last fits in what is left of the slice."""
+        return self.last_s <= left_s
 
     def measured(self, records: int, seconds: float) -> None:
         if records:
-            self.per_record_s, self.last = seconds / records, records
+            self.last, self.last_s = records, seconds
 
 
 def flush_day(
@@ -178,15 +187,20 @@ class _DayFlush:
         stick = StickIndex.read(self.dest)
         points = self.src.detections()
         rep = self.rep
+        slice_s = None if deadline is None else max(0.0, deadline - time.monotonic())
         while todo:
             now = time.monotonic()
-            if deadline is not None and rep.moved + rep.skipped and now >= deadline:
+            if (
+                deadline is not None
+                and rep.moved + rep.skipped
+                and (now >= deadline or not self.pace.fits(deadline - now))
+            ):
                 rep.complete, rep.more = False, True
                 return False
             if not self.still_mounted():
                 rep.complete = False
                 return False
-            batch, todo = _split(todo, self.pace.batch(deadline, now))
+            batch, todo = _split(todo, self.pace.batch(slice_s))
             marks, entries, taken = self._plan(batch, lines, stick, points)
             todo = batch[taken:] + todo
             self.dest.append_many(entries)

@@ -17,25 +17,31 @@ from tests.records.test_records import records_on, write
 # -- the pace (pure) -------------------------------------------------------------------------
 def test_a_flush_starts_with_one_record_and_at_most_doubles():
     pace = FlushPace()
-    assert pace.batch(deadline=10.0, now=0.0) == 1
+    assert pace.batch(slice_s=2.0) == 1
     sizes = []
     for _ in range(8):
-        n = pace.batch(deadline=100.0, now=0.0)
+        n = pace.batch(slice_s=100.0)
         sizes.append(n)
         pace.measured(n, 0.01 * n)
     assert sizes == [1, 2, 4, 8, 16, 32, 64, 64]
 
 
-def test_a_batch_fits_the_time_left_in_the_slice_and_is_never_empty():
-    pace = FlushPace()
-    pace.measured(16, 16 * 0.25)  # a slow stick: a quarter second a record
-    assert pace.batch(deadline=2.0, now=0.0) == 8  # 2 s left
-    assert pace.batch(deadline=2.0, now=1.5) == 2
-    assert pace.batch(deadline=2.0, now=3.0) == 1  # past it: still one record (progress)
+def test_batches_grow_while_a_fixed_cost_dominates_and_shrink_when_over_a_slice():
+    """A cheap FAT stick: about a second of table and folder writes per batch, whatever its
+    size, plus a little per record. Batches grow until one takes half the slice."""
+    pace, sizes = FlushPace(), []
+    for _ in range(8):
+        n = pace.batch(slice_s=2.0)
+        sizes.append(n)
+        pace.measured(n, 0.6 + 0.03 * n)
+    assert sizes == [1, 2, 4, 8, 16, 16, 16, 16]  # 16 take 1.08 s: over half the slice
+    pace.measured(16, 2.5)  # the stick slowed down
+    assert pace.batch(slice_s=2.0) == 8
+    assert pace.fits(2.5) and not pace.fits(2.4)
 
 
 def test_a_whole_flush_goes_in_the_largest_batches():
-    assert FlushPace().batch(deadline=None, now=0.0) == MAX_BATCH
+    assert FlushPace().batch(slice_s=None) == MAX_BATCH
 
 
 # -- batches on disk -------------------------------------------------------------------------
@@ -181,4 +187,4 @@ def test_a_flush_that_fails_starts_the_next_stick_slow(tmp_path, monkeypatch):
     monkeypatch.setattr(DayFolder, "append_many", dying)
     with pytest.raises(OSError):
         rec.flush(budget_s=2.0)
-    assert rec._pace.batch(deadline=100.0, now=0.0) == 1
+    assert rec._pace.batch(slice_s=2.0) == 1
