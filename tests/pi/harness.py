@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import subprocess
 import threading
@@ -128,7 +129,8 @@ class Run:
             self.rows.append((name, "pass", note))
             ok = True
         except Fallback as e:
-            self.rows.append((name, "fallback", " ".join(str(e).split())))
+            text = re.sub(r"\x1b\[[0-9;]*m", "", str(e))  # libcamera's log colours
+            self.rows.append((name, "fallback", " ".join(text.split())))
             ok = True
         except Exception as e:
             traceback.print_exc()

@@ -52,7 +52,7 @@ VIRTUAL_YAML = """%YAML 1.1
 CAMERA_STACK = (
     "dpkg-query -W -f='libcamera ${Version} ' libcamera0.4; "
     'python3 -c \'import importlib.metadata as m; print("picamera2", m.version("picamera2"))\''
-    "; python3 -c 'import libcamera; "
+    "; LIBCAMERA_LOG_LEVELS=ERROR python3 -c 'import libcamera; "
     'print("cameras", [c.id for c in libcamera.CameraManager.singleton().cameras])\' 2>&1; true'
 )
 
