@@ -200,9 +200,9 @@ class _DayFlush:
             if not self.still_mounted():
                 rep.complete = False
                 return False
-            batch, todo = _split(todo, self.pace.batch(slice_s))
+            batch = todo[: self.pace.batch(slice_s)]
             marks, entries, taken = self._plan(batch, lines, stick, points)
-            todo = batch[taken:] + todo
+            todo = todo[taken:]
             self.dest.append_many(entries)
             rep.moved += len(entries)
             if not self.still_mounted():  # written to a stick that is going: the spool keeps it
@@ -298,10 +298,6 @@ class _DayFlush:
             return self.rep
         _retire(self.src.path)
         return self.rep
-
-
-def _split(todo: list[int], n: int) -> tuple[list[int], list[int]]:
-    return todo[:n], todo[n:]
 
 
 def _retire(day_dir: Path) -> None:
