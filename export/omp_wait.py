@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.abc
+import os
+import sys
 import time
+from collections.abc import Sequence
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
 
 # Spins before a waiting thread sleeps on a quiet machine: libgomp's default of 300000 held a
 # core for milliseconds; 5000 kept quiet training within 6% of it (600 steps of mosquito-eggs:
@@ -37,8 +43,6 @@ def cores_busy_elsewhere(
 ) -> float | None:
     """How many cores other programs keep busy now (this process sleeps while it looks);
     None where /proc/stat cannot tell (not Linux)."""
-    import os
-
     first = _cpu_times(stat)
     time.sleep(seconds)
     second = _cpu_times(stat)
@@ -46,3 +50,29 @@ def cores_busy_elsewhere(
         return None
     idle = (second[0] - first[0]) / (second[1] - first[1])
     return (1.0 - idle) * (cores or os.cpu_count() or 1)
+
+
+class _BeforeTorch(importlib.abc.MetaPathFinder):
+    """Sets the way to wait at the first `import torch`, then steps aside (finds nothing)."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name == "torch":
+            _remove(self)
+            if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
+                os.environ.update(choose_wait(cores_busy_elsewhere()))
+        return None
+
+
+def _remove(finder: importlib.abc.MetaPathFinder) -> None:
+    if finder in sys.meta_path:
+        sys.meta_path.remove(finder)
+
+
+def choose_wait_before_torch_loads() -> None:
+    """Look at the machine when torch is first imported; at once nothing is spent. Where torch is
+    already loaded its libgomp has read the environment and nothing can change it."""
+    if "torch" in sys.modules or any(isinstance(f, _BeforeTorch) for f in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _BeforeTorch())

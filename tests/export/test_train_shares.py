@@ -17,9 +17,9 @@ from tests.support.folders import squares_folder
 SPIN = [sys.executable, "-c", "while True: pass"]
 
 
-def _env(env: dict[str, str]) -> str:
+def _env(env: dict[str, str], then: str = "import torch") -> str:
     get = "os.environ.get('OMP_WAIT_POLICY', '-'), os.environ.get('GOMP_SPINCOUNT', '-')"
-    code = f"import export, os; print({get})"
+    code = f"import export, os; {then}; print({get})"
     clean = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     out = subprocess.run([sys.executable, "-c", code], env=clean | env, capture_output=True)
     return out.stdout.decode().strip()
@@ -36,6 +36,10 @@ def test_loading_the_training_side_sets_one_way_to_wait_unless_the_user_chose():
     assert _env({}) in ("PASSIVE -", "- 5000")
     assert _env({"OMP_WAIT_POLICY": "ACTIVE"}) == "ACTIVE -"  # the user's choice stays
     assert _env({"GOMP_SPINCOUNT": "1000"}) == "- 1000"
+
+
+def test_work_that_never_loads_torch_does_not_look_at_the_machine():
+    assert _env({}, then="import export.folder") == "- -"
 
 
 def test_busy_cores_are_read_from_proc_stat(tmp_path):
