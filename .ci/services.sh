@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # System packages the tests use: openssh-server (deploy over SSH), chromium (annotation page),
-# systemd (systemd-analyze), shellcheck, mkfs for the stick types (FAT, exFAT, NTFS). Installed
-# when run as root, as CI is; otherwise the tests that need them skip with a message. Each test starts its own servers on 127.0.0.1.
+# systemd (systemd-analyze), shellcheck, mkfs for the stick types (FAT, exFAT, NTFS), mtools
+# (FAT images read in user space). Installed when run as root, as CI is; otherwise the tests
+# that need them skip with a message. Each test starts its own servers on 127.0.0.1.
 set -uo pipefail
 need=()
 command -v /usr/sbin/sshd >/dev/null 2>&1 || need+=(openssh-server)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
 command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
 command -v mkfs.vfat >/dev/null 2>&1 || need+=(dosfstools)
+command -v mcopy >/dev/null 2>&1 || need+=(mtools)
 command -v mkfs.exfat >/dev/null 2>&1 || need+=(exfatprogs)
 command -v mkntfs >/dev/null 2>&1 || need+=(ntfs-3g)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)

@@ -26,7 +26,8 @@ class JsonLinesPrinter:
 
 
 def run_headless(bench: Bench, watchdog: object | None = None, stuck_s: float = 15.0) -> int:
-    """Run until SIGTERM or SIGINT; SIGUSR1 is a button press. Exit code 0 on a clean stop.
+    """Run until SIGTERM or SIGINT; SIGUSR1 is a button press, SIGUSR2 a long hold (voids the
+    last record: `systemctl kill -s USR2 scopecount` from a shell). Exit code 0 on a clean stop.
 
     The watchdog is pinged only while the bench's worker is alive and back at its queue within
     stuck_s (a capture or a count longer than that is a hang).
@@ -36,6 +37,7 @@ def run_headless(bench: Bench, watchdog: object | None = None, stuck_s: float = 
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGUSR1, lambda *_: bench.press("signal"))
+    signal.signal(signal.SIGUSR2, lambda *_: bench.hold())
     bench.start()
     notify = getattr(watchdog, "notify", None)
     if callable(notify):

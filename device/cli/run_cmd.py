@@ -19,7 +19,8 @@ def register(sub: Subcommands) -> None:
         "run",
         help="the bench: button, light, camera, count, record",
         description="Run the counting bench. Space (or the button, or SIGUSR1) counts the vial "
-        "under the scope; a long hold (or v) voids the last record; SIGTERM stops cleanly.",
+        "under the scope; a long hold (or v, or SIGUSR2) voids the last record; SIGTERM stops "
+        "cleanly.",
     )
     add_config_option(r, config_help("TOML config"))
     r.add_argument("--sim", action="store_true", help="simulated camera, light and button")

@@ -275,13 +275,15 @@ class DayFolder:
             self.write_counts()
         return True
 
+    def _counts_text(self) -> str:
+        voided = self.voided_ids()
+        return csv_line(COUNTS_HEADER) + "".join(
+            self._count_rows(r, r.id in voided) for r in self.records(on_bad=lambda n, w: None)
+        )
+
     def write_counts(self) -> None:
         """counts.csv from records.jsonl and voids.jsonl, replaced atomically."""
-        voided = self.voided_ids()
-        text = csv_line(COUNTS_HEADER) + "".join(
-            self._count_rows(r, r.id in voided) for r in self.records()
-        )
-        write_atomic(self.counts_path, text.encode("utf-8"))
+        write_atomic(self.counts_path, self._counts_text().encode("utf-8"))
 
     # -- reading ----------------------------------------------------------------------------
     def lines(self) -> list[str]:
@@ -356,6 +358,19 @@ class DayFolder:
                     p.unlink(missing_ok=True)
                     log.info("%s: temporary file left by a kill removed", p)
                     fixed.append(p)
+        # A cut between a batch's counts rows and its record lines leaves rows for records
+        # that were never made (and a void's regeneration may not have happened): counts.csv
+        # says what records.jsonl and voids.jsonl say again before anything is appended.
+        if self.records_path.exists() or self.counts_path.exists():
+            want = self._counts_text().encode("utf-8")
+            try:
+                have = self.counts_path.read_bytes()
+            except FileNotFoundError:
+                have = b""
+            if have != want:
+                write_atomic(self.counts_path, want)
+                log.warning("%s: rewritten from records.jsonl (power cut?)", self.counts_path)
+                fixed.append(self.counts_path)
         return fixed
 
 

@@ -74,6 +74,22 @@ def test_sigusr1_records_and_sigterm_exits_0(tmp_path, spot):
     assert len(set(ids)) == 3
 
 
+def test_sigusr2_is_a_long_hold_that_voids_the_last_record(tmp_path, spot):
+    store = tmp_path / "rec"
+    store.mkdir()
+    h = Headless(tmp_path, *local_storage(tmp_path), "--model", str(spot))
+    try:
+        h.next_event("ready")
+        h.proc.send_signal(signal.SIGUSR1)
+        rec = h.next_event("recorded")
+        h.proc.send_signal(signal.SIGUSR2)
+        assert h.next_event("voided")["id"] == rec["id"]
+    finally:
+        assert h.stop() == 0
+    voids = next(store.glob("scopecount/*/voids.jsonl")).read_text().splitlines()
+    assert [json.loads(x)["id"] for x in voids] == [rec["id"]]
+
+
 def test_bare_mount_point_is_never_written(tmp_path, spot):
     store, spool = tmp_path / "media-stick", tmp_path / "spool"
     store.mkdir()

@@ -135,11 +135,12 @@ if [ "$OS" = trixie ]; then
   # bindings, but no picamera2 (Pi OS Trixie has python3-picamera2 from its own archive, built
   # for its own libcamera): picamera2 from PyPI in the system site packages stands in, seen by
   # the bench's venv as a Pi's apt package is. Pinned: the camera row reports its version.
+  # dmsetup: `make pi-crash` puts its disks behind the kernel's dm-log-writes target.
   cp "$ROOT/etc/resolv.conf" "$CACHE/resolv.conf.image" 2>/dev/null || true
   cp /etc/resolv.conf "$ROOT/etc/resolv.conf"  # this machine's resolver, for the build only
   chroot "$ROOT" sh -c 'apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -q --no-install-recommends python3-libcamera libcamera-ipa libcap-dev \
-    >/dev/null && apt-get clean'
+    dmsetup >/dev/null && apt-get clean'
   # This machine's pip settings (PIP_CERT, find-links) name files the chroot lacks: the image's
   # own pip.conf (its copy of this machine's CA bundle) only.
   chroot "$ROOT" env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \

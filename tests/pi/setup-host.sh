@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Host packages for `make pi-test`: qemu (system and user), debootstrap, dtc (fdtput), FAT and
-# exFAT tools for the stick images, an ssh client. Installed when root; otherwise says what.
+# Host packages for `make pi-test` and `make pi-crash`: qemu (system and user), debootstrap, dtc
+# (fdtput), FAT and exFAT tools for the stick images, an ssh client, and user-space readers of
+# FAT, exFAT and ext4 images. Installed when root; otherwise says what.
 set -uo pipefail
 need=()
 command -v qemu-system-aarch64 >/dev/null 2>&1 || need+=(qemu-system-arm)
@@ -12,6 +13,11 @@ command -v mkfs.vfat >/dev/null 2>&1 || need+=(dosfstools)
 command -v mkfs.exfat >/dev/null 2>&1 || need+=(exfatprogs)
 command -v mkntfs >/dev/null 2>&1 || need+=(ntfs-3g)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
+# pi-crash reads the replayed file systems in user space: this kernel may have no vfat or exfat.
+command -v mcopy >/dev/null 2>&1 || need+=(mtools)
+command -v mount.exfat-fuse >/dev/null 2>&1 || need+=(exfat-fuse)
+command -v debugfs >/dev/null 2>&1 || need+=(e2fsprogs)
+command -v losetup >/dev/null 2>&1 || need+=(mount)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "pi-test: needs root to install ${need[*]}" >&2
