@@ -98,14 +98,28 @@ def read_log(path: Path) -> Log:
 @dataclass(frozen=True)
 class CrashState:
     """The device as a cut would leave it: `applied` writes in log order over the base image;
-    marks before `after` (an entry index) were made before the cut."""
+    every write up to the barrier at entry `durable` is among them (-1: no barrier yet); marks
+    before entry `after` were made before the cut."""
 
-    name: str  # "flush 12", "prefix 40", "subset 3 of epoch 7"
+    name: str  # "flush at entry 12", "prefix to entry 40", "subset 3 after entry 7"
     applied: tuple[int, ...]  # entry indexes of the writes (and discards) that reached the medium
-    after: int  # marks with a smaller index came before this state
+    after: int
+    durable: int = -1
 
     def acknowledged(self, log: Log) -> list[str]:
-        return [e.mark for e in log.marks() if e.index < self.after]
+        """The marks this state must honour: those made before the cut, and those whose last
+        barrier before them it holds whole. An acknowledgement comes after the flush that made
+        its record durable, so the record must be in every state that holds that flush, not
+        only in those after the (later) mark: the time from acknowledgement to mark is no gap."""
+        out, barrier = [], -1
+        for e in log.entries:
+            if e.flags & MARK and (
+                e.index < self.after or (barrier >= 0 and self.durable >= barrier)
+            ):
+                out.append(e.mark)
+            if e.is_barrier:
+                barrier = e.index
+        return out
 
 
 def epochs(log: Log) -> list[tuple[int, int]]:
@@ -130,22 +144,26 @@ def crash_states(log: Log, seed: int, subsets: int = 3, prefixes: int = 2) -> It
     a cut can come after the last mark of an epoch with any of its unflushed writes lost."""
     rng = random.Random(seed)
     done: list[int] = []
+    last = -1  # the last barrier whose writes are all in `done`
     for lo, hi in epochs(log):
         here = _changes(log, lo, hi)
         closed = log.entries[hi - 1].is_barrier
         if closed:
-            yield CrashState(f"flush at entry {hi - 1}", tuple(done + here), hi)
+            yield CrashState(f"flush at entry {hi - 1}", tuple(done + here), hi, hi - 1)
         else:  # the log's tail: what a cut after the last write could leave, all of it too
-            yield CrashState("end of the log", tuple(done + here), hi)
+            yield CrashState("end of the log", tuple(done + here), hi, last)
         if here:
             cuts = sorted(rng.sample(range(len(here)), min(prefixes, len(here))))
             for k in cuts:
                 # the in-order prefix stops before the k-th write: the marks before it count
-                yield CrashState(f"prefix to entry {here[k]}", tuple(done + here[:k]), here[k])
+                name = f"prefix to entry {here[k]}"
+                yield CrashState(name, tuple(done + here[:k]), here[k], last)
             for s in range(subsets if len(here) > 1 else 0):
                 pick = [i for i in here if rng.random() < 0.5]
-                yield CrashState(f"subset {s} after entry {lo}", tuple(done + pick), hi)
+                yield CrashState(f"subset {s} after entry {lo}", tuple(done + pick), hi, last)
         done += here
+        if closed:
+            last = hi - 1
 
 
 def replay(log: Log, base: Path, state: CrashState, out: Path) -> None:

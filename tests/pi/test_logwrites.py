@@ -102,12 +102,17 @@ def test_every_barrier_is_a_state_and_subsets_never_drop_flushed_writes(log):
     for s in states:
         if s.after > 3:  # past the first flush: its writes are always there
             assert {0, 1} <= set(s.applied)
-    # a state in the epoch holding mark "ack 2" must honour it; one before it need not
-    assert flushes[-1].acknowledged(log) == ["ack 1"]
+    # "ack 2" came after the FUA at 7: every state holding that FUA whole must honour it, even
+    # the one cut at the FUA itself (before the mark: the mark is late, the record was not)
+    assert flushes[-1].acknowledged(log) == ["ack 1", "ack 2"]
+    inside = [s for s in states if s.name.startswith(("subset", "prefix")) and s.durable == 2]
+    assert inside and all(s.acknowledged(log) == ["ack 1"] for s in inside)
+    assert CrashState("x", (), 0, -1).acknowledged(log) == []
     last = [s for s in states if s.after == 10]
     assert last and all(s.acknowledged(log) == ["ack 1", "ack 2"] for s in last)
     assert states[-1].name == "end of the log" or any(s.name == "end of the log" for s in last)
     assert CrashState("x", (), 4).acknowledged(log) == ["ack 1"]
+    assert CrashState("x", (), 0, 2).acknowledged(log) == ["ack 1"]  # it holds the flush at 2
     seeded = [s.applied for s in crash_states(log, seed=1, subsets=4, prefixes=2)]
     assert seeded == [s.applied for s in states]  # the same seed, the same states
 
