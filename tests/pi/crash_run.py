@@ -6,14 +6,14 @@ directory: spool, model store, replay images), each logged to its own log disk. 
 mounted by the bench's own helper (scopecount-stick add /dev/mapper/...: a device-mapper node is
 not on the USB bus, so the udev rule would not see it). A root helper in the VM follows the
 service's journal and, for every acknowledgement (recorded, voided, flushed), marks every log
-with `ack N`; an acknowledged model install is marked `model SHA` by the command that made it.
+with `ack:N` (a mark is one word); an acknowledged model install is marked `model:SHA` by the
+command that made it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shlex
 import subprocess
 import time
 from pathlib import Path
@@ -49,7 +49,7 @@ for line in journal.stdout:
     ls = subprocess.run(["dmsetup", "ls", "--target", "log-writes"], capture_output=True, text=True)
     devices = [ln.split()[0] for ln in ls.stdout.splitlines() if ln.strip()]
     for d in devices:
-        subprocess.run(["dmsetup", "message", d, "0", "mark", f"ack {n}"], check=True)
+        subprocess.run(["dmsetup", "message", d, "0", "mark", f"ack:{n}"], check=True)
     out.write(json.dumps({"n": n, "event": ev, "devices": devices,
                           "journal_us": int(entry["__REALTIME_TIMESTAMP"]),
                           "marked_us": time.time_ns() // 1000}) + "\n")
@@ -69,6 +69,8 @@ def make_data_disk(name: str, path: Path) -> Path:
 
 class CrashRun(TodaysPi):
     """Boots with the logged disks, installs, runs the workload, hands back the logs."""
+
+    tag = "pi-crash"
 
     def __init__(self, image: str = "trixie") -> None:
         super().__init__(image)
@@ -122,7 +124,8 @@ class CrashRun(TodaysPi):
                 self.marked = int(got)
                 return
             time.sleep(0.5)
-        raise AssertionError(f"the marker marked {got} acknowledgements, not {n}")
+        why = self.vm.text("journalctl -u crash-marker --no-pager -n 20; true")
+        raise AssertionError(f"the marker marked {got} acknowledgements, not {n}: {why}")
 
     def acks(self) -> int:
         return sum(len(self.events.of(k)) for k in ("recorded", "voided", "flushed"))
@@ -171,7 +174,7 @@ class CrashRun(TodaysPi):
         cmd = (
             f"cd {STATE} && runuser -u scopecount -- {VENV} model receive --store {STATE}/models"
             " && for d in $(dmsetup ls --target log-writes | cut -f1); do "
-            f"dmsetup message $d 0 mark {shlex.quote('model ' + sha)}; done"
+            f"dmsetup message $d 0 mark model:{sha}; done"
         )
         self.vm.ssh(cmd, input=model.read_bytes(), timeout=900)
         self.events.wait("model", n_models + 1, timeout=300)

@@ -112,6 +112,8 @@ class Fallback(Exception):
 
 
 class Run:
+    tag = "pi-test"  # how its progress lines start
+
     def __init__(self, image: str) -> None:
         self.image = image  # bookworm or trixie: every row names it
         self.rows: list[tuple[str, str, str]] = []  # scenario, PASS/FAIL/NOT RUN, figures
@@ -122,7 +124,7 @@ class Run:
 
     def row(self, name: str, fn: Callable[[], str]) -> bool:
         name = f"{self.image} {name}"
-        print(f"pi-test: {name} ...", flush=True)
+        print(f"{self.tag}: {name} ...", flush=True)
         t0 = time.monotonic()
         try:
             note = fn()
@@ -142,7 +144,7 @@ class Run:
             why = " ".join(f"{type(e).__name__}: {e}".split())[:200]
             self.rows.append((name, "FAIL", why))
             ok = False
-        print(f"pi-test: {name}: {self.rows[-1][1]} ({time.monotonic() - t0:.0f} s)", flush=True)
+        print(f"{self.tag}: {name}: {self.rows[-1][1]} ({time.monotonic() - t0:.0f} s)", flush=True)
         return ok
 
     def skip(self, name: str, why: str) -> None:

@@ -39,7 +39,7 @@ def expectation(name: str, log: Log, state: CrashState, marks: dict[int, dict],
     events: list[dict] = []
     model = ""
     for text in state.acknowledged(log):
-        kind, _, arg = text.partition(" ")
+        kind, _, arg = text.partition(":")
         if kind == "ack" and arg.isdigit() and int(arg) in marks:
             events.append(marks[int(arg)]["event"])
         elif kind == "model":
