@@ -148,10 +148,6 @@ def crash_states(log: Log, seed: int, subsets: int = 3, prefixes: int = 2) -> It
     for lo, hi in epochs(log):
         here = _changes(log, lo, hi)
         closed = log.entries[hi - 1].is_barrier
-        if closed:
-            yield CrashState(f"flush at entry {hi - 1}", tuple(done + here), hi, hi - 1)
-        else:  # the log's tail: what a cut after the last write could leave, all of it too
-            yield CrashState("end of the log", tuple(done + here), hi, last)
         if here:
             cuts = sorted(rng.sample(range(len(here)), min(prefixes, len(here))))
             for k in cuts:
@@ -161,26 +157,56 @@ def crash_states(log: Log, seed: int, subsets: int = 3, prefixes: int = 2) -> It
             for s in range(subsets if len(here) > 1 else 0):
                 pick = [i for i in here if rng.random() < 0.5]
                 yield CrashState(f"subset {s} after entry {lo}", tuple(done + pick), hi, last)
+        if closed:
+            yield CrashState(f"flush at entry {hi - 1}", tuple(done + here), hi, hi - 1)
+        else:  # the log's tail: what a cut after the last write could leave, all of it too
+            yield CrashState("end of the log", tuple(done + here), hi, last)
         done += here
         if closed:
             last = hi - 1
 
 
-def replay(log: Log, base: Path, state: CrashState, out: Path) -> None:
-    """Write `out` as `base` with the state's writes applied in log order (discards as zeros)."""
-    shutil.copyfile(base, out)
-    size = out.stat().st_size
-    with open(log.path, "rb") as src, open(out, "r+b") as dst:
-        for i in state.applied:
+def _apply(log: Log, dst: Path, indexes: list[int] | tuple[int, ...]) -> None:
+    size = dst.stat().st_size
+    with open(log.path, "rb") as src, open(dst, "r+b") as out:
+        for i in indexes:
             e = log.entries[i]
             start, length = e.sector * log.sector_size, e.nr_sectors * log.sector_size
             if start + length > size:
                 raise LogError(f"{log.path}: entry {i} writes past the device's end")
             if e.flags & DISCARD:
-                os.pwrite(dst.fileno(), bytes(length), start)
+                os.pwrite(out.fileno(), bytes(length), start)
                 continue
             src.seek(e.data_offset)
             chunk = src.read(length)
             if len(chunk) != length:
                 raise LogError(f"{log.path}: entry {i}'s data is cut short")
-            os.pwrite(dst.fileno(), chunk, start)
+            os.pwrite(out.fileno(), chunk, start)
+
+
+def replay(log: Log, base: Path, state: CrashState, out: Path) -> None:
+    """Write `out` as `base` with the state's writes applied in log order (discards as zeros)."""
+    shutil.copyfile(base, out)
+    _apply(log, out, state.applied)
+
+
+class Replayer:
+    """replay() for states in the order crash_states gives them, without applying the same
+    flushed writes again for every state: a checkpoint image moves forward to each state's last
+    barrier, and only the writes after it are applied to the copy."""
+
+    def __init__(self, log: Log, base: Path, work: Path) -> None:
+        self.log = log
+        self.checkpoint = work / "checkpoint.img"
+        shutil.copyfile(base, self.checkpoint)
+        self.at = -1  # every change entry up to this index is in the checkpoint
+
+    def build(self, state: CrashState, out: Path) -> None:
+        if state.durable < self.at:
+            raise ValueError("states must come in log order")
+        if state.durable > self.at:
+            ahead = [i for i in state.applied if self.at < i <= state.durable]
+            _apply(self.log, self.checkpoint, ahead)
+            self.at = state.durable
+        shutil.copyfile(self.checkpoint, out)
+        _apply(self.log, out, [i for i in state.applied if i > self.at])

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from tests.pi.crash_check import Expect, Verdict, check_state
 from tests.pi.crash_run import DEVICES, CrashRun
-from tests.pi.logwrites import CrashState, Log, read_log, replay
+from tests.pi.logwrites import CrashState, Log, Replayer, read_log
 
 FS = {"vfat": "vfat", "exfat": "exfat", "ext4": "ext4", "sd": "ext4"}
 WHAT = {"vfat": "stick", "exfat": "stick", "ext4": "stick", "sd": "SD card (spool, model store)"}
@@ -99,9 +99,10 @@ def check_device(
     tally, t0 = Tally(), time.monotonic()
     role = "sd" if name == "sd" else "stick"
     final: set = set()
+    replayer = Replayer(log, run / f"base-{name}.img", work)
     for i, state in enumerate(states, 1):
         image = work / "state.img"
-        replay(log, run / f"base-{name}.img", state, image)
+        replayer.build(state, image)
         expect = expectation(name, log, state, marks, elsewhere)
         verdict = check_state(FS[name], role, image, expect, work)
         tally.add(state, verdict)

@@ -13,6 +13,7 @@ from tests.pi.logwrites import (
     MARK,
     CrashState,
     LogError,
+    Replayer,
     crash_states,
     epochs,
     read_log,
@@ -126,3 +127,14 @@ def test_a_log_that_is_not_one_or_is_cut_short_is_refused(tmp_path, log):
     cut.write_bytes(log.path.read_bytes()[: S * 3])
     with pytest.raises(LogError, match="cut short|past the end"):
         read_log(cut)
+
+
+def test_the_replayer_builds_every_state_as_replay_does(tmp_path, log):
+    base = tmp_path / "base.img"
+    base.write_bytes(bytes(S * 4))
+    (tmp_path / "w").mkdir()
+    fast = Replayer(log, base, tmp_path / "w")
+    for state in crash_states(log, seed=3, subsets=3, prefixes=2):
+        fast.build(state, tmp_path / "a.img")
+        replay(log, base, state, tmp_path / "b.img")
+        assert (tmp_path / "a.img").read_bytes() == (tmp_path / "b.img").read_bytes(), state
