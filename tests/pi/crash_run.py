@@ -105,16 +105,20 @@ class CrashRun(TodaysPi):
         secs = self.vm.boot(extra=extra)
         self.vm.ssh("systemctl is-system-running --wait", check=False, timeout=300)
         self.vm.ssh("modprobe dm-log-writes")
-        for name in DEVICES:
-            data = f"/dev/disk/by-id/virtio-crash-{name}"
-            log = f"/dev/disk/by-id/virtio-crashlog-{name}"
-            table = f"0 $(blockdev --getsz {data}) log-writes {data} {log}"
-            self.vm.ssh(f'dmsetup create crash-{name} --table "{table}"')
+        self.logged("sd")
         self.vm.ssh(f"mkdir -p {STATE} && mount -o noatime /dev/mapper/crash-sd {STATE}")
         self.vm.ssh("cat > /root/marker.py", input=MARKER.encode())
         self.vm.ssh("systemd-run --unit=crash-marker python3 /root/marker.py")
         kernel = self.vm.text("uname -r").strip()
-        return f"{secs:.0f} s to SSH; kernel {kernel}; 4 disks behind dm-log-writes"
+        return f"{secs:.0f} s to SSH; kernel {kernel}; the SD card's state directory logged"
+
+    def logged(self, name: str) -> None:
+        """The device behind a log-writes target, /dev/mapper/crash-NAME: a stick's from when
+        it is plugged in until it is pulled for good, so its log holds its own marks only."""
+        data = f"/dev/disk/by-id/virtio-crash-{name}"
+        log = f"/dev/disk/by-id/virtio-crashlog-{name}"
+        table = f"0 $(blockdev --getsz {data}) log-writes {data} {log}"
+        self.vm.ssh(f'dmsetup create crash-{name} --table "{table}"')
 
     def wait_marked(self, n: int, timeout: float = 120) -> None:
         end = time.monotonic() + timeout
@@ -141,6 +145,7 @@ class CrashRun(TodaysPi):
         """Presses on the stick, a void, presses spooled while it is out, the flush when it is
         back, a press after; then the stick is unmounted and its log closed."""
         dev = f"/dev/mapper/crash-{fs}"
+        self.logged(fs)
         self.vm.ssh(f"{STICK} add {dev}")
         src = self.mounted(True)
         on_stick = self.press(3, "stick")
