@@ -173,7 +173,8 @@ class CrashRun(TodaysPi):
     def model_install(self) -> str:
         """A model received into the store (SD card) while the bench runs; marked once the
         command has returned (its acknowledgement)."""
-        model = REPO / "models" / "drosophila-eggs-demo.onnx"
+        # not the model install.sh made active (a model sent again changes nothing)
+        model = REPO / "models" / "drosophila-eggs-demo.float.onnx"
         sha = hashlib.sha256(model.read_bytes()).hexdigest()
         n_models = len(self.events.of("model"))
         cmd = (
