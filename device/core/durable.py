@@ -85,7 +85,19 @@ def replace_file(path: Path, data: bytes) -> None:
     (device/imageio.write_atomic), and it imports no OpenCV, so the store stays quick to load.
     """
     _write_and_rename(path, data, sync=True)
+    # On FAT the rename makes a new folder entry that the file's own inode fills in (first
+    # cluster, size) only when the file is written back: fsyncing the folder alone left the
+    # entry empty, and a power cut then lost the file's contents (found by `make pi-crash`).
+    _fsync_path(path)
     fsync_dir(path.parent)
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_unsynced(path: Path, data: bytes) -> None:

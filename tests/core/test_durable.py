@@ -11,3 +11,42 @@ def test_a_failed_rename_leaves_no_temporary_file(tmp_path):
     with pytest.raises(OSError):
         replace_file(target, b"data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png"]
+
+
+class Recording:
+    """os for durable.py, recording which path each fsync was for and each rename."""
+
+    def __init__(self, real):
+        self.real, self.fds, self.calls = real, {}, []
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def open(self, path, *args, **kw):
+        fd = self.real.open(path, *args, **kw)
+        self.fds[fd] = str(path)
+        return fd
+
+    def fsync(self, fd):
+        self.calls.append(("fsync", self.fds.get(fd, "?")))
+        return self.real.fsync(fd)
+
+    def replace(self, src, dst):
+        self.calls.append(("replace", str(dst)))
+        return self.real.replace(src, dst)
+
+
+def test_a_replaced_file_is_fsynced_under_its_new_name_then_its_folder(tmp_path, monkeypatch):
+    """On FAT a rename leaves the new folder entry empty until the file's inode is written:
+    the file is fsynced again after its rename (then the folder), or a cut loses it."""
+    import os
+
+    import device.core.durable as durable
+
+    rec = Recording(os)
+    monkeypatch.setattr(durable, "os", rec)
+    target = tmp_path / "img.jpg"
+    replace_file(target, b"jpeg")
+    after = rec.calls[rec.calls.index(("replace", str(target))) :]
+    assert after[1:] == [("fsync", str(target)), ("fsync", str(tmp_path))]
+    assert target.read_bytes() == b"jpeg"

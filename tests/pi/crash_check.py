@@ -98,7 +98,7 @@ def extract(fs: str, image: Path, dest: Path, paths: Iterable[str]) -> None:
             try:
                 for p in paths:
                     if (mnt / p).is_dir():
-                        shutil.copytree(mnt / p, dest / p)
+                        _copy_readable(mnt / p, dest / p)
             finally:
                 subprocess.run(["umount", str(mnt)], capture_output=True)
         finally:
@@ -106,6 +106,14 @@ def extract(fs: str, image: Path, dest: Path, paths: Iterable[str]) -> None:
             mnt.rmdir()
     else:
         raise ValueError(f"no reader for {fs}")
+
+
+def _copy_readable(src: Path, dest: Path) -> None:
+    """What a reader gets back: a file the driver cannot read (EIO) is left out, as lost."""
+    try:
+        shutil.copytree(src, dest)
+    except shutil.Error:
+        pass  # copytree copies everything it can before it raises
 
 
 def _day_records(root: Path) -> list[tuple[DayFolder, list[str]]]:
