@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import functools
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -57,25 +58,48 @@ def append_line(path: Path, line: str, header: str | None = None) -> None:
         fsync_dir(path.parent)
 
 
-def repair_torn_tail(path: Path) -> bool:
-    """After a power cut a file may end in half a line: cut it back to the last newline."""
+def repair_torn_tail(path: Path, whole: Callable[[bytes], bool] | None = None) -> bool:
+    """After a power cut a file may end in half a line: cut it back to the last newline. With
+    `whole`, trailing lines it rejects go too: a cut can leave a file's new length on the
+    medium without all of the data appended in it (FAT and exFAT: zeros where a sector was not
+    written), a line that ends but was never written whole. Only lines after the last good one
+    go: a line the bench acknowledged was synced whole before, and stays."""
     if not path.exists():
         return False
     with open(path, "rb+") as f:
         size = f.seek(0, os.SEEK_END)
         if size == 0:
             return False
-        f.seek(size - 1)
-        if f.read(1) == b"\n":
-            return False
         block = min(size, 1 << 20)
         f.seek(size - block)
         tail = f.read(block)
-        cut = tail.rfind(b"\n")
-        f.truncate(size - block + cut + 1 if cut >= 0 else 0)
+        end = tail.rfind(b"\n") + 1  # 0: no newline in the block
+        if whole is not None:
+            while end > 0:
+                start = tail.rfind(b"\n", 0, end - 1) + 1
+                if (start == 0 and block < size) or whole(tail[start : end - 1]):
+                    break
+                end = start
+        keep = size - block + end if end > 0 or block == size else size - block
+        if keep == size:
+            return False
+        f.truncate(keep)
         f.flush()
         os.fsync(f.fileno())
     return True
+
+
+def json_object_line(line: bytes) -> bool:
+    """A whole JSON-lines line: one JSON object (a validator for repair_torn_tail)."""
+    try:
+        return isinstance(json.loads(line), dict)
+    except ValueError:
+        return False
+
+
+def text_line(line: bytes) -> bool:
+    """A whole CSV line: no NUL bytes, which no writer here puts in text (a validator)."""
+    return b"\x00" not in line
 
 
 def replace_file(path: Path, data: bytes) -> None:

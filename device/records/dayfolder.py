@@ -29,9 +29,11 @@ from device.core.csvsafe import csv_line, restore
 from device.core.durable import (
     append_line,
     can_sync_filesystem,
+    json_object_line,
     makedirs_durable,
     repair_torn_tail,
     sync_filesystem,
+    text_line,
     write_unsynced,
 )
 from device.core.imageio import write_atomic
@@ -220,7 +222,7 @@ class DayFolder:
         # half a line (never acknowledged: its records are still in the spool or were refused);
         # appended to as it is, the next line would join it and both would be unreadable.
         for path in (self.points_path, self.counts_path, self.records_path):
-            repair_torn_tail(path)
+            repair_torn_tail(path, self._whole(path))
         images = [(e.rec.image_name, e.image) for e in entries if e.image is not None]
         if len(images) == 1 or not can_sync_filesystem():
             for name, data in images:
@@ -342,11 +344,14 @@ class DayFolder:
         return out
 
     # -- start-up ---------------------------------------------------------------------------
+    def _whole(self, path: Path) -> Callable[[bytes], bool]:
+        return json_object_line if path.suffix == ".jsonl" else text_line
+
     def repair(self) -> list[Path]:
         """Cut torn last lines (a power cut) and remove temporary files a kill left behind."""
         fixed = []
         for p in (self.records_path, self.voids_path, self.points_path, self.counts_path):
-            if repair_torn_tail(p):
+            if repair_torn_tail(p, self._whole(p)):
                 log.warning("%s: torn last line cut (power cut?)", p)
                 fixed.append(p)
         for folder in (self.path, self.images):

@@ -23,7 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from device.core.durable import fsync_dir, makedirs_durable, repair_torn_tail
+from device.core.durable import (
+    fsync_dir,
+    json_object_line,
+    makedirs_durable,
+    repair_torn_tail,
+)
 from device.core.imageio import encode, write_atomic
 from device.records.dayfolder import (
     SUBDIR,
@@ -367,7 +372,7 @@ class Recorder:
             fixed.append(p)
         for d in self._spool_days():
             fixed += d.repair()
-            if repair_torn_tail(d.path / PROGRESS):
+            if repair_torn_tail(d.path / PROGRESS, json_object_line):
                 fixed.append(d.path / PROGRESS)
         with self._stick() as (root, _):
             if root is not None:

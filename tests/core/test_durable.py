@@ -50,3 +50,25 @@ def test_a_replaced_file_is_fsynced_under_its_new_name_then_its_folder(tmp_path,
     after = rec.calls[rec.calls.index(("replace", str(target))) :]
     assert after[1:] == [("fsync", str(target)), ("fsync", str(tmp_path))]
     assert target.read_bytes() == b"jpeg"
+
+
+def test_a_tail_a_cut_left_unwritten_goes_back_to_the_last_whole_line(tmp_path):
+    """FAT and exFAT can keep a file's new length without the sectors appended in it: the file
+    ends in a newline after zeros. Only the lines after the last whole one go."""
+    from device.core.durable import json_object_line, repair_torn_tail, text_line
+
+    good = b'{"id": "a"}\n{"id": "b"}\n'
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(good + b"\x00" * 40 + b'"sample": "c"}\n')
+    assert repair_torn_tail(path, json_object_line)
+    assert path.read_bytes() == good
+    assert not repair_torn_tail(path, json_object_line)  # whole now: nothing to do
+    path.write_bytes(good + b"\x00" * 10 + b"\n" + b'{"id": "half')  # and a torn end too
+    assert repair_torn_tail(path, json_object_line) and path.read_bytes() == good
+    rows = tmp_path / "points.csv"
+    rows.write_bytes(b"image,x,y,label\na.jpg,1,2,egg\n\x00\x00,3,egg\n")
+    assert repair_torn_tail(rows, text_line)
+    assert rows.read_bytes() == b"image,x,y,label\na.jpg,1,2,egg\n"
+    bad_middle = b'{"id": "a"}\nnot json\n{"id": "c"}\n'
+    path.write_bytes(bad_middle)  # a bad line before a good one is not the tail: it stays
+    assert not repair_torn_tail(path, json_object_line) and path.read_bytes() == bad_middle

@@ -1,12 +1,12 @@
 """One crash state of one device, checked here as the bench's next boot would meet it.
 
 The state's image is repaired by the checker the bench's mount runs (systemd-fsck: fsck -a, so
-`fsck.vfat -a`, `fsck.exfat -a`, `e2fsck -p`), its files are read out with user-space tools
-(this machine's kernel has no vfat, exfat or device-mapper: mtools, exfat-fuse on a loop
-device, debugfs), the bench's own start-up clean-up runs on them (Recorder.repair), and then:
-every record acknowledged before the state is there exactly once with its image, counts.csv
-says what records.jsonl says, every void acknowledged is listed, and the model store (on the
-SD card) is whole: its state readable, the active model's bytes those its name says, loadable.
+`fsck.vfat -a`, `fsck.exfat -a`, `e2fsck -p`), its files are read out in user space (this
+machine's kernel has no vfat, exfat or device-mapper: mtools, exfat_read.py, debugfs), the
+bench's own start-up clean-up runs on them (Recorder.repair), and then: every record
+acknowledged before the state is there exactly once with its image, counts.csv says what
+records.jsonl says, every void acknowledged is listed, and the model store (on the SD card) is
+whole: its state readable, the active model's bytes those its name says, loadable.
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ import hashlib
 import json
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from device.records.dayfolder import SUBDIR, DayFolder
 from device.records.recorder import Recorder
+from tests.pi.exfat_read import copy_out
 
 FSCK = {
     "vfat": ["fsck.vfat", "-a", "-w"],
@@ -89,31 +89,10 @@ def extract(fs: str, image: Path, dest: Path, paths: Iterable[str]) -> None:
         for p in paths:
             subprocess.run(["debugfs", "-R", f"rdump /{p} {dest}", str(image)], capture_output=True)
     elif fs == "exfat":
-        attach = ["losetup", "-f", "--show", "-r", str(image)]
-        loop = subprocess.run(attach, capture_output=True, text=True, check=True).stdout.strip()
-        mnt = Path(tempfile.mkdtemp(prefix="exfat-"))
-        try:
-            subprocess.run(["mount.exfat-fuse", "-o", "ro", loop, str(mnt)], check=True,
-                           capture_output=True)  # fmt: skip
-            try:
-                for p in paths:
-                    if (mnt / p).is_dir():
-                        _copy_readable(mnt / p, dest / p)
-            finally:
-                subprocess.run(["umount", str(mnt)], capture_output=True)
-        finally:
-            subprocess.run(["losetup", "-d", loop], capture_output=True)
-            mnt.rmdir()
+        for p in paths:
+            copy_out(image, p, dest)
     else:
         raise ValueError(f"no reader for {fs}")
-
-
-def _copy_readable(src: Path, dest: Path) -> None:
-    """What a reader gets back: a file the driver cannot read (EIO) is left out, as lost."""
-    try:
-        shutil.copytree(src, dest)
-    except shutil.Error:
-        pass  # copytree copies everything it can before it raises
 
 
 def _day_records(root: Path) -> list[tuple[DayFolder, list[str]]]:

@@ -13,11 +13,9 @@ command -v mkfs.vfat >/dev/null 2>&1 || need+=(dosfstools)
 command -v mkfs.exfat >/dev/null 2>&1 || need+=(exfatprogs)
 command -v mkntfs >/dev/null 2>&1 || need+=(ntfs-3g)
 command -v ssh >/dev/null 2>&1 || need+=(openssh-client)
-# pi-crash reads the replayed file systems in user space: this kernel may have no vfat or exfat.
+# pi-crash reads replayed FAT and ext4 images in user space (exFAT: tests/pi/exfat_read.py).
 command -v mcopy >/dev/null 2>&1 || need+=(mtools)
-command -v mount.exfat-fuse >/dev/null 2>&1 || need+=(exfat-fuse)
 command -v debugfs >/dev/null 2>&1 || need+=(e2fsprogs)
-command -v losetup >/dev/null 2>&1 || need+=(mount)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "pi-test: needs root to install ${need[*]}" >&2
