@@ -7,6 +7,7 @@ import errno
 import functools
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,42 +59,64 @@ def append_line(path: Path, line: str, header: str | None = None) -> None:
         fsync_dir(path.parent)
 
 
+# The bench's own line files stay far below this (a day of presses is a few MB): a bigger one
+# is not ours to cut, and is left as it is.
+REPAIR_MAX_BYTES = 64 * 2**20
+
+
 def repair_torn_tail(path: Path, whole: Callable[[bytes], bool] | None = None) -> bool:
     """After a power cut a file may end in half a line: cut it back to the last newline. With
     `whole`, trailing lines it rejects go too: a cut can leave a file's new length on the
     medium without all of the data appended in it (FAT and exFAT: zeros where a sector was not
     written), a line that ends but was never written whole. Only lines after the last good one
-    go: a line the bench acknowledged was synced whole before, and stays."""
-    if not path.exists():
+    go: a line the bench acknowledged was synced whole before, and stays. A last line without
+    its newline that `whole` accepts (a file saved by a script) gets the newline instead.
+    Anything but a regular file, or a file over REPAIR_MAX_BYTES, is left alone."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
         return False
-    with open(path, "rb+") as f:
-        size = f.seek(0, os.SEEK_END)
-        if size == 0:
+    if not stat.S_ISREG(st.st_mode) or st.st_size == 0 or st.st_size > REPAIR_MAX_BYTES:
+        return False
+    fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             return False
-        block = min(size, 1 << 20)
-        f.seek(size - block)
-        tail = f.read(block)
-        end = tail.rfind(b"\n") + 1  # 0: no newline in the block
+        data = _read_all(fd)
+        size = len(data)
+        end = data.rfind(b"\n") + 1  # 0: no newline at all
+        if end < size and whole is not None and whole(data[end:]):
+            os.lseek(fd, 0, os.SEEK_END)
+            os.write(fd, b"\n")
+            os.fsync(fd)
+            return True
         if whole is not None:
             while end > 0:
-                start = tail.rfind(b"\n", 0, end - 1) + 1
-                if (start == 0 and block < size) or whole(tail[start : end - 1]):
+                start = data.rfind(b"\n", 0, end - 1) + 1
+                if whole(data[start : end - 1]):
                     break
                 end = start
-        keep = size - block + end if end > 0 or block == size else size - block
-        if keep == size:
+        if end == size:
             return False
-        f.truncate(keep)
-        f.flush()
-        os.fsync(f.fileno())
+        os.ftruncate(fd, end)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
     return True
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def json_object_line(line: bytes) -> bool:
     """A whole JSON-lines line: one JSON object (a validator for repair_torn_tail)."""
     try:
         return isinstance(json.loads(line), dict)
-    except ValueError:
+    except (ValueError, RecursionError):
         return False
 
 

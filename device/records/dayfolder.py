@@ -20,6 +20,7 @@ import csv
 import hashlib
 import json
 import logging
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -27,6 +28,7 @@ from typing import Any
 
 from device.core.csvsafe import csv_line, restore
 from device.core.durable import (
+    REPAIR_MAX_BYTES,
     append_line,
     can_sync_filesystem,
     json_object_line,
@@ -347,6 +349,20 @@ class DayFolder:
     def _whole(self, path: Path) -> Callable[[bytes], bool]:
         return json_object_line if path.suffix == ".jsonl" else text_line
 
+    def _counts_can_be_regenerated(self) -> bool:
+        for p in (self.records_path, self.counts_path):
+            try:
+                st = p.lstat()
+            except FileNotFoundError:
+                if p == self.records_path:
+                    return False  # no records: counts.csv is all there is, left as it is
+                continue
+            if not stat.S_ISREG(st.st_mode) or st.st_size > REPAIR_MAX_BYTES:
+                return False
+        bad: list[int] = []
+        self.records(on_bad=lambda n, why: bad.append(n))
+        return not bad
+
     def repair(self) -> list[Path]:
         """Cut torn last lines (a power cut) and remove temporary files a kill left behind."""
         fixed = []
@@ -366,7 +382,8 @@ class DayFolder:
         # A cut between a batch's counts rows and its record lines leaves rows for records
         # that were never made (and a void's regeneration may not have happened): counts.csv
         # says what records.jsonl and voids.jsonl say again before anything is appended.
-        if self.records_path.exists() or self.counts_path.exists():
+        # Only from a records.jsonl read whole: rows are never dropped for lines it cannot read.
+        if self._counts_can_be_regenerated():
             want = self._counts_text().encode("utf-8")
             try:
                 have = self.counts_path.read_bytes()

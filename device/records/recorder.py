@@ -379,5 +379,9 @@ class Recorder:
                 base = root / SUBDIR
                 days = sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []
                 for d in days[-7:]:  # a kill leaves temporaries only where it was writing
-                    fixed += DayFolder(d).repair()
+                    try:
+                        fixed += DayFolder(d).repair()
+                    except (OSError, ValueError, RecursionError) as e:
+                        # a stick's folder the bench cannot repair must not stop the bench
+                        log.warning("%s: not repaired (%s)", d, e)
         return fixed

@@ -72,3 +72,27 @@ def test_a_tail_a_cut_left_unwritten_goes_back_to_the_last_whole_line(tmp_path):
     bad_middle = b'{"id": "a"}\nnot json\n{"id": "c"}\n'
     path.write_bytes(bad_middle)  # a bad line before a good one is not the tail: it stays
     assert not repair_torn_tail(path, json_object_line) and path.read_bytes() == bad_middle
+
+
+def test_the_repair_never_cuts_inside_a_line_and_leaves_odd_files_alone(tmp_path):
+    import os
+
+    from device.core.durable import append_line, json_object_line, repair_torn_tail
+
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(b'{"id": "a"}\n' + b"\x00" * (3 * 2**19))  # 1.5 MB without a newline
+    assert repair_torn_tail(path, json_object_line)
+    append_line(path, '{"id": "acked"}')
+    assert not repair_torn_tail(path, json_object_line)
+    assert path.read_bytes() == b'{"id": "a"}\n{"id": "acked"}\n'
+    path.write_bytes(b'{"id": "a"}\n{"id": "saved by a script"}')  # whole, no newline
+    assert repair_torn_tail(path, json_object_line)
+    assert path.read_bytes().endswith(b'"saved by a script"}\n')
+    assert not json_object_line(b"[" * 200000)  # too deep for json: not a line, no crash
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    (tmp_path / "dir.jsonl").mkdir()
+    (tmp_path / "link.jsonl").symlink_to(path)
+    for odd in ("fifo.jsonl", "dir.jsonl", "link.jsonl"):
+        assert not repair_torn_tail(tmp_path / odd, json_object_line)
+    assert path.read_bytes().endswith(b'"saved by a script"}\n')

@@ -71,7 +71,10 @@ class Expect:
 
 def fsck(fs: str, image: Path) -> tuple[bool, bool, str]:
     """(usable, changed, output) after the repair the bench's mount does."""
-    out = subprocess.run([*FSCK[fs], str(image)], capture_output=True, text=True)
+    try:
+        out = subprocess.run([*FSCK[fs], str(image)], capture_output=True, text=True, timeout=600)
+    except subprocess.TimeoutExpired:
+        return False, True, f"{FSCK[fs][0]} did not finish in 10 minutes"
     text = (out.stdout + out.stderr).strip()
     return out.returncode in FSCK_OK[fs], out.returncode != 0, text
 
@@ -93,6 +96,11 @@ def extract(fs: str, image: Path, dest: Path, paths: Iterable[str]) -> None:
             copy_out(image, p, dest)
     else:
         raise ValueError(f"no reader for {fs}")
+    # The bench never makes links (and mounts sticks nosymfollow): the clean-up below runs as
+    # root here and must not follow one that debugfs recreated out of the tree.
+    for p in sorted(dest.rglob("*"), reverse=True):
+        if p.is_symlink():
+            p.unlink()
 
 
 def _day_records(root: Path) -> list[tuple[DayFolder, list[str]]]:

@@ -44,6 +44,8 @@ class Volume:
         self.fat_offset, _fat_length, self.heap_offset, self.clusters, self.root = (
             struct.unpack_from("<IIIII", boot, 80)
         )
+        if not 9 <= boot[108] <= 12 or boot[108] + boot[109] > 25:
+            raise ExfatError(f"{image}: sector or cluster size out of the specification's range")
         self.sector = 1 << boot[108]
         self.cluster = self.sector << boot[109]
 
@@ -60,17 +62,19 @@ class Volume:
 
     def chain(self, first: int, length: int | None, contiguous: bool) -> Iterator[int]:
         """The clusters of a file (length in bytes, for contiguous files) or of a directory."""
+        end = self.clusters + 2  # clusters are numbered 2 .. clusters + 1
         if first < 2:
             return
         if contiguous:
-            yield from range(first, first + -(-(length or 0) // self.cluster))
+            yield from range(first, min(end, first + -(-(length or 0) // self.cluster)))
             return
-        seen, c = 0, first
-        while 2 <= c < self.clusters + 2:
-            yield c
-            seen += 1
-            if seen > self.clusters:
+        seen: set[int] = set()
+        c = first
+        while 2 <= c < end:
+            if c in seen:
                 raise ExfatError(f"cluster chain from {first} loops")
+            seen.add(c)
+            yield c
             c = self._next(c)
 
     def _cluster(self, c: int) -> bytes:
@@ -111,8 +115,12 @@ class Volume:
             out.append(Entry(text, bool(attrs & DIRECTORY), first_c, valid, size, bool(flags & 2)))
         return out
 
-    def walk(self, folder: Entry | None = None) -> Iterator[tuple[str, Entry]]:
-        """(path, entry) for everything under a folder (the root when None)."""
+    def walk(
+        self, folder: Entry | None = None, seen: set[int] | None = None
+    ) -> Iterator[tuple[str, Entry]]:
+        """(path, entry) for everything under a folder (the root when None); a folder met a
+        second time (a damaged entry pointing back up) is not entered again."""
+        seen = {self.root} if seen is None else seen
         children = (
             self.listdir(self.root)
             if folder is None
@@ -120,8 +128,9 @@ class Volume:
         )
         for e in children:
             yield e.name, e
-            if e.is_dir:
-                for sub, child in self.walk(e):
+            if e.is_dir and e.first_cluster not in seen:
+                seen.add(e.first_cluster)
+                for sub, child in self.walk(e, seen):
                     yield f"{e.name}/{sub}", child
 
 
@@ -132,7 +141,7 @@ def copy_out(image: Path, top: str, dest: Path) -> None:
         for path, e in vol.walk():
             if path != top and not path.startswith(top + "/"):
                 continue
-            if any(part in ("", ".", "..") for part in path.split("/")):
+            if "\x00" in path or any(part in ("", ".", "..") for part in path.split("/")):
                 continue  # a cut can leave any name: never a path out of dest
             target = dest / path
             if e.is_dir:

@@ -18,7 +18,7 @@ command -v mcopy >/dev/null 2>&1 || need+=(mtools)
 command -v debugfs >/dev/null 2>&1 || need+=(e2fsprogs)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
-  echo "pi-test: needs root to install ${need[*]}" >&2
+  echo "pi-test, pi-crash: need root to install ${need[*]}" >&2
   exit 2
 fi
 export DEBIAN_FRONTEND=noninteractive

@@ -203,3 +203,17 @@ def test_a_cut_between_counts_rows_and_record_lines_is_repaired_at_start(tmp_pat
     assert day.counts_path in day.repair()
     assert day.counts_path.read_bytes() == good
     assert day.repair() == []  # consistent now: nothing to do
+
+
+def test_counts_are_never_regenerated_from_records_that_cannot_be_read_whole(tmp_path):
+    spool, _ = spool_of(tmp_path, 2)
+    day = DayFolder.all_in(spool)[0]
+    rows = day.counts_path.read_bytes() + b"extra,t,s,m,egg,3,,\n"
+    day.counts_path.write_bytes(rows)
+    lines = day.records_path.read_bytes().splitlines(keepends=True)
+    day.records_path.write_bytes(lines[0] + b"damaged in the middle\n" + lines[1])
+    assert day.counts_path not in day.repair()
+    assert day.counts_path.read_bytes() == rows  # its rows may be the only copy left
+    day.records_path.unlink()
+    assert day.counts_path not in day.repair()
+    assert day.counts_path.read_bytes() == rows
