@@ -80,7 +80,9 @@ pi-test: $(VENV)/.base
 # VM, every flush point and seeded states between flushes rebuilt here, repaired (fsck) and
 # checked for every acknowledged record exactly once and a whole model store. Rows
 # `pi-crash: trixie dm-log-writes vfat stick: N crash points, 0 lost: pass`; last line
-# `pi-crash: N passed, N failed`. ARGS go to tests/pi/picrash.py (--subsets, --seed, --reuse).
+# `pi-crash: N passed, N failed`. As root, about 15 min with the image cached; files in
+# ~/.cache/scopecount-pi/trixie/crash. ARGS go to tests/pi/picrash.py (--help: --subsets, --seed,
+# --reuse, --only).
 pi-crash: $(VENV)/.base
 	bash tests/pi/setup-host.sh
 	bash tests/pi/build-image.sh trixie || exit 2
