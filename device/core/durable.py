@@ -32,6 +32,18 @@ def makedirs_durable(path: Path) -> None:
         fsync_dir(d.parent)
 
 
+def create_durable(path: Path) -> None:
+    """An empty file at `path` that survives a power cut (nothing done where one is there)."""
+    if path.exists():
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    fsync_dir(path.parent)
+
+
 def append_line(path: Path, line: str, header: str | None = None) -> None:
     """Append one complete line with a single write() on an O_APPEND descriptor, then fsync.
 

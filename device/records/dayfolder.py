@@ -31,6 +31,7 @@ from device.core.durable import (
     REPAIR_MAX_BYTES,
     append_line,
     can_sync_filesystem,
+    create_durable,
     json_object_line,
     makedirs_durable,
     repair_torn_tail,
@@ -243,6 +244,9 @@ class DayFolder:
         if rows or not self.points_path.exists():
             append_line(self.points_path, rows or header, header=header if rows else None)
         lines = "\n".join(e.rec.to_json() for e in entries)
+        # records.jsonl exists (durably) before any counts row: a counts.csv beside a missing
+        # records.jsonl is then never a cut of ours, and the start-up leaves its rows alone.
+        create_durable(self.records_path)
         if self._counts_layout_ok():
             header = csv_line(COUNTS_HEADER)
             rows = "".join(self._count_rows(e.rec, voided=False) for e in entries)

@@ -217,3 +217,14 @@ def test_counts_are_never_regenerated_from_records_that_cannot_be_read_whole(tmp
     day.records_path.unlink()
     assert day.counts_path not in day.repair()
     assert day.counts_path.read_bytes() == rows
+
+
+def test_a_cut_after_the_first_counts_rows_of_a_day_is_repaired_too(tmp_path):
+    """records.jsonl is made (empty, synced) before a new day's first counts rows: a cut
+    between them leaves an empty records.jsonl, and the phantom rows go at the next start."""
+    spool, _ = spool_of(tmp_path, 1)
+    day = DayFolder.all_in(spool)[0]
+    good = day.counts_path.read_bytes()
+    day.records_path.write_bytes(b"")  # as a cut after the counts rows leaves the first day
+    assert day.counts_path in day.repair()
+    assert day.counts_path.read_bytes() == good.splitlines(keepends=True)[0]  # header only
