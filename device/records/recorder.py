@@ -36,8 +36,6 @@ from device.records.dayfolder import (
     Detection,
     Record,
     Void,
-    last_sample,
-    max_seq,
 )
 from device.records.flush import (
     PROGRESS,
@@ -47,6 +45,7 @@ from device.records.flush import (
     flush_day,
     waiting,
 )
+from device.records.history import last_sample, max_seq
 from device.records.mounts import PinnedRoot, free_bytes, mount_at
 
 __all__ = ["SUBDIR", "Recorder", "StorageFull", "StorageState", "FlushReport"]
