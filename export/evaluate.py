@@ -22,14 +22,9 @@ from device.core.text import printable, printable_path
 from device.core.writable import writable_file
 from device.measuring.counter import Counter
 from device.measuring.preprocess import rescale
+from export.file_names import file_part
 from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
-
-
-def file_part(text: str, most: int = 60) -> str:
-    """A name as one safe part of a file name: letters, digits, '.', '-', '_'; at most `most`."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._") or "x"
-    return safe[:most]
 
 
 def _flagged(m: dict) -> str:
@@ -197,6 +192,16 @@ def _link_subset(folder: TrainingFolder, names: list[str], dest: Path) -> None:
 
 def evaluate_cmd(a: argparse.Namespace) -> int:
     from export import plots
+    from export.areas_folder import is_areas_folder
+
+    if is_areas_folder(a.folder):  # images/ + masks/: the areas task's figures
+        from export.area_evaluate import evaluate_areas_cmd
+
+        return evaluate_areas_cmd(a)
+    if getattr(a, "overlays", None):
+        raise BadInput(
+            "--overlays: for areas folders (images/ + masks/); counting uses `count --overlay`"
+        )
 
     folder = read_folder(a.folder)
     folder.require_annotated("nothing to evaluate")

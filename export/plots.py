@@ -92,3 +92,25 @@ def learning_curve_figure(rows: Sequence[dict], title: str) -> plt.Figure:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def fraction_scatter(
+    true: dict[str, Sequence[float]], pred: dict[str, Sequence[float]], path: Path, title: str
+) -> None:
+    """Predicted against true share of the frame (percent), one colour per class."""
+    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+    ax.plot([0, 100], [0, 100], color="grey", lw=1, ls="--", label="perfect")
+    colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+    for i, c in enumerate(true):
+        t = [100 * v for v in true[c]]
+        p = [100 * v for v in pred[c]]
+        ax.scatter(t, p, s=18, color=colours[i % len(colours)], alpha=0.8, label=c)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("true share of the image (%)")
+    ax.set_ylabel("measured share (%)")
+    ax.set_title(title)
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    save(fig, path)

@@ -56,6 +56,12 @@ def taught_model(tmp_path: Path) -> Path:
     return onnx_fixtures.write(tmp_path / "taught.onnx", onnx_fixtures.taught_spot_model())
 
 
+@pytest.fixture
+def areas_model(tmp_path: Path) -> Path:
+    """An areas model by colour: red pixels are 'red', green ones 'green', the rest background."""
+    return onnx_fixtures.write(tmp_path / "areas.onnx", onnx_fixtures.colour_areas_model())
+
+
 def squares_image(centres: list[tuple[int, int]], shape=(128, 160), side: int = 16) -> np.ndarray:
     img = np.zeros((*shape, 3), np.uint8)
     for x, y in centres:

@@ -24,7 +24,7 @@ from device.hardware.button import BenchButton
 from device.hardware.camera import Camera, CameraError
 from device.hardware.light import Light, open_light
 from device.hardware.opener import open_camera
-from device.measuring.counter import Counter
+from device.measuring.detector import open_detector_file
 from device.records.recorder import Recorder
 
 
@@ -165,9 +165,9 @@ def gpio_factory(chip: str = "auto", dev: Path = Path("/dev")) -> Factory:
 
 def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
     if opts.model:
-        return FixedModel(Counter.from_file(opts.model, cfg.model.threads))
+        return FixedModel(open_detector_file(opts.model, cfg.model.threads))
     if cfg.model.path:
-        return FixedModel(Counter.from_file(cfg.model.path, cfg.model.threads))
+        return FixedModel(open_detector_file(cfg.model.path, cfg.model.threads))
     store = opts.store or cfg.model.store
     try:
         from device.bench.watched_model import WatchedModel
@@ -178,7 +178,7 @@ def open_models(cfg: Config, opts: RunOptions) -> ModelSource:
             return WatchedModel(st, cfg.model.threads, _trusted(cfg))
     except ImportError:
         pass
-    return FixedModel(Counter.from_file(default_model(), cfg.model.threads))
+    return FixedModel(open_detector_file(default_model(), cfg.model.threads))
 
 
 def _clock_checker() -> Callable[[], bool]:

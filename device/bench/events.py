@@ -65,7 +65,11 @@ class Recorded(BenchEvent):
     warning: str = field(default="", metadata=OMIT)
     next_sample: str
     ms: dict[str, float]
+    task: str = "count"
+    areas: dict[str, float] = field(default_factory=dict, metadata=OMIT)
+    pixels: dict[str, int] = field(default_factory=dict, metadata=OMIT)
     frame: np.ndarray | None = field(default=None, metadata=LOCAL, compare=False, repr=False)
+    class_map: np.ndarray | None = field(default=None, metadata=LOCAL, compare=False, repr=False)
     points: list[tuple[float, float, str]] | None = field(
         default=None, metadata=LOCAL, compare=False, repr=False
     )

@@ -22,7 +22,6 @@ from device.bench.events import (
     Flushed,
     ModelChanged,
     Ready,
-    Recorded,
     Refused,
     SampleChanged,
     StorageChanged,
@@ -30,22 +29,20 @@ from device.bench.events import (
 )
 from device.bench.jobs import Capture, Job, Stop, VoidLast
 from device.bench.model_sources import ModelSource
+from device.bench.recorded import recorded
+from device.bench.recorded import warning_of as _warning
 from device.config import QualityCfg
 from device.core.errors import BadInput
 from device.core.names import check_sample, clean_sample, next_sample
 from device.hardware.camera import Camera, CameraError, Frame
 from device.hardware.light import Light
-from device.measuring.counter import Counter, CountResult
-from device.measuring.quality import image_flags, read_qr, reasons
-from device.records.dayfolder import Detection, Record
+from device.measuring.detector import Detector
+from device.measuring.quality import image_flags, read_qr
+from device.measuring.result import Measurement
+from device.records.record import Detection, Record
 from device.records.recorder import Recorder, StorageFull
 
 log = logging.getLogger(__name__)
-
-
-def _warning(counter: Counter) -> str:
-    """What events about a model's results must say (the demo model's warning), or ""."""
-    return getattr(counter.info, "warning", "") or ""  # stand-in counters may carry none
 
 
 class Bench:
@@ -275,9 +272,9 @@ class Bench:
             "record": round((t_rec - t_count) * 1000, 1),
             "total": round((t_rec - t0) * 1000, 1),
         }
-        self.publish(self._recorded(rec, res, counter, flags, frame.rgb, ms))
+        self.publish(recorded(rec, res, counter, flags, frame.rgb, ms, self.sample))
 
-    def _record_flags(self, counter: Counter) -> list[str]:
+    def _record_flags(self, counter: Detector) -> list[str]:
         """What every record carries beyond the image's and the count's own flags: a clock not
         known right, a demo or not-learnt model."""
         flags = [] if self.clock_ok() else ["clock"]
@@ -287,8 +284,8 @@ class Bench:
     def _write(
         self,
         rgb: np.ndarray,
-        res: CountResult,
-        counter: Counter,
+        res: Measurement,
+        counter: Detector,
         sample: str,
         flags: list[str],
         extra: dict[str, object],
@@ -299,44 +296,18 @@ class Bench:
                 rgb,
                 res.counts,
                 [Detection(float(x), float(y), str(c)) for x, y, c in res.points],
-                counter.info.classes,
+                res.counted(counter.info.classes),
                 sample,
                 counter.name,
                 counter.sha256,
                 flags,
-                extra=extra,
+                extra=extra | res.record_fields(counter.info.classes),
+                class_map=res.class_map,
             )
         except OSError as e:
             log.exception("could not record")
             self._fail(f"could not record: {e}")
             return None
-
-    def _recorded(
-        self,
-        rec: Record,
-        res: CountResult,
-        counter: Counter,
-        flags: list[str],
-        rgb: np.ndarray,
-        ms: dict[str, float],
-    ) -> Recorded:
-        return Recorded(
-            id=rec.id,
-            time=rec.time,
-            counts=rec.counts,
-            sample=rec.sample,
-            flags=flags,
-            why=reasons(flags, res.zoom, counter.info.zoom),
-            zoom=res.zoom,
-            stored=rec.stored,
-            image=rec.image,
-            model=counter.name,
-            warning=_warning(counter),
-            next_sample=self.sample,
-            ms=ms,
-            frame=rgb,
-            points=res.points,
-        )
 
     def _take_frame(self) -> Frame | None:
         """Space on the spool, the ring at full, the settle, one frame; None after an error."""
@@ -359,10 +330,10 @@ class Bench:
         self.light.ready()  # also ends the error blinking once the camera is back
         return frame
 
-    def _count(self, counter: Counter, rgb: np.ndarray) -> CountResult | None:
+    def _count(self, counter: Detector, rgb: np.ndarray) -> Measurement | None:
         """The model's count; on a failure the model source may roll back, and None."""
         try:
-            return counter.count(rgb)
+            return counter.measure(rgb)
         except Exception as e:
             log.exception("model %s failed", counter.name)
             ev = self.models.failed(e)

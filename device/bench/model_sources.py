@@ -6,11 +6,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from device.bench.events import ModelChanged
-from device.measuring.counter import Counter
+from device.measuring.detector import Detector
 
 
 class ModelSource(Protocol):
-    def current(self) -> Counter: ...
+    def current(self) -> Detector: ...
     def poll(self) -> ModelChanged | None: ...
     def failed(self, error: Exception) -> ModelChanged | None: ...
 
@@ -18,10 +18,10 @@ class ModelSource(Protocol):
 class FixedModel:
     """A model given on the command line: never watched, never swapped."""
 
-    def __init__(self, counter: Counter) -> None:
+    def __init__(self, counter: Detector) -> None:
         self.counter = counter
 
-    def current(self) -> Counter:
+    def current(self) -> Detector:
         return self.counter
 
     def poll(self) -> ModelChanged | None:

@@ -1,6 +1,7 @@
 """The store's active model for a running bench: hot swap within a poll, rollback on failure.
 
-Loads onnxruntime (through Counter) and the bench's events: `model install` never imports this.
+Loads onnxruntime (through the detectors) and the bench's events: `model install` never
+imports this.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from device.bench.events import ModelChanged
 from device.core.errors import BadInput, ModelError
-from device.measuring.counter import Counter
+from device.measuring.detector import Detector, open_detector_file
 from device.models.store_lock import StoreBusy
 
 if TYPE_CHECKING:
@@ -27,9 +28,9 @@ class WatchedModel:
         path = store.active_path()
         if path is None:
             raise BadInput(f"{store.root}: no active model")
-        self.counter = Counter.from_file(path, threads)
+        self.counter = open_detector_file(path, threads)
 
-    def current(self) -> Counter:
+    def current(self) -> Detector:
         return self.counter
 
     def poll(self) -> ModelChanged | None:
@@ -41,7 +42,7 @@ class WatchedModel:
             return None
         old = self.counter
         try:
-            new = Counter.from_file(self.store.path_of(sha), self.threads)
+            new = open_detector_file(self.store.path_of(sha), self.threads)
         except (ModelError, OSError) as e:
             return self._roll_back(f"new model {sha[:12]} does not load ({e})", old)
         self.counter, self.sha = new, sha
@@ -58,11 +59,11 @@ class WatchedModel:
             f"model {self.counter.name} failed while counting ({error})", self.counter
         )
 
-    def _roll_back(self, why: str, keep: Counter) -> ModelChanged:
+    def _roll_back(self, why: str, keep: Detector) -> ModelChanged:
         outcome = "rolled back to"
         try:
             back = self.store.rollback(self.trusted)
-            self.counter = Counter.from_file(self.store.path_of(back.sha256), self.threads)
+            self.counter = open_detector_file(self.store.path_of(back.sha256), self.threads)
             self.sha = back.sha256
         except (BadInput, ModelError, OSError, StoreBusy) as e:
             self.counter = keep

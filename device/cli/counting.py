@@ -9,7 +9,8 @@ from pathlib import Path
 from device.core.errors import BadInput
 from device.core.imageio import encode, read_rgb, write_atomic
 from device.core.writable import writable_dir
-from device.measuring.counter import Counter
+from device.measuring.area_overlay import draw_areas
+from device.measuring.detector import open_detector_file
 from device.measuring.overlay import draw_overlay
 from device.measuring.zoom import flag_text as zoom_flag_text
 
@@ -41,7 +42,7 @@ def count_files(
     if overlay_dir is not None:
         writable_dir(overlay_dir, "--overlay")
     overlay_names = unique_overlay_names(images)
-    counter = Counter.from_file(model, threads)
+    counter = open_detector_file(model, threads)
     warning = counter.info.warning
     failed = 0
     for name in images:
@@ -51,10 +52,11 @@ def count_files(
             print(f"scopecount: error: {e}", file=sys.stderr)
             failed += 1
             continue
-        res = counter.count(rgb)
+        res = counter.measure(rgb)
         if as_json:
             obj = {
                 "image": name,
+                "task": res.task,
                 "counts": res.counts,
                 "points": [[round(x, 1), round(y, 1), c] for x, y, c in res.points],
                 "model": counter.name,
@@ -63,11 +65,14 @@ def count_files(
                 "zoom": res.zoom,
                 "flags": res.flags,
             }
+            if res.task == "areas":  # the areas task's own keys (DESIGN.md, contracts)
+                obj |= {"areas": res.areas, "pixels": res.pixels}
             if warning:
                 obj["warning"] = warning
             print(json.dumps(obj), flush=True)
         else:
             txt = ", ".join(f"{c} {n}" for c, n in res.counts.items())
+            txt += ", ".join(f"{c} {100 * f:.1f}%" for c, f in res.areas.items())
             note = ""
             if res.rescaled and res.zoom is not None:
                 note = f"; objects {res.zoom:.2f}x the taught size, counted rescaled"
@@ -75,7 +80,10 @@ def count_files(
                 note += f"; WARNING: {zoom_flag_text(res.zoom, counter.info.zoom)}"
             demo = f"  [warning: {warning}]" if warning else ""
             print(f"{name}: {txt}  ({res.ms:.0f} ms{note}){demo}", flush=True)
-        if overlay_dir is not None:
+        if overlay_dir is not None and res.class_map is not None:
+            pic = draw_areas(rgb, res.class_map, res.areas, counter.info.classes, res.flags)
+            write_atomic(overlay_dir / overlay_names[name], encode(pic, ".png"))
+        elif overlay_dir is not None:
             # Rings just outside the objects, as large as the model sees them in this photograph
             size = counter.info.object_size_px * (res.zoom if res.rescaled and res.zoom else 1.0)
             pic = draw_overlay(

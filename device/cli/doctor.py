@@ -166,14 +166,14 @@ def check_spool(cfg: Config) -> Check:
 def check_model(cfg: Config) -> Check:
     from device.core.errors import BadInput
     from device.core.paths import default_model
-    from device.measuring.counter import Counter
+    from device.measuring.detector import open_detector_file
     from device.models.store import ModelStore
 
     try:
         path = Path(cfg.model.path) if cfg.model.path else None
         if path is None:
             path = ModelStore(cfg.model.store).active_path() or default_model()
-        c = Counter.from_file(path, 1)
+        c = open_detector_file(path, 1)
         found = f"model {c.name} ({', '.join(c.info.classes)}) from {path}"
         if c.info.warning_flag:  # the demo, or a model that never learnt: counts mean nothing
             return (

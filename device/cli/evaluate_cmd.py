@@ -11,7 +11,14 @@ from device.core.errors import BadInput
 
 
 def register(sub: Subcommands) -> None:
-    e = sub.add_parser("evaluate", help="measure a model (or a learning curve) on a folder")
+    e = sub.add_parser(
+        "evaluate",
+        help="measure a model (or a learning curve) on a folder",
+        description="Measure a model on an annotated folder it never saw. A counting folder "
+        "(points.csv) gives MAE, relative error, point precision/recall and a scatter; an areas "
+        "folder (masks/) gives per-class Dice and IoU, each image's share error in percentage "
+        "points, a predicted-vs-true share scatter and, with --overlays, pictures.",
+    )
     e.add_argument("folder", metavar="FOLDER")
     g = e.add_mutually_exclusive_group(required=True)
     add_model_option(g, "the model file (.onnx) to measure")
@@ -27,6 +34,11 @@ def register(sub: Subcommands) -> None:
         metavar="PNG",
         help="where to write the picture (default: MODELNAME_on_FOLDERNAME_scatter.png beside "
         "the model, or FOLDERNAME_learning_curve.png beside the folder; the full path is printed)",
+    )
+    e.add_argument(
+        "--overlays",
+        metavar="DIR",
+        help="areas folders: write each image with the model's classes drawn over it into DIR",
     )
     e.add_argument(
         "--zooms",

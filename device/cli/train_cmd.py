@@ -26,18 +26,21 @@ def register(sub: Subcommands) -> None:
     t = sub.add_parser(
         "train",
         help="teach a new object from a training folder",
-        description="Train from scratch on FOLDER (images/ + points.csv), export ONNX, quantize "
-        "to int8 (calibrated on the training images), check int8 against float, write --out "
-        "plus a .float.onnx, a .report.json and a .curve.png beside it.",
+        description="Train from scratch on FOLDER, export ONNX, quantize to int8 (calibrated on "
+        "the training images), check int8 against float, write --out plus a .float.onnx, a "
+        ".report.json and a .curve.png beside it. The task comes from the folder: images/ + "
+        "points.csv teaches counting; images/ + masks/ (one PNG label image per image: with a "
+        "classes.csv of value,class, 0 is unlabelled so scribbles are enough; without one, 255 "
+        "is the class and 0 background) teaches areas.",
     )
     t.add_argument("folder", metavar="FOLDER")
     t.add_argument("--out", required=True, metavar="FILE", help="the int8 model to write (.onnx)")
     t.add_argument(
         "--steps",
         type=int,
-        default=6000,
-        help="training steps (default 6000: 2-5 minutes on a 2-core laptop, about twice that with "
-        "the zoom check): the same folder, "
+        default=None,
+        help="training steps (default 6000 for counting: 2-5 minutes on a 2-core laptop, about "
+        "twice that with the zoom check; 3000 for areas): the same folder, "
         "seed and steps give the same model on a quiet or a busy machine",
     )
     t.add_argument(
@@ -73,6 +76,12 @@ def register(sub: Subcommands) -> None:
         "crowded cells)",
     )
     t.add_argument("--width", type=int, default=24, help="network width (default 24)")
+    t.add_argument(
+        "--scale",
+        type=float,
+        help="areas only: frame pixels -> network pixels (default 0.5, lowered to fit the "
+        "cost budget); texture finer than 2 px at this scale is lost",
+    )
     # Training threads: any count the trainer accepts reaches it (it says what is allowed).
     add_threads_option(t, "CPU threads for training (default 2, fixed)", default=2, type=int)
     t.add_argument("--name", help="model name stored in the file (default: file name)")
@@ -105,9 +114,17 @@ def int8_note(k: float) -> str:
 
 
 def run(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from device.core.writable import writable_file
 
     writable_file(a.out, "--out")  # before torch loads (seconds) and training (minutes)
+    if (Path(a.folder) / "masks").is_dir():
+        from device.cli.train_areas_cmd import run_areas
+
+        return run_areas(a, TRAIN_TOOLS)
+    if a.scale is not None:
+        raise BadInput(f"--scale {a.scale}: for areas folders (images/ + masks/) only")
     try:
         from export.train import TrainOptions, TrainRefused, train
     except ImportError as e:
@@ -116,7 +133,7 @@ def run(a: argparse.Namespace) -> int:
         ) from None
 
     opts = TrainOptions(
-        steps=a.steps,
+        steps=a.steps if a.steps is not None else 6000,
         minutes=a.minutes,
         object_size=a.object_size,
         **({"object_px": a.object_px} if a.object_px is not None else {}),

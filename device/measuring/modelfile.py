@@ -40,6 +40,9 @@ MAX_NAME_CHARS = 100
 MAX_CLASS_CHARS = CLASS_MAX  # device/core/names.py: the same limit wherever a class name enters
 MAX_CLASSES = 32
 MAX_VALUE_CHARS = 64 * 1024  # any one metadata value (training summary, metrics, description)
+# What a model may say it measures (scopecount.task; absent: count, as every older model).
+# device/measuring/detector.py has one detector per task; the format keeps room for more.
+TASKS = ("count", "areas")
 
 
 def check_name(value: object, key: str, where: str, max_chars: int) -> str:
@@ -80,6 +83,7 @@ class ModelInfo:
     description: str = ""
     quantization: str = "float32"
     zoom: ZoomRef | None = None  # absent in older models: frames are counted at input_scale
+    task: str = "count"
     extra: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -122,6 +126,7 @@ class ModelInfo:
             "scopecount.metrics": json.dumps(self.metrics),
             "scopecount.description": self.description,
             "scopecount.quantization": self.quantization,
+            "scopecount.task": self.task,
         }
         if self.zoom is not None:
             z = self.zoom
@@ -202,6 +207,7 @@ def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
         metrics=v["metrics"],
         description=meta.get("scopecount.description", ""),
         quantization=meta.get("scopecount.quantization", "float32"),
+        task=v["task"],
     )
 
 
@@ -225,6 +231,7 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
         else None
     )
     return {
+        "task": _check_task(meta, where),
         "name": name,
         "classes": classes,
         "size": size,
@@ -256,6 +263,16 @@ def _check_format(meta: dict[str, str], where: str) -> None:
             f"{where}: metadata scopecount.format={meta['scopecount.format']!r}, "
             f"this scopecount reads format {FORMAT_VERSION}"
         )
+
+
+def _check_task(meta: dict[str, str], where: str) -> str:
+    task = meta.get("scopecount.task", "count")
+    if task not in TASKS:
+        raise ModelError(
+            f"{where}: metadata scopecount.task={printable(task, 40)!r} is not a task this "
+            f"scopecount measures ({', '.join(TASKS)}); a newer scopecount may read it"
+        )
+    return task
 
 
 def _check_classes(meta: dict[str, str], where: str) -> list[str]:

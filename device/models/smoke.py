@@ -72,7 +72,7 @@ def _child(where: str, budget_s: float) -> int:
     import numpy as np
 
     from device.core.errors import ModelError
-    from device.measuring.counter import Counter
+    from device.measuring.detector import open_detector
 
     data = sys.stdin.buffer.read()
     cap = MEMORY_BYTES + MEMORY_PER_MODEL_BYTE * len(data)
@@ -82,9 +82,9 @@ def _child(where: str, budget_s: float) -> int:
     signal.setitimer(signal.ITIMER_REAL, budget_s)
     t = time.perf_counter()
     try:
-        counter = Counter(data, where, threads=1)
+        counter = open_detector(data, where, threads=1)
         frame = np.random.default_rng(0).integers(0, 255, (*FRAME_HW, 3), dtype=np.uint8)
-        res = counter.count(frame)
+        res = counter.measure(frame)
     except ModelError as e:
         print(str(e), file=sys.stderr)
         return 2

@@ -9,6 +9,8 @@
                                  points.csv     image,x,y,label: the predicted points
                                  images/<id>.jpg
                                  voids.jsonl    {"id", "time"} of records voided by a long hold
+                                 masks/, classes.csv, areas.csv: areas records only
+                                                (device/records/areas_files.py)
 The same layout is used on the stick and in the spool, and a day folder is a training folder.
 File names carry record ids only, never class names or sample ids. Text cells in the CSVs are
 neutralised against spreadsheet formulas; records.jsonl keeps the raw values.
@@ -17,14 +19,12 @@ neutralised against spreadsheet formulas; records.jsonl keeps the raw values.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import logging
 import stat
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from device.core.csvsafe import csv_line, restore
 from device.core.durable import (
@@ -40,6 +40,8 @@ from device.core.durable import (
     write_unsynced,
 )
 from device.core.imageio import write_atomic
+from device.records.areas_files import MASKS, areas_text, classes_text, mask_name
+from device.records.record import Detection, Record, Void
 
 log = logging.getLogger(__name__)
 
@@ -51,120 +53,6 @@ COUNTS_HEADER = ["id", "time", "sample", "model", "class", "count", "flags", "vo
 # numbers mean nothing (the shipped demo, trained on synthetic vials; a model that never learnt),
 # or a frame outside the zooms the model counts well at.
 UNCOUNTABLE = frozenset({"empty", "underexposed", "overexposed", "demo", "not-learnt", "zoom"})
-_REQUIRED = ("id", "time", "sample", "counts", "model", "model_sha256", "image", "flags")
-# Fields that say where a copy of a record lives, not what was recorded.
-_PLACE_FIELDS = ("id", "image", "stored", "flushed_from_spool", "renamed_from")
-
-
-@dataclass(frozen=True)
-class Detection:
-    x: float
-    y: float
-    label: str
-
-
-@dataclass(frozen=True)
-class Void:
-    id: str
-    time: str
-
-
-@dataclass
-class Record:
-    id: str
-    time: str
-    sample: str
-    counts: dict[str, int]
-    model: str
-    model_sha256: str
-    image: str  # relative to the day folder: images/<id>.<ext>
-    flags: list[str]
-    seq: int = 0
-    bench_id: str = ""
-    clock_synced: bool = False
-    stored: str = ""  # stick | local | spool
-    extra: dict[str, Any] = field(default_factory=dict)  # quality figures, source, ...
-
-    def to_json(self) -> str:
-        d: dict[str, Any] = {
-            "id": self.id,
-            "seq": self.seq,
-            "bench_id": self.bench_id,
-            "time": self.time,
-            "clock_synced": self.clock_synced,
-            "sample": self.sample,
-            "counts": self.counts,
-            "model": self.model,
-            "model_sha256": self.model_sha256,
-            "image": self.image,
-            "flags": self.flags,
-            "stored": self.stored,
-        }
-        return json.dumps(
-            d | {k: v for k, v in self.extra.items() if k not in d}, separators=(",", ":")
-        )
-
-    @classmethod
-    def from_json(cls, line: str) -> Record:
-        """A record line; ValueError naming what is wrong."""
-        d = json.loads(line)
-        if not isinstance(d, dict):
-            raise ValueError("not a JSON object")
-        missing = [k for k in _REQUIRED if k not in d]
-        if missing:
-            raise ValueError(f"no {missing[0]!r}")
-        counts = d["counts"]
-        if not isinstance(counts, dict) or not all(isinstance(v, int) for v in counts.values()):
-            raise ValueError("'counts' is not a mapping of class to integer")
-        if not isinstance(d["flags"], list) or not isinstance(d["id"], str) or not d["id"]:
-            raise ValueError("bad 'id' or 'flags'")
-        known = set(_REQUIRED) | {"seq", "bench_id", "clock_synced", "stored"}
-        return cls(
-            id=d["id"],
-            time=str(d["time"]),
-            sample=str(d["sample"]),
-            counts={str(k): int(v) for k, v in counts.items()},
-            model=str(d["model"]),
-            model_sha256=str(d["model_sha256"]),
-            image=str(d["image"]),
-            flags=[str(f) for f in d["flags"]],
-            seq=int(d.get("seq") or 0),
-            bench_id=str(d.get("bench_id") or ""),
-            clock_synced=bool(d.get("clock_synced")),
-            stored=str(d.get("stored") or ""),
-            extra={k: v for k, v in d.items() if k not in known},
-        )
-
-    def content_key(self) -> str:
-        """What was recorded, whatever copy this is: two records with the same key are one."""
-        d = json.loads(self.to_json())
-        for k in _PLACE_FIELDS:
-            d.pop(k, None)
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()
-
-    @property
-    def image_name(self) -> str:
-        return Path(self.image).name
-
-    def moved(self, new_id: str, stored: str) -> Record:
-        """This record under another id (its image renamed with it) and place."""
-        suffix = Path(self.image).suffix
-        extra = dict(self.extra)
-        if new_id != self.id:
-            extra["renamed_from"] = self.id
-        return replace(
-            self, id=new_id, image=f"images/{new_id}{suffix}", stored=stored, extra=extra
-        )
-
-
-def unique_id(wanted: str, taken: Callable[[str], bool]) -> str:
-    """wanted, or wanted-2, wanted-3, ... : the first that is not taken."""
-    if not taken(wanted):
-        return wanted
-    n = 2
-    while taken(f"{wanted}-{n}"):
-        n += 1
-    return f"{wanted}-{n}"
 
 
 @dataclass(frozen=True)
@@ -175,6 +63,7 @@ class Entry:
     image: bytes | None
     detections: tuple[Detection, ...] = ()
     skip_points: bool = False  # its rows are there already (a cut merge wrote them)
+    mask: bytes | None = None  # an areas record's class map (PNG)
 
 
 class DayFolder:
@@ -185,6 +74,8 @@ class DayFolder:
         self.points_path = self.path / "points.csv"
         self.voids_path = self.path / "voids.jsonl"
         self.images = self.path / "images"
+        self.masks = self.path / MASKS
+        self.areas_path = self.path / "areas.csv"
 
     @property
     def day(self) -> str:
@@ -224,8 +115,9 @@ class DayFolder:
         # A stick pulled during an append and plugged back into the running bench can end in
         # half a line (never acknowledged: its records are still in the spool or were refused);
         # appended to as it is, the next line would join it and both would be unreadable.
-        for path in (self.points_path, self.counts_path, self.records_path):
+        for path in (self.points_path, self.counts_path, self.areas_path, self.records_path):
             repair_torn_tail(path, self._whole(path))
+        self._write_masks(entries)
         images = [(e.rec.image_name, e.image) for e in entries if e.image is not None]
         if len(images) == 1 or not can_sync_filesystem():
             for name, data in images:
@@ -252,10 +144,29 @@ class DayFolder:
             rows = "".join(self._count_rows(e.rec, voided=False) for e in entries)
             if rows or not self.counts_path.exists():
                 append_line(self.counts_path, rows or header, header=header if rows else None)
+            self._append_areas(entries)
             append_line(self.records_path, lines)
         else:  # a counts.csv of an older layout: rewritten whole once the records are in
             append_line(self.records_path, lines)
             self.write_counts()
+
+    def _write_masks(self, entries: Sequence[Entry]) -> None:
+        masks = [(mask_name(e.rec), e) for e in entries if e.mask is not None]
+        for name, e in masks:
+            if name is None or e.mask is None:
+                continue
+            makedirs_durable(self.masks)
+            classes_csv = self.path / "classes.csv"
+            names = e.rec.extra.get("mask_classes")
+            if not classes_csv.exists() and isinstance(names, list):
+                write_atomic(classes_csv, classes_text([str(n) for n in names]).encode())
+            write_atomic(self.masks / name, e.mask)
+
+    def _append_areas(self, entries: Sequence[Entry]) -> None:
+        rows = areas_text([e.rec for e in entries], set())
+        if rows.count("\n") > 1:  # more than the header
+            header, body = rows.split("\n", 1)
+            append_line(self.areas_path, body, header=header + "\n")
 
     def _counts_layout_ok(self) -> bool:
         if not self.counts_path.exists():
@@ -290,8 +201,23 @@ class DayFolder:
         )
 
     def write_counts(self) -> None:
-        """counts.csv from records.jsonl and voids.jsonl, replaced atomically."""
+        """counts.csv (and areas.csv) from records.jsonl and voids.jsonl, replaced atomically."""
         write_atomic(self.counts_path, self._counts_text().encode("utf-8"))
+        if self.areas_path.exists():
+            self._write_areas()
+
+    def _write_areas(self) -> bool:
+        """areas.csv as the records say; True when it changed."""
+        recs = self.records(on_bad=lambda n, w: None)
+        want = areas_text(recs, self.voided_ids()).encode("utf-8")
+        try:
+            if self.areas_path.read_bytes() == want:
+                return False
+        except FileNotFoundError:
+            if not any("areas" in r.extra for r in recs):
+                return False
+        write_atomic(self.areas_path, want)
+        return True
 
     # -- reading ----------------------------------------------------------------------------
     def lines(self) -> list[str]:
@@ -370,11 +296,17 @@ class DayFolder:
     def repair(self) -> list[Path]:
         """Cut torn last lines (a power cut) and remove temporary files a kill left behind."""
         fixed = []
-        for p in (self.records_path, self.voids_path, self.points_path, self.counts_path):
+        for p in (
+            self.records_path,
+            self.voids_path,
+            self.points_path,
+            self.counts_path,
+            self.areas_path,
+        ):
             if repair_torn_tail(p, self._whole(p)):
                 log.warning("%s: torn last line cut (power cut?)", p)
                 fixed.append(p)
-        for folder in (self.path, self.images):
+        for folder in (self.path, self.images, self.masks):
             if not folder.is_dir():
                 continue
             for p in folder.iterdir():
@@ -397,4 +329,7 @@ class DayFolder:
                 write_atomic(self.counts_path, want)
                 log.warning("%s: rewritten from records.jsonl (power cut?)", self.counts_path)
                 fixed.append(self.counts_path)
+            if self._write_areas():
+                log.warning("%s: rewritten from records.jsonl (power cut?)", self.areas_path)
+                fixed.append(self.areas_path)
         return fixed

@@ -30,7 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from device.core.durable import append_line, fsync_dir, makedirs_durable
-from device.records.dayfolder import DayFolder, Detection, Entry, Record, Void, unique_id
+from device.records.areas_files import mask_name
+from device.records.dayfolder import DayFolder, Entry
+from device.records.record import Detection, Record, Void, unique_id
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +274,9 @@ class _DayFlush:
         out.extra["flushed_from_spool"] = True
         img = self.src.images / rec.image_name
         image = img.read_bytes() if img.exists() else None
+        name = mask_name(rec)
+        mask_file = self.src.masks / name if name else None
+        mask = mask_file.read_bytes() if mask_file is not None and mask_file.is_file() else None
         skip_points = out.image_name in stick.with_points
         if target != rec.id:
             log.warning(
@@ -280,7 +285,7 @@ class _DayFlush:
                 target,
             )
             self.rep.renamed.append((rec.id, target))
-        return Entry(out, image, tuple(points.get(rec.image_name, [])), skip_points)
+        return Entry(out, image, tuple(points.get(rec.image_name, [])), skip_points, mask)
 
     def _close_day(self) -> FlushReport:
         """Every record is on the stick: now its voids (ids as they are there), once each, then

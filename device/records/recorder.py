@@ -30,13 +30,8 @@ from device.core.durable import (
     repair_torn_tail,
 )
 from device.core.imageio import encode, write_atomic
-from device.records.dayfolder import (
-    SUBDIR,
-    DayFolder,
-    Detection,
-    Record,
-    Void,
-)
+from device.records.areas_files import mask_png
+from device.records.dayfolder import SUBDIR, DayFolder, Entry
 from device.records.flush import (
     PROGRESS,
     FlushPace,
@@ -47,6 +42,7 @@ from device.records.flush import (
 )
 from device.records.history import last_sample, max_seq
 from device.records.mounts import PinnedRoot, free_bytes, mount_at
+from device.records.record import Detection, Record, Void
 
 __all__ = ["SUBDIR", "Recorder", "StorageFull", "StorageState", "FlushReport"]
 log = logging.getLogger(__name__)
@@ -255,9 +251,12 @@ class Recorder:
         model_sha256: str,
         flags: list[str],
         extra: dict | None = None,
+        class_map: np.ndarray | None = None,
     ) -> Record:
-        """Write one record durably; returns it. Raises OSError if nothing could take it."""
+        """Write one record durably; returns it. Raises OSError if nothing could take it.
+        An areas record's class map goes beside its image (device/records/areas_files.py)."""
         image = encode(rgb, self.suffix)
+        mask = mask_png(class_map) if class_map is not None else None
         with self._lock, self._stick() as (root, _):
             now = self.clock()
             day = now.strftime("%Y-%m-%d")
@@ -280,15 +279,17 @@ class Recorder:
                 stored="spool" if root is None else ("stick" if self.removable else "local"),
                 extra=dict(extra or {}),
             )
+            if mask is not None:
+                rec.extra["mask"] = f"masks/{rec_id}.png"
             try:
-                target.append(rec, image, detections)
+                target.append_many([Entry(rec, image, tuple(detections), mask=mask)])
             except OSError:
                 if target is spool_day:
                     raise
                 # The stick went away or filled up mid-write: the spool takes the record.
                 log.warning("stick refused %s: written to the spool", rec_id, exc_info=True)
                 rec.stored = "spool"
-                spool_day.append(rec, image, detections)
+                spool_day.append_many([Entry(rec, image, tuple(detections), mask=mask)])
             return rec
 
     def void(self, rec_id: str, day: str | None = None) -> None:

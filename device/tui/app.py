@@ -34,9 +34,9 @@ from device.bench.events import (
 from device.bench.loop import Bench, next_sample
 from device.core.errors import BadInput
 from device.core.names import check_sample
-from device.measuring.overlay import draw_overlay
 from device.records.recorder import record_id
 from device.tui.preview import Preview
+from device.tui.result_view import result_view
 
 log = logging.getLogger(__name__)
 
@@ -297,17 +297,15 @@ class BenchApp(App[int]):
             self.query_one("#count-text", Label).update(plain(f"count sample {ev.sample} again"))
 
     def show_record(self, ev: Recorded) -> None:
-        counts = ev.counts
-        main = self.classes_[0] if self.classes_ else next(iter(counts), "")
+        v = result_view(ev, self.classes_)
         flagged = bool(ev.flags)
-        head = f"{main}  (FLAGGED: {', '.join(ev.flags)})" if flagged else main
+        head = f"{v.main}{v.unit}" + (f"  (FLAGGED: {', '.join(ev.flags)})" if flagged else "")
         self.query_one("#count-label", Label).update(plain(head))
         self.shown_id = ev.id
         digits = self.query_one("#count-digits", Digits)
-        digits.update(str(counts.get(main, 0)))
+        digits.update(v.big)
         digits.set_class(flagged, "flagged")
-        text = "  ".join(f"{c}: {n}" for c, n in counts.items())
-        self.query_one("#count-text", Label).update(plain(text))
+        self.query_one("#count-text", Label).update(plain(v.lines))
         self.query_one("#sample", Label).update(
             plain(f"sample: {ev.sample}   next: {ev.next_sample}")
         )
@@ -317,20 +315,17 @@ class BenchApp(App[int]):
         table.add_row(
             plain(ev.time[11:19]),
             plain(ev.sample),
-            plain(text),
+            plain(v.text),
             Plain(flag_cell(ev.flags), style="bold yellow") if flagged else plain("ok"),
             plain(id_cell(ev.id, table.columns["id"].width)),  # type: ignore[index]
             key=ev.id,
         )
         table.move_cursor(row=table.row_count - 1)
-        if ev.frame is not None:
-            pic = draw_overlay(
-                ev.frame, ev.points or [], counts, self.classes_, ev.flags, rings=False
-            )
-            self.query_one("#preview", Preview).show(pic)
+        if v.picture is not None:
+            self.query_one("#preview", Preview).show(v.picture)
         where = "USB stick" if ev.stored == "stick" else ev.stored
         note = f" - FLAGGED {', '.join(ev.flags)}, check the vial" if flagged else ""
-        self.say(f"recorded {ev.id}: {text} (saved to {where}){note}", error=flagged)
+        self.say(f"recorded {ev.id}: {v.text} (saved to {where}){note}", error=flagged)
 
     def say(self, text: str, error: bool = False) -> None:
         self.message = text

@@ -1,7 +1,9 @@
 """The bench's output, byte for byte: the events the headless bench prints and the day-folder
 files, for one fixed session of presses, a sample id, a void and a camera fault, with a fixed
-clock. The golden file was recorded before device/ was split into packages, and changed once
-since, on purpose: records of the demo model carry the flag `demo`. A change that alters it
+clock. The golden file was recorded before device/ was split into packages, and changed twice
+since, on purpose: records of the demo model carry the flag `demo`; records and `recorded`
+events say their task (`"task": "count"`), as `count --json` does, since a model may measure
+areas instead. A change that alters it
 changes what a lab's scripts and spreadsheets read, and must say so.
 
 Regenerate (only for a deliberate change of format): SCOPECOUNT_GOLDEN_UPDATE=1 pytest this file.

@@ -17,7 +17,7 @@ from device.config import ButtonCfg, LightCfg, QualityCfg
 from device.hardware.button import BenchButton
 from device.hardware.camera import ReplayCamera
 from device.hardware.light import PWMRing
-from device.measuring.counter import Counter
+from device.measuring.detector import open_detector_file
 from device.records.recorder import Recorder
 from tests.conftest import squares_image, write_png
 from tests.support import onnx_fixtures
@@ -128,7 +128,7 @@ def make_rig(
     bench = Bench(
         camera,
         light,
-        models(Counter.from_file(model)),
+        models(open_detector_file(model)),
         recorder,
         quality or QualityCfg(empty_std=1.0, focus_min=0.0, qr=True),
         settle_s=settle_ms / 1000,

@@ -85,3 +85,64 @@ def taught_spot_model(classes: list[str] | None = None) -> onnx.ModelProto:
         **{"scopecount.training": training, "scopecount.metrics": json.dumps({"learnt": True})},
     )
     return bright_spot_model(classes, meta=meta)
+
+
+def colour_areas_model(classes: list[str] | None = None, name: str = "colour-areas") -> bytes:
+    """An areas model by colour, per 4x4 cell: background scores 0.3; the first class scores
+    R - G - B (pure red: 1), the second G - R - B (pure green: 1), the third B - R - G. So a
+    frame's red pixels are the first class, its green ones the second, dark ones background."""
+    classes = classes or ["red", "green"]
+    if not 1 <= len(classes) <= 3:
+        raise ValueError("one to three classes")
+    w = np.zeros((len(classes) + 1, 3, 1, 1), np.float32)
+    b = np.zeros((len(classes) + 1,), np.float32)
+    b[0] = 0.3
+    for k in range(len(classes)):
+        w[k + 1, :, 0, 0] = -1.0
+        w[k + 1, k, 0, 0] = 1.0
+    nodes = [
+        helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node("Conv", ["pooled", "w", "b"], ["scores"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "colour_areas",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [
+            helper.make_tensor_value_info(
+                "scores", TensorProto.FLOAT, ["N", len(classes) + 1, "h", "w"]
+            )
+        ],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    training = json.dumps({"images": 6, "synthetic": False})
+    meta = metadata(
+        classes,
+        **{
+            "scopecount.name": name,
+            "scopecount.task": "areas",
+            "scopecount.training": training,
+            "scopecount.metrics": json.dumps({"learnt": True}),
+        },
+    )
+    for k, v in meta.items():
+        e = model.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def colour_image(
+    shape: tuple[int, int],
+    red: tuple[int, int, int, int] | None = None,
+    green: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """A black frame with a pure red and a pure green rectangle (x, y, w, h)."""
+    img = np.zeros((*shape, 3), np.uint8)
+    for rect, ch in ((red, 0), (green, 1)):
+        if rect is not None:
+            x, y, w, h = rect
+            img[y : y + h, x : x + w, ch] = 255
+    return img

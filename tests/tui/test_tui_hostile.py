@@ -55,7 +55,7 @@ class BrokenCounter:
         self.sha256 = "0" * 64
         self.info = SimpleNamespace(classes=["egg"])
 
-    def count(self, rgb: np.ndarray):
+    def measure(self, rgb: np.ndarray):
         raise RuntimeError(f"[bold]{self.name} broke[/]")
 
 

@@ -1,0 +1,48 @@
+"""The `recorded` event of one press: what was measured, where it went, what to say about it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from device.bench.events import Recorded
+from device.measuring.detector import Detector
+from device.measuring.quality import reasons
+from device.measuring.result import Measurement
+from device.records.record import Record
+
+
+def warning_of(detector: Detector) -> str:
+    """What events about a model's results must say (the demo model's warning), or ""."""
+    return getattr(detector.info, "warning", "") or ""  # stand-in detectors may carry none
+
+
+def recorded(
+    rec: Record,
+    res: Measurement,
+    detector: Detector,
+    flags: list[str],
+    rgb: np.ndarray,
+    ms: dict[str, float],
+    next_sample: str,
+) -> Recorded:
+    return Recorded(
+        id=rec.id,
+        time=rec.time,
+        counts=rec.counts,
+        sample=rec.sample,
+        flags=flags,
+        why=reasons(flags, res.zoom, detector.info.zoom),
+        zoom=res.zoom,
+        stored=rec.stored,
+        image=rec.image,
+        model=detector.name,
+        warning=warning_of(detector),
+        next_sample=next_sample,
+        ms=ms,
+        frame=rgb,
+        points=res.points,
+        task=res.task,
+        areas=res.areas,
+        pixels=res.pixels,
+        class_map=res.class_map,
+    )

@@ -1,0 +1,56 @@
+"""The one seam between the bench and what a model measures: a Detector per task.
+
+Everything that runs models (the bench, `count`, `evaluate`, `model install`'s smoke test,
+`doctor`) opens them here and reads a Measurement; no caller asks which task a model has in
+order to run it. A new task is a new Detector class in TASK_DETECTORS.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from device.core.errors import ModelError
+from device.measuring.area_meter import AreaMeter
+from device.measuring.counter import Counter
+from device.measuring.modelfile import TASKS, ModelInfo, read_model_bytes
+from device.measuring.onnx_scan import scan
+from device.measuring.result import Measurement
+
+TASK_DETECTORS: dict[str, type[Counter] | type[AreaMeter]] = {
+    "count": Counter,
+    "areas": AreaMeter,
+}
+assert tuple(TASK_DETECTORS) == TASKS
+
+
+class Detector(Protocol):
+    task: str
+    info: ModelInfo
+    sha256: str
+    size: int
+    where: str
+    warmup_ms: float
+
+    @property
+    def name(self) -> str: ...
+
+    def measure(self, rgb: np.ndarray) -> Measurement: ...
+
+
+def open_detector(data: bytes, where: str = "model", threads: int = 0) -> Detector:
+    """The detector for this model file's task; ModelError naming the file when none fits."""
+    task = scan(data, where).get("scopecount.task", "count")
+    kind = TASK_DETECTORS.get(task)
+    if kind is None:  # the metadata check gives the full message
+        from device.measuring.modelfile import parse_metadata
+
+        parse_metadata(scan(data, where), where)
+        raise ModelError(f"{where}: metadata scopecount.task is not one this scopecount measures")
+    return kind(data, where, threads)
+
+
+def open_detector_file(path: str | Path, threads: int = 0) -> Detector:
+    return open_detector(read_model_bytes(path), str(path), threads)

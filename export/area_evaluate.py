@@ -1,0 +1,122 @@
+"""`scopecount evaluate` for an areas model on an areas folder: per-class Dice and IoU, each
+image's error of each class's share (percentage points), a predicted-vs-true scatter, overlays.
+
+The model measures each image as the bench does (device/measuring/area_meter.py); only the
+labelled pixels of a mask are compared (0 in a classes.csv mask is unlabelled).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from device.core.errors import BadInput
+from device.core.imageio import encode, write_atomic
+from device.core.progress import Progress
+from device.core.text import printable, printable_path
+from device.core.writable import writable_dir, writable_file
+from device.measuring.area_overlay import draw_areas
+from device.measuring.detector import Detector, open_detector_file
+from export.area_metrics import AreaScores, score_images
+from export.areas_folder import AreasFolder, read_areas_folder
+from export.file_names import file_part
+
+
+def model_labels(det: Detector, folder: AreasFolder) -> tuple[list[np.ndarray], list[str]]:
+    """The model's label of every pixel of every image, in the folder's class order; and the
+    folder's classes the model does not know (their pixels can only be missed)."""
+    index = {c: k + 1 for k, c in enumerate(folder.classes)}
+    lut = np.zeros(256, np.int64)
+    for k, c in enumerate(det.info.classes):
+        lut[k + 1] = index.get(c, 0)  # a model class the folder lacks: counted as background
+    preds = []
+    bar = Progress("evaluate")
+    for i, s in enumerate(folder.samples):
+        res = det.measure(s.image())
+        if res.class_map is None:
+            raise BadInput(f"{det.where}: not an areas model (task {det.task})")
+        preds.append(lut[res.class_map])
+        bar.update((i + 1) / len(folder.samples), s.name)
+    bar.done(f"{len(folder.samples)} images")
+    return preds, [c for c in folder.classes if c not in det.info.classes]
+
+
+def evaluate_areas(det: Detector, folder: AreasFolder) -> tuple[AreaScores, list[np.ndarray]]:
+    preds, _missing = model_labels(det, folder)
+    truths = [s.labels() for s in folder.samples]
+    return score_images(preds, truths, folder.classes), preds
+
+
+def _shares(labels: np.ndarray, n: int) -> np.ndarray:
+    ok = labels >= 0
+    counts = np.bincount(labels[ok].ravel(), minlength=n + 1)
+    return counts / max(1, int(ok.sum()))
+
+
+def evaluate_areas_cmd(a: argparse.Namespace) -> int:
+    from export import plots
+
+    if a.learning_curve:
+        raise BadInput(f"{a.folder}: --learning-curve is for counting folders (points.csv)")
+    folder = read_areas_folder(a.folder)
+    if not folder.samples:
+        raise BadInput(f"{a.folder}: no image has a mask: nothing to evaluate")
+    model = Path(os.path.abspath(a.model))
+    if not model.is_file():
+        raise BadInput(f"--model {printable_path(model)}: no such file")
+    name = folder.root.resolve().name
+    default = model.parent / f"{file_part(model.stem)}_on_{file_part(name)}_scatter.png"
+    plot = Path(os.path.abspath(writable_file(a.plot or default, "--plot")))
+    overlays = writable_dir(Path(a.overlays), "--overlays") if a.overlays else None
+    det = open_detector_file(model)
+    if det.task != "areas":
+        raise BadInput(
+            f"--model {printable_path(model)}: a {det.task} model; {a.folder} is an "
+            "areas folder (masks/)"
+        )
+    scores, preds = evaluate_areas(det, folder)
+    n = len(folder.classes)
+    truths = [s.labels() for s in folder.samples]
+    t_sh = [_shares(t, n) for t in truths]
+    p_sh = [_shares(np.where(t >= 0, p, -1), n) for p, t in zip(preds, truths, strict=True)]
+    per_image = [
+        {"image": s.name}
+        | {f"true_{c}": round(float(t[k + 1]), 4) for k, c in enumerate(folder.classes)}
+        | {f"pred_{c}": round(float(p[k + 1]), 4) for k, c in enumerate(folder.classes)}
+        for s, t, p in zip(folder.samples, t_sh, p_sh, strict=True)
+    ]
+    plots.fraction_scatter(
+        {c: [float(t[k + 1]) for t in t_sh] for k, c in enumerate(folder.classes)},
+        {c: [float(p[k + 1]) for p in p_sh] for k, c in enumerate(folder.classes)},
+        plot,
+        f"{det.name} on {name}",
+    )
+    if overlays is not None:
+        for s, p in zip(folder.samples, preds, strict=True):
+            rgb = s.image()
+            areas = {c: float((p == k + 1).mean()) for k, c in enumerate(folder.classes)}
+            pic = draw_areas(rgb, p.astype(np.uint8), areas, folder.classes)
+            write_atomic(
+                overlays / f"{file_part(Path(s.name).stem)}_overlay.png", encode(pic, ".png")
+            )
+    out = scores.to_json() | {"images": len(folder.samples), "per_image": per_image}
+    if a.json:
+        print(json.dumps(out))
+        return 0
+    print(f"{printable(name)}: {len(folder.samples)} images, model {printable(det.name)}")
+    for c in folder.classes:
+        print(
+            f"  {printable(c)}: share error {scores.fraction_error[c]:.2f} points per image "
+            f"(predicting the mean share: {scores.baseline_error[c]:.2f}); Dice "
+            f"{scores.dice[c]:.3f} per image, {scores.pooled_dice[c]:.3f} pooled; IoU "
+            f"{scores.pooled_iou[c]:.3f} pooled"
+        )
+    print(f"plot: {printable_path(plot)}", file=sys.stderr)
+    if overlays is not None:
+        print(f"overlays: {printable_path(overlays)}", file=sys.stderr)
+    return 0

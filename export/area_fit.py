@@ -1,0 +1,158 @@
+"""The areas training loop: random patches turned and mirrored (a section has no up), colour
+jitter (stains vary from slide to slide), cross-entropy on the labelled pixels only (0 in a
+mask is unlabelled: scribbles teach), a budget in steps.
+
+As for counting (export/fit.py): measured in steps, deterministic for a folder, seed and
+settings (fixed thread count, deterministic algorithms, one seeded random stream).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from export.area_net import AreaNet
+
+IGNORE = -1
+
+
+@dataclass
+class AreaFitConfig:
+    steps: int = 3000
+    max_seconds: float | None = None
+    patch: int = 192
+    batch: int = 8
+    lr: float = 3e-3
+    width: int = 24
+    threads: int = 2
+    seed: int = 0
+    colour_jitter: float = 0.1
+    device: str = "cpu"
+
+
+@dataclass
+class AreaFitResult:
+    net: nn.Module
+    steps: int
+    stopped_early: bool = False
+    curve: list[tuple[int, float, float]] = field(default_factory=list)  # step, seconds, loss
+
+
+@dataclass
+class AreaData:
+    """Images at the model's scale (normalised float32 HxWx3) and their labels (int64 HxW:
+    -1 unlabelled, 0 background, k the k-th class)."""
+
+    images: list[np.ndarray]
+    labels: list[np.ndarray]
+    names: list[str]
+
+
+class AreaPatches:
+    """Patches drawn with a probability that follows each image's labelled pixels."""
+
+    def __init__(self, data: AreaData, patch: int, rng: np.random.Generator, jitter: float):
+        self.data, self.patch, self.rng, self.jitter = data, patch, rng, jitter
+        weight = np.array([max(1, int((lab >= 0).sum())) for lab in data.labels], np.float64)
+        self.p = weight / weight.sum()
+
+    def _crop(self, img: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = self.patch
+        h, w = lab.shape
+        if h < p or w < p:  # a small image: padded, the padding unlabelled
+            ph, pw = max(0, p - h), max(0, p - w)
+            img = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="reflect")
+            lab = np.pad(lab, ((0, ph), (0, pw)), constant_values=IGNORE)
+            h, w = lab.shape
+        y = int(self.rng.integers(0, h - p + 1))
+        x = int(self.rng.integers(0, w - p + 1))
+        return img[y : y + p, x : x + p], lab[y : y + p, x : x + p]
+
+    def batch(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        xs, ys = [], []
+        for _ in range(n):
+            k = int(self.rng.choice(len(self.p), p=self.p))
+            img, lab = self._crop(self.data.images[k], self.data.labels[k])
+            turns = int(self.rng.integers(0, 4))
+            img, lab = np.rot90(img, turns), np.rot90(lab, turns)
+            if self.rng.random() < 0.5:
+                img, lab = img[:, ::-1], lab[:, ::-1]
+            gain = 1 + self.rng.uniform(-self.jitter, self.jitter, 3).astype(np.float32)
+            shift = self.rng.uniform(-self.jitter, self.jitter, 3).astype(np.float32) * 4
+            xs.append((img * gain + shift).transpose(2, 0, 1))
+            ys.append(lab)
+        x = np.ascontiguousarray(np.stack(xs), np.float32)
+        return x, np.ascontiguousarray(np.stack(ys), np.int64)
+
+
+def area_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy at the labels' resolution: the scores interpolated as the bench does."""
+    up = F.interpolate(scores, size=labels.shape[1:], mode="bilinear", align_corners=False)
+    if not bool((labels >= 0).any()):
+        return up.sum() * 0.0
+    return F.cross_entropy(up, labels, ignore_index=IGNORE)
+
+
+def fit_areas(
+    data: AreaData,
+    n_out: int,
+    cfg: AreaFitConfig,
+    progress: Callable[[float, str], None] | None = None,
+) -> AreaFitResult:
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(cfg.threads)
+    torch.use_deterministic_algorithms(True)
+    rng = np.random.default_rng(cfg.seed)
+    dev = torch.device(cfg.device)
+    net = AreaNet(n_out, cfg.width).to(dev)
+    ema = copy.deepcopy(net)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
+    sampler = AreaPatches(data, cfg.patch, rng, cfg.colour_jitter)
+    start = time.monotonic()
+    curve: list[tuple[int, float, float]] = []
+    step, run_loss, stopped = 0, None, False
+    while step < cfg.steps:
+        if cfg.max_seconds is not None and time.monotonic() - start >= cfg.max_seconds:
+            stopped = True
+            break
+        warm = min(1.0, (step + 1) / 100)
+        lr = cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y = sampler.batch(cfg.batch)
+        loss = area_loss(net(torch.from_numpy(x).to(dev)), torch.from_numpy(y).to(dev))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        decay = min(0.995, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, pn in zip(ema.state_dict().values(), net.state_dict().values(), strict=True):
+                if pe.dtype.is_floating_point:
+                    pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
+                else:
+                    pe.copy_(pn)
+        lv = loss.item()
+        run_loss = lv if run_loss is None else 0.98 * run_loss + 0.02 * lv
+        step += 1
+        if step % 20 == 0:
+            curve.append((step, time.monotonic() - start, run_loss))
+            if progress:
+                progress(step / cfg.steps, f"step {step}/{cfg.steps} loss {run_loss:.4f}")
+    ema.eval()
+    return AreaFitResult(ema.cpu(), step, stopped, curve)
+
+
+def predict_scores(net: nn.Module, image: np.ndarray) -> np.ndarray:
+    """Class scores (n_out x H/4 x W/4) for one prepared (normalised, padded) image."""
+    net.eval()
+    with torch.no_grad():
+        x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)[None]))
+        return net(x)[0].numpy()

@@ -1,0 +1,306 @@
+"""`scopecount train` for an areas folder (images/ + masks/): float model -> ONNX -> int8 ONNX,
+checked (each class's fraction as the float model gives it), with a report and a curve.
+
+The counting side is export/train.py; both share the options, the ONNX quantisation and the
+model file format. The task is picked by what the folder holds (export/areas_folder.py).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import torch
+
+from device.core.errors import BadInput
+from device.core.progress import Progress
+from device.measuring.areas import class_map
+from device.measuring.decode import DecodeParams
+from device.measuring.modelfile import ModelInfo, drop_stale_signature, write_model_file
+from device.measuring.preprocess import normalize, pad_to, padded_input, rescale
+from export.area_fit import AreaData, AreaFitConfig, AreaFitResult, fit_areas, predict_scores
+from export.area_metrics import score_images
+from export.area_net import OUTPUT_STRIDE, AreaNet
+from export.areas_folder import AreasFolder, read_areas_folder
+from export.dataset import MEAN, STD
+from export.net import count_macs
+from export.onnx_export import OPSET, quantize_int8, write_metadata
+from export.plots import training_curve
+from export.scaling import fit_budget
+from export.train_options import Int8Refused, TrainOptions, check_options, resolve_device
+from export.train_report import sidecar
+
+# int8 may move a class's share of a calibration image by this much (fraction, 0.5 points).
+INT8_TOLERANCE = 0.005
+MAX_CALIBRATION = 24
+DEFAULT_AREA_SCALE = 0.5  # frame pixels -> network input (tissue texture survives halving)
+DEFAULT_AREA_STEPS = 3000
+PAD = 32  # the network halves five times
+
+
+@dataclass(frozen=True)
+class AreasReport:
+    model: str | None
+    float_model: str
+    task: str
+    classes: list[str]
+    input_scale: float
+    steps: int
+    stopped_early: bool
+    seconds: float
+    macs_per_frame: int
+    frame: str
+    train_fraction_error_pp: dict[str, float]  # on the training images: optimistic
+    train_dice: dict[str, float]
+    int8_vs_float_pp: float  # the largest change of a class's share on a calibration image
+    curve: list[tuple[int, float, float]]
+    int8_refused: bool | None = None
+    int8_bytes: int | None = None
+    float_bytes: int | None = None
+    removed_signatures: list[str] | None = None
+
+    def write(self, out: Path) -> None:
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        sidecar(out, ".report.json").write_text(json.dumps(d, indent=1) + "\n")
+
+
+def prepare_areas(folder: AreasFolder, scale: float) -> AreaData:
+    """Every image at the model's scale, normalised and padded; its labels resized alike
+    (nearest: a label is never blended), the padding unlabelled."""
+    import cv2
+
+    images, labels = [], []
+    for s in folder.samples:
+        rgb = rescale(s.image(), scale)
+        h, w = rgb.shape[:2]
+        lab = cv2.resize(s.labels().astype(np.int32), (w, h), interpolation=cv2.INTER_NEAREST)
+        images.append(pad_to(normalize(rgb, MEAN, STD), PAD))
+        lab = pad_to(lab.astype(np.int64) + 1, PAD, mode="constant") - 1
+        labels.append(lab)
+    return AreaData(images, labels, [s.name for s in folder.samples])
+
+
+def plan_scale(n_out: int, opts: TrainOptions, wanted: float) -> tuple[float, int]:
+    """The input scale (lowered until a frame fits the cost budget) and a frame's MACs there."""
+    net = AreaNet(n_out, opts.width)
+    scale = fit_budget(net, wanted, opts.budget_gmac, opts.frame)
+    return scale, count_macs(net, *padded_input(opts.frame, scale))
+
+
+def train_areas(
+    folder_path: str | Path, out: str | Path, opts: TrainOptions, scale: float | None = None
+) -> AreasReport:
+    t0 = time.monotonic()
+    out = Path(out)
+    check_options(out, opts)
+    folder = read_areas_folder(folder_path)
+    return train_areas_on(folder, out, opts, scale, t0)
+
+
+def train_areas_on(
+    folder: AreasFolder,
+    out: Path,
+    opts: TrainOptions,
+    scale: float | None = None,
+    t0: float | None = None,
+) -> AreasReport:
+    t0 = time.monotonic() if t0 is None else t0
+    if not folder.samples:
+        raise BadInput(f"{folder.root}: no image has a mask: nothing to learn")
+    device = resolve_device(opts.device)
+    n_out = len(folder.classes) + 1
+    wanted = DEFAULT_AREA_SCALE if scale is None else scale
+    sc, macs = plan_scale(n_out, opts, wanted)
+    limited = " (lowered to fit the cost budget)" if sc < wanted - 1e-9 else ""
+    print(
+        f"{folder.root}: {len(folder.samples)} images with masks ({len(folder.left_out)} "
+        f"without, left out), classes {', '.join(folder.classes)}; scale {sc:.3f}{limited}; "
+        f"{opts.steps} steps on {device}",
+        file=sys.stderr,
+    )
+    data = prepare_areas(folder, sc)
+    result = fit_net(data, n_out, opts, device)
+    scores = [predict_scores(result.net, im) for im in data.images]
+    preds = [_labels_of(s, lab.shape) for s, lab in zip(scores, data.labels, strict=True)]
+    train_scores = score_images(preds, data.labels, folder.classes)
+    info = _model_info(out, opts, folder, sc, result, device, time.monotonic() - t0, macs)
+    info.metrics.update(train_scores.to_json())
+    return _export(out, opts, data, result, info, train_scores, macs, t0)
+
+
+def _labels_of(scores: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    return class_map(scores, OUTPUT_STRIDE, hw, hw).astype(np.int64)
+
+
+def fit_net(data: AreaData, n_out: int, opts: TrainOptions, device: str) -> AreaFitResult:
+    bar = Progress("train")
+    cfg = AreaFitConfig(
+        steps=opts.steps,
+        max_seconds=None if opts.minutes is None else opts.minutes * 60,
+        width=opts.width,
+        threads=opts.threads,
+        seed=opts.seed,
+        device=device,
+    )
+    result = fit_areas(data, n_out, cfg, bar.update)
+    bar.done(f"{result.steps} steps")
+    if result.stopped_early:
+        print(
+            f"warning: --minutes {opts.minutes} stopped training after {result.steps} of "
+            f"{opts.steps} steps: the model is weaker than a full run (said in its metadata)",
+            file=sys.stderr,
+        )
+    return result
+
+
+def _model_info(
+    out: Path,
+    opts: TrainOptions,
+    folder: AreasFolder,
+    scale: float,
+    result: AreaFitResult,
+    device: str,
+    seconds: float,
+    macs: int,
+) -> ModelInfo:
+    ih, iw = padded_input(opts.frame, scale)
+    training: dict[str, Any] = {
+        "folder": folder.root.name,
+        "images": len(folder.samples),
+        "content_sha256": folder.content_hash(),
+        "synthetic": opts.synthetic,
+        "seconds": round(seconds),
+        "steps": result.steps,
+        "steps_planned": opts.steps,
+        "stopped_early": result.stopped_early,
+        "arch": AreaNet.arch,
+        "width": opts.width,
+        "budget_gmac": opts.budget_gmac,
+        "device": device,
+    }
+    return ModelInfo(
+        name=opts.name or out.stem,
+        classes=list(folder.classes),
+        object_size_px=OUTPUT_STRIDE / scale,  # the frame pixels one output cell covers
+        input_scale=scale,
+        mean=MEAN,
+        std=STD,
+        output_stride=OUTPUT_STRIDE,
+        decode=DecodeParams(OUTPUT_STRIDE, scale, 1.0, 1.0),
+        training=training,
+        metrics={"macs_per_input_pixel": round(macs / (ih * iw), 2), "learnt": True},
+        description=opts.description
+        or f"Measures the areas of {', '.join(folder.classes)}; trained on {folder.root.name}.",
+        task="areas",
+    )
+
+
+def export_area_float(net: torch.nn.Module, path: Path) -> None:
+    net = net.eval().cpu()
+    torch.onnx.export(
+        net,
+        (torch.zeros(1, 3, 128, 128),),
+        str(path),
+        input_names=["image"],
+        output_names=["scores"],
+        dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "scores": {0: "N", 2: "h", 3: "w"}},
+        opset_version=OPSET,
+        dynamo=False,
+    )
+
+
+def onnx_fractions(path: Path, inputs: list[np.ndarray], n_out: int) -> np.ndarray:
+    """Each label's share of each input (images x labels), as the bench decodes the scores."""
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = []
+    for x in inputs:
+        (s,) = sess.run(None, {"image": x})
+        hw = (x.shape[2], x.shape[3])
+        out.append(np.bincount(class_map(s[0], OUTPUT_STRIDE, hw, hw).ravel(), minlength=n_out))
+    arr = np.array(out, np.float64)
+    return arr / arr.sum(axis=1, keepdims=True)
+
+
+def _export(
+    out: Path,
+    opts: TrainOptions,
+    data: AreaData,
+    result: AreaFitResult,
+    info: ModelInfo,
+    train_scores: Any,
+    macs: int,
+    t0: float,
+) -> AreasReport:
+    float_path = sidecar(out, ".float.onnx")
+    n_out = len(info.classes) + 1
+    fh, fw = opts.frame
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_float, tmp_int8 = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        export_area_float(result.net, tmp_float)
+        calib = [np.ascontiguousarray(im.transpose(2, 0, 1)[None]) for im in data.images]
+        calib = calib[:MAX_CALIBRATION]
+        quantize_int8(tmp_float, tmp_int8, calib)
+        diff = float(
+            np.abs(
+                onnx_fractions(tmp_float, calib, n_out) - onnx_fractions(tmp_int8, calib, n_out)
+            ).max()
+        )
+        info.metrics["int8_vs_float_pp"] = round(diff * 100, 3)
+        write_metadata(tmp_float, info)
+        removed = write_model_file(float_path, tmp_float.read_bytes())
+        report = AreasReport(
+            model=str(out),
+            float_model=str(float_path),
+            task="areas",
+            classes=list(info.classes),
+            input_scale=round(info.input_scale, 4),
+            steps=result.steps,
+            stopped_early=result.stopped_early,
+            seconds=round(time.monotonic() - t0, 1),
+            macs_per_frame=macs,
+            frame=f"{fw}x{fh}",
+            train_fraction_error_pp=train_scores.fraction_error,
+            train_dice=train_scores.dice,
+            int8_vs_float_pp=round(diff * 100, 3),
+            curve=result.curve,
+        )
+        report.write(out)
+        training_curve(result.curve, sidecar(out, ".curve.png"), out.stem)
+        if not diff <= INT8_TOLERANCE:  # NaN included
+            _refuse(out, float_path, report, diff)
+        info.quantization = "int8-static-qoperator-u8s8-per-channel"
+        write_metadata(tmp_int8, info)
+        removed += write_model_file(out, tmp_int8.read_bytes())
+    from dataclasses import replace
+
+    report = replace(
+        report,
+        removed_signatures=[str(p) for p in removed],
+        int8_bytes=out.stat().st_size,
+        float_bytes=float_path.stat().st_size,
+    )
+    report.write(out)
+    return report
+
+
+def _refuse(out: Path, float_path: Path, report: AreasReport, diff: float) -> None:
+    from dataclasses import replace
+
+    gone = ""
+    if out.exists():
+        drop_stale_signature(out)
+        out.unlink()
+        gone = f"; the earlier model at {out} was removed"
+    replace(report, model=None, int8_refused=True).write(out)
+    raise Int8Refused(
+        f"int8 moves a class's share of a calibration image by {diff * 100:.2f} percentage "
+        f"points from float's (limit {INT8_TOLERANCE * 100:.1f}); float model kept at "
+        f"{float_path}{gone}"
+    )

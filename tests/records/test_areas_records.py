@@ -1,0 +1,126 @@
+"""Areas records in the day folder: the class map as masks/<id>.png with classes.csv, the
+fractions in areas.csv, voids, the spool's flush carrying the mask, and the day folder read back
+as an areas training folder."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from device.records.dayfolder import DayFolder, Void
+from device.records.recorder import Recorder
+from export.areas_folder import read_areas_folder
+
+
+def class_map(h: int = 30, w: int = 40) -> np.ndarray:
+    cmap = np.zeros((h, w), np.uint8)
+    cmap[:, :10] = 1  # a quarter: gland
+    cmap[:3, 10:] = 2  # 3 rows of the rest: stroma
+    return cmap
+
+
+def write_areas(rec: Recorder, sample: str = "s1"):
+    cmap = class_map()
+    rgb = np.full((*cmap.shape, 3), 90, np.uint8)
+    extra = {
+        "task": "areas",
+        "areas": {"gland": 0.25, "stroma": 0.075},
+        "pixels": {"gland": 300, "stroma": 90},
+        "mask_classes": ["background", "gland", "stroma"],
+    }
+    return rec.write(rgb, {}, [], [], sample, "glands", "a" * 64, [], extra, class_map=cmap)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_an_areas_record_keeps_its_class_map_and_fractions_beside_its_image(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    r = write_areas(rec)
+    day = DayFolder.all_in(tmp_path / "stick")[0]
+    line = json.loads(day.records_path.read_text())
+    assert line["task"] == "areas" and line["counts"] == {}
+    assert line["areas"] == {"gland": 0.25, "stroma": 0.075}
+    assert line["mask"] == f"masks/{r.id}.png"
+    mask = cv2.imread(str(day.path / line["mask"]), cv2.IMREAD_UNCHANGED)
+    assert mask.shape == (30, 40) and np.array_equal(mask, class_map() + 1)
+    assert (day.path / "classes.csv").read_text().splitlines() == [
+        "value,class",
+        "1,background",
+        "2,gland",
+        "3,stroma",
+    ]
+    got = rows(day.areas_path)
+    assert [(g["class"], g["fraction"], g["pixels"], g["voided"]) for g in got] == [
+        ("gland", "0.25", "300", ""),
+        ("stroma", "0.075", "90", ""),
+    ]
+    assert rows(day.counts_path) == []  # nothing counted: no count rows
+
+
+def test_the_day_folder_is_an_areas_training_folder(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    write_areas(rec)
+    day = DayFolder.all_in(tmp_path / "stick")[0]
+    folder = read_areas_folder(day.path)
+    assert folder.classes == ["gland", "stroma"]
+    (s,) = folder.samples
+    assert np.array_equal(s.labels(), class_map())  # background 0, gland 1, stroma 2
+
+
+def test_a_void_marks_the_areas_rows(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    a = write_areas(rec, "s1")
+    write_areas(rec, "s2")
+    day = DayFolder.all_in(tmp_path / "stick")[0]
+    day.add_void(Void(a.id, "2026-01-01T00:00:00"))
+    assert [(g["sample"], g["voided"]) for g in rows(day.areas_path)] == [
+        ("s1", "yes"),
+        ("s1", "yes"),
+        ("s2", ""),
+        ("s2", ""),
+    ]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a stick needs root (CI runs as root)")
+def test_a_spooled_areas_record_reaches_the_stick_with_its_mask(tmp_path):
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    rec = Recorder(stick, tmp_path / "spool", "b1", removable=True)
+    r = write_areas(rec)  # nothing mounted at the stick's path: the spool takes it
+    assert r.stored == "spool"
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(stick)], check=True)
+    try:
+        assert rec.flush().moved == 1
+        day = DayFolder.all_in(stick)[0]
+        line = json.loads(day.records_path.read_text())
+        mask = cv2.imread(str(day.path / line["mask"]), cv2.IMREAD_UNCHANGED)
+        assert np.array_equal(mask, class_map() + 1)
+        assert len(rows(day.areas_path)) == 2
+        assert not list((tmp_path / "spool").glob("scopecount/*/masks/*.png"))
+    finally:
+        subprocess.run(["umount", "-l", str(stick)], check=False)
+
+
+def test_a_power_cut_between_the_areas_rows_and_the_record_line_is_repaired(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    write_areas(rec)
+    day = DayFolder.all_in(tmp_path / "stick")[0]
+    good = day.areas_path.read_bytes()
+    with open(day.areas_path, "ab") as f:  # rows of a record whose line never came
+        f.write(b"x-2,t,s9,glands,gland,0.5,1,,,\n")
+    assert day.areas_path in day.repair()
+    assert day.areas_path.read_bytes() == good
