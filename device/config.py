@@ -100,6 +100,14 @@ class QualityCfg:
 
 
 @dataclass(frozen=True)
+class CalibrationCfg:
+    # `scopecount calibrate` writes these: each objective's micrometres per camera pixel
+    # ("NAME=UM_PER_PX"), and the one on the scope now. Empty: not calibrated (no mm² figures).
+    objectives: list[str] = field(default_factory=list)
+    objective: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     bench: BenchCfg = field(default_factory=BenchCfg)
     camera: CameraCfg = field(default_factory=CameraCfg)
@@ -109,6 +117,7 @@ class Config:
     storage: StorageCfg = field(default_factory=StorageCfg)
     model: ModelCfg = field(default_factory=ModelCfg)
     quality: QualityCfg = field(default_factory=QualityCfg)
+    calibration: CalibrationCfg = field(default_factory=CalibrationCfg)
 
 
 CHOICES = {
@@ -222,6 +231,9 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
             f"{where}: [gpio] chip = {cfg.gpio.chip[:64]!r}: expected auto, a number, "
             "/dev/gpiochipN or a chip label"
         )
+    from device.measuring.calibration import check_calibration
+
+    check_calibration(cfg.calibration, where)
     if len(cfg.camera.awb_gains) not in (0, 2):
         raise BadInput(f"{where}: [camera] awb_gains: expected [red, blue] or []")
     return cfg

@@ -24,6 +24,7 @@ from device.hardware.button import BenchButton
 from device.hardware.camera import Camera, CameraError
 from device.hardware.light import Light, open_light
 from device.hardware.opener import open_camera
+from device.measuring.calibration import active as active_calibration
 from device.measuring.detector import open_detector_file
 from device.records.recorder import Recorder
 
@@ -274,6 +275,7 @@ def _assemble(
         debounce_s=cfg.button.bounce_ms / 1000,
         sample=recorder.first_sample(cfg.bench.sample),
         clock_ok=clock_ok,
+        calibration=active_calibration(cfg.calibration),
     )
     button = BenchButton(cfg.button, bench.press, bench.hold, pin_factory)
     return Assembled(bench, camera, light, button, pin_factory, locks)

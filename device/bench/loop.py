@@ -36,6 +36,7 @@ from device.core.errors import BadInput
 from device.core.names import check_sample, clean_sample, next_sample
 from device.hardware.camera import Camera, CameraError, Frame
 from device.hardware.light import Light
+from device.measuring.calibration import Calibration
 from device.measuring.detector import Detector
 from device.measuring.quality import image_flags, read_qr
 from device.measuring.result import Measurement
@@ -60,6 +61,7 @@ class Bench:
         flush_slice_s: float = 2.0,
         camera_dead_after: int = 5,
         clock_ok: Callable[[], bool] = lambda: True,
+        calibration: Calibration | None = None,
     ) -> None:
         self.camera = camera
         self.light = light
@@ -80,6 +82,7 @@ class Bench:
         self._camera_failures = 0
         # False: every record is flagged "clock" (see device/bench/clock.py)
         self.clock_ok = clock_ok
+        self.calibration = calibration  # micrometres per pixel: mm² and per-mm² in records
         self.last_record: Record | None = None
         self._last_voided: str | None = None  # id of the record the last hold voided
         self._last_from_qr = False
@@ -256,6 +259,8 @@ class Bench:
         if res.zoom is not None:
             figures["zoom"] = res.zoom
         extra = {"quality": figures, "source": source, "sample_source": "qr" if qr else "bench"}
+        if self.calibration is not None:
+            extra |= self.calibration.record_fields(res, frame.rgb.shape[:2])
         rec = self._write(frame.rgb, res, counter, sample, flags, extra)
         if rec is None:
             return

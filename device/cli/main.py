@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from device.cli import (
     annotate_cmd,
     benchmark_cmd,
+    calibrate_cmd,
     clock_cmd,
     config_cmd,
     count_cmd,
@@ -42,6 +43,7 @@ COMMANDS = (
     import_cmd,
     export_cmd,
     benchmark_cmd,
+    calibrate_cmd,
     clock_cmd,
     doctor_cmd,
     records_cmd,

@@ -61,3 +61,18 @@ def test_a_hold_voids_an_areas_record_in_areas_csv(rig):
     assert np.array_equal(
         cv2.imread(str(next((day / "masks").iterdir())), cv2.IMREAD_UNCHANGED).shape, (96, 128)
     )
+
+
+def test_a_calibrated_bench_records_square_millimetres(rig):
+    from device.measuring.calibration import Calibration
+
+    rig.bench.calibration = Calibration("20x", 0.5)
+    rig.bench.press("test")
+    (ev,) = rig.events.wait("recorded", timeout=20)
+    (rec,) = rig.records()
+    assert rec["objective"] == "20x" and rec["um_per_px"] == 0.5
+    px = rec["pixels"]["red"]
+    assert rec["mm2"]["red"] == pytest.approx(px * 0.25e-6, rel=1e-3)
+    day = next((rig.storage / "scopecount").iterdir())
+    row = (day / "areas.csv").read_text().splitlines()[1].split(",")
+    assert float(row[7]) == pytest.approx(rec["mm2"]["red"])

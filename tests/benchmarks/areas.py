@@ -1,0 +1,136 @@
+"""Areas on held-out sections: the default areas model (int8, as the bench runs it) beside the
+ilastik-style random forest, trained on the same images, over several random splits.
+
+    python -m tests.benchmarks.areas [--folder ../shared/data/glas-glands] [--splits 3]
+        [--test-frac 0.33] [--steps N] [--scale X] [--no-baseline] [--json FILE]
+
+Nothing here chooses a setting: the defaults were chosen on validation splits inside the
+training part of the first split (`--inner`: trains on 3/4 of that part, scores the other 1/4).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from device.measuring.detector import open_detector_file
+from export.area_evaluate import evaluate_areas
+from export.area_metrics import score_images
+from export.area_train import DEFAULT_AREA_STEPS, train_areas_on
+from export.areas_folder import AreasFolder, read_areas_folder
+from export.train_options import TrainOptions
+
+REPO = Path(__file__).resolve().parents[2]
+GLAS = REPO.parent / "shared" / "data" / "glas-glands"
+
+
+def splits(names: list[str], n: int, test_frac: float, seed: int = 0):
+    """n random (train, test) splits of the names, each its own shuffle."""
+    for k in range(n):
+        order = list(np.random.default_rng(seed + k).permutation(names))
+        cut = round(len(order) * test_frac)
+        yield sorted(order[cut:]), sorted(order[:cut])
+
+
+def model_row(train: AreasFolder, test: AreasFolder, opts: TrainOptions, scale: float | None):
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "areas.onnx"
+        t = time.monotonic()
+        rep = train_areas_on(train, out, opts, scale)
+        secs = time.monotonic() - t
+        scores, _ = evaluate_areas(open_detector_file(out), test)
+    return scores, {
+        "train_s": round(secs),
+        "int8_vs_float_pp": rep.int8_vs_float_pp,
+        "gmac": round(rep.macs_per_frame / 1e9, 2),
+        "scale": rep.input_scale,
+    }
+
+
+def forest_row(train: AreasFolder, test: AreasFolder, scale: float):
+    from tests.benchmarks.area_baseline import PixelForest
+
+    t = time.monotonic()
+    forest = PixelForest(scale).fit(train)
+    preds = [forest.predict(s.image()) for s in test.samples]
+    secs = time.monotonic() - t
+    return score_images(preds, [s.labels() for s in test.samples], test.classes), {
+        "train_s": round(secs)
+    }
+
+
+def summary(rows: list[dict], key: str, cls: str) -> str:
+    v = [r[key][cls] for r in rows]
+    return f"{np.mean(v):.3f} ± {np.std(v):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--folder", default=str(GLAS))
+    ap.add_argument("--splits", type=int, default=3)
+    ap.add_argument("--test-frac", type=float, default=0.33)
+    ap.add_argument("--steps", type=int, default=DEFAULT_AREA_STEPS)
+    ap.add_argument("--scale", type=float)
+    ap.add_argument("--width", type=int, default=24)
+    ap.add_argument("--inner", action="store_true", help="validation inside split 1's training")
+    ap.add_argument("--no-baseline", dest="baseline", action="store_false")
+    ap.add_argument("--json", help="write the rows here")
+    a = ap.parse_args(argv)
+    folder = read_areas_folder(a.folder)
+    names = [s.name for s in folder.samples]
+    if a.inner:
+        outer_train, _ = next(splits(names, 1, a.test_frac))
+        pairs = list(splits(outer_train, a.splits, 0.25, seed=100))
+    else:
+        pairs = list(splits(names, a.splits, a.test_frac))
+    opts = TrainOptions(steps=a.steps, width=a.width, zoom_range=False)
+    rows: list[dict] = []
+    for k, (tr, te) in enumerate(pairs):
+        train, test = folder.subset(tr), folder.subset(te)
+        scores, extra = model_row(train, test, opts, a.scale)
+        rows.append(
+            {"split": k, "method": "scopecount areas (int8)", "n_train": len(tr), "n_test": len(te)}
+            | scores.to_json()
+            | extra
+        )
+        print(json.dumps(rows[-1] | {"fraction_errors": None}), file=sys.stderr, flush=True)
+        if a.baseline:
+            bscores, bextra = forest_row(train, test, a.scale or 0.5)
+            rows.append(
+                {
+                    "split": k,
+                    "method": "ilastik-style forest",
+                    "n_train": len(tr),
+                    "n_test": len(te),
+                }
+                | bscores.to_json()
+                | bextra
+            )
+            print(json.dumps(rows[-1] | {"fraction_errors": None}), file=sys.stderr, flush=True)
+    for cls in folder.classes:
+        print(f"\n{cls}, {len(pairs)} split(s){' (inner validation)' if a.inner else ''}:")
+        print(
+            "| method | share error (points/image) | Dice per image | Dice pooled | "
+            "predicting the mean |"
+        )
+        print("|---|---|---|---|---|")
+        for method in dict.fromkeys(r["method"] for r in rows):
+            rs = [r for r in rows if r["method"] == method]
+            print(
+                f"| {method} | {summary(rs, 'fraction_error', cls)} | "
+                f"{summary(rs, 'dice', cls)} | {summary(rs, 'pooled_dice', cls)} | "
+                f"{summary(rs, 'baseline_error', cls)} |"
+            )
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
