@@ -175,6 +175,9 @@ def _figures(m: Mapping[str, object]) -> str:
     cost = f"{gmac:.2f} GMAC" if gmac is not None else ""
     cost += f" (Pi 4 ~{pi4:.2f} s)" if pi4 is not None else ""
     training = f"train MAE {mae:.4g}" if mae is not None else ""
+    share = plain_number(m.get("train_share_pp"), 100)
+    if m.get("task") == "areas":
+        training = "areas" + (f", train share error {share:.2f} pts" if share is not None else "")
     training += "  NOT LEARNT" if m.get("learnt") is False else ""
     zr = m.get("zoom_range")
     if isinstance(zr, list) and len(zr) == 2:

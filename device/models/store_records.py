@@ -15,7 +15,7 @@ from device.measuring.onnx_scan import scan
 # MAE is in objects): beyond this a file's claim is not shown.
 MAX_FIGURE = 1e6
 # What an install record keeps of them (absent from records written before they were kept).
-FIGURE_KEYS = ("train_mae", "learnt", "gmac", "pi4_s", "zoom_range")
+FIGURE_KEYS = ("train_mae", "learnt", "gmac", "pi4_s", "zoom_range", "task", "train_share_pp")
 
 
 def training_figures(checked: dict) -> dict:
@@ -37,7 +37,16 @@ def training_figures(checked: dict) -> dict:
         arch = training.get("arch", "unet" if "width" in training else None)
         pi4 = round(seconds_per_frame(gmac, arch if isinstance(arch, str) else "")["Pi 4"], 2)
     zoom = checked.get("zoom")  # validated: the zooms (x taught size) it counts well at
+    shares = metrics.get("fraction_error")  # areas: each class's share error, points
+    share_pp = None
+    if isinstance(shares, dict) and shares:
+        vals = [plain_number(v, 100) for v in shares.values()]
+        share_pp = (
+            max(v for v in vals if v is not None) if any(v is not None for v in vals) else None
+        )
     return {
+        "task": checked.get("task", "count"),
+        "train_share_pp": share_pp,
         "train_mae": mae,
         "learnt": learnt if isinstance(learnt, bool) else None,
         "gmac": gmac,

@@ -31,6 +31,8 @@ class InstallRecord:
     gmac: float | None
     pi4_s: float | None
     zoom_range: list[float] | None = None  # [lo, hi]: frames outside are flagged zoom
+    task: str = "count"  # what the model measures (count, areas)
+    train_share_pp: float | None = None  # areas: the largest class share error on its images
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "classes": list(self.classes)}
