@@ -38,6 +38,18 @@ def mask_name(rec: Record) -> str | None:
     return f"{stem}.png"
 
 
+def record_areas(rec: Record) -> dict[str, float]:
+    """An areas record's shares (class -> 0-1), only well-typed ones: a line may hold anything."""
+    areas = rec.extra.get("areas")
+    if not isinstance(areas, dict):
+        return {}
+    return {
+        str(c): float(v)
+        for c, v in areas.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and 0.0 <= v <= 1.0
+    }
+
+
 def mask_png(class_map: np.ndarray) -> bytes:
     """The PNG of a class map (0 background, k class k) with the grey values described above."""
     import cv2

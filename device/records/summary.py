@@ -16,6 +16,7 @@ from pathlib import Path
 from device.core.csvsafe import neutralise
 from device.core.errors import BadInput
 from device.core.writable import writable_file
+from device.records.areas_files import record_areas
 from device.records.dayfolder import SUBDIR, UNCOUNTABLE, DayFolder, Record
 
 
@@ -40,6 +41,12 @@ class Total:
     sample: str
     records: int = 0
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    shares: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+
+    def mean_share(self, c: str) -> str:
+        """An areas class's mean share of the view over the sample's records, as text."""
+        v = self.shares.get(c)
+        return f"{100 * sum(v) / len(v):.1f}%" if v else ""
 
 
 def day_folders(root: Path) -> list[DayFolder]:
@@ -77,6 +84,8 @@ def summarise(rows: list[Row]) -> list[Total]:
         t.records += 1
         for c, n in r.record.counts.items():
             t.counts[c] += n
+        for c, f in record_areas(r.record).items():
+            t.shares[c].append(f)
     return list(totals.values())
 
 
@@ -85,11 +94,14 @@ def summary_cmd(root: str, csv_out: str | None) -> int:
         writable_file(csv_out, "--csv")
     rows = read_rows(Path(root))
     classes = sorted({c for r in rows for c in r.record.counts})
+    areas = sorted({c for r in rows for c in record_areas(r.record)})
     totals = summarise(rows)
-    print(f"{'day':<12} {'sample':<20} {'records':>7}  " + "  ".join(f"{c:>8}" for c in classes))
+    heads = [f"{c:>8}" for c in classes] + [f"{c + ' %':>8}" for c in areas]
+    print(f"{'day':<12} {'sample':<20} {'records':>7}  " + "  ".join(heads))
     for t in totals:
-        cells = "  ".join(f"{t.counts.get(c, 0):>8}" for c in classes)
-        print(f"{t.day:<12} {t.sample[:20]:<20} {t.records:>7}  {cells}")
+        cells = [f"{t.counts.get(c, 0):>8}" for c in classes]
+        cells += [f"{t.mean_share(c):>8}" for c in areas]  # areas: the mean share of the view
+        print(f"{t.day:<12} {t.sample[:20]:<20} {t.records:>7}  " + "  ".join(cells))
     n_void = sum(r.voided for r in rows)
     why: dict[str, int] = defaultdict(int)
     for r in rows:
@@ -101,13 +113,15 @@ def summary_cmd(root: str, csv_out: str | None) -> int:
     detail = ", ".join(f"{n} {w}" for w, n in sorted(why.items()))
     print(f"{left} records left out of the totals" + (f" ({detail})" if left else ""))
     if csv_out:
-        _write_csv(Path(csv_out), rows, classes)
+        _write_csv(Path(csv_out), rows, classes, areas)
     return 0
 
 
-def _write_csv(out: Path, rows: list[Row], classes: list[str]) -> None:
+def _write_csv(out: Path, rows: list[Row], classes: list[str], areas: list[str]) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
-    head = ["day", "id", "time", "sample", "model", *classes, "flags", "voided", "left_out"]
+    shares = [f"{c} fraction" for c in areas]
+    head = ["day", "id", "time", "sample", "model", *classes, *shares, "flags", "voided"]
+    head.append("left_out")
     try:
         f = open(tmp, "w", newline="", encoding="utf-8")
     except OSError as e:  # checked before, but a stick can go read-only meanwhile
@@ -121,6 +135,7 @@ def _write_csv(out: Path, rows: list[Row], classes: list[str]) -> None:
             w.writerow(
                 [neutralise(c) for c in text]
                 + [rec.counts.get(c, "") for c in classes]
+                + [record_areas(rec).get(c, "") for c in areas]
                 + [neutralise(" ".join(rec.flags)), "yes" if r.voided else "", r.left_out]
             )
     tmp.replace(out)

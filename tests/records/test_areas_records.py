@@ -17,6 +17,7 @@ import pytest
 from device.records.dayfolder import DayFolder, Void
 from device.records.recorder import Recorder
 from export.areas_folder import read_areas_folder
+from tests.conftest import run_cli
 
 
 def class_map(h: int = 30, w: int = 40) -> np.ndarray:
@@ -124,3 +125,17 @@ def test_a_power_cut_between_the_areas_rows_and_the_record_line_is_repaired(tmp_
         f.write(b"x-2,t,s9,glands,gland,0.5,1,,,\n")
     assert day.areas_path in day.repair()
     assert day.areas_path.read_bytes() == good
+
+
+def test_records_summary_gives_each_sample_its_mean_share_and_the_csv_a_column(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    write_areas(rec, "s1")
+    write_areas(rec, "s1")
+    r = run_cli("records", "summary", str(tmp_path / "stick"), "--csv", str(tmp_path / "all.csv"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode().splitlines()
+    assert "gland %" in out[0] and "stroma %" in out[0]
+    assert out[1].split()[1:] == ["s1", "2", "25.0%", "7.5%"]
+    got = rows(tmp_path / "all.csv")
+    assert [g["gland fraction"] for g in got] == ["0.25", "0.25"]
