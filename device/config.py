@@ -231,9 +231,9 @@ def from_dict(data: dict[str, Any], where: str) -> Config:
             f"{where}: [gpio] chip = {cfg.gpio.chip[:64]!r}: expected auto, a number, "
             "/dev/gpiochipN or a chip label"
         )
-    from device.measuring.calibration import check_calibration
+    from device.core.objectives import check_calibration
 
-    check_calibration(cfg.calibration, where)
+    check_calibration(cfg.calibration.objectives, cfg.calibration.objective, where)
     if len(cfg.camera.awb_gains) not in (0, 2):
         raise BadInput(f"{where}: [camera] awb_gains: expected [red, blue] or []")
     return cfg

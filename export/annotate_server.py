@@ -2,10 +2,12 @@
 
 Served on 127.0.0.1 by the command itself; every script and style ships in export/annotate/.
 Requests are checked in export/annotate_guard.py (per-run secret, Host, Origin, type, size,
-shape). Each save changes one image's rows in points.csv under the folder's lock: the file is
-read as it is on disk now, rows of other images (written meanwhile by `import` or a second
-`annotate`) are kept as they are, and a save made from an old view of the same image is
-refused (409) with the rows on disk, so the page reloads instead of overwriting them.
+shape). An areas folder (masks/ or classes.csv, or --paint) is painted instead: its store is
+export/annotate_masks.py, under the same checks, lock and revisions. Each points save changes
+one image's rows in points.csv under the folder's lock: the file is read as it is on disk now,
+rows of other images (written meanwhile by `import` or a second `annotate`) are kept as they
+are, and a save made from an old view of the same image is refused (409) with the rows on disk,
+so the page reloads instead of overwriting them.
 """
 
 from __future__ import annotations
@@ -13,17 +15,20 @@ from __future__ import annotations
 import json
 import mimetypes
 import os
-import stat
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import numpy as np
+
 from device.core.errors import BadInput
-from device.core.imageio import write_atomic
+from device.core.imageio import read_rgb, write_atomic
 from export import annotate_guard as guard
 from export import pointsfile
 from export.annotate_guard import Refused, SaveRequest
+from export.annotate_maskfiles import MAX_MASK_BODY, parse_mask_save, read_no_follow
+from export.annotate_masks import MaskStore
 from export.folder import STATE_FILE, TrainingFolder, read_folder
 
 STATIC = Path(__file__).parent / "annotate"
@@ -49,7 +54,14 @@ def _disk_points(rows: list[pointsfile.Row], names: set[str]) -> dict[str, list[
 
 
 class AnnotationStore:
-    def __init__(self, folder: TrainingFolder, predict=None) -> None:  # noqa: ANN001
+    mode = "points"
+
+    def __init__(
+        self,
+        folder: TrainingFolder,
+        predict=None,  # noqa: ANN001
+        extra_classes: list[str] | None = None,
+    ) -> None:
         self.root = folder.root
         self.csv = self.root / "points.csv"
         self.images_dir = (self.root / "images").resolve()
@@ -65,7 +77,7 @@ class AnnotationStore:
         self.done: set[str] = st["done"] & set(self.points)
         # `name,,,` rows say a person checked the image and found nothing: that is done.
         self.done |= {s.name for s in folder.samples if s.listed}
-        self.classes = list(dict.fromkeys(folder.classes + st["classes"]))
+        self.classes = list(dict.fromkeys(folder.classes + st["classes"] + (extra_classes or [])))
         if predict is not None:
             for name, pts in self.points.items():
                 if not pts and name not in self.done:
@@ -114,6 +126,7 @@ class AnnotationStore:
         with self.lock:
             self._sync()
             return {
+                "mode": "points",
                 "folder": str(self.root),
                 "classes": self.classes,
                 "images": [
@@ -172,21 +185,9 @@ class AnnotationStore:
     def image_bytes(self, name: str) -> bytes | None:
         """An image of the folder, only as a regular file inside images/ (never a link that
         appeared since the start, a FIFO or a file elsewhere)."""
-        if name not in self.points or "/" in name or name.startswith("."):
+        if name not in self.points or (self.root / "images").resolve() != self.images_dir:
             return None
-        if (self.root / "images").resolve() != self.images_dir:
-            return None
-        try:
-            fd = os.open(self.images_dir / name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError:
-            return None
-        try:
-            if not stat.S_ISREG(os.fstat(fd).st_mode):
-                return None
-            with os.fdopen(fd, "rb", closefd=False) as f:
-                return f.read()
-        finally:
-            os.close(fd)
+        return read_no_follow(self.images_dir, name)
 
 
 def _replace_rows(
@@ -204,7 +205,7 @@ def _replace_rows(
     return out if placed else out + mine
 
 
-def make_handler(store: AnnotationStore, token: str) -> type[BaseHTTPRequestHandler]:
+def make_handler(store: AnnotationStore | MaskStore, token: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt: str, *args: object) -> None:
             pass
@@ -243,6 +244,16 @@ def make_handler(store: AnnotationStore, token: str) -> type[BaseHTTPRequestHand
                 if url.path == "/api/state":
                     self._check_api()
                     return self._json(200, store.state())
+                if url.path.startswith("/api/mask/") and isinstance(store, MaskStore):
+                    # the token in the header (fetch) or in the address, as for images
+                    sent = self.headers.get(guard.TOKEN_HEADER)
+                    sent = sent or urllib.parse.parse_qs(url.query).get("token", [None])[0]
+                    guard.check_origin(self.headers.get("Origin"), self._port)
+                    guard.check_token(sent, token)
+                    got = store.mask(urllib.parse.unquote(url.path[len("/api/mask/") :]))
+                    if got is None:
+                        raise Refused(404, "no such image")
+                    return self._json(200, got)
                 if url.path.startswith("/images/"):
                     # <img> cannot send a header: images carry the secret in their address.
                     sent = urllib.parse.parse_qs(url.query).get("token", [None])[0]
@@ -265,38 +276,68 @@ def make_handler(store: AnnotationStore, token: str) -> type[BaseHTTPRequestHand
         def do_POST(self) -> None:  # noqa: N802
             try:
                 self._check_api()
-                if urllib.parse.urlparse(self.path).path != "/api/points":
+                path = urllib.parse.urlparse(self.path).path
+                ctype, length = self.headers.get("Content-Type"), self.headers.get("Content-Length")
+                if path == "/api/points" and isinstance(store, AnnotationStore):
+                    n = guard.body_length(ctype, length)
+                    res = store.save(guard.parse_save(guard.parse_json(self.rfile.read(n))))
+                elif path == "/api/mask" and isinstance(store, MaskStore):
+                    n = guard.body_length(ctype, length, MAX_MASK_BODY)
+                    res = store.save(parse_mask_save(guard.parse_json(self.rfile.read(n))))
+                else:
                     raise Refused(404, "not found")
-                n = guard.body_length(
-                    self.headers.get("Content-Type"), self.headers.get("Content-Length")
-                )
-                req = guard.parse_save(guard.parse_json(self.rfile.read(n)))
-                res = store.save(req)
             except Refused as e:
                 return self._refuse(e)
             except BadInput as e:
                 return self._json(400, {"ok": False, "error": str(e)})
+            except OSError as e:  # a full disk, a folder where the mask goes: nothing written
+                return self._json(500, {"ok": False, "error": f"not written: {e}"})
             return self._json(409 if res.get("conflict") else 200, res)
 
     return Handler
 
 
 def serve(
-    folder: str | Path, model: str | None = None, port: int = 0, ready=None
-) -> ThreadingHTTPServer:  # noqa: ANN001
+    folder: str | Path,
+    model: str | None = None,
+    port: int = 0,
+    ready=None,  # noqa: ANN001
+    paint: bool = False,
+    classes: list[str] | None = None,
+) -> ThreadingHTTPServer:
+    """The server for FOLDER: points, or paint mode for an areas folder (masks/ or
+    classes.csv there, `paint`, or an areas `model`); `classes` are offered besides the folder's."""
     tf = read_folder(folder, all_images=True)
-    predict = None
+    det = None
     if model:
-        from device.core.imageio import read_rgb
-        from device.measuring.counter import Counter
+        from device.measuring.detector import open_detector_file
 
-        counter = Counter.from_file(model)
+        det = open_detector_file(model)
+    areas = det is not None and det.task == "areas"
+    paint = paint or areas or any(os.path.lexists(tf.root / f) for f in ("masks", "classes.csv"))
+    if det is not None and paint != areas:
+        want = "an areas model pre-fills masks" if paint else "a count model pre-fills points"
+        raise BadInput(f"{model}: a {det.task} model, but {want}")
+    store: AnnotationStore | MaskStore
+    if paint:
+        predict_map = None
+        if det is not None:
 
-        def predict(path: Path) -> list:
-            return counter.count(read_rgb(path)).points
+            def predict_map(path: Path) -> np.ndarray:
+                return det.measure(read_rgb(path)).class_map  # type: ignore[return-value]
 
-        predict.classes = counter.info.classes  # type: ignore[attr-defined]
-    store = AnnotationStore(tf, predict)
+        sizes = {s.name: (s.width, s.height) for s in tf.samples}
+        model_classes = list(det.info.classes) if det is not None else None
+        store = MaskStore(tf.root, sizes, classes, predict_map, model_classes)
+    else:
+        predict = None
+        if det is not None:
+
+            def predict(path: Path) -> list:
+                return det.count(read_rgb(path)).points  # type: ignore[attr-defined]
+
+            predict.classes = det.info.classes  # type: ignore[attr-defined]
+        store = AnnotationStore(tf, predict, classes)
     token = guard.new_token()
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(store, token))
     server.daemon_threads = True

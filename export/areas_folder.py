@@ -20,7 +20,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.core.csvsafe import restore
+from device.core.csvsafe import csv_line, restore
 from device.core.errors import BadInput
 from device.core.imageio import IMAGE_SUFFIXES, read_rgb
 from device.core.names import check_class
@@ -147,6 +147,27 @@ def read_areas_folder(root: str | Path) -> AreasFolder:
     if not samples:
         raise BadInput(f"{printable_path(mask_dir)}: no image has a mask yet")
     return AreasFolder(root, samples, classes, left_out)
+
+
+def image_files(root: Path) -> dict[str, Path]:
+    """images/ of an areas folder by stem (the name its mask takes), checked as for training."""
+    img_dir = root / "images"
+    if not img_dir.is_dir():
+        raise BadInput(f"{printable_path(root)}: no images/ folder inside")
+    return _list_images(img_dir)
+
+
+def read_class_names(path: Path) -> dict[int, str]:
+    """classes.csv as mask value -> class name, held to every check training makes."""
+    _read_classes(path)
+    return {int(row[0]): restore(row[1]) for _, row in _csv_rows(path, CLASSES_HEADER)}
+
+
+def classes_csv(named: dict[int, str]) -> bytes:
+    """The text of a classes.csv naming these mask values (a name a spreadsheet would run as a
+    formula gets a quote, which read_class_names takes off again)."""
+    rows = [csv_line(CLASSES_HEADER)] + [csv_line([v, named[v]]) for v in sorted(named)]
+    return "".join(rows).encode("utf-8")
 
 
 def _list_images(img_dir: Path) -> dict[str, Path]:

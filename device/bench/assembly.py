@@ -275,7 +275,7 @@ def _assemble(
         debounce_s=cfg.button.bounce_ms / 1000,
         sample=recorder.first_sample(cfg.bench.sample),
         clock_ok=clock_ok,
-        calibration=active_calibration(cfg.calibration),
+        calibration=active_calibration(cfg.calibration.objectives, cfg.calibration.objective),
     )
     button = BenchButton(cfg.button, bench.press, bench.hold, pin_factory)
     return Assembled(bench, camera, light, button, pin_factory, locks)

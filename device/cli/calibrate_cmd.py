@@ -15,8 +15,8 @@ from device import config
 from device.cli.options import Subcommands, add_config_option, config_help
 from device.core.errors import BadInput
 from device.core.imageio import read_rgb, write_atomic
+from device.core.objectives import OBJECTIVE, UM_PER_PX_RANGE, parse_entry
 from device.core.text import printable, printable_path
-from device.measuring.calibration import OBJECTIVE, UM_PER_PX_RANGE, parse_entry
 
 FRAME_HW = (960, 1280)  # the bench's frame, for the field of view said back
 _SECTION = re.compile(r"^\s*\[\s*calibration\s*\]\s*(#.*)?$")

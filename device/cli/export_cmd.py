@@ -1,5 +1,6 @@
-"""`scopecount export cellcounter FOLDER OUT_DIR`: a training folder as Fiji Cell Counter XML
-(export/importers.py)."""
+"""`scopecount export FORMAT FOLDER OUT_DIR`: a training folder for another tool: points as
+Fiji Cell Counter XML (export/importers.py), areas as QuPath GeoJSON or label images
+(export/area_exporters.py)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,41 @@ from device.cli.options import Subcommands
 
 
 def register(sub: Subcommands) -> None:
-    ex = sub.add_parser("export", help="write a training folder as Fiji Cell Counter XML")
-    ex.add_argument("format", choices=["cellcounter"])
+    ex = sub.add_parser(
+        "export",
+        help="write a training folder for another tool (Fiji Cell Counter, QuPath, labels)",
+        description="cellcounter: a points folder as Fiji Cell Counter XML. qupath: an areas "
+        "folder as QuPath GeoJSON (OUT_DIR/NAME.geojson, one annotation per connected region "
+        "per class; drop one on its image in QuPath to import it). labels: an areas "
+        "folder's masks as label PNGs plus classes.csv.",
+    )
+    ex.add_argument("format", choices=["cellcounter", "qupath", "labels"])
     ex.add_argument("folder", metavar="FOLDER")
     ex.add_argument("out", metavar="OUT_DIR")
+    ex.add_argument(
+        "--with-background",
+        action="store_true",
+        help="qupath: the background class as annotations too (left out by default)",
+    )
     ex.set_defaults(func=run)
 
 
 def run(a: argparse.Namespace) -> int:
-    from export.importers import export_cellcounter
+    if a.format == "cellcounter":
+        from export.importers import export_cellcounter
 
-    n = export_cellcounter(a.folder, a.out)
-    print(f"wrote {n} Cell Counter XML files to {a.out} (open them in Fiji's Cell Counter)")
+        n = export_cellcounter(a.folder, a.out)
+        print(f"wrote {n} Cell Counter XML files to {a.out} (open them in Fiji's Cell Counter)")
+        return 0
+    from device.core.text import printable_path
+    from export.area_exporters import export_labels, export_qupath
+
+    out = printable_path(a.out)
+    if a.format == "qupath":
+        n = export_qupath(a.folder, a.out, a.with_background)
+        print(f"wrote {n} GeoJSON files to {out} (drop one on its image in QuPath)")
+    else:
+        n, zero_is_background = export_labels(a.folder, a.out)
+        zero = "background" if zero_is_background else "unlabelled"
+        print(f"wrote {n} label images and classes.csv to {out} (0 is {zero})")
     return 0

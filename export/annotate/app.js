@@ -3,7 +3,8 @@
 const PALETTE = ["#e69f00", "#56b4e9", "#009e73", "#f0e442", "#0072b2", "#d55e00", "#cc79a7", "#ffffff", "#999999"];
 // The per-run secret from the address `scopecount annotate` printed; every API call sends it.
 const TOKEN = new URLSearchParams(location.search).get("token") || "";
-const state = { images: [], classes: [], index: 0, cls: 0, img: null, view: { s: 1, x: 0, y: 0 }, objectPx: 12 };
+// mode: "points", or "paint" for an areas folder (paint.js draws and saves masks then).
+const state = { mode: "points", images: [], classes: [], index: 0, cls: 0, img: null, view: { s: 1, x: 0, y: 0 }, objectPx: 12 };
 const canvas = document.getElementById("canvas");
 const ctx = canvas.getContext("2d");
 let drag = null;
@@ -62,21 +63,27 @@ async function load() {
     flag.textContent = "cannot load: " + st.error; flag.className = "saved error";
     return;
   }
+  state.mode = st.mode === "paint" ? "paint" : "points";
   state.images = st.images;
   state.classes = st.classes;
-  state.objectPx = objectSize(st.images);
+  if (state.mode === "paint") Paint.init(st); else state.objectPx = objectSize(st.images);
   const first = state.images.findIndex(im => !im.done);
   await show(Math.max(0, Math.min(state.index || (first < 0 ? 0 : first), state.images.length - 1)));
 }
 
-function show(i) {
+async function show(i) {
+  if (state.mode === "paint" && !(await Paint.leave())) return;  // unsaved paint is saved first
   state.index = (i + state.images.length) % state.images.length;
   const im = current();
-  return new Promise(resolve => {
+  const img = await new Promise(resolve => {
     const img = new Image();
-    img.onload = () => { state.img = img; fit(); render(); resolve(); };
+    img.onload = () => resolve(img);
     img.src = "/images/" + encodeURIComponent(im.name) + "?token=" + encodeURIComponent(TOKEN);
   });
+  if (im !== current()) return;  // another image was asked for meanwhile
+  state.img = img; fit();
+  if (state.mode === "paint") await Paint.open(im);
+  render();
 }
 
 function fit() {
@@ -101,6 +108,7 @@ function hit(p) {
 }
 
 function render() {
+  if (state.mode === "paint") return Paint.render();
   const v = state.view, im = current();
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.fillStyle = "#111"; ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -199,6 +207,7 @@ async function send(im, extra) {
 }
 
 canvas.addEventListener("mousedown", ev => {
+  if (state.mode === "paint") return;  // paint.js has its own
   const p = toImage(ev);
   const k = hit(p);
   drag = { k, start: { x: ev.clientX, y: ev.clientY }, moved: false, view: { ...state.view } };
@@ -243,6 +252,7 @@ function zoom(f, ev) {
 }
 
 window.addEventListener("keydown", ev => {
+  if (state.mode === "paint" && Paint.key(ev)) return;
   if (ev.target.tagName === "INPUT") return;
   const k = ev.key;
   if (k >= "1" && k <= "9" && +k <= state.classes.length) { state.cls = +k - 1; render(); }
@@ -268,6 +278,7 @@ document.getElementById("new-class").onsubmit = ev => {
   ev.preventDefault();
   const inp = document.getElementById("new-class-name");
   const name = inp.value.trim();
+  if (state.mode === "paint") { Paint.addClass(name); inp.value = ""; return; }
   if (name && !state.classes.includes(name)) { state.classes.push(name); state.cls = state.classes.length - 1; }
   inp.value = ""; render(); save();
 };

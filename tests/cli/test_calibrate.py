@@ -18,7 +18,8 @@ HEAD = '# our bench\n[bench]\nname = "lab-3"  # room 3\n\n[storage]\npath = "/me
 
 
 def cal_of(path):
-    return config.load(path).calibration
+    c = config.load(path).calibration
+    return c.objectives, c.objective
 
 
 def test_a_micrometer_photo_gives_the_scale_and_keeps_the_rest_of_the_config(tmp_path):
@@ -33,7 +34,7 @@ def test_a_micrometer_photo_gives_the_scale_and_keeps_the_rest_of_the_config(tmp
     assert "20x: 0.50" in r.stdout.decode()
     text = cfg.read_text()
     assert text.startswith(HEAD)  # comments and other sections as they were
-    got = active(cal_of(cfg))
+    got = active(*cal_of(cfg))
     assert got is not None and got.objective == "20x"
     assert got.um_per_px == pytest.approx(10 / 19.84, rel=0.005)
 
@@ -52,10 +53,10 @@ def test_a_second_objective_and_switching_back(tmp_path):
         ).returncode
         == 0
     )
-    assert active(cal_of(cfg)) == Calibration("4x", 2.5)
+    assert active(*cal_of(cfg)) == Calibration("4x", 2.5)
     r = run_cli("calibrate", "--objective", "20x", "--config", str(cfg))
     assert r.returncode == 0, r.stderr
-    assert active(cal_of(cfg)) == Calibration("20x", 0.5)
+    assert active(*cal_of(cfg)) == Calibration("20x", 0.5)
     assert tomllib.loads(cfg.read_text())["calibration"]["objectives"] == ["20x=0.5", "4x=2.5"]
 
 
