@@ -35,6 +35,9 @@ class AreaFitConfig:
     threads: int = 2
     seed: int = 0
     colour_jitter: float = 0.1
+    # Weight of each patch's error in class shares (soft, over its labelled pixels) beside the
+    # per-pixel loss: the share is what the bench reports.
+    share_weight: float = 0.0
     device: str = "cpu"
 
 
@@ -93,12 +96,24 @@ class AreaPatches:
         return x, np.ascontiguousarray(np.stack(ys), np.int64)
 
 
-def area_loss(scores: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy at the labels' resolution: the scores interpolated as the bench does."""
+def area_loss(
+    scores: torch.Tensor, labels: torch.Tensor, share_weight: float = 0.0
+) -> torch.Tensor:
+    """Cross-entropy at the labels' resolution (the scores interpolated as the bench does),
+    plus, weighted, each patch's error in soft class shares over its labelled pixels."""
     up = F.interpolate(scores, size=labels.shape[1:], mode="bilinear", align_corners=False)
-    if not bool((labels >= 0).any()):
+    known = labels >= 0
+    if not bool(known.any()):
         return up.sum() * 0.0
-    return F.cross_entropy(up, labels, ignore_index=IGNORE)
+    loss = F.cross_entropy(up, labels, ignore_index=IGNORE)
+    if share_weight > 0:
+        mask = known.unsqueeze(1).float()
+        n = mask.sum((2, 3)).clamp(min=1.0)
+        pred = (F.softmax(up, 1) * mask).sum((2, 3)) / n
+        onehot = F.one_hot(labels.clamp(min=0), up.shape[1]).permute(0, 3, 1, 2).float()
+        true = (onehot * mask).sum((2, 3)) / n
+        loss = loss + share_weight * (pred - true).abs().sum(1).mean()
+    return loss
 
 
 def fit_areas(
@@ -128,7 +143,8 @@ def fit_areas(
         for g in opt.param_groups:
             g["lr"] = lr
         x, y = sampler.batch(cfg.batch)
-        loss = area_loss(net(torch.from_numpy(x).to(dev)), torch.from_numpy(y).to(dev))
+        xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
+        loss = area_loss(net(xt), yt, cfg.share_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,9 @@ def train_areas_on(
     opts: TrainOptions,
     scale: float | None = None,
     t0: float | None = None,
+    fit_overrides: dict[str, Any] | None = None,
 ) -> AreasReport:
+    """`fit_overrides`: AreaFitConfig fields to set (benchmarks choosing defaults)."""
     t0 = time.monotonic() if t0 is None else t0
     if not folder.samples:
         raise BadInput(f"{folder.root}: no image has a mask: nothing to learn")
@@ -129,7 +131,7 @@ def train_areas_on(
         file=sys.stderr,
     )
     data = prepare_areas(folder, sc)
-    result = fit_net(data, n_out, opts, device)
+    result = fit_net(data, n_out, opts, device, fit_overrides or {})
     scores = [predict_scores(result.net, im) for im in data.images]
     preds = [_labels_of(s, lab.shape) for s, lab in zip(scores, data.labels, strict=True)]
     train_scores = score_images(preds, data.labels, folder.classes)
@@ -142,7 +144,9 @@ def _labels_of(scores: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return class_map(scores, OUTPUT_STRIDE, hw, hw).astype(np.int64)
 
 
-def fit_net(data: AreaData, n_out: int, opts: TrainOptions, device: str) -> AreaFitResult:
+def fit_net(
+    data: AreaData, n_out: int, opts: TrainOptions, device: str, overrides: dict[str, Any]
+) -> AreaFitResult:
     bar = Progress("train")
     cfg = AreaFitConfig(
         steps=opts.steps,
@@ -152,6 +156,7 @@ def fit_net(data: AreaData, n_out: int, opts: TrainOptions, device: str) -> Area
         seed=opts.seed,
         device=device,
     )
+    cfg = replace(cfg, **overrides)
     result = fit_areas(data, n_out, cfg, bar.update)
     bar.done(f"{result.steps} steps")
     if result.stopped_early:
@@ -284,8 +289,6 @@ def _export(
         info.quantization = "int8-static-qoperator-u8s8-per-channel"
         write_metadata(tmp_int8, info)
         removed += write_model_file(out, tmp_int8.read_bytes())
-    from dataclasses import replace
-
     report = replace(
         report,
         removed_signatures=[str(p) for p in removed],
@@ -308,8 +311,6 @@ def _quiet_root_logger() -> Iterator[None]:
 
 
 def _refuse(out: Path, float_path: Path, report: AreasReport, diff: float) -> None:
-    from dataclasses import replace
-
     gone = ""
     if out.exists():
         drop_stale_signature(out)

@@ -38,11 +38,17 @@ def splits(names: list[str], n: int, test_frac: float, seed: int = 0):
         yield sorted(order[cut:]), sorted(order[:cut])
 
 
-def model_row(train: AreasFolder, test: AreasFolder, opts: TrainOptions, scale: float | None):
+def model_row(
+    train: AreasFolder,
+    test: AreasFolder,
+    opts: TrainOptions,
+    scale: float | None,
+    overrides: dict | None = None,
+):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "areas.onnx"
         t = time.monotonic()
-        rep = train_areas_on(train, out, opts, scale)
+        rep = train_areas_on(train, out, opts, scale, fit_overrides=overrides)
         secs = time.monotonic() - t
         scores, _ = evaluate_areas(open_detector_file(out), test)
     return scores, {
@@ -81,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inner", action="store_true", help="validation inside split 1's training")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
     ap.add_argument("--json", help="write the rows here")
+    ap.add_argument("--fit", default="{}", help="AreaFitConfig overrides as JSON (choosing)")
     a = ap.parse_args(argv)
     folder = read_areas_folder(a.folder)
     names = [s.name for s in folder.samples]
@@ -93,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict] = []
     for k, (tr, te) in enumerate(pairs):
         train, test = folder.subset(tr), folder.subset(te)
-        scores, extra = model_row(train, test, opts, a.scale)
+        scores, extra = model_row(train, test, opts, a.scale, json.loads(a.fit))
         rows.append(
             {"split": k, "method": "scopecount areas (int8)", "n_train": len(tr), "n_test": len(te)}
             | scores.to_json()
