@@ -4,8 +4,10 @@ folder to correct and train again:
   masks/<image stem>.png   the class of every pixel, at the image's size: grey value 1 for
                            background, k+1 for the model's k-th class (0 is left for
                            "unlabelled", which a person correcting a mask may paint)
-  classes.csv              value,class: the names of those grey values (written with the day's
-                           first mask)
+  classes.csv              value,class: the names of the grey values of every mask of the day:
+                           made with the day's first mask; a later model's class it lacks is
+                           appended, and that model's masks are written in its values (so the
+                           folder stays one consistent training folder whatever models ran)
   areas.csv                id,time,sample,model,class,fraction,pixels,mm2,flags,voided: one row
                            per record and class, derived from records.jsonl like counts.csv
 
@@ -65,6 +67,65 @@ def mask_png(class_map: np.ndarray) -> bytes:
 def classes_text(names: list[str]) -> str:
     """classes.csv for a mask whose grey value k+1 is names[k] (names[0]: background)."""
     return csv_line(CLASSES_HEADER) + "".join(csv_line([k + 1, n]) for k, n in enumerate(names))
+
+
+def record_values(rec: Record) -> dict[int, str]:
+    """What the grey values of a record's mask, as the recorder encodes it, name."""
+    names = rec.extra.get("mask_classes")
+    if not isinstance(names, list):
+        return {}
+    return {k + 1: str(n) for k, n in enumerate(names)}
+
+
+def read_values(path: Path) -> dict[int, str]:
+    """classes.csv as {value: class} (rows that are not a value 1-255 and a name are skipped:
+    the bench writes this file, a person may have edited it)."""
+    import csv
+
+    from device.core.csvsafe import restore
+
+    out: dict[int, str] = {}
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as f:
+            for row in csv.reader(f):
+                if len(row) == 2 and row[0].isdigit() and 1 <= int(row[0]) <= 255 and row[1]:
+                    out.setdefault(int(row[0]), restore(row[1]))
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def fit_mask(day: Path, mask: bytes, values: dict[int, str]) -> bytes:
+    """The mask (grey value -> class as `values` say) in the day folder's classes.csv values,
+    classes.csv first extended with any class it lacks; returns the bytes to write."""
+    import cv2
+
+    from device.core.imageio import write_atomic
+
+    path = day / "classes.csv"
+    have = read_values(path)
+    by_name = {n: v for v, n in sorted(have.items())}
+    for n in values.values():
+        if n not in by_name:
+            free = next(v for v in range(1, 256) if v not in have)
+            have[free] = n
+            by_name[n] = free
+    if have != read_values(path):  # written before the mask that uses it
+        write_atomic(path, classes_text_of(have).encode("utf-8"))
+    if all(by_name[n] == v for v, n in values.items()):
+        return mask
+    lut = np.zeros(256, np.uint8)
+    for v, n in values.items():
+        lut[v] = by_name[n]
+    grey = cv2.imdecode(np.frombuffer(mask, np.uint8), cv2.IMREAD_UNCHANGED)
+    ok, buf = cv2.imencode(".png", lut[grey])
+    if not ok:
+        raise ValueError("could not encode a mask")
+    return buf.tobytes()
+
+
+def classes_text_of(values: dict[int, str]) -> str:
+    return csv_line(CLASSES_HEADER) + "".join(csv_line([v, n]) for v, n in sorted(values.items()))
 
 
 def area_rows(rec: Record, voided: bool) -> str:

@@ -40,7 +40,7 @@ from device.core.durable import (
     write_unsynced,
 )
 from device.core.imageio import write_atomic
-from device.records.areas_files import MASKS, areas_text, classes_text, mask_name
+from device.records.areas_files import MASKS, areas_text, fit_mask, mask_name, record_values
 from device.records.record import Detection, Record, Void
 
 log = logging.getLogger(__name__)
@@ -64,6 +64,7 @@ class Entry:
     detections: tuple[Detection, ...] = ()
     skip_points: bool = False  # its rows are there already (a cut merge wrote them)
     mask: bytes | None = None  # an areas record's class map (PNG)
+    mask_values: dict[int, str] | None = None  # its grey values' classes (None: the record's)
 
 
 class DayFolder:
@@ -156,11 +157,8 @@ class DayFolder:
             if name is None or e.mask is None:
                 continue
             makedirs_durable(self.masks)
-            classes_csv = self.path / "classes.csv"
-            names = e.rec.extra.get("mask_classes")
-            if not classes_csv.exists() and isinstance(names, list):
-                write_atomic(classes_csv, classes_text([str(n) for n in names]).encode())
-            write_atomic(self.masks / name, e.mask)
+            values = e.mask_values or record_values(e.rec)
+            write_atomic(self.masks / name, fit_mask(self.path, e.mask, values))
 
     def _append_areas(self, entries: Sequence[Entry]) -> None:
         rows = areas_text([e.rec for e in entries], set())

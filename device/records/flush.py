@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from device.core.durable import append_line, fsync_dir, makedirs_durable
-from device.records.areas_files import mask_name
+from device.records.areas_files import mask_name, read_values
 from device.records.dayfolder import DayFolder, Entry
 from device.records.record import Detection, Record, Void, unique_id
 
@@ -285,7 +285,8 @@ class _DayFlush:
                 target,
             )
             self.rep.renamed.append((rec.id, target))
-        return Entry(out, image, tuple(points.get(rec.image_name, [])), skip_points, mask)
+        values = read_values(self.src.path / "classes.csv") if mask is not None else None
+        return Entry(out, image, tuple(points.get(rec.image_name, [])), skip_points, mask, values)
 
     def _close_day(self) -> FlushReport:
         """Every record is on the stick: now its voids (ids as they are there), once each, then

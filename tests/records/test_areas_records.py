@@ -139,3 +139,35 @@ def test_records_summary_gives_each_sample_its_mean_share_and_the_csv_a_column(t
     assert out[1].split()[1:] == ["s1", "2", "25.0%", "7.5%"]
     got = rows(tmp_path / "all.csv")
     assert [g["gland fraction"] for g in got] == ["0.25", "0.25"]
+
+
+def test_two_models_with_other_classes_share_one_consistent_classes_csv(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    write_areas(rec, "s1")  # background, gland, stroma
+    cmap = np.zeros((30, 40), np.uint8)
+    cmap[:, 30:] = 1  # the other model's first class: fat
+    cmap[:5, :5] = 2  # its second: gland (value 2 in this folder, 3 in the record's own)
+    extra = {
+        "task": "areas",
+        "areas": {"fat": 0.25, "gland": 0.02},
+        "pixels": {"fat": 300, "gland": 25},
+        "mask_classes": ["background", "fat", "gland"],
+    }
+    rgb = np.full((30, 40, 3), 90, np.uint8)
+    rec.write(rgb, {}, [], [], "s2", "fat", "b" * 64, [], extra, class_map=cmap)
+    day = DayFolder.all_in(tmp_path / "stick")[0]
+    assert (day.path / "classes.csv").read_text().splitlines() == [
+        "value,class",
+        "1,background",
+        "2,gland",
+        "3,stroma",
+        "4,fat",
+    ]
+    folder = read_areas_folder(day.path)
+    assert folder.classes == ["gland", "stroma", "fat"]
+    second = next(s for s in folder.samples if s.name.endswith("000002.jpg"))
+    want = np.zeros((30, 40), np.int64)
+    want[:, 30:] = 3  # fat
+    want[:5, :5] = 1  # gland
+    assert np.array_equal(second.labels(), want)
