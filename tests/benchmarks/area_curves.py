@@ -61,7 +61,8 @@ def scribbled_folder(folder: AreasFolder, names: list[str], dest: Path, seed: in
     return read_areas_folder(dest)
 
 
-def main(argv: list[str] | None = None) -> int:
+def report(argv: list[str] | None = None) -> str:
+    """Train and score every draw; the markdown table."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", default=str(GLAS))
     ap.add_argument("--sizes", default="6", help="training sections per model, e.g. 3,6,12")
@@ -91,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                 row |= {k: scores.to_json()[k] for k in ("fraction_error", "dice")} | extra
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
-    print("| sections | labels | share error (points/image), mean ± sd over draws | Dice |")
-    print("|---|---|---|---|")
+    out = ["| sections | labels | share error (points/image), mean ± sd over draws | Dice |"]
+    out.append("|---|---|---|---|")
     for size in dict.fromkeys(r["size"] for r in rows):
         for kind in dict.fromkeys(r["kind"] for r in rows):
             rs = [r for r in rows if r["size"] == size and r["kind"] == kind]
@@ -105,6 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                 )
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    print(report(argv))
     return 0
 
 

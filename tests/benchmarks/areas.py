@@ -76,7 +76,8 @@ def summary(rows: list[dict], key: str, cls: str) -> str:
     return f"{np.mean(v):.3f} ± {np.std(v):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
 
 
-def main(argv: list[str] | None = None) -> int:
+def report(argv: list[str] | None = None) -> str:
+    """Run the splits; the markdown tables."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--folder", default=str(GLAS))
     ap.add_argument("--splits", type=int, default=3)
@@ -120,22 +121,39 @@ def main(argv: list[str] | None = None) -> int:
                 | bextra
             )
             print(json.dumps(rows[-1] | {"fraction_errors": None}), file=sys.stderr, flush=True)
-    for cls in folder.classes:
-        print(f"\n{cls}, {len(pairs)} split(s){' (inner validation)' if a.inner else ''}:")
-        print(
-            "| method | share error (points/image) | Dice per image | Dice pooled | "
-            "predicting the mean |"
-        )
-        print("|---|---|---|---|---|")
-        for method in dict.fromkeys(r["method"] for r in rows):
-            rs = [r for r in rows if r["method"] == method]
-            print(
-                f"| {method} | {summary(rs, 'fraction_error', cls)} | "
-                f"{summary(rs, 'dice', cls)} | {summary(rs, 'pooled_dice', cls)} | "
-                f"{summary(rs, 'baseline_error', cls)} |"
-            )
     if a.json:
         Path(a.json).write_text(json.dumps(rows, indent=1))
+    what = "inner validation splits" if a.inner else "held-out splits"
+    return table(rows, folder.classes, f"{len(pairs)} {what}")
+
+
+def table(rows: list[dict], classes: list[str], what: str) -> str:
+    """One markdown table per class: mean ± spread over the splits."""
+    out = []
+    for cls in classes:
+        out += [
+            f"{cls}, {what} (mean ± spread over splits):",
+            "",
+            "| method | share error (points per image) | Dice per image | Dice pooled | "
+            "IoU pooled | predicting the mean | train s | int8 vs float (points) |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for method in dict.fromkeys(r["method"] for r in rows):
+            rs = [r for r in rows if r["method"] == method]
+            i8 = [r["int8_vs_float_pp"] for r in rs if "int8_vs_float_pp" in r]
+            out.append(
+                f"| {method} | {summary(rs, 'fraction_error', cls)} | "
+                f"{summary(rs, 'dice', cls)} | {summary(rs, 'pooled_dice', cls)} | "
+                f"{summary(rs, 'pooled_iou', cls)} | {summary(rs, 'baseline_error', cls)} | "
+                f"{np.mean([r['train_s'] for r in rs]):.0f} | "
+                f"{f'{max(i8):.2f}' if i8 else '-'} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    print(report(argv))
     return 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from device.cli.benchmark import benchmark, machine
 from device.cli.benchmark import table as speed_table
 from device.core.paths import default_model
-from tests.benchmarks import accuracy, bench_sim, busy_training, zoom_ranges
+from tests.benchmarks import accuracy, area_curves, areas, bench_sim, busy_training, zoom_ranges
 
 REPO = Path(__file__).resolve().parents[2]
 YOLO_VENV = REPO / ".bench" / "yolo-venv"
@@ -163,6 +163,24 @@ def main(argv: list[str] | None = None) -> None:
         "### Training beside busy programs",
         busy_training.report([])[0],
     ]
+    if areas.GLAS.is_dir():
+        area_steps = ["--steps", "300"] if a.quick else []
+        parts += [
+            "### Areas on held-out sections",
+            "GlaS colon sections (`glas-glands`, 85 images, pathologists' gland masks): random "
+            "splits, a third held out; the areas model trained with default settings "
+            "(`scopecount train`, int8) beside an ilastik-style random forest on Gaussian, "
+            "Laplacian-of-Gaussian, gradient and structure-tensor features at five scales "
+            "(`tests/benchmarks/area_baseline.py`), trained on the same pixels. Share error: "
+            "each held-out image's gland share against the pathologists' mask, in percentage "
+            "points; predicting the mean: always answering the training images' mean share.",
+            areas.report(["--splits", "1" if a.quick else "3", *area_steps]),
+            "### Areas taught from six sections",
+            "Six sections drawn at random from the training part (five draws), full masks "
+            "against simulated scribbles (three strokes per class and image, 12 px inside "
+            "their class), scored on the same held-out sections.",
+            area_curves.report(["--draws", "1" if a.quick else "5", *area_steps]),
+        ]
     model = default_model()
     float_twin = model.with_name(model.stem + ".float.onnx")
     models = [model] + ([float_twin] if float_twin.exists() else [])
