@@ -100,7 +100,7 @@ def report(argv: list[str] | None = None) -> str:
             for c in folder.classes:
                 e = [r["fraction_error"][c] for r in rs]
                 dc = [r["dice"][c] for r in rs]
-                print(
+                out.append(
                     f"| {size} | {kind} | {np.mean(e):.2f} ± {np.std(e):.2f} "
                     f"| {np.mean(dc):.3f} ± {np.std(dc):.3f} |"
                 )
