@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from device.measuring.counter import Counter
+from device.measuring.detector import open_detector
 from device.measuring.modelfile import plain_number, read_model_bytes
 from device.measuring.preprocess import padded_input
 
@@ -47,19 +47,20 @@ def test_frame(hw: tuple[int, int]) -> np.ndarray:
 
 
 def time_model(path: Path, hw: tuple[int, int], threads: int, repeats: int) -> dict:
-    """`count`: all a press costs after the capture (resize, inference, points, the zoom check
-    and any recount it asks for); `inference`: the resized frame made into the network's input
-    and run. GMAC as `train` and `model list` give them: for the padded input."""
+    """`count`: all a press costs after the capture (resize, inference, and for counting the
+    points, the zoom check and any recount it asks for; for areas the class of every pixel and
+    the shares); `inference`: the resized frame made into the network's input and run. GMAC as
+    `train` and `model list` give them: for the padded input."""
     data = read_model_bytes(path)
-    c = Counter(data, str(path), threads)
+    c = open_detector(data, str(path), threads)
     frame = test_frame(hw)
-    c.count(frame)  # the first full-size run allocates: not timed
+    c.measure(frame)  # the first full-size run allocates: not timed
     total, infer = [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
-        c.count(frame)
+        c.measure(frame)
         t1 = time.perf_counter()
-        c.density(frame)
+        c.run(c.at_scale(frame))
         t2 = time.perf_counter()
         total.append((t1 - t0) * 1000)
         infer.append((t2 - t1) * 1000)
@@ -67,6 +68,7 @@ def time_model(path: Path, hw: tuple[int, int], threads: int, repeats: int) -> d
     macs = per_px * np.prod(padded_input(hw, c.info.input_scale))
     return {
         "model": c.name,
+        "task": c.task,
         "quant": "int8" if c.info.quantization.startswith("int8") else "float",
         "frame": f"{hw[1]}x{hw[0]}",
         "threads": threads,

@@ -39,6 +39,10 @@ class Detector(Protocol):
 
     def measure(self, rgb: np.ndarray) -> Measurement: ...
 
+    def at_scale(self, rgb: np.ndarray) -> np.ndarray: ...
+
+    def run(self, small: np.ndarray) -> np.ndarray: ...
+
 
 def open_detector(data: bytes, where: str = "model", threads: int = 0) -> Detector:
     """The detector for this model file's task; ModelError naming the file when none fits."""

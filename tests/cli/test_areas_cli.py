@@ -89,3 +89,10 @@ def test_model_install_takes_an_areas_model(tmp_path, areas_model):
     assert r.returncode == 0, r.stderr
     r = run_cli("model", "list", "--store", str(store))
     assert r.returncode == 0 and "colour-areas" in r.stdout.decode()
+
+
+def test_benchmark_times_an_areas_model(areas_model):
+    r = run_cli("benchmark", "--model", str(areas_model), "--threads", "1", "--repeats", "1")
+    assert r.returncode == 0, r.stderr
+    rows = [ln for ln in r.stdout.decode().splitlines() if ln.startswith("| colour-areas")]
+    assert len(rows) == 2  # 640x480 and 1280x960
