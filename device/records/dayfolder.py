@@ -192,11 +192,10 @@ class DayFolder:
             self.write_counts()
         return True
 
-    def _counts_text(self) -> str:
+    def _counts_text(self, recs: list[Record] | None = None) -> str:
         voided = self.voided_ids()
-        return csv_line(COUNTS_HEADER) + "".join(
-            self._count_rows(r, r.id in voided) for r in self.records(on_bad=lambda n, w: None)
-        )
+        recs = self.records(on_bad=lambda n, w: None) if recs is None else recs
+        return csv_line(COUNTS_HEADER) + "".join(self._count_rows(r, r.id in voided) for r in recs)
 
     def write_counts(self) -> None:
         """counts.csv (and areas.csv) from records.jsonl and voids.jsonl, replaced atomically."""
@@ -204,9 +203,9 @@ class DayFolder:
         if self.areas_path.exists():
             self._write_areas()
 
-    def _write_areas(self) -> bool:
+    def _write_areas(self, recs: list[Record] | None = None) -> bool:
         """areas.csv as the records say; True when it changed."""
-        recs = self.records(on_bad=lambda n, w: None)
+        recs = self.records(on_bad=lambda n, w: None) if recs is None else recs
         want = areas_text(recs, self.voided_ids()).encode("utf-8")
         try:
             if self.areas_path.read_bytes() == want:
@@ -277,19 +276,21 @@ class DayFolder:
     def _whole(self, path: Path) -> Callable[[bytes], bool]:
         return json_object_line if path.suffix == ".jsonl" else text_line
 
-    def _counts_can_be_regenerated(self) -> bool:
-        for p in (self.records_path, self.counts_path):
+    def _regenerable(self) -> list[Record] | None:
+        """The records, read whole, when the derived CSVs may be regenerated from them; None
+        when not (no records.jsonl, an unreadable line, a file too large or not regular)."""
+        for p in (self.records_path, self.counts_path, self.areas_path):
             try:
                 st = p.lstat()
             except FileNotFoundError:
                 if p == self.records_path:
-                    return False  # no records: counts.csv is all there is, left as it is
+                    return None  # no records: counts.csv is all there is, left as it is
                 continue
             if not stat.S_ISREG(st.st_mode) or st.st_size > REPAIR_MAX_BYTES:
-                return False
+                return None
         bad: list[int] = []
-        self.records(on_bad=lambda n, why: bad.append(n))
-        return not bad
+        recs = self.records(on_bad=lambda n, why: bad.append(n))
+        return None if bad else recs
 
     def repair(self) -> list[Path]:
         """Cut torn last lines (a power cut) and remove temporary files a kill left behind."""
@@ -317,8 +318,9 @@ class DayFolder:
         # that were never made (and a void's regeneration may not have happened): counts.csv
         # says what records.jsonl and voids.jsonl say again before anything is appended.
         # Only from a records.jsonl read whole: rows are never dropped for lines it cannot read.
-        if self._counts_can_be_regenerated():
-            want = self._counts_text().encode("utf-8")
+        recs = self._regenerable()
+        if recs is not None:
+            want = self._counts_text(recs).encode("utf-8")
             try:
                 have = self.counts_path.read_bytes()
             except FileNotFoundError:
@@ -327,7 +329,7 @@ class DayFolder:
                 write_atomic(self.counts_path, want)
                 log.warning("%s: rewritten from records.jsonl (power cut?)", self.counts_path)
                 fixed.append(self.counts_path)
-            if self._write_areas():
+            if self._write_areas(recs):
                 log.warning("%s: rewritten from records.jsonl (power cut?)", self.areas_path)
                 fixed.append(self.areas_path)
         return fixed
