@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -138,8 +139,13 @@ def run(a: argparse.Namespace) -> int:
         config.from_dict(tomllib.loads(new), str(path))
     except tomllib.TOMLDecodeError as e:  # a [calibration] written oddly by hand: say so
         raise BadInput(f"{path}: could not update [calibration] ({e})") from None
+    # A config that is a link (a managed file elsewhere) stays one: the file it names is
+    # replaced, with the permissions it had (it may hold trusted keys).
+    target = path.resolve() if path.is_symlink() else path
+    mode = target.stat().st_mode & 0o7777 if target.exists() else 0o644
     try:
-        write_atomic(path, new.encode("utf-8"))
+        write_atomic(target, new.encode("utf-8"))
+        os.chmod(target, mode)
     except OSError as e:
         raise BadInput(f"{path}: cannot write ({e.strerror}); run as root or --config") from None
     print(f"written to {printable_path(path)}: [calibration] objective = {a.objective}")

@@ -7,6 +7,7 @@ import errno
 import functools
 import json
 import os
+import secrets
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -196,8 +197,10 @@ def _syncfs() -> Callable[[int], int] | None:
 
 
 def _write_and_rename(path: Path, data: bytes, sync: bool) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    # A new file of our own, never one that is there: a folder from elsewhere (a stick, a
+    # training folder) may hold a link or a FIFO at any name it can guess.
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
     try:
         view = memoryview(data)
         while view:  # a filling disk takes part of a write(): go on until all or an error

@@ -25,6 +25,11 @@ class AreaMeter(OnnxModel):
         t = time.perf_counter()
         small = self.at_scale(rgb)
         scores = self.run(small)
+        if scores.shape[0] != self.out_channels:  # the warm-up checked one size only
+            raise ModelError(
+                f"{self.where}: {scores.shape[0]} score maps for {len(self.info.classes)} "
+                "classes and background"
+            )
         try:
             cmap = class_map(scores, self.info.output_stride, small.shape[:2], rgb.shape[:2])
         except ValueError as e:  # NaN scores, a wrong shape: the model, not the frame

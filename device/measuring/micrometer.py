@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 
 MIN_PERIOD_PX = 3.0  # finer than this a camera cannot resolve the divisions
+MIN_SIDE = 64  # smaller images hold too few divisions to measure their spacing
+MAX_SIDE = 2048  # the middle of larger photographs is enough (memory stays ~100 MB)
 # The peak against the mean of the spectrum's ring at the same frequency: lines put their energy
 # in one direction (16-73 times the ring's mean on the test images), a texture spreads it round
 # the ring (at most 3.5 on blurred noise).
@@ -38,7 +40,11 @@ def _parabolic(y: np.ndarray, i: int) -> float:
 
 def find_divisions(grey: np.ndarray) -> Divisions:
     """ValueError when the image shows no regular lines (say what was photographed)."""
-    g = grey.astype(np.float32)
+    h, w = grey.shape
+    if min(h, w) < MIN_SIDE:
+        raise ValueError(f"a {w}x{h} image is too small to measure (at least {MIN_SIDE} px)")
+    y0, x0 = max(0, (h - MAX_SIDE) // 2), max(0, (w - MAX_SIDE) // 2)
+    g = grey[y0 : y0 + MAX_SIDE, x0 : x0 + MAX_SIDE].astype(np.float32)
     h, w = g.shape
     side = 1 << int(np.floor(np.log2(min(h, w))))
     y0, x0 = (h - side) // 2, (w - side) // 2
@@ -76,6 +82,6 @@ def find_divisions(grey: np.ndarray) -> Divisions:
     lo, hi = int(n * f0 * 0.8), int(n * f0 * 1.2) + 1
     j = lo + int(np.argmax(p[lo:hi]))
     f = _parabolic(p, j) / n
-    if f <= 0:
-        raise ValueError("no regular lines in the image")
+    if f <= 0 or not MIN_PERIOD_PX <= 1.0 / f <= side / 4:
+        raise ValueError("no regular lines in the image (divisions too fine or too far apart)")
     return Divisions(1.0 / f, float(deg % 180), float(peak / typical))

@@ -16,6 +16,8 @@ A mask's name comes from its record's image name, never from anything else in th
 
 from __future__ import annotations
 
+import errno
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,7 @@ from device.core.csvsafe import csv_line
 from device.records.record import Record
 
 MASKS = "masks"
+_VALUE = re.compile(r"[0-9]{1,3}")
 AREAS_HEADER = ["id", "time", "sample", "model", "class", "fraction", "pixels", "mm2", "flags"]
 AREAS_HEADER = [*AREAS_HEADER, "voided"]
 CLASSES_HEADER = ["value", "class"]
@@ -83,44 +86,56 @@ def read_values(path: Path) -> dict[int, str]:
     import csv
 
     from device.core.csvsafe import restore
+    from device.core.untrusted_file import read_regular
 
     out: dict[int, str] = {}
     try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as f:
-            for row in csv.reader(f):
-                if len(row) == 2 and row[0].isdigit() and 1 <= int(row[0]) <= 255 and row[1]:
-                    out.setdefault(int(row[0]), restore(row[1]))
+        text = read_regular(path, 64 * 1024).decode("utf-8", errors="replace")
     except FileNotFoundError:
-        pass
+        return out
+    except (OSError, ValueError) as e:  # a link, a FIFO, a huge file: not ours to extend
+        raise OSError(errno.EINVAL, f"{path}: not a classes.csv this bench can use ({e})") from e
+    for row in csv.reader(text.splitlines()):
+        if len(row) == 2 and _VALUE.fullmatch(row[0]) and 1 <= int(row[0]) <= 255 and row[1]:
+            out.setdefault(int(row[0]), restore(row[1]))
     return out
 
 
 def fit_mask(day: Path, mask: bytes, values: dict[int, str]) -> bytes:
     """The mask (grey value -> class as `values` say) in the day folder's classes.csv values,
-    classes.csv first extended with any class it lacks; returns the bytes to write."""
+    classes.csv first extended with any class it lacks; returns the bytes to write.
+
+    OSError where the folder's classes.csv cannot take them (a stick's file may hold anything):
+    the recorder then keeps the record in the spool, as for a stick that refuses a write."""
     import cv2
 
     from device.core.imageio import write_atomic
 
     path = day / "classes.csv"
     have = read_values(path)
-    by_name = {n: v for v, n in sorted(have.items())}
+    by_name: dict[str, int] = {}
+    for v, n in sorted(have.items()):  # names as the areas reader compares them: any case
+        by_name.setdefault(n.casefold(), v)
     for n in values.values():
-        if n not in by_name:
-            free = next(v for v in range(1, 256) if v not in have)
+        if n.casefold() not in by_name:
+            free = next((v for v in range(1, 256) if v not in have), None)
+            if free is None:
+                raise OSError(errno.ENOSPC, f"{path}: no grey value left for class {n!r}")
             have[free] = n
-            by_name[n] = free
+            by_name[n.casefold()] = free
     if have != read_values(path):  # written before the mask that uses it
         write_atomic(path, classes_text_of(have).encode("utf-8"))
-    if all(by_name[n] == v for v, n in values.items()):
+    if all(by_name[n.casefold()] == v for v, n in values.items()):
         return mask
     lut = np.zeros(256, np.uint8)
     for v, n in values.items():
-        lut[v] = by_name[n]
+        lut[v] = by_name[n.casefold()]
     grey = cv2.imdecode(np.frombuffer(mask, np.uint8), cv2.IMREAD_UNCHANGED)
-    ok, buf = cv2.imencode(".png", lut[grey])
-    if not ok:
-        raise ValueError("could not encode a mask")
+    ok, buf = (
+        (False, None) if grey is None or grey.dtype != np.uint8 else cv2.imencode(".png", lut[grey])
+    )
+    if not ok or buf is None:
+        raise OSError(errno.EINVAL, f"{day}: a mask that cannot be decoded or encoded")
     return buf.tobytes()
 
 

@@ -114,3 +114,16 @@ def test_records_gain_square_millimetres_and_objects_per_square_millimetre():
     counts = Measurement({"egg": 30}, [], {}, 1.0)
     f = cal.record_fields(counts, (1000, 1000))  # 0.5 x 0.5 mm = 0.25 mm²
     assert f["per_mm2"] == {"egg": 120.0} and f["um_per_px"] == 0.5
+
+
+def test_a_linked_config_stays_a_link_and_keeps_its_permissions(tmp_path):
+    real = tmp_path / "managed" / "real.toml"
+    real.parent.mkdir()
+    real.write_text(HEAD)
+    real.chmod(0o600)
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    r = run_cli("calibrate", "--um-per-px", "0.5", "--objective", "20x", "--config", str(link))
+    assert r.returncode == 0, r.stderr
+    assert link.is_symlink() and (real.stat().st_mode & 0o777) == 0o600
+    assert "[calibration]" in real.read_text() and real.read_text().startswith(HEAD)

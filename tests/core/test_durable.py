@@ -96,3 +96,22 @@ def test_the_repair_never_cuts_inside_a_line_and_leaves_odd_files_alone(tmp_path
     for odd in ("fifo.jsonl", "dir.jsonl", "link.jsonl"):
         assert not repair_torn_tail(tmp_path / odd, json_object_line)
     assert path.read_bytes().endswith(b'"saved by a script"}\n')
+
+
+def test_a_link_planted_at_a_temporary_name_is_never_written_through(tmp_path, monkeypatch):
+    import os
+
+    from device.core import durable
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep")
+    # the old, guessable name: ignored now
+    (tmp_path / f".a.png.tmp{os.getpid()}").symlink_to(victim)
+    durable.replace_file(tmp_path / "a.png", b"new")
+    assert victim.read_text() == "keep" and (tmp_path / "a.png").read_bytes() == b"new"
+    # a name guessed exactly: refused, not followed
+    monkeypatch.setattr(durable.secrets, "token_hex", lambda n: "abcd1234")
+    (tmp_path / f".b.png.tmp{os.getpid()}.abcd1234").symlink_to(victim)
+    with pytest.raises(FileExistsError):
+        durable.replace_file(tmp_path / "b.png", b"new")
+    assert victim.read_text() == "keep" and not (tmp_path / "b.png").exists()

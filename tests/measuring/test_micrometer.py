@@ -40,3 +40,10 @@ def test_an_image_without_lines_is_refused():
     speckle = cv2.GaussianBlur(rng.normal(128, 30, (480, 640)), (0, 0), 3).astype(np.uint8)
     with pytest.raises(ValueError, match="no regular lines"):
         find_divisions(speckle)
+
+
+def test_a_tiny_image_is_refused_and_a_huge_one_measured_from_its_middle():
+    with pytest.raises(ValueError, match="too small"):
+        find_divisions(micrometer(3.0, 0.0, hw=(8, 8)))
+    big = micrometer(15.0, 20.0, hw=(3000, 3000))
+    assert find_divisions(big).period_px == pytest.approx(15.0, rel=0.005)

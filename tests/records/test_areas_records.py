@@ -171,3 +171,52 @@ def test_two_models_with_other_classes_share_one_consistent_classes_csv(tmp_path
     want[:, 30:] = 3  # fat
     want[:5, :5] = 1  # gland
     assert np.array_equal(second.labels(), want)
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "value,class\n" + "".join(f"{v},c{v}\n" for v in range(1, 256)),  # no value left
+        "value,class\n²,x\n1,background\n",  # a digit int() reads but the file format does not
+        None,  # a FIFO where classes.csv should be
+    ],
+)
+def test_a_stick_classes_csv_that_cannot_take_the_mask_sends_the_record_to_the_spool(
+    tmp_path, hostile
+):
+    stick = tmp_path / "stick"
+    (stick / "scopecount").mkdir(parents=True)
+    rec = Recorder(stick, tmp_path / "spool", "b1", removable=False)
+    day = DayFolder.of(stick, rec.clock().strftime("%Y-%m-%d"))
+    day.path.mkdir(parents=True)
+    if hostile is None:
+        os.mkfifo(day.path / "classes.csv")
+    else:
+        (day.path / "classes.csv").write_text(hostile)
+    r = write_areas(rec)
+    if hostile is not None and "²" in hostile:  # a row it skips: the mask still fits
+        assert r.stored == "local"
+        return
+    assert r.stored == "spool"
+    (spooled,) = DayFolder.all_in(tmp_path / "spool")
+    assert json.loads(spooled.records_path.read_text())["id"] == r.id
+    assert (spooled.masks / f"{r.id}.png").exists()
+
+
+def test_class_names_differing_in_case_are_one_class_in_classes_csv(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    write_areas(rec)  # background, gland, stroma
+    cmap = np.ones((30, 40), np.uint8)
+    extra = {
+        "task": "areas",
+        "areas": {"Gland": 1.0},
+        "pixels": {"Gland": 1200},
+        "mask_classes": ["background", "Gland"],
+    }
+    rec.write(
+        np.zeros((30, 40, 3), np.uint8), {}, [], [], "s2", "g", "c" * 64, [], extra, class_map=cmap
+    )
+    day = DayFolder.all_in(tmp_path / "stick")[0]
+    assert (day.path / "classes.csv").read_text().count("land") == 1
+    assert read_areas_folder(day.path).classes == ["gland", "stroma"]
