@@ -115,6 +115,10 @@ def check_name(value: object, what: str) -> str:
     why = problem(name, CLASS_MAX)  # the rule every model file is held to
     if why:
         raise Refused(400, f"{what} {name[:MAX_NAME]!r} {why}")
+    if name.startswith("'"):
+        # CSV cells keep a leading quote only before a formula character: '=x would be read
+        # back from classes.csv or points.csv as =x, another class
+        raise Refused(400, f"{what} {name[:MAX_NAME]!r} starts with a quote (')")
     return name
 
 

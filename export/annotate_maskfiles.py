@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,9 +59,13 @@ def encode_rle(labels: np.ndarray) -> list[int]:
 
 
 def decode_rle(rle: object, width: int, height: int) -> np.ndarray:
+    """The runs as HxW labels. width and height must be a real image's size (the caller's,
+    never the request's): the pixels are allocated only once the runs are known to cover
+    exactly width*height of them."""
     if not isinstance(rle, list) or len(rle) % 2 or not rle:
         raise Refused(400, "rle must be a non-empty list of [value, run, ...] pairs")
-    if len(rle) > 2 * width * height or any(type(v) is not int for v in rle):
+    pixels = width * height
+    if len(rle) > 2 * pixels or any(type(v) is not int for v in rle):
         raise Refused(400, "rle must hold whole numbers, at most one run per pixel")
     try:
         arr = np.array(rle, np.int64)
@@ -69,7 +74,9 @@ def decode_rle(rle: object, width: int, height: int) -> np.ndarray:
     values, runs = arr[0::2], arr[1::2]
     if values.min() < 0 or values.max() > MAX_VALUE:
         raise Refused(400, f"mask values must be 0-{MAX_VALUE}")
-    if runs.min() < 1 or runs.max() > width * height or int(runs.sum()) != width * height:
+    # each run is at most `pixels` and there are at most `pixels` of them: the sum cannot
+    # overflow int64, and it is checked before np.repeat allocates anything
+    if runs.min() < 1 or runs.max() > pixels or int(runs.sum()) != pixels:
         raise Refused(400, f"the runs do not cover {width}x{height} pixels exactly")
     return np.repeat(values.astype(np.uint8), runs).reshape(height, width)
 
@@ -81,8 +88,10 @@ def _int(body: dict, key: str, low: int, high: int) -> int:
     return v
 
 
-def parse_mask_save(body: object) -> MaskSave:
-    """The body of POST /api/mask, every field checked; Refused(400) names the first fault."""
+def parse_mask_save(body: object, sizes: Mapping[str, tuple[int, int]]) -> MaskSave:
+    """The body of POST /api/mask, every field checked; Refused(400) names the first fault.
+    sizes: image name -> (width, height) as the folder's images are; the request's size must be
+    its image's before its runs are decoded (a few bytes could otherwise ask for 4 GiB)."""
     if not isinstance(body, dict):
         raise Refused(400, "body must be a JSON object")
     unknown = set(body) - {"image", "revision", "width", "height", "rle", "classes"}
@@ -91,6 +100,11 @@ def parse_mask_save(body: object) -> MaskSave:
     image = check_image(body.get("image"))
     rev = _int(body, "revision", 0, MAX_REVISION)
     width, height = _int(body, "width", 1, 2**16), _int(body, "height", 1, 2**16)
+    if image not in sizes:
+        raise Refused(400, f"{image}: not an image of this folder")
+    if (width, height) != tuple(sizes[image]):
+        w, h = sizes[image]
+        raise Refused(400, f"{image}: mask is {width}x{height}, the image is {w}x{h}")
     raw = body.get("classes", [])
     if not isinstance(raw, list) or len(raw) > MAX_VALUE:
         raise Refused(400, f"classes must be a list of at most {MAX_VALUE} [value, name]")

@@ -283,7 +283,8 @@ def make_handler(store: AnnotationStore | MaskStore, token: str) -> type[BaseHTT
                     res = store.save(guard.parse_save(guard.parse_json(self.rfile.read(n))))
                 elif path == "/api/mask" and isinstance(store, MaskStore):
                     n = guard.body_length(ctype, length, MAX_MASK_BODY)
-                    res = store.save(parse_mask_save(guard.parse_json(self.rfile.read(n))))
+                    body = guard.parse_json(self.rfile.read(n))
+                    res = store.save(parse_mask_save(body, store.sizes))
                 else:
                     raise Refused(404, "not found")
             except Refused as e:

@@ -20,7 +20,14 @@ import numpy as np
 from device.core.errors import BadInput
 from device.core.imageio import IMAGE_SUFFIXES, read_rgb
 from device.core.text import printable, printable_path
-from export.area_target import MAX_VALUE, AreaImport, commit, open_target, png
+from export.area_target import (
+    MAX_VALUE,
+    AreaImport,
+    check_new_class,
+    commit,
+    open_target,
+    png,
+)
 from export.areas_folder import BACKGROUND, read_class_names
 from export.qupath_geojson import check_inside, rasterise, read_geojson
 
@@ -107,6 +114,8 @@ def import_labels(src: str | Path, folder: str | Path, replace: bool = False) ->
     names: dict[int, str] | None = None
     if (src / "classes.csv").exists():
         names = read_class_names(src / "classes.csv")
+        for name in names.values():
+            check_new_class(name, printable_path(src / "classes.csv"))
     used: set[int] = set()
     for f, image in pairs.values():  # read once to check and collect, again to write
         found = _values(_sized_labels(f, image))

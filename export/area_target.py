@@ -12,6 +12,9 @@ and the masks are replaced atomically, and a failure on the way puts back what w
 
 from __future__ import annotations
 
+import os
+import secrets
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +28,18 @@ from export import pointsfile
 from export.areas_folder import classes_csv, image_files, read_class_names
 
 MAX_VALUE = 255  # masks written here are 8-bit
+
+
+def check_new_class(name: str, where: str) -> str:
+    """A class name an importer may add to classes.csv. A leading quote is refused: a CSV cell
+    keeps one only before a formula character, so '=x would be read back as =x, another class
+    (and two such classes would make the folder unreadable)."""
+    if name.startswith("'"):
+        raise BadInput(
+            f"{where}: class name {printable(name)!r} starts with a quote ('), which "
+            "classes.csv cannot keep"
+        )
+    return name
 
 
 @dataclass
@@ -68,6 +83,7 @@ class ClassTable:
         return given
 
     def _add(self, name: str, value: int) -> int:
+        check_new_class(name, self.where)
         self.named[value] = name
         self.by_key[name.casefold()] = value
         return value
@@ -96,10 +112,13 @@ class Target:
         return self.root / "masks" / f"{stem}.png"
 
     def check_writable(self, stems: list[str], replace: bool) -> None:
-        """Refuse before anything is read further: a mask there already (without replace),
-        or 0/255 masks that a new classes.csv would give another meaning."""
+        """Refuse before anything is read further: masks/ that is not a plain folder (a link
+        would take the writes elsewhere), a mask there already (without replace; a link
+        counts, dangling or not), or 0/255 masks that a new classes.csv would give another
+        meaning."""
+        check_masks_dir(self.root / "masks")
         for stem in stems:
-            if not replace and self.mask(stem).exists():
+            if not replace and os.path.lexists(self.mask(stem)):
                 raise BadInput(
                     f"{printable_path(self.mask(stem))}: exists (--replace to overwrite it)"
                 )
@@ -112,6 +131,20 @@ class Target:
                     f"{printable_path(kept[0])}: a 0/255 mask and no classes.csv; importing "
                     "would change what its 0 means (add a classes.csv first)"
                 )
+
+
+def check_masks_dir(mask_dir: Path) -> None:
+    """masks/ is absent or a real folder: never a link (the masks would be written at its
+    target), a file or anything else."""
+    try:
+        mode = os.lstat(mask_dir).st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(mode):
+        kind = "a link" if stat.S_ISLNK(mode) else "not a folder"
+        raise BadInput(
+            f"{printable_path(mask_dir)}: {kind}; masks are written only into a plain folder"
+        )
 
 
 def open_target(folder: str | Path) -> Target:
@@ -149,19 +182,46 @@ def commit(target: Target, masks: dict[str, bytes], named: dict[int, str], repla
 
 
 def _write_all(mask_dir: Path, blobs: dict[Path, bytes]) -> None:
-    made_dir = not mask_dir.exists()
-    mask_dir.mkdir(exist_ok=True)
-    before: dict[Path, bytes | None] = {}
+    made_dir = not os.path.lexists(mask_dir)
+    if made_dir:
+        mask_dir.mkdir()
+    check_masks_dir(mask_dir)
+    before: dict[Path, bytes | str | None] = {}
     try:
         for path, data in blobs.items():
-            before[path] = path.read_bytes() if path.is_file() else None
+            before[path] = _as_it_is(path)
+            # write_atomic renames a new file over `path`: a link there is replaced, never
+            # written through
             write_atomic(path, data)
     except BaseException:
         for path, old in before.items():
-            if old is None:
-                path.unlink(missing_ok=True)
-            else:
-                write_atomic(path, old)
+            _put_back(path, old)
         if made_dir and not any(mask_dir.iterdir()):
             mask_dir.rmdir()
         raise
+
+
+def _as_it_is(path: Path) -> bytes | str | None:
+    """What is at `path`, never through a link: a file's bytes, a link's target (str), None
+    for nothing or for what cannot be put back (a FIFO; a folder write_atomic cannot replace)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return os.readlink(path)
+    if not stat.S_ISREG(mode):
+        return None
+    with os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW), "rb") as f:
+        return f.read()
+
+
+def _put_back(path: Path, old: bytes | str | None) -> None:
+    if isinstance(old, bytes):
+        write_atomic(path, old)
+    elif isinstance(old, str):  # the link itself, as it was
+        tmp = path.with_name(f".{path.name}.link{secrets.token_hex(4)}")
+        os.symlink(old, tmp)
+        os.replace(tmp, path)
+    elif os.path.islink(path) or os.path.isfile(path):
+        path.unlink()  # what was written where there was nothing (or a FIFO)

@@ -25,9 +25,9 @@ def register(sub: Subcommands) -> None:
         "images; SRC/classes.csv (value,class) names the values, else value v is class "
         "class-v; 0 stays unlabelled; values over 255 get a free 8-bit value, which "
         "classes.csv records), qupath (QuPath's 'Export objects as GeoJSON', one file per "
-        "image named like it, or a folder of them: classified polygons are painted, later "
-        "over earlier; the rest stays 0, unlabelled, unless --fill-background). Both write "
-        "masks/NAME.png and add their classes to classes.csv.",
+        "image named like it, or a folder of them, 16 MiB at most each: classified polygons "
+        "are painted, later over earlier; the rest stays 0, unlabelled, unless "
+        "--fill-background). Both write masks/NAME.png and add their classes to classes.csv.",
     )
     im.add_argument("format", choices=POINT_FORMATS + AREA_FORMATS)
     im.add_argument("src", metavar="SRC", help="an annotation file or a folder of them")

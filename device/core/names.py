@@ -59,8 +59,18 @@ def check_sample(value: str, where: str) -> str:
     return value
 
 
-def check_class(value: str, where: str) -> str:
+def class_problem(value: str) -> str:
+    """problem() for a class name, which also keys CSV files (classes.csv, counts.csv): a
+    leading apostrophe is how a spreadsheet-safe cell quotes a formula, so "'=x" would read
+    back as "=x", another class."""
     why = problem(value, CLASS_MAX)
+    if not why and value.startswith("'"):
+        return "starts with an apostrophe"
+    return why
+
+
+def check_class(value: str, where: str) -> str:
+    why = class_problem(value)
     if why:
         raise BadInput(f"{where}: class name {value[:80]!r} {why}")
     return value

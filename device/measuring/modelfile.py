@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from device.core.errors import ModelError
-from device.core.names import CLASS_MAX, problem
+from device.core.names import CLASS_MAX, class_problem, problem
 from device.core.text import printable
 
 if TYPE_CHECKING:  # numpy and OpenCV: imported where used, not by `model install`'s checks
@@ -285,6 +285,8 @@ def _check_classes(meta: dict[str, str], where: str) -> list[str]:
         )
     for i, c in enumerate(classes):  # they go into records and CSVs (never into file names)
         check_name(c, f"scopecount.classes[{i}]", where, MAX_CLASS_CHARS)
+        if class_problem(c):
+            raise ModelError(f"{where}: metadata scopecount.classes[{i}] {class_problem(c)}")
     if len(set(classes)) != len(classes):
         raise ModelError(f"{where}: metadata scopecount.classes has duplicate names")
     return classes

@@ -238,6 +238,13 @@ REFUSED = [
     ("class value 0", body(classes=[[0, "x"]]), 400),
     ("class value 256", body(classes=[[256, "x"]]), 400),
     ("class listed twice", body(classes=[[2, "gland"], [5, "Gland"]]), 400),
+    # csvsafe writes '=x unchanged and reads it back as =x: it would collide with =x
+    (
+        "class name with a leading quote",
+        body(np.full((H, W), 5, np.uint8), classes=[[5, "'=x"]]),
+        400,
+    ),
+    ("class name of a quote", body(np.full((H, W), 5, np.uint8), classes=[[5, "'gland"]]), 400),
     ("image not in the folder", body(image="c.png"), 400),
     ("image name with /", body(image="../f/images/a.png"), 400),
     ("image name in a subfolder", body(image="images/a.png"), 400),
@@ -278,6 +285,45 @@ def test_guards_refuse_and_change_nothing(client_for, tmp_path, why, headers, st
     got, _ = c.call("POST", "/api/mask", body(), headers)
     assert got == status, why
     assert snapshot(root) == before
+
+
+@pytest.mark.parametrize("width, height", [(12000, 12000), (2**16, 2**16), (W, 2**16)])
+def test_a_size_other_than_the_image_is_refused_before_anything_is_allocated(
+    client_for, tmp_path, width, height
+):
+    """A save declaring a huge size with one run (a few bytes) must be refused from the image's
+    real size, not after decoding width*height pixels."""
+    import time
+    import tracemalloc
+
+    root = areas_folder(tmp_path)
+    c = client_for(root)
+    before = snapshot(root)
+    tracemalloc.start()
+    try:
+        t0 = time.monotonic()
+        got, out = c.call(
+            "POST", "/api/mask", body(width=width, height=height, rle=[0, width * height])
+        )
+        took = time.monotonic() - t0
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert got == 400 and f"{W}x{H}" in out["error"], out
+    assert peak < 50 * 2**20 and took < 5, (peak, took)
+    assert snapshot(root) == before
+
+
+def test_runs_are_bounded_by_the_size_before_decoding():
+    from export.annotate_maskfiles import Refused, parse_mask_save
+
+    sizes = {"a.png": (W, H)}
+    assert (parse_mask_save(body(), sizes).labels == painted()).all()
+    for rle in ([0, 2**40], [0, W * H, 0, 2**40], [0, W * H - 1]):
+        with pytest.raises(Refused, match="runs"):
+            parse_mask_save(body(rle=rle), sizes)
+    with pytest.raises(Refused, match="not an image"):
+        parse_mask_save(body(image="c.png"), sizes)
 
 
 def test_mask_get_needs_the_token_and_an_image_of_the_folder(client_for, tmp_path):
@@ -415,6 +461,6 @@ def test_classes_option_is_checked():
     from device.cli.annotate_cmd import _classes
 
     assert _classes("gland, duct,Gland") == ["gland", "duct"]
-    for bad in ("a/b", "gland,,duct", "x" * 65):
+    for bad in ("a/b", "gland,,duct", "x" * 65, "'=x", "a,'b"):
         with pytest.raises(argparse.ArgumentTypeError):
             _classes(bad)

@@ -320,6 +320,150 @@ def test_qupath_limits_on_size_positions_and_painting(folder, tmp_path, monkeypa
     qupath_refused(tmp_path, folder, json.dumps(collection(*[whole] * 3000)), "times over")
 
 
+def test_many_small_holes_cost_their_own_boxes_not_the_polygon_s(folder, tmp_path):
+    """Each hole used to allocate and scan a copy of its polygon's whole box: 5000 three-point
+    holes in a full-image polygon took seconds on a 4 Mpx image."""
+    side = 2000
+    write(folder / "images" / "big.png", np.zeros((side, side, 3), np.uint8))
+    rng = np.random.default_rng(1)
+    holes = [
+        [[x, y], [x + 4, y], [x, y + 4], [x, y]]
+        for x, y in rng.integers(10, side - 10, (5000, 2)).astype(float).tolist()
+    ]
+    doc = collection(feature([square(0, 0, side - 1, side - 1), *holes], "T"))
+    f = geojson(tmp_path / "q" / "big.geojson", doc)
+    t0 = time.monotonic()
+    assert import_qupath(f, folder).masks == 1
+    took = time.monotonic() - t0
+    mask = read_mask(folder / "masks" / "big.png")
+    x, y = (int(v) for v in holes[0][0])
+    assert mask[y + 1, x + 1] == 0 and mask[y, x] == 1 and mask[0, 0] == 1
+    assert took < 2.5, took
+
+
+def _inside_whole_box(rings, width, height):
+    """How a polygon was painted before: each hole cut from a copy of the whole box."""
+    x0, y0, x1, y1 = qupath_geojson._box(rings[0], width, height)
+    if x1 < x0 or y1 < y0:
+        return None
+    pix = [(np.floor(r) - (x0, y0)).astype(np.int32) for r in rings]
+    region = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+    cv2.fillPoly(region, [pix[0]], 1)
+    for hole in pix[1:]:
+        cut = np.zeros_like(region)
+        cv2.fillPoly(cut, [hole], 1)
+        cv2.polylines(cut, [hole], True, 0)
+        region[cut == 1] = 0
+    return x0, y0, region.astype(bool)
+
+
+def test_holes_painted_in_their_own_boxes_paint_the_same_pixels():
+    rng = np.random.default_rng(2)
+    for _ in range(300):
+        outer = rng.uniform(-20, 60, (rng.integers(3, 8), 2))
+        holes = [rng.uniform(-30, 70, (rng.integers(3, 7), 2)) for _ in range(rng.integers(1, 5))]
+        rings = [outer, *holes]
+        got = qupath_geojson._inside(rings, 40, 30)
+        want = _inside_whole_box(rings, 40, 30)
+        if want is None:
+            assert got is None
+            continue
+        assert got is not None and got[:2] == want[:2]
+        assert (got[2] == want[2]).all()
+
+
+def test_a_file_of_empty_objects_is_refused_from_its_size_before_it_is_parsed(folder, tmp_path):
+    """64 MiB of `{},` took about 2 GB to parse: the limit is one a real export stays under."""
+    assert qupath_geojson.MAX_BYTES <= 16 * 2**20
+    n = qupath_geojson.MAX_BYTES // 3 + 10
+    t0 = time.monotonic()
+    qupath_refused(tmp_path, folder, b"[" + b"{}," * n + b"{}]", "MiB limit")
+    assert time.monotonic() - t0 < 2
+    proc = run_cli("import", "--help")
+    assert proc.returncode == 0
+    assert f"{qupath_geojson.MAX_BYTES >> 20} MiB" in " ".join(proc.stdout.decode().split())
+
+
+@pytest.mark.parametrize("name", ["'=x", "'gland"])
+def test_a_class_name_starting_with_a_quote_is_refused(folder, tmp_path, name):
+    """classes.csv would hold '=x as it is and read it back as =x, another class."""
+    doc = collection(feature([square(0, 0, 3, 3)], name), feature([square(5, 5, 8, 8)], "=x"))
+    f = geojson(tmp_path / "q" / "a.geojson", doc)
+    refused(lambda: import_qupath(f, folder), folder, "a.geojson", name, "quote")
+    write(tmp_path / "src" / "a.png", labels_8bit())
+    (tmp_path / "src" / "classes.csv").write_text(f"value,class\n1,'{name}\n2,=x\n")
+    refused(lambda: import_labels(tmp_path / "src", folder), folder, "classes.csv", "apostrophe")
+
+
+def test_a_linked_masks_folder_is_never_written_through(folder, tmp_path):
+    write(tmp_path / "src" / "a.png", labels_8bit())
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (folder / "masks").symlink_to(elsewhere)
+    before = snapshot(folder)
+    proc = run_cli("import", "labels", str(tmp_path / "src"), str(folder))
+    one_line_error(proc, "masks", "link")
+    assert not any(elsewhere.iterdir()) and snapshot(folder) == before
+    assert not (folder / "classes.csv").exists()
+
+
+def test_masks_swapped_for_a_link_during_the_import_is_refused(folder, tmp_path, monkeypatch):
+    from export import area_importers
+
+    f = geojson(tmp_path / "q" / "a.geojson", collection(feature([square(0, 0, 3, 3)], "T")))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    read = area_importers.read_geojson
+
+    def swapped_meanwhile(path):
+        (folder / "masks").symlink_to(elsewhere)
+        return read(path)
+
+    monkeypatch.setattr(area_importers, "read_geojson", swapped_meanwhile)
+    with pytest.raises(BadInput, match="masks.*link"):
+        import_qupath(f, folder)
+    assert not any(elsewhere.iterdir()) and not (folder / "classes.csv").exists()
+
+
+def test_a_linked_classes_csv_is_replaced_never_written_through(folder, tmp_path):
+    shared = tmp_path / "shared-classes.csv"
+    shared.write_text("value,class\n1,tumor\n")
+    (folder / "classes.csv").symlink_to(shared)
+    f = geojson(tmp_path / "q" / "a.geojson", collection(feature([square(0, 0, 3, 3)], "Necrosis")))
+    assert import_qupath(f, folder).classes == {1: "tumor", 2: "Necrosis"}
+    assert shared.read_text() == "value,class\n1,tumor\n"
+    assert not (folder / "classes.csv").is_symlink()
+    assert classes(folder) == "value,class\n1,tumor\n2,Necrosis\n"
+
+
+def test_a_failed_write_puts_back_a_linked_mask_as_the_link(folder, tmp_path, monkeypatch):
+    from export import area_target
+
+    secret = tmp_path / "secret.png"
+    write(secret, np.full((H, W), 7, np.uint8))
+    secret_bytes = secret.read_bytes()
+    (folder / "masks").mkdir()
+    (folder / "masks" / "a.png").symlink_to(secret)
+    (folder / "classes.csv").write_text("value,class\n1,x\n7,y\n")
+    write(tmp_path / "src" / "a.png", labels_8bit())
+    write(tmp_path / "src" / "b.png", labels_8bit())
+    real = area_target.write_atomic
+    calls = []
+
+    def flaky(path, data):
+        calls.append(path)
+        if len(calls) == 3:  # classes.csv, a mask, then the disk fills up
+            raise OSError("No space left on device")
+        real(path, data)
+
+    monkeypatch.setattr(area_target, "write_atomic", flaky)
+    with pytest.raises(OSError):
+        import_labels(tmp_path / "src", folder, replace=True)
+    assert os.readlink(folder / "masks" / "a.png") == str(secret)
+    assert secret.read_bytes() == secret_bytes
+    assert classes(folder) == "value,class\n1,x\n7,y\n"
+
+
 def test_qupath_files_without_an_image_twice_for_one_or_over_a_mask_are_refused(folder, tmp_path):
     doc = collection(feature([square(0, 0, 3, 3)], "T"))
     f = geojson(tmp_path / "q" / "c.geojson", doc)

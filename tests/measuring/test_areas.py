@@ -105,3 +105,10 @@ def test_an_areas_model_with_too_few_score_maps_is_refused():
     data = onnx_fixtures.bright_spot_model(["a", "b"], meta=meta)  # 2 maps for 2 classes
     with pytest.raises(ModelError, match="does not fit 2 classes"):
         open_detector(data, "y.onnx")
+
+
+def test_a_class_name_starting_with_an_apostrophe_is_refused_in_a_model_file():
+    # "'=x" would be written to a CSV as it is and read back as "=x": another class
+    meta = onnx_fixtures.metadata(["'=x"])
+    with pytest.raises(ModelError, match=r"scopecount\.classes\[0\] starts with an apostrophe"):
+        open_detector(onnx_fixtures.bright_spot_model(["'=x"], meta=meta), "q.onnx")
