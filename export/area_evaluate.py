@@ -30,10 +30,24 @@ from export.file_names import file_part
 def model_labels(det: Detector, folder: AreasFolder) -> tuple[list[np.ndarray], list[str]]:
     """The model's label of every pixel of every image, in the folder's class order; and the
     folder's classes the model does not know (their pixels can only be missed)."""
-    index = {c: k + 1 for k, c in enumerate(folder.classes)}
+    # Names as the folder reader compares them: in any case ("Gland" from QuPath is "gland").
+    index = {c.casefold(): k + 1 for k, c in enumerate(folder.classes)}
     lut = np.zeros(256, np.int64)
     for k, c in enumerate(det.info.classes):
-        lut[k + 1] = index.get(c, 0)  # a model class the folder lacks: counted as background
+        lut[k + 1] = index.get(c.casefold(), 0)  # a class the folder lacks: counted background
+    known = {c.casefold() for c in det.info.classes}
+    missing = [c for c in folder.classes if c.casefold() not in known]
+    if len(missing) == len(folder.classes):
+        raise BadInput(
+            f"{det.where}: measures {', '.join(det.info.classes)}; {folder.root} holds "
+            f"{', '.join(folder.classes)}: no class in common to compare"
+        )
+    if missing:
+        print(
+            f"warning: {det.name} does not know {', '.join(missing)}: their pixels can only "
+            "be missed (Dice 0)",
+            file=sys.stderr,
+        )
     preds = []
     bar = Progress("evaluate")
     for i, s in enumerate(folder.samples):
@@ -43,7 +57,7 @@ def model_labels(det: Detector, folder: AreasFolder) -> tuple[list[np.ndarray], 
         preds.append(lut[res.class_map])
         bar.update((i + 1) / len(folder.samples), s.name)
     bar.done(f"{len(folder.samples)} images")
-    return preds, [c for c in folder.classes if c not in det.info.classes]
+    return preds, missing
 
 
 def evaluate_areas(det: Detector, folder: AreasFolder) -> tuple[AreaScores, list[np.ndarray]]:
@@ -109,10 +123,17 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
         print(json.dumps(out))
         return 0
     print(f"{printable(name)}: {len(folder.samples)} images, model {printable(det.name)}")
+    partial = sum(bool((t < 0).any()) for t in truths)
+    if partial:
+        print(
+            f"  note: {partial} of the masks are partly unlabelled (scribbles): their shares "
+            "are over the labelled pixels only, not the whole image's"
+        )
     for c in folder.classes:
         print(
             f"  {printable(c)}: share error {scores.fraction_error[c]:.2f} points per image "
-            f"(predicting the mean share: {scores.baseline_error[c]:.2f}); Dice "
+            f"(always answering the mean share of these images: "
+            f"{scores.baseline_error[c]:.2f}); Dice "
             f"{scores.dice[c]:.3f} per image, {scores.pooled_dice[c]:.3f} pooled; IoU "
             f"{scores.pooled_iou[c]:.3f} pooled"
         )

@@ -62,7 +62,7 @@ class AreasReport:
     frame: str
     train_fraction_error_pp: dict[str, float]  # on the training images: optimistic
     train_dice: dict[str, float]
-    int8_vs_float_pp: float  # the largest change of a class's share on a calibration image
+    int8_vs_float_pp: float  # the worst class's share change, averaged over calibration images
     curve: list[tuple[int, float, float]]
     int8_refused: bool | None = None
     int8_bytes: int | None = None
@@ -131,6 +131,14 @@ def train_areas_on(
         file=sys.stderr,
     )
     data = prepare_areas(folder, sc)
+    present = sorted({int(v) for lab in data.labels for v in np.unique(lab) if v >= 0})
+    if len(present) < 2:
+        names = ["background", *folder.classes]
+        raise BadInput(
+            f"{folder.root}: only {', '.join(names[v] for v in present) or 'nothing'} is "
+            "labelled: a model must see at least two kinds of pixel (paint background or "
+            "another class too; 0 in a mask with a classes.csv is unlabelled, not background)"
+        )
     result = fit_net(data, n_out, opts, device, fit_overrides or {})
     scores = [predict_scores(result.net, im) for im in data.images]
     preds = [_labels_of(s, lab.shape) for s, lab in zip(scores, data.labels, strict=True)]
@@ -320,5 +328,6 @@ def _refuse(out: Path, float_path: Path, report: AreasReport, diff: float) -> No
     raise Int8Refused(
         f"int8 moves a class's share of the calibration images by {diff * 100:.2f} percentage "
         f"points from float's on average (limit {INT8_TOLERANCE * 100:.1f}); float model kept at "
-        f"{float_path}{gone}"
+        f"{float_path}{gone} (train longer with --steps, or use the float model: it measures "
+        "as trained, at about twice the file size)"
     )

@@ -25,6 +25,7 @@ from device.core.errors import BadInput
 from device.core.imageio import IMAGE_SUFFIXES, read_rgb
 from device.core.names import check_class
 from device.core.text import printable, printable_path
+from device.records.dayfolder import DayFolder
 
 CLASSES_HEADER = ["value", "class"]
 AREAS_HEADER = ["image", "class", "fraction"]
@@ -138,8 +139,13 @@ def read_areas_folder(root: str | Path) -> AreasFolder:
     else:
         classes = [_single_class_name(root / "areas.csv")]
         value_labels = {0: 0, 255: 1}
+    # A bench's day folder is an areas folder; its voided captures are not training data.
+    day = DayFolder(root)
+    voided = day.voided_images() if day.records_path.exists() else set()
     samples, left_out = [], []
     for stem, path in sorted(images.items(), key=lambda kv: kv[1].name):
+        if path.name in voided:
+            continue
         if stem not in masks:
             left_out.append(path.name)
             continue

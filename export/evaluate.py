@@ -224,7 +224,14 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
             print(json.dumps({"folder": str(folder.root), "learning_curve": rows}))
         print(f"plot: {printable_path(plot)}", file=sys.stderr)
         return 0
-    counter = Counter.from_file(a.model)
+    from device.measuring.detector import open_detector_file
+
+    counter = open_detector_file(a.model)
+    if not isinstance(counter, Counter):
+        raise BadInput(
+            f"--model {printable_path(a.model)}: an {counter.task} model; {a.folder} is a "
+            "counting folder (points.csv): evaluate it on an areas folder (images/ + masks/)"
+        )
     m = evaluate_model(counter, folder, a.radius)
     title = f"{counter.name} on {name}: MAE {m['mae']:.2f}"
     plots.scatter(

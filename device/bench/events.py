@@ -68,6 +68,11 @@ class Recorded(BenchEvent):
     task: str = "count"
     areas: dict[str, float] = field(default_factory=dict, metadata=OMIT)
     pixels: dict[str, int] = field(default_factory=dict, metadata=OMIT)
+    # where the bench is calibrated (scopecount calibrate): as the record has them
+    objective: str = field(default="", metadata=OMIT)
+    um_per_px: float = field(default=0.0, metadata=OMIT)
+    mm2: dict[str, float] = field(default_factory=dict, metadata=OMIT)
+    per_mm2: dict[str, float] = field(default_factory=dict, metadata=OMIT)
     frame: np.ndarray | None = field(default=None, metadata=LOCAL, compare=False, repr=False)
     class_map: np.ndarray | None = field(default=None, metadata=LOCAL, compare=False, repr=False)
     points: list[tuple[float, float, str]] | None = field(

@@ -45,4 +45,8 @@ def recorded(
         areas=res.areas,
         pixels=res.pixels,
         class_map=res.class_map,
+        objective=str(rec.extra.get("objective", "")),
+        um_per_px=float(rec.extra.get("um_per_px", 0.0)),
+        mm2=dict(rec.extra.get("mm2", {})),
+        per_mm2=dict(rec.extra.get("per_mm2", {})),
     )

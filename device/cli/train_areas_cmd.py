@@ -44,8 +44,8 @@ def run_areas(a: argparse.Namespace, tools: str) -> int:
         f"{(rep.float_bytes or 0) / 1024:.0f} KB at {rep.float_model})\n"
         f"  task areas: classes {', '.join(rep.classes)}; scale {rep.input_scale}\n"
         f"  cost: {gmac:.2f} GMAC per {rep.frame} frame; estimated {describe(gmac, 'lite')}\n"
-        f"  int8 vs float: at most {rep.int8_vs_float_pp:.2f} percentage points of a class's "
-        f"share on a calibration image\n"
+        f"  int8 vs float: a class's share moves {rep.int8_vs_float_pp:.2f} percentage points "
+        f"on average over the calibration images (the worst class; at most 0.5 allowed)\n"
         f"  on its training images (optimistic; `evaluate` on others says how far to trust "
         f"it): fraction error {err} points, Dice {dice}; {rep.steps} steps; {rep.seconds:.0f} s"
     )

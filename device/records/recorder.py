@@ -257,6 +257,11 @@ class Recorder:
         An areas record's class map goes beside its image (device/records/areas_files.py)."""
         image = encode(rgb, self.suffix)
         mask = mask_png(class_map) if class_map is not None else None
+        extra = dict(extra or {})
+        # The class map's names (background first): they name the mask's grey values as
+        # written, and classes.csv says them in the day folder, not the record.
+        names = extra.pop("mask_classes", None)
+        values = {k + 1: str(n) for k, n in enumerate(names)} if isinstance(names, list) else None
         with self._lock, self._stick() as (root, _):
             now = self.clock()
             day = now.strftime("%Y-%m-%d")
@@ -277,19 +282,23 @@ class Recorder:
                 bench_id=self.bench_id,
                 clock_synced=clock_synchronised(),
                 stored="spool" if root is None else ("stick" if self.removable else "local"),
-                extra=dict(extra or {}),
+                extra=extra,
             )
             if mask is not None:
                 rec.extra["mask"] = f"masks/{rec_id}.png"
             try:
-                target.append_many([Entry(rec, image, tuple(detections), mask=mask)])
+                target.append_many(
+                    [Entry(rec, image, tuple(detections), mask=mask, mask_values=values)]
+                )
             except OSError:
                 if target is spool_day:
                     raise
                 # The stick went away or filled up mid-write: the spool takes the record.
                 log.warning("stick refused %s: written to the spool", rec_id, exc_info=True)
                 rec.stored = "spool"
-                spool_day.append_many([Entry(rec, image, tuple(detections), mask=mask)])
+                spool_day.append_many(
+                    [Entry(rec, image, tuple(detections), mask=mask, mask_values=values)]
+                )
             return rec
 
     def void(self, rec_id: str, day: str | None = None) -> None:

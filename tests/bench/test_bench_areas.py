@@ -71,6 +71,9 @@ def test_a_calibrated_bench_records_square_millimetres(rig):
     (ev,) = rig.events.wait("recorded", timeout=20)
     (rec,) = rig.records()
     assert rec["objective"] == "20x" and rec["um_per_px"] == 0.5
+    out = ev.as_json()  # the headless event says what the record says
+    assert out["objective"] == "20x" and out["um_per_px"] == 0.5 and out["mm2"] == rec["mm2"]
+    assert "mask_classes" not in rec  # the day folder's classes.csv names the mask's values
     px = rec["pixels"]["red"]
     assert rec["mm2"]["red"] == pytest.approx(px * 0.25e-6, rel=1e-3)
     day = next((rig.storage / "scopecount").iterdir())

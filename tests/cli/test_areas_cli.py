@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import run_cli, write_png
-from tests.support.onnx_fixtures import colour_image
+from tests.support.onnx_fixtures import colour_areas_model, colour_image
 
 
 def areas_folder(root, n: int = 3):
@@ -96,3 +96,28 @@ def test_benchmark_times_an_areas_model(areas_model):
     assert r.returncode == 0, r.stderr
     rows = [ln for ln in r.stdout.decode().splitlines() if ln.startswith("| colour-areas")]
     assert len(rows) == 2  # 640x480 and 1280x960
+
+
+def test_evaluate_matches_class_names_in_any_case_and_refuses_none_in_common(tmp_path):
+    folder = areas_folder(tmp_path / "sections")
+    (folder / "classes.csv").write_text("value,class\n1,background\n2,Red\n3,GREEN\n")
+    model = tmp_path / "m.onnx"
+    model.write_bytes(colour_areas_model())
+    r = run_cli("evaluate", str(folder), "--model", str(model), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["dice"]["Red"] > 0.95
+    (folder / "classes.csv").write_text("value,class\n1,background\n2,stroma\n3,fat\n")
+    r = run_cli("evaluate", str(folder), "--model", str(model))
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "no class in common" in err and len(err.splitlines()) == 1
+
+
+def test_evaluate_a_counting_folder_with_an_areas_model_says_so(tmp_path, areas_model):
+    from tests.conftest import squares_image
+
+    (tmp_path / "pts" / "images").mkdir(parents=True)
+    write_png(tmp_path / "pts" / "images" / "a.png", squares_image([(40, 40)]))
+    (tmp_path / "pts" / "points.csv").write_text("image,x,y,label\na.png,40,40,egg\n")
+    r = run_cli("evaluate", str(tmp_path / "pts"), "--model", str(areas_model))
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "an areas model" in err and "points.csv" in err

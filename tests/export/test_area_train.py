@@ -83,3 +83,17 @@ def test_train_refuses_object_options_for_an_areas_folder(tmp_path):
     r = run_cli("train", str(folder), "--out", str(tmp_path / "m.onnx"), "--object-px", "20")
     assert r.returncode == 2 and "--object-size/--object-px" in r.stderr.decode()
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_a_folder_with_one_kind_of_labelled_pixel_is_refused_before_training(tmp_path):
+    folder = areas_folder(tmp_path / "sections", n=2)
+    for m in (folder / "masks").iterdir():  # red only: the rest unlabelled
+        import cv2
+
+        mask = cv2.imread(str(m), cv2.IMREAD_UNCHANGED)
+        mask[mask != 2] = 0
+        cv2.imwrite(str(m), mask)
+    r = run_cli("train", str(folder), "--out", str(tmp_path / "m.onnx"), "--steps", "5")
+    err = r.stderr.decode()
+    assert r.returncode == 2 and "only red is labelled" in err
+    assert not (tmp_path / "m.onnx").exists()

@@ -220,3 +220,14 @@ def test_class_names_differing_in_case_are_one_class_in_classes_csv(tmp_path):
     day = DayFolder.all_in(tmp_path / "stick")[0]
     assert (day.path / "classes.csv").read_text().count("land") == 1
     assert read_areas_folder(day.path).classes == ["gland", "stroma"]
+
+
+def test_a_voided_capture_is_not_training_data(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    a = write_areas(rec, "s1")
+    write_areas(rec, "s2")
+    day = DayFolder.all_in(tmp_path / "stick")[0]
+    day.add_void(Void(a.id, "2026-01-01T00:00:00"))
+    names = [s.name for s in read_areas_folder(day.path).samples]
+    assert names == [f"{r}.jpg" for r in [day.records()[1].id]]
