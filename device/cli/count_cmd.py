@@ -10,11 +10,18 @@ from device.core.paths import default_model
 
 
 def register(sub: Subcommands) -> None:
-    c = sub.add_parser("count", help="count objects in image files")
+    c = sub.add_parser(
+        "count",
+        help="count objects in image files (an areas model: each class's share of them)",
+    )
     c.add_argument("images", nargs="+", metavar="IMAGE", help="png, jpg or tif files")
     add_model_option(c, "model file (.onnx); default: the shipped demo model", metavar=None)
     c.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
-    c.add_argument("--overlay", metavar="DIR", help="write PNGs with the counted points here")
+    c.add_argument(
+        "--overlay",
+        metavar="DIR",
+        help="write PNGs with the counted points (areas: the classes) drawn over each image here",
+    )
     add_threads_option(c, "inference threads (0: all cores)", default=0)
     c.set_defaults(func=run)
 

@@ -64,7 +64,8 @@ class OneLineParser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(
         prog="scopecount",
-        description="Count objects under the microscope: fly eggs, beetles, flies, cells.",
+        description="Measure under the microscope: count objects (fly eggs, beetles, flies, "
+        "cells) or measure how much of a section each tissue type covers (areas).",
     )
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=OneLineParser)
     for command in COMMANDS:

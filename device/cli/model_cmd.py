@@ -46,7 +46,7 @@ def register(sub: Subcommands) -> None:
     m.add_argument(
         "--force",
         action="store_true",
-        help="install: take a model that `train` marked as NOT learnt (its counts mean nothing)",
+        help="install: take a model that `train` marked as NOT learnt (its results mean nothing)",
     )
     m.add_argument(
         "--reinstall",

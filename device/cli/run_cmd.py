@@ -17,9 +17,10 @@ from device.cli.options import (
 def register(sub: Subcommands) -> None:
     r = sub.add_parser(
         "run",
-        help="the bench: button, light, camera, count, record",
-        description="Run the counting bench. Space (or the button, or SIGUSR1) counts the vial "
-        "under the scope; a long hold (or v, or SIGUSR2) voids the last record; SIGTERM stops "
+        help="the bench: button, light, camera, measure, record",
+        description="Run the bench. Space (or the button, or SIGUSR1) measures the sample under "
+        "the scope with the model (counts, or each class's share of the view for an areas "
+        "model); a long hold (or v, or SIGUSR2) voids the last record; SIGTERM stops "
         "cleanly.",
     )
     add_config_option(r, config_help("TOML config"))

@@ -50,13 +50,13 @@ def register(sub: Subcommands) -> None:
         "says so in its metadata); default: no limit",
     )
     t.add_argument(
-        "--object-size", type=float, help="object diameter in pixels (default: measured)"
+        "--object-size", type=float, help="counting: object diameter in pixels (default: measured)"
     )
     t.add_argument(
         "--object-px",
         type=float,
-        help="size the network sees objects at, in its own pixels (default 32, or less when "
-        "the cost budget asks for it)",
+        help="counting: size the network sees objects at, in its own pixels (default 32, or "
+        "less when the cost budget asks for it)",
     )
     t.add_argument(
         "--budget-gmac",
@@ -70,9 +70,9 @@ def register(sub: Subcommands) -> None:
         "--arch",
         default="lite",
         choices=["lite", "unet"],
-        help="network design: lite (default; a 4x4 patch stem and depthwise-separable blocks, "
-        "the lower held-out errors, about 0.7 s of inference per frame on a Pi 4 at 2 GMAC, "
-        "estimated) or unet (full 3x3 convolutions, about 0.3 s, higher errors on small "
+        help="counting: network design: lite (default; a 4x4 patch stem and depthwise-separable "
+        "blocks, the lower held-out errors, about 0.7 s of inference per frame on a Pi 4 at 2 "
+        "GMAC, estimated) or unet (full 3x3 convolutions, about 0.3 s, higher errors on small "
         "crowded cells)",
     )
     t.add_argument("--width", type=int, default=24, help="network width (default 24)")
@@ -96,10 +96,10 @@ def register(sub: Subcommands) -> None:
         "--no-zoom-range",
         dest="zoom_range",
         action="store_false",
-        help="skip the zoom check (by default a first model trained on three quarters of the "
-        "images counts the rest at 0.5x to 2x; the zooms where its mean relative error stays "
-        "within max(4%%, its 1x error + 3 percentage points) go into the model, and the bench "
-        "flags frames outside them `zoom`; it about doubles the training time; folders of "
+        help="counting: skip the zoom check (by default a first model trained on three quarters "
+        "of the images counts the rest at 0.5x to 2x; the zooms where its mean relative error "
+        "stays within max(4%%, its 1x error + 3 percentage points) go into the model, and the "
+        "bench flags frames outside them `zoom`; it about doubles the training time; folders of "
         "fewer than 4 images skip it)",
     )
     t.set_defaults(func=run)
