@@ -111,7 +111,10 @@ def summary_cmd(root: str, csv_out: str | None) -> int:
     print(f"{len(rows)} records ({n_void} voided) over {days} day{'' if days == 1 else 's'}")
     left = sum(why.values())
     detail = ", ".join(f"{n} {w}" for w, n in sorted(why.items()))
-    print(f"{left} records left out of the totals" + (f" ({detail})" if left else ""))
+    print(
+        f"{left} record{'' if left == 1 else 's'} left out of the totals"
+        + (f" ({detail})" if left else "")
+    )
     if csv_out:
         _write_csv(Path(csv_out), rows, classes, areas)
     return 0

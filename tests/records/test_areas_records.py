@@ -63,8 +63,8 @@ def test_an_areas_record_keeps_its_class_map_and_fractions_beside_its_image(tmp_
     ]
     got = rows(day.areas_path)
     assert [(g["class"], g["fraction"], g["pixels"], g["voided"]) for g in got] == [
-        ("gland", "0.25", "300", ""),
-        ("stroma", "0.075", "90", ""),
+        ("gland", "0.2500", "300", ""),
+        ("stroma", "0.0750", "90", ""),
     ]
     assert rows(day.counts_path) == []  # nothing counted: no count rows
 
