@@ -9,7 +9,6 @@ settings (fixed thread count, deterministic algorithms, one seeded random stream
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from export.area_net import AreaNet
+from export.fit_steps import cosine_lr, set_lr, update_ema
 
 IGNORE = -1
 
@@ -138,23 +138,14 @@ def fit_areas(
         if cfg.max_seconds is not None and time.monotonic() - start >= cfg.max_seconds:
             stopped = True
             break
-        warm = min(1.0, (step + 1) / 100)
-        lr = cfg.lr * warm * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
-        for g in opt.param_groups:
-            g["lr"] = lr
+        set_lr(opt, cosine_lr(step, cfg.steps, cfg.lr))
         x, y = sampler.batch(cfg.batch)
         xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
         loss = area_loss(net(xt), yt, cfg.share_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        decay = min(0.995, (1 + step) / (10 + step))
-        with torch.no_grad():
-            for pe, pn in zip(ema.state_dict().values(), net.state_dict().values(), strict=True):
-                if pe.dtype.is_floating_point:
-                    pe.mul_(decay).add_(pn.detach(), alpha=1 - decay)
-                else:
-                    pe.copy_(pn)
+        update_ema(ema, net, step)
         lv = loss.item()
         run_loss = lv if run_loss is None else 0.98 * run_loss + 0.02 * lv
         step += 1

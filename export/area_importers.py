@@ -2,7 +2,8 @@
 
 `labels`: label images (png or tif, 8- or 16-bit, one channel), one per image, named like it;
 values named by the source's classes.csv, else value v is class `class-v`; 0 stays unlabelled.
-`qupath`: QuPath's GeoJSON export of classified annotations (export/qupath_geojson.py).
+`qupath`: QuPath's GeoJSON export of classified annotations, and detections when asked for
+(export/qupath_geojson.py).
 
 The folder must already hold the images (images/STEM.*). Class names are data: checked with
 check_class and only ever written into classes.csv, never into a path; file names come from the
@@ -169,10 +170,15 @@ def _geojson_files(src: Path) -> list[Path]:
 
 
 def import_qupath(
-    src: str | Path, folder: str | Path, replace: bool = False, fill_background: bool = False
+    src: str | Path,
+    folder: str | Path,
+    replace: bool = False,
+    fill_background: bool = False,
+    detections: bool = False,
 ) -> AreaImport:
-    """QuPath GeoJSON (STEM.geojson for images/STEM.*) -> masks/STEM.png: annotations painted
-    in file order, the rest 0 (unlabelled), or `background` with fill_background."""
+    """QuPath GeoJSON (STEM.geojson for images/STEM.*) -> masks/STEM.png: annotations (and
+    detections, with `detections`) painted in file order, the rest 0 (unlabelled), or
+    `background` with fill_background."""
     by_stem = _by_stem(_geojson_files(Path(src)))
     target = open_target(folder)
     names = {p.name: stem for stem, p in target.images.items()}
@@ -193,7 +199,7 @@ def import_qupath(
             raise BadInput(
                 f"{printable_path(f)}: no image {printable(stem)}.* in the folder's images/"
             )
-        annotations, skips = read_geojson(f)
+        annotations, skips = read_geojson(f, detections)
         skipped += skips
         if not annotations and not fill_background:
             raise BadInput(

@@ -1,9 +1,12 @@
 """QuPath's GeoJSON ("Export objects as GeoJSON") <-> areas masks.
 
 Reading: a FeatureCollection, a list of Features or one Feature; each classified Polygon or
-MultiPolygon becomes an Annotation, in file order (later ones paint over earlier ones). The file
-is bounded before and while it is read (size, nesting depth, position count, finite numbers),
-so a hostile file is one line of BadInput and nothing else.
+MultiPolygon becomes an Annotation, in file order (later ones paint over earlier ones). Only
+QuPath's annotations are read, and its detections (objectType "detection", "cell" or "tile":
+the cells a classifier named) only when asked for; a feature without objectType is an
+annotation, as in older exports. The file is bounded before and while it is read (size,
+nesting depth, position count, finite numbers), so a hostile file is one line of BadInput and
+nothing else.
 
 Coordinates: QuPath's pixels, x right, y down, a pixel (i, j) spanning [i, i+1) x [j, j+1).
 Rasterising puts each vertex in the pixel that holds it (floor) and fills the polygon through
@@ -38,6 +41,7 @@ MAX_DEPTH = 32  # QuPath nests 8 deep (collection, features, feature, geometry, 
 MAX_FEATURES = 200_000
 PAINT_TIMES = 16  # the polygons' boxes may cover the image this many times over, no more
 NO_AREA = ("Point", "MultiPoint", "LineString", "MultiLineString", "GeometryCollection")
+DETECTIONS = ("detection", "cell", "tile")  # QuPath's objectType for its detection objects
 
 Ring = np.ndarray  # N x 2 float64, QuPath pixels
 
@@ -48,8 +52,9 @@ class Annotation:
     polygons: list[list[Ring]]  # each: its exterior ring, then its holes
 
 
-def read_geojson(path: Path) -> tuple[list[Annotation], Counter[str]]:
-    """The classified areas of one file, and what was skipped (why -> how many)."""
+def read_geojson(path: Path, detections: bool = False) -> tuple[list[Annotation], Counter[str]]:
+    """The classified areas of one file (its annotations, and its detections too with
+    `detections`), and what was skipped (why -> how many)."""
     where = printable_path(path)
     doc = _load(path, where)
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
@@ -73,7 +78,12 @@ def read_geojson(path: Path) -> tuple[list[Annotation], Counter[str]]:
         at = f"{where}: features[{i}]"
         if not isinstance(feat, dict) or feat.get("type", "Feature") != "Feature":
             raise BadInput(f"{at} is not a Feature")
-        name = _class_name(feat.get("properties"), at)
+        props = feat.get("properties")
+        kind = props.get("objectType") if isinstance(props, dict) else None
+        if kind not in (None, "annotation") and not (detections and kind in DETECTIONS):
+            skipped[_not_annotation(kind)] += 1
+            continue
+        name = _class_name(props, at)
         geom = feat.get("geometry")
         if name is None:
             skipped["without a classification"] += 1
@@ -94,6 +104,13 @@ def read_geojson(path: Path) -> tuple[list[Annotation], Counter[str]]:
             kind = printable(str(geom.get("type")))
             raise BadInput(f"{at}.geometry: unknown type {kind!r}")
     return out, skipped
+
+
+def _not_annotation(kind: object) -> str:
+    """Why a feature of this objectType was skipped (a few reasons, whatever the file holds)."""
+    if kind in DETECTIONS:
+        return f"{kind} (a detection; --detections paints them)"
+    return "of another objectType (not an annotation)"
 
 
 def _load(path: Path, where: str) -> Any:

@@ -4,6 +4,8 @@ the masks of an areas folder (export/annotate_server.py)."""
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from device.cli.options import Subcommands, add_model_option
 from device.core.errors import BadInput
@@ -17,7 +19,8 @@ def register(sub: Subcommands) -> None:
         "it, drag to move, wheel to zoom. With --model, images without points start with the "
         "model's predictions. Every change is saved to FOLDER/points.csv atomically. An areas "
         "folder (masks/ or classes.csv, or --paint) is painted instead: brush, eraser, fill "
-        "and undo; Ctrl+S saves FOLDER/masks/NAME.png and classes.csv.",
+        "and undo; Ctrl+S (or moving to another image) saves FOLDER/masks/NAME.png and "
+        "classes.csv.",
     )
     an.add_argument("folder", metavar="FOLDER")
     add_model_option(an, "pre-fill points (a count model) or masks (an areas model)")
@@ -50,6 +53,20 @@ def _classes(text: str) -> list[str]:
     return out
 
 
+def _paints(a: argparse.Namespace) -> bool:
+    """Whether serve() chose paint mode: as it decides (--paint, an areas folder, or an areas
+    model; serve has read and checked the model already)."""
+    root = Path(a.folder)
+    if a.paint or any(os.path.lexists(root / f) for f in ("masks", "classes.csv")):
+        return True
+    if not a.model:
+        return False
+    from device.measuring.modelfile import read_model_bytes
+    from device.measuring.onnx_scan import scan
+
+    return scan(read_model_bytes(a.model), str(a.model)).get("scopecount.task") == "areas"
+
+
 def run(a: argparse.Namespace) -> int:
     try:
         from export.annotate_server import address, serve
@@ -63,7 +80,11 @@ def run(a: argparse.Namespace) -> int:
     url = address(server)
     # First line: the full address, secret included (the API refuses requests without it).
     print(url, flush=True)
-    print(f"annotating {a.folder} (Ctrl-C to stop; every change is saved)", flush=True)
+    if _paints(a):
+        saved = "paint is saved with Ctrl+S or on moving to another image"
+    else:
+        saved = "every change is saved"
+    print(f"annotating {a.folder} (Ctrl-C to stop; {saved})", flush=True)
     if not a.no_browser:
         import webbrowser
 

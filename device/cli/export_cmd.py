@@ -5,8 +5,10 @@ Fiji Cell Counter XML (export/importers.py), areas as QuPath GeoJSON or label im
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from device.cli.options import Subcommands
+from device.core.errors import BadInput
 
 
 def register(sub: Subcommands) -> None:
@@ -15,8 +17,11 @@ def register(sub: Subcommands) -> None:
         help="write a training folder for another tool (Fiji Cell Counter, QuPath, labels)",
         description="cellcounter: a points folder as Fiji Cell Counter XML. qupath: an areas "
         "folder as QuPath GeoJSON (OUT_DIR/NAME.geojson, one annotation per connected region "
-        "per class; drop one on its image in QuPath to import it). labels: an areas "
-        "folder's masks as label PNGs plus classes.csv.",
+        "per class; drop one on its image in QuPath to import it). Its outlines run "
+        "through the centres of a region's edge pixels: scopecount reads them back exactly, "
+        "but areas measured in QuPath come out slightly smaller (half a pixel on each side, "
+        "most for small regions). labels: an areas folder's masks as label PNGs plus "
+        "classes.csv.",
     )
     ex.add_argument("format", choices=["cellcounter", "qupath", "labels"])
     ex.add_argument("folder", metavar="FOLDER")
@@ -30,13 +35,21 @@ def register(sub: Subcommands) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
+    from device.core.text import printable_path
+
     if a.format == "cellcounter":
         from export.importers import export_cellcounter
 
+        root = Path(a.folder)
+        areas = (root / "masks").is_dir() or (root / "classes.csv").is_file()
+        if areas and not (root / "points.csv").exists():
+            raise BadInput(
+                f"{printable_path(root)}: an areas folder (masks/ or classes.csv, no "
+                "points.csv); Cell Counter XML holds points: use `export qupath` or `export labels`"
+            )
         n = export_cellcounter(a.folder, a.out)
         print(f"wrote {n} Cell Counter XML files to {a.out} (open them in Fiji's Cell Counter)")
         return 0
-    from device.core.text import printable_path
     from export.area_exporters import export_labels, export_qupath
 
     out = printable_path(a.out)

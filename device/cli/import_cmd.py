@@ -7,38 +7,64 @@ import argparse
 import sys
 
 from device.cli.options import Subcommands
+from device.core.errors import BadInput
 
 POINT_FORMATS = ["cellcounter", "labelme", "cvat", "napari", "dotmask"]
 AREA_FORMATS = ["labels", "qupath"]
+
+# Laid out by hand (RawDescriptionHelpFormatter): a line or two per format.
+DESCRIPTION = """\
+Convert another tool's annotations into a training folder.
+
+Points, into FOLDER/points.csv (the images are copied into FOLDER/images/):
+  cellcounter  Fiji Cell Counter XML
+  labelme      LabelMe JSON
+  cvat         CVAT for images 1.1 XML: points; boxes, circles, ellipses and
+               polygons at their centres (lines are skipped, and said so)
+  napari       a points layer CSV per image, named like the image
+  dotmask      a PNG with one pixel per object, named <image>_dots.png
+
+Areas, into an areas folder that already holds the images in FOLDER/images/
+(writes FOLDER/masks/NAME.png and adds the classes to FOLDER/classes.csv):
+  labels       a folder of label images named like the images: png or tif,
+               8- or 16-bit, one channel. SRC/classes.csv (value,class) names
+               the values, else value v is class class-v; 0 stays unlabelled;
+               a value over 255 gets a free 8-bit value (classes.csv says which)
+  qupath       QuPath's "Export objects as GeoJSON": a file per image named
+               like it, or a folder of them (16 MiB at most each). Classified
+               polygon annotations are painted, later over earlier; the rest
+               stays 0 (unlabelled) unless --fill-background; detections
+               (cells) only with --detections
+"""
 
 
 def register(sub: Subcommands) -> None:
     im = sub.add_parser(
         "import",
         help="convert another tool's annotations into a training folder",
-        description="Points: cellcounter (Fiji Cell Counter XML), labelme (JSON), cvat (CVAT for "
-        "images 1.1 XML): points, and boxes, circles, ellipses and polygons at their centres "
-        "(lines are skipped, and said so); napari (points layer CSV, one per image, named "
-        "like the image), dotmask (PNG with one pixel per object, named <image>_dots.png). "
-        "Areas, into an areas folder that already holds the images in images/: labels (a "
-        "folder of label images, png or tif, 8- or 16-bit, one channel, named like the "
-        "images; SRC/classes.csv (value,class) names the values, else value v is class "
-        "class-v; 0 stays unlabelled; values over 255 get a free 8-bit value, which "
-        "classes.csv records), qupath (QuPath's 'Export objects as GeoJSON', one file per "
-        "image named like it, or a folder of them, 16 MiB at most each: classified polygons "
-        "are painted, later over earlier; the rest stays 0, unlabelled, unless "
-        "--fill-background). Both write masks/NAME.png and add their classes to classes.csv.",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     im.add_argument("format", choices=POINT_FORMATS + AREA_FORMATS)
     im.add_argument("src", metavar="SRC", help="an annotation file or a folder of them")
     im.add_argument("folder", metavar="FOLDER", help="training folder to write (or add to)")
-    im.add_argument("--images", metavar="DIR", help="where the images are (default: beside SRC)")
+    im.add_argument(
+        "--images",
+        metavar="DIR",
+        help="points formats: where the images are (default: beside each annotation file, "
+        "or in images/ there); labels and qupath read FOLDER/images/",
+    )
     im.add_argument("--label", default="object", help="class for napari/dotmask (default object)")
     im.add_argument("--replace", action="store_true", help="labels/qupath: overwrite masks")
     im.add_argument(
         "--fill-background",
         action="store_true",
         help="qupath: paint what no annotation covers as the class background",
+    )
+    im.add_argument(
+        "--detections",
+        action="store_true",
+        help="qupath: paint detections (such as classified cells) too, not only annotations",
     )
     im.set_defaults(func=run)
 
@@ -60,10 +86,15 @@ def _run_areas(a: argparse.Namespace) -> int:
     from device.core.text import printable, printable_path
     from export.area_importers import import_labels, import_qupath
 
+    if a.images is not None:
+        raise BadInput(
+            f"--images: for the points formats; {a.format} reads the images from "
+            f"{printable_path(a.folder)}/images/ (put them there first)"
+        )
     if a.format == "labels":
         done = import_labels(a.src, a.folder, a.replace)
     else:
-        done = import_qupath(a.src, a.folder, a.replace, a.fill_background)
+        done = import_qupath(a.src, a.folder, a.replace, a.fill_background, a.detections)
     for line in done.notes:
         print(line, file=sys.stderr)
     classes = ", ".join(f"{v} {printable(n)}" for v, n in sorted(done.classes.items()))

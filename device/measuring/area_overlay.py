@@ -6,7 +6,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from device.measuring.overlay import class_colour
+from device.measuring.overlay import class_colour, draw_legend
 
 
 def draw_areas(
@@ -33,18 +33,7 @@ def draw_areas(
             m = (class_map == k + 1).astype(np.uint8)
             contours, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
             cv2.drawContours(out, contours, -1, class_colour(k), max(1, min(h, w) // 400))
-    font_scale = max(0.5, min(h, w) / 600)
-    thick = max(1, round(font_scale * 2))
     lines = [
         (f"{c}: {100 * areas.get(c, 0.0):.1f}%", class_colour(i)) for i, c in enumerate(classes)
     ]
-    lines += [(f"! {f}", (255, 80, 80)) for f in flags or []]
-    y = int(30 * font_scale) + 4
-    for text, col in lines:
-        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)
-        cv2.rectangle(out, (4, y - th - 6), (14 + tw, y + 6), (0, 0, 0), -1)
-        cv2.putText(
-            out, text, (9, y), cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thick, cv2.LINE_AA
-        )
-        y += th + 16
-    return out
+    return draw_legend(out, lines, flags)

@@ -48,10 +48,18 @@ def draw_overlay(
         else:
             cv2.circle(out, centre, r + 1, (0, 0, 0), -1, cv2.LINE_AA)
             cv2.circle(out, centre, r, colours.get(c, (255, 0, 0)), -1, cv2.LINE_AA)
+    lines = [(f"{c}: {counts.get(c, 0)}", colours[c]) for c in classes]
+    return draw_legend(out, lines, flags)
+
+
+def draw_legend(
+    out: np.ndarray, lines: list[tuple[str, tuple[int, int, int]]], flags: list[str] | None
+) -> np.ndarray:
+    """Lines of text in their colours, then the flags, top left on dark boxes (in place)."""
+    h, w = out.shape[:2]
     font_scale = max(0.5, min(h, w) / 600)
     thick = max(1, round(font_scale * 2))
-    lines = [(f"{c}: {counts.get(c, 0)}", colours[c]) for c in classes]
-    lines += [(f"! {f}", (255, 80, 80)) for f in flags or []]
+    lines = lines + [(f"! {f}", (255, 80, 80)) for f in flags or []]
     y = int(30 * font_scale) + 4
     for text, col in lines:
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thick)

@@ -11,7 +11,7 @@ const Paint = (() => {
     ready: false, tool: "brush", value: 0, size: 20, opacity: 0.5, zero: "unlabelled", canAdd: true,
     im: null, w: 0, h: 0, labels: null, undo: [], edits: 0, savedEdits: 0, leaveAnyway: false,
     overlay: null, octx: null, rgba: null, lut: null, stroke: null, pan: null, cursor: null,
-    space: false, chain: Promise.resolve(true),
+    space: false, chain: Promise.resolve(true), guarded: false,
   };
   const $ = id => document.getElementById(id);
 
@@ -111,8 +111,20 @@ const Paint = (() => {
     return at === out.length ? out : null;
   }
 
+  // Closing or reloading the page asks first while there is unsaved paint (only then: a page
+  // with a beforeunload handler is kept out of the browser's back-forward cache).
+  function warnUnload(ev) { ev.preventDefault(); ev.returnValue = "unsaved paint"; }
+  function guardUnload() {
+    const dirty = !!P.labels && P.edits !== P.savedEdits;
+    if (dirty === P.guarded) return;
+    P.guarded = dirty;
+    if (dirty) window.addEventListener("beforeunload", warnUnload);
+    else window.removeEventListener("beforeunload", warnUnload);
+  }
+
   async function open(im) {
     P.im = null; P.labels = null;
+    guardUnload();
     let res, out;
     try {
       res = await api("/api/mask/" + encodeURIComponent(im.name) + "?token=" + encodeURIComponent(TOKEN));
@@ -122,6 +134,7 @@ const Paint = (() => {
     const labels = res.ok ? decode(out.rle, out.width, out.height) : null;
     if (!labels) { flag("cannot paint this image: " + (out.error || "the mask did not decode"), true); return; }
     Object.assign(P, { im, w: out.width, h: out.height, labels, undo: [], edits: 0, savedEdits: 0, leaveAnyway: false });
+    guardUnload();
     im.revision = out.revision; im.predicted = out.predicted;
     P.overlay = document.createElement("canvas");
     P.overlay.width = P.w; P.overlay.height = P.h;
@@ -181,7 +194,7 @@ const Paint = (() => {
     $("paint-predicted").hidden = !im.predicted;
   }
 
-  function render() { draw(); sidebar(); }
+  function render() { draw(); sidebar(); guardUnload(); }
   function select(value) { P.value = value; if (P.tool === "eraser") P.tool = "brush"; render(); }
   function setTool(t) { P.tool = t; render(); }
   function setSize(n) { P.size = Math.max(1, Math.min(200, Math.round(n))); $("brush-size").value = String(P.size); render(); }
@@ -306,7 +319,7 @@ const Paint = (() => {
     }
     if (!out.ok) { flag("NOT saved: " + out.error, true); return false; }
     im.revision = out.revision; im.predicted = false; im.done = true;
-    if (P.im === im) P.savedEdits = edits;
+    if (P.im === im) { P.savedEdits = edits; guardUnload(); }
     flag("saved", false);
     if (im === current()) render();
     return true;

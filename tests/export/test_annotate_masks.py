@@ -464,3 +464,37 @@ def test_classes_option_is_checked():
     for bad in ("a/b", "gland,,duct", "x" * 65, "'=x", "a,'b"):
         with pytest.raises(argparse.ArgumentTypeError):
             _classes(bad)
+
+
+@pytest.mark.parametrize("case", ["areas", "paint", "model", "points"])
+def test_annotate_says_when_paint_is_saved(tmp_path, monkeypatch, capsys, case):
+    from socketserver import BaseServer
+
+    from device.cli.main import build_parser
+
+    def stop(server, *a, **k):  # noqa: ANN001, ANN002, ANN003
+        server.server_close()
+        raise KeyboardInterrupt  # as Ctrl-C would
+
+    monkeypatch.setattr(BaseServer, "serve_forever", stop)
+    if case == "areas":
+        root = areas_folder(tmp_path)
+    else:
+        root = tmp_path / "p"
+        write_png(root / "images" / "a.png", squares_image([(40, 40)]))
+    args = ["annotate", str(root), "--no-browser"]
+    if case == "paint":
+        args.append("--paint")
+    if case == "model":
+        model = onnx_fixtures.write(tmp_path / "m.onnx", onnx_fixtures.colour_areas_model())
+        args += ["--model", str(model)]
+    a = build_parser().parse_args(args)
+    assert a.func(a) == 0
+    said = capsys.readouterr().out.splitlines()[1]
+    if case == "points":
+        assert said.endswith("(Ctrl-C to stop; every change is saved)")
+    else:
+        assert "every change" not in said
+        assert said.endswith(
+            "(Ctrl-C to stop; paint is saved with Ctrl+S or on moving to another image)"
+        )

@@ -135,3 +135,45 @@ def test_prefilled_from_an_areas_model_and_hostile_names_stay_text(browser, tmp_
         assert read_areas_folder(root).classes == ["red", "green", XSS]
     finally:
         server.shutdown()
+
+
+# A beforeunload event as the browser sends one: whether a handler asked to stay.
+ASKS = """(() => {
+  const e = new Event("beforeunload", { cancelable: true });
+  window.dispatchEvent(e);
+  return e.defaultPrevented;
+})()"""
+
+
+def test_leaving_the_page_asks_first_only_while_there_is_unsaved_paint(browser, tmp_path):  # noqa: F811
+    root = areas_folder(tmp_path)
+    server, url = start(root)
+    try:
+        page = browser.new_page(bypass_csp=True, viewport={"width": 1100, "height": 700})
+        asked: list[str] = []
+
+        def on_dialog(d) -> None:  # noqa: ANN001
+            asked.append(d.type)
+            d.dismiss()  # stay on the page
+
+        page.on("dialog", on_dialog)
+        page.goto(url)
+        page.wait_for_function(LOADED)
+        assert page.evaluate(ASKS) is False
+        pick_class(page, "gland")
+        stroke(page, [(40, 40), (120, 40)])
+        page.wait_for_function("Paint.P.edits === 1")
+        assert page.evaluate(ASKS) is True
+        page.evaluate("location.reload()")  # the browser asks; dismissed, the paint stays
+        page.wait_for_timeout(300)
+        assert asked == ["beforeunload"]
+        assert page.evaluate("Paint.P.edits === 1 && Paint.P.labels[40 * 300 + 80]") == 2
+        page.keyboard.press("Control+s")
+        page.wait_for_function("document.getElementById('saved').textContent === 'saved'")
+        assert page.evaluate(ASKS) is False
+        page.reload()  # nothing unsaved: no question
+        page.wait_for_function(LOADED)
+        assert asked == ["beforeunload"] and page.evaluate(ASKS) is False
+        assert wait_mask(root / "masks" / "a.png")[40, 80] == 2
+    finally:
+        server.shutdown()

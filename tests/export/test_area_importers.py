@@ -251,6 +251,37 @@ def test_qupath_list_or_one_feature_fill_background_and_extending_classes(folder
     assert (read_mask(folder / "masks" / "b.png")[:4, :4] == 2).all()
 
 
+def test_qupath_detections_are_skipped_and_counted_unless_asked_for(folder, tmp_path):
+    old = feature([square(0, 0, 3, 3)], "Tumor")
+    del old["properties"]["objectType"]  # older exports have none: an annotation
+    cell = feature([square(10, 10, 13, 13)], "Positive")
+    cell["properties"]["objectType"] = "cell"
+    detection = feature([square(20, 10, 23, 13)], "Positive")
+    detection["properties"]["objectType"] = "detection"
+    core = feature([square(0, 16, 3, 19)], "Tumor")
+    core["properties"]["objectType"] = "tma_core"  # neither: skipped either way
+    doc = collection(feature([square(5, 0, 8, 3)], "Tumor"), old, cell, detection, core)
+    src = geojson(tmp_path / "q" / "a.geojson", doc)
+    done = import_qupath(src, folder)
+    assert done.classes == {1: "Tumor"}
+    note = done.notes[0]
+    assert "1 features cell (a detection; --detections paints them)" in note
+    assert "1 features detection (a detection; --detections paints them)" in note
+    assert "1 features of another objectType (not an annotation)" in note
+    m = read_mask(folder / "masks" / "a.png")
+    assert (m[0:4, 0:4] == 1).all() and (m[0:4, 5:9] == 1).all()
+    assert not m[10:, :].any()
+    done = import_qupath(src, folder, replace=True, detections=True)
+    assert done.classes == {1: "Tumor", 2: "Positive"}
+    assert done.notes == [f"{src}: skipped 1 features of another objectType (not an annotation)"]
+    m = read_mask(folder / "masks" / "a.png")
+    assert (m[10:14, 10:14] == 2).all() and (m[10:14, 20:24] == 2).all()
+    assert not m[16:, :4].any()
+    # only detections in the file: the refusal says why, and what paints them
+    only = geojson(tmp_path / "r" / "b.geojson", collection(cell))
+    refused(lambda: import_qupath(only, folder), folder, "b.geojson", "--detections")
+
+
 def qupath_refused(tmp_path: Path, folder: Path, text: str | bytes, *fragments: str) -> str:
     f = tmp_path / "q" / "a.geojson"
     f.parent.mkdir(exist_ok=True)
@@ -415,9 +446,9 @@ def test_masks_swapped_for_a_link_during_the_import_is_refused(folder, tmp_path,
     elsewhere.mkdir()
     read = area_importers.read_geojson
 
-    def swapped_meanwhile(path):
+    def swapped_meanwhile(path, detections=False):
         (folder / "masks").symlink_to(elsewhere)
-        return read(path)
+        return read(path, detections)
 
     monkeypatch.setattr(area_importers, "read_geojson", swapped_meanwhile)
     with pytest.raises(BadInput, match="masks.*link"):
@@ -483,9 +514,9 @@ def test_a_class_another_writer_adds_meanwhile_is_never_lost(folder, tmp_path, m
     f = geojson(tmp_path / "q" / "a.geojson", collection(feature([square(0, 0, 3, 3)], "T")))
     read = area_importers.read_geojson
 
-    def annotator_paints_meanwhile(path):
+    def annotator_paints_meanwhile(path, detections=False):
         (folder / "classes.csv").write_text("value,class\n1,gland\n")
-        return read(path)
+        return read(path, detections)
 
     monkeypatch.setattr(area_importers, "read_geojson", annotator_paints_meanwhile)
     with pytest.raises(BadInput, match="changed during the import"):
@@ -654,3 +685,75 @@ def test_cli_export_cellcounter_is_as_before(tmp_path):
     )
     assert proc.stdout.decode() == said + "\n"
     assert (tmp_path / "xml" / "CellCounter_a.xml").is_file()
+
+
+def cli(capsys, *args: str) -> tuple[int, str, str]:
+    """The command line in this process (no start-up cost): exit code, stdout, stderr."""
+    from device.cli.main import main
+
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_detections_option_paints_them(folder, tmp_path, capsys):
+    cell = feature([square(10, 10, 13, 13)], "Positive")
+    cell["properties"]["objectType"] = "cell"
+    doc = collection(feature([square(0, 0, 3, 3)], "Tumor"), cell)
+    src = str(geojson(tmp_path / "q" / "a.geojson", doc))
+    code, out, err = cli(capsys, "import", "qupath", src, str(folder))
+    assert code == 0 and "(classes: 1 Tumor)" in out and "--detections paints them" in err
+    code, out, err = cli(capsys, "import", "qupath", src, str(folder), "--replace", "--detections")
+    assert code == 0 and "(classes: 1 Tumor, 2 Positive)" in out and not err, err
+    assert (read_mask(folder / "masks" / "a.png")[10:14, 10:14] == 2).all()
+
+
+@pytest.mark.parametrize("fmt", ["labels", "qupath"])
+def test_cli_images_option_is_refused_for_the_areas_formats(folder, tmp_path, capsys, fmt):
+    write(tmp_path / "src" / "a.png", labels_8bit())
+    geojson(tmp_path / "src" / "a.geojson", collection(feature([square(0, 0, 3, 3)], "T")))
+    before = snapshot(folder)
+    args = ["import", fmt, str(tmp_path / "src"), str(folder), "--images", str(tmp_path)]
+    code, out, err = cli(capsys, *args)
+    assert code == 2 and not out and len(err.splitlines()) == 1, err
+    assert "--images: for the points formats" in err and "images/" in err
+    assert snapshot(folder) == before
+
+
+def test_cli_import_help_has_a_line_per_format(capsys, monkeypatch):
+    from device.cli.main import build_parser
+
+    monkeypatch.setenv("COLUMNS", "80")  # argparse wraps the options to the terminal
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["import", "--help"])
+    text = capsys.readouterr().out
+    for fmt in ("cellcounter", "labelme", "cvat", "napari", "dotmask", "labels", "qupath"):
+        assert any(line.startswith(f"  {fmt}  ") for line in text.splitlines()), fmt
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "--images DIR          points formats:" in text
+    assert "--detections" in text
+
+
+def test_cli_export_qupath_help_says_areas_in_qupath_come_out_smaller(capsys):
+    from device.cli.main import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["export", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "scopecount reads them back exactly" in text
+    assert "areas measured in QuPath come out slightly smaller" in text
+
+
+@pytest.mark.parametrize("marker", ["masks", "classes.csv"])
+def test_cli_export_cellcounter_refuses_an_areas_folder(tmp_path, capsys, marker):
+    m = np.zeros((H, W), np.uint8)
+    m[:5] = 20
+    src = areas_folder(tmp_path / "f", {"a": m}, CSV)
+    if marker == "classes.csv":  # painted with annotate, no mask saved yet
+        for p in (src / "masks").iterdir():
+            p.unlink()
+        (src / "masks").rmdir()
+    code, out, err = cli(capsys, "export", "cellcounter", str(src), str(tmp_path / "xml"))
+    assert code == 2 and not out and len(err.splitlines()) == 1, err
+    assert "an areas folder" in err and "export qupath" in err and "export labels" in err
+    assert not (tmp_path / "xml").exists()
