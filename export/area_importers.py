@@ -15,7 +15,6 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from device.core.errors import BadInput
@@ -29,7 +28,7 @@ from export.area_target import (
     open_target,
     png,
 )
-from export.areas_folder import BACKGROUND, read_class_names
+from export.areas_folder import BACKGROUND, read_class_names, read_mask
 from export.qupath_geojson import check_inside, rasterise, read_geojson
 
 LABEL_SUFFIXES = (".png", ".tif", ".tiff")
@@ -55,25 +54,7 @@ def _image_size(image: Path) -> tuple[int, int]:
 
 def read_label_image(path: Path) -> np.ndarray:
     """An HxW uint8 or uint16 label image; BadInput names the file when it is not one."""
-    where = printable_path(path)
-    if not path.is_file():
-        raise BadInput(f"{where}: not a regular file")
-    try:
-        m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    except cv2.error:  # OpenCV raises past OPENCV_IO_MAX_IMAGE_PIXELS
-        raise BadInput(f"{where}: not a readable label image (too large or damaged)") from None
-    if m is None:
-        raise BadInput(f"{where}: not a readable label image (png or tif)")
-    if m.dtype not in (np.uint8, np.uint16):
-        raise BadInput(f"{where}: label image is {m.dtype}, expected 8- or 16-bit whole numbers")
-    if m.ndim == 3:
-        # Some programs save one channel as three equal ones; anything else is a colour picture.
-        if m.shape[2] not in (3, 4) or (m[..., 1:3] != m[..., :1]).any():
-            raise BadInput(
-                f"{where}: colour image; a label image has one channel, one value per class"
-            )
-        m = m[..., 0]
-    return np.ascontiguousarray(m)
+    return read_mask(path, "label image")
 
 
 def _sized_labels(path: Path, image: Path) -> np.ndarray:

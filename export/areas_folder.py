@@ -92,24 +92,25 @@ def is_areas_folder(root: str | Path) -> bool:
     return (Path(root) / "masks").is_dir()
 
 
-def read_mask(path: Path) -> np.ndarray:
-    """A mask as an HxW uint8 or uint16 array; BadInput names the file when it is not one."""
+def read_mask(path: Path, what: str = "mask") -> np.ndarray:
+    """A mask (or an imported label image: `what`) as an HxW uint8 or uint16 array; BadInput
+    names the file when it is not one."""
     where = printable_path(path)
     if not path.is_file():  # a folder or a FIFO: refused before the reader hangs on it
-        raise BadInput(f"{where}: not a regular file (a mask is a png)")
+        raise BadInput(f"{where}: not a regular file (a {what} is a grey png or tif)")
     try:
         m = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     except cv2.error:  # OpenCV raises past OPENCV_IO_MAX_IMAGE_PIXELS
-        raise BadInput(f"{where}: not a readable mask image (too large or damaged)") from None
+        raise BadInput(f"{where}: not a readable {what} (too large or damaged)") from None
     if m is None:
-        raise BadInput(f"{where}: not a readable mask image (a grey png expected)")
+        raise BadInput(f"{where}: not a readable {what} (a grey png or tif expected)")
     if m.dtype not in (np.uint8, np.uint16):
-        raise BadInput(f"{where}: mask is {m.dtype}, expected 8- or 16-bit grey")
+        raise BadInput(f"{where}: {what} is {m.dtype}, expected 8- or 16-bit whole numbers")
     if m.ndim == 3:
         # Paint programs save grey as RGB(A); alpha is left aside (it is not a class value).
         grey = m[..., 0]
         if m.shape[2] not in (3, 4) or (m[..., 1:3] != grey[..., None]).any():
-            raise BadInput(f"{where}: colour mask; a mask is grey, one value per class")
+            raise BadInput(f"{where}: colour {what}; a {what} is grey, one value per class")
         m = grey
     return np.ascontiguousarray(m)
 

@@ -137,7 +137,7 @@ def colour() -> np.ndarray:
     [
         ("a.png", np.ones((H + 1, W), np.uint8), ["a.png", f"{W}x{H + 1}", f"{W}x{H}"]),
         ("zzz.png", np.ones((H, W), np.uint8), ["zzz.png", "no image zzz.*"]),
-        ("a.png", colour(), ["a.png", "colour image"]),
+        ("a.png", colour(), ["a.png", "colour label image"]),
         ("a.tif", np.ones((H, W), np.float32), ["a.tif", "float32"]),
         ("a.jpg", np.ones((H, W), np.uint8), ["a.jpg", "png or tif"]),
         ("a.png", np.zeros((H, W), np.uint8), ["every label image is all 0"]),
