@@ -40,7 +40,7 @@ def register(sub: Subcommands) -> None:
         type=int,
         default=None,
         help="training steps (default 6000 for counting: 2-5 minutes on a 2-core laptop, about "
-        "twice that with the zoom check; 3000 for areas): the same folder, "
+        "twice that with the zoom check; 6000 for areas, about 10 minutes): the same folder, "
         "seed and steps give the same model on a quiet or a busy machine",
     )
     t.add_argument(
