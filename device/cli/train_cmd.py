@@ -133,7 +133,7 @@ def run(a: argparse.Namespace) -> int:
         ) from None
 
     opts = TrainOptions(
-        steps=a.steps if a.steps is not None else 6000,
+        steps=a.steps if a.steps is not None else TrainOptions.steps,  # the task's default
         minutes=a.minutes,
         object_size=a.object_size,
         **({"object_px": a.object_px} if a.object_px is not None else {}),
