@@ -8,8 +8,6 @@ settings (fixed thread count, deterministic algorithms, one seeded random stream
 
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from export.area_net import AreaNet
-from export.fit_steps import cosine_lr, set_lr, update_ema
+from export.fit_steps import run_steps
 
 IGNORE = -1
 
@@ -130,33 +128,15 @@ def fit_areas(
     rng = np.random.default_rng(cfg.seed)
     dev = torch.device(cfg.device)
     net = AreaNet(n_out, cfg.width).to(dev)
-    ema = copy.deepcopy(net)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sampler = AreaPatches(data, cfg.patch, rng, cfg.colour_jitter)
-    start = time.monotonic()
-    curve: list[tuple[int, float, float]] = []
-    step, run_loss, stopped = 0, None, False
-    while step < cfg.steps:
-        if cfg.max_seconds is not None and time.monotonic() - start >= cfg.max_seconds:
-            stopped = True
-            break
-        set_lr(opt, cosine_lr(step, cfg.steps, cfg.lr))
+
+    def step_loss() -> torch.Tensor:
         x, y = sampler.batch(cfg.batch)
         xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
-        loss = area_loss(net(xt), yt, cfg.share_weight)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        update_ema(ema, net, step)
-        lv = loss.item()
-        run_loss = lv if run_loss is None else 0.98 * run_loss + 0.02 * lv
-        step += 1
-        if step % 20 == 0:
-            curve.append((step, time.monotonic() - start, run_loss))
-            if progress:
-                progress(step / cfg.steps, f"step {step}/{cfg.steps} loss {run_loss:.4f}")
-    ema.eval()
-    return AreaFitResult(ema.cpu(), step, stopped, curve)
+        return area_loss(net(xt), yt, cfg.share_weight)
+
+    r = run_steps(net, cfg.steps, cfg.lr, step_loss, cfg.max_seconds, progress)
+    return AreaFitResult(r.ema, r.steps, r.stopped_early, r.curve)
 
 
 def predict_scores(net: nn.Module, image: np.ndarray) -> np.ndarray:

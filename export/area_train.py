@@ -26,7 +26,7 @@ from device.core.errors import BadInput
 from device.core.progress import Progress
 from device.measuring.areas import class_map
 from device.measuring.decode import DecodeParams
-from device.measuring.modelfile import ModelInfo, drop_stale_signature, write_model_file
+from device.measuring.modelfile import ModelInfo, write_model_file
 from device.measuring.preprocess import normalize, pad_to, padded_input, rescale
 from export.area_fit import AreaData, AreaFitConfig, AreaFitResult, fit_areas, predict_scores
 from export.area_metrics import score_images
@@ -38,7 +38,7 @@ from export.onnx_export import OPSET, quantize_int8, write_metadata
 from export.plots import training_curve
 from export.scaling import fit_budget
 from export.train_options import Int8Refused, TrainOptions, check_options, resolve_device
-from export.train_report import sidecar
+from export.train_report import finished, refused_report, sidecar
 
 # int8 may move a class's share of a calibration image by this much (fraction, 0.5 points).
 INT8_TOLERANCE = 0.005
@@ -301,14 +301,7 @@ def _export(
         info.quantization = "int8-static-qoperator-u8s8-per-channel"
         write_metadata(tmp_int8, info)
         removed += write_model_file(out, tmp_int8.read_bytes())
-    report = replace(
-        report,
-        removed_signatures=[str(p) for p in removed],
-        int8_bytes=out.stat().st_size,
-        float_bytes=float_path.stat().st_size,
-    )
-    report.write(out)
-    return report
+    return finished(report, out, float_path, removed)
 
 
 @contextlib.contextmanager
@@ -323,12 +316,7 @@ def _quiet_root_logger() -> Iterator[None]:
 
 
 def _refuse(out: Path, float_path: Path, report: AreasReport, diff: float) -> None:
-    gone = ""
-    if out.exists():
-        drop_stale_signature(out)
-        out.unlink()
-        gone = f"; the earlier model at {out} was removed"
-    replace(report, model=None, int8_refused=True).write(out)
+    gone = refused_report(report, out)
     raise Int8Refused(
         f"int8 moves a class's share of the calibration images by {diff * 100:.2f} percentage "
         f"points from float's on average (limit {INT8_TOLERANCE * 100:.1f}); float model kept at "

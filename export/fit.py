@@ -7,8 +7,6 @@ random stream). A time limit may stop it earlier; the result then says so.
 
 from __future__ import annotations
 
-import copy
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from export.dataset import Prepared
-from export.fit_steps import cosine_lr, set_lr, update_ema
+from export.fit_steps import run_steps
 from export.net import DENSITY_GAIN, OUTPUT_STRIDE, build_net
 
 
@@ -140,37 +138,18 @@ def fit(
     rng = np.random.default_rng(cfg.seed)
     dev = torch.device(cfg.device)
     net = build_net(cfg.arch, n_classes, cfg.width).to(dev)
-    ema = copy.deepcopy(net)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=1e-4)
     sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter)
-    start = time.monotonic()
-    curve: list[tuple[int, float, float]] = []
-    step, run_loss, stopped = 0, None, False
-    while step < cfg.steps:
-        elapsed = time.monotonic() - start
-        if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
-            stopped = True
-            break
-        set_lr(opt, cosine_lr(step, cfg.steps, cfg.lr))
+
+    def step_loss() -> torch.Tensor:
         x, y = sampler.batch(cfg.batch)
         xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev) * DENSITY_GAIN
         pred = net(xt)
         loss = F.mse_loss(pred, yt)
         cnt_err = (pred.sum((2, 3)) - yt.sum((2, 3))).abs() / DENSITY_GAIN
-        loss = loss + cfg.count_weight * cnt_err.mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        update_ema(ema, net, step)
-        lv = loss.item()
-        run_loss = lv if run_loss is None else 0.98 * run_loss + 0.02 * lv
-        step += 1
-        if step % 20 == 0:
-            curve.append((step, time.monotonic() - start, run_loss))
-            if progress:
-                progress(step / cfg.steps, f"step {step}/{cfg.steps} loss {run_loss:.4f}")
-    ema.eval()
-    return FitResult(ema.cpu(), step, stopped, curve)
+        return loss + cfg.count_weight * cnt_err.mean()
+
+    r = run_steps(net, cfg.steps, cfg.lr, step_loss, cfg.max_seconds, progress)
+    return FitResult(r.ema, r.steps, r.stopped_early, r.curve)
 
 
 def predict_density(net: nn.Module, image: np.ndarray) -> np.ndarray:

@@ -16,7 +16,7 @@ from device.core.errors import BadInput
 from device.core.names import check_class
 from device.core.progress import Progress
 from device.measuring.decode import DecodeParams
-from device.measuring.modelfile import ModelInfo, drop_stale_signature, write_model_file
+from device.measuring.modelfile import ModelInfo, write_model_file
 from device.measuring.preprocess import padded_input
 from export.count_scale import (
     fit_count_scale,
@@ -46,7 +46,7 @@ from export.train_options import (
     check_options,
     resolve_device,
 )
-from export.train_report import TrainReport, sidecar
+from export.train_report import TrainReport, finished, refused_report, sidecar
 from export.zoom_check import held_back_range
 from export.zoom_range import ZoomRange
 
@@ -326,14 +326,7 @@ def export_models(out: Path, opts: TrainOptions, t: Trained) -> TrainReport:
         info.metrics["int8_correction"] = round(int8_bias, 5)
         write_metadata(tmp_int8, info)
         removed += write_model_file(out, tmp_int8.read_bytes())
-    report = replace(
-        report,
-        removed_signatures=[str(p) for p in removed],
-        int8_bytes=out.stat().st_size,
-        float_bytes=float_path.stat().st_size,
-    )
-    report.write(out)
-    return report
+    return finished(report, out, float_path, removed)
 
 
 def export_and_quantize(t: Trained, tmp_float: Path, tmp_int8: Path) -> tuple[float, float]:
@@ -386,13 +379,7 @@ def make_report(
 
 
 def refuse_int8(out: Path, float_path: Path, report: TrainReport, diff: float) -> NoReturn:
-    # A model left at --out would be the previous one, silently counted with.
-    gone = ""
-    if out.exists():
-        drop_stale_signature(out)
-        out.unlink()
-        gone = f"; the earlier model at {out} was removed"
-    replace(report, model=None, int8_refused=True).write(out)
+    gone = refused_report(report, out)
     raise Int8Refused(
         f"int8 counts differ from float by {diff * 100:.2f}% on the calibration images "
         f"(limit {INT8_TOLERANCE * 100:.0f}%); float model kept at {float_path}{gone}"

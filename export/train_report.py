@@ -4,9 +4,9 @@ MODEL.report.json beside the model (the field order is the file's key order)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 # Known only later (the refusal, or once the int8 model is written): left out of the file until
 # they are, as they always were.
@@ -54,3 +54,38 @@ class TrainReport:
     def write(self, out: Path) -> None:
         """MODEL.report.json beside the model `out`."""
         sidecar(out, ".report.json").write_text(json.dumps(self.as_dict(), indent=1) + "\n")
+
+
+class Report(Protocol):
+    """What both tasks' reports have (TrainReport here, AreasReport in export/area_train.py)."""
+
+    def write(self, out: Path) -> None: ...
+
+
+R = TypeVar("R", bound=Report)
+
+
+def finished(report: R, out: Path, float_path: Path, removed: list[Path]) -> R:
+    """The report once both models are written: their sizes, the signatures removed."""
+    done = replace(
+        report,  # type: ignore[type-var]  # both reports are dataclasses with these fields
+        removed_signatures=[str(p) for p in removed],
+        int8_bytes=out.stat().st_size,
+        float_bytes=float_path.stat().st_size,
+    )
+    done.write(out)
+    return done
+
+
+def refused_report(report: R, out: Path) -> str:
+    """int8 refused: no model is left at `out` (an earlier one there would be used silently),
+    the report says so. Returns what to add to the message."""
+    from device.measuring.modelfile import drop_stale_signature
+
+    gone = ""
+    if out.exists():
+        drop_stale_signature(out)
+        out.unlink()
+        gone = f"; the earlier model at {out} was removed"
+    replace(report, model=None, int8_refused=True).write(out)  # type: ignore[type-var]
+    return gone
