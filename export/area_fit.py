@@ -9,7 +9,7 @@ settings (fixed thread count, deterministic algorithms, one seeded random stream
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from export.area_net import AreaNet
+from export.fit import FitResult
 from export.fit_steps import run_steps
 
 IGNORE = -1
@@ -39,14 +40,6 @@ class AreaFitConfig:
     # --inner --fit '{"share_weight": 1.0}'), the boundaries blur into soft shares.
     share_weight: float = 0.0
     device: str = "cpu"
-
-
-@dataclass
-class AreaFitResult:
-    net: nn.Module
-    steps: int
-    stopped_early: bool = False
-    curve: list[tuple[int, float, float]] = field(default_factory=list)  # step, seconds, loss
 
 
 @dataclass
@@ -121,7 +114,7 @@ def fit_areas(
     n_out: int,
     cfg: AreaFitConfig,
     progress: Callable[[float, str], None] | None = None,
-) -> AreaFitResult:
+) -> FitResult:
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(cfg.threads)
     torch.use_deterministic_algorithms(True)
@@ -136,7 +129,7 @@ def fit_areas(
         return area_loss(net(xt), yt, cfg.share_weight)
 
     r = run_steps(net, cfg.steps, cfg.lr, step_loss, cfg.max_seconds, progress)
-    return AreaFitResult(r.ema, r.steps, r.stopped_early, r.curve)
+    return FitResult(r.ema, r.steps, r.stopped_early, r.curve)
 
 
 def predict_scores(net: nn.Module, image: np.ndarray) -> np.ndarray:

@@ -28,16 +28,23 @@ from device.measuring.areas import class_map
 from device.measuring.decode import DecodeParams
 from device.measuring.modelfile import ModelInfo, write_model_file
 from device.measuring.preprocess import normalize, pad_to, padded_input, rescale
-from export.area_fit import AreaData, AreaFitConfig, AreaFitResult, fit_areas, predict_scores
+from export.area_fit import AreaData, AreaFitConfig, fit_areas, predict_scores
 from export.area_metrics import score_images
 from export.area_net import OUTPUT_STRIDE, AreaNet
 from export.areas_folder import AreasFolder, read_areas_folder
 from export.dataset import MEAN, STD
+from export.fit import FitResult
 from export.net import count_macs
 from export.onnx_export import OPSET, quantize_int8, write_metadata
 from export.plots import training_curve
 from export.scaling import fit_budget
-from export.train_options import Int8Refused, TrainOptions, check_options, resolve_device
+from export.train_options import (
+    Int8Refused,
+    TrainOptions,
+    check_options,
+    resolve_device,
+    say_stopped_early,
+)
 from export.train_report import finished, refused_report, sidecar
 
 # int8 may move a class's share of a calibration image by this much (fraction, 0.5 points).
@@ -158,7 +165,7 @@ def _labels_of(scores: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 def fit_net(
     data: AreaData, n_out: int, opts: TrainOptions, device: str, overrides: dict[str, Any]
-) -> AreaFitResult:
+) -> FitResult:
     bar = Progress("train")
     cfg = AreaFitConfig(
         steps=opts.steps,
@@ -171,12 +178,7 @@ def fit_net(
     cfg = replace(cfg, **overrides)
     result = fit_areas(data, n_out, cfg, bar.update)
     bar.done(f"{result.steps} steps")
-    if result.stopped_early:
-        print(
-            f"warning: --minutes {opts.minutes} stopped training after {result.steps} of "
-            f"{opts.steps} steps: the model is weaker than a full run (said in its metadata)",
-            file=sys.stderr,
-        )
+    say_stopped_early(opts, result.steps, result.stopped_early)
     return result
 
 
@@ -185,7 +187,7 @@ def _model_info(
     opts: TrainOptions,
     folder: AreasFolder,
     scale: float,
-    result: AreaFitResult,
+    result: FitResult,
     device: str,
     seconds: float,
     macs: int,
@@ -252,7 +254,7 @@ def _export(
     out: Path,
     opts: TrainOptions,
     data: AreaData,
-    result: AreaFitResult,
+    result: FitResult,
     info: ModelInfo,
     train_scores: Any,
     macs: int,

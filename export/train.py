@@ -45,6 +45,7 @@ from export.train_options import (
     TrainRefused,
     check_options,
     resolve_device,
+    say_stopped_early,
 )
 from export.train_report import TrainReport, finished, refused_report, sidecar
 from export.zoom_check import held_back_range
@@ -217,12 +218,7 @@ def fit_network(data: Prepared, n_classes: int, opts: TrainOptions, device: str)
     )
     result = fit(data, n_classes, cfg, bar.update)
     bar.done(f"{result.steps} steps")
-    if result.stopped_early:
-        print(
-            f"warning: --minutes {opts.minutes} stopped training after {result.steps} of "
-            f"{opts.steps} steps: the model is weaker than a full run (said in its metadata)",
-            file=sys.stderr,
-        )
+    say_stopped_early(opts, result.steps, result.stopped_early)
     return result
 
 

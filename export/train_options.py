@@ -3,6 +3,7 @@ any work (a typo costs seconds, not a training run), and its refusals."""
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,3 +99,13 @@ def check_options(out: Path, opts: TrainOptions) -> None:
         raise BadInput(f"--width {opts.width}: must be 4 to 128")
     if not 1 <= opts.threads <= 256:
         raise BadInput(f"--threads {opts.threads}: must be 1 to 256")
+
+
+def say_stopped_early(opts: TrainOptions, steps_done: int, stopped: bool) -> None:
+    """The warning both tasks' training give when --minutes cut it short."""
+    if stopped:
+        print(
+            f"warning: --minutes {opts.minutes} stopped training after {steps_done} of "
+            f"{opts.steps} steps: the model is weaker than a full run (said in its metadata)",
+            file=sys.stderr,
+        )
