@@ -25,17 +25,20 @@ OPSET = 17
 
 
 def export_float(net: CountNet, path: Path) -> None:
-    """Write the float model with dynamic height and width (any multiple of 16)."""
+    """Write the float counting model with dynamic height and width (any multiple of 16)."""
+    export_module(ExportWrapper(net.eval().cpu()), path, "density")
+
+
+def export_module(net: torch.nn.Module, path: Path, output: str) -> None:
+    """Write a float model taking `image` (N, 3, H, W) with free size, giving `output`."""
     net = net.eval().cpu()
-    wrapper = ExportWrapper(net).eval()
-    x = torch.zeros(1, 3, 128, 128)
     torch.onnx.export(
-        wrapper,
-        (x,),
+        net,
+        (torch.zeros(1, 3, 128, 128),),
         str(path),
         input_names=["image"],
-        output_names=["density"],
-        dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, "density": {0: "N", 2: "h", 3: "w"}},
+        output_names=[output],
+        dynamic_axes={"image": {0: "N", 2: "H", 3: "W"}, output: {0: "N", 2: "h", 3: "w"}},
         opset_version=OPSET,
         dynamo=False,
     )

@@ -50,19 +50,9 @@ def training_curve(curve: Sequence[Sequence[float]], path: Path, title: str) -> 
 
 
 def scatter(true: Sequence[float], pred: Sequence[float], path: Path, title: str) -> None:
-    fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     hi = max([1.0, *true, *pred]) * 1.05
-    ax.plot([0, hi], [0, hi], color="grey", lw=1, ls="--", label="perfect")
-    ax.scatter(true, pred, s=18, color="#d62728", alpha=0.8, label="images")
-    ax.set_xlim(0, hi)
-    ax.set_ylim(0, hi)
-    ax.set_xlabel("true count")
-    ax.set_ylabel("predicted count")
-    ax.set_title(title)
-    ax.legend(loc="upper left")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    save(fig, path)
+    labels = ("true count", "predicted count")
+    _scatter({"images": (true, pred)}, hi, labels, path, title)
 
 
 def learning_curve(rows: Sequence[dict], path: Path, title: str) -> None:
@@ -98,17 +88,30 @@ def fraction_scatter(
     true: dict[str, Sequence[float]], pred: dict[str, Sequence[float]], path: Path, title: str
 ) -> None:
     """Predicted against true share of the frame (percent), one colour per class."""
+    series = {c: ([100 * v for v in true[c]], [100 * v for v in pred[c]]) for c in true}
+    labels = ("true share of the image (%)", "measured share (%)")
+    _scatter(series, 100, labels, path, title)
+
+
+COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
+
+
+def _scatter(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    hi: float,
+    labels: tuple[str, str],
+    path: Path,
+    title: str,
+) -> None:
+    """Measured against true, one colour per series, on square axes from 0 to `hi`."""
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-    ax.plot([0, 100], [0, 100], color="grey", lw=1, ls="--", label="perfect")
-    colours = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
-    for i, c in enumerate(true):
-        t = [100 * v for v in true[c]]
-        p = [100 * v for v in pred[c]]
-        ax.scatter(t, p, s=18, color=colours[i % len(colours)], alpha=0.8, label=c)
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
-    ax.set_xlabel("true share of the image (%)")
-    ax.set_ylabel("measured share (%)")
+    ax.plot([0, hi], [0, hi], color="grey", lw=1, ls="--", label="perfect")
+    for i, (name, (t, p)) in enumerate(series.items()):
+        ax.scatter(t, p, s=18, color=COLOURS[i % len(COLOURS)], alpha=0.8, label=name)
+    ax.set_xlim(0, hi)
+    ax.set_ylim(0, hi)
+    ax.set_xlabel(labels[0])
+    ax.set_ylabel(labels[1])
     ax.set_title(title)
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from device.cli.options import Subcommands, add_model_option, add_threads_option
+from device.core.errors import BadInput
+from device.core.objectives import UM_PER_PX_RANGE
 from device.core.paths import default_model
 
 
@@ -22,6 +25,13 @@ def register(sub: Subcommands) -> None:
         metavar="DIR",
         help="write PNGs with the counted points (areas: the classes) drawn over each image here",
     )
+    c.add_argument(
+        "--um-per-px",
+        type=float,
+        metavar="X",
+        help="the images' scale in micrometres per pixel (scopecount calibrate measures it): "
+        "--json then adds um_per_px, per_mm2 (counts) or mm2 (areas), and the text the same",
+    )
     add_threads_option(c, "inference threads (0: all cores)", default=0)
     c.set_defaults(func=run)
 
@@ -32,4 +42,8 @@ def run(a: argparse.Namespace) -> int:
 
     model = Path(a.model) if a.model else default_model()
     overlay = Path(a.overlay) if a.overlay else None
-    return count_files(a.images, model, a.json, overlay, a.threads)
+    um = a.um_per_px
+    lo, hi = UM_PER_PX_RANGE
+    if um is not None and not (math.isfinite(um) and lo <= um <= hi):
+        raise BadInput(f"--um-per-px {um}: must be a number in [{lo}, {hi}]")
+    return count_files(a.images, model, a.json, overlay, a.threads, um)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from device.core.errors import BadInput
 from device.core.imageio import encode, read_rgb, write_atomic
 from device.core.writable import writable_dir
 from device.measuring.area_overlay import draw_areas
+from device.measuring.calibration import Calibration
 from device.measuring.detector import open_detector_file
 from device.measuring.overlay import draw_overlay
+from device.measuring.result import Measurement
 from device.measuring.zoom import flag_text as zoom_flag_text
 
 
@@ -30,8 +33,30 @@ def unique_overlay_names(images: list[str]) -> dict[str, str]:
     return out
 
 
+def scale_fields(res: Measurement, hw: tuple[int, int], um: float | None) -> dict[str, Any]:
+    """um_per_px and what follows from it (per_mm2 or mm2); nothing for an uncalibrated run."""
+    if um is None:
+        return {}
+    fields = Calibration("", um).record_fields(res, hw)
+    del fields["objective"]  # an offline run names no objective, only the scale given
+    return fields
+
+
+def scaled_text(fields: dict[str, Any]) -> str:
+    if "per_mm2" in fields:
+        return " (" + ", ".join(f"{c} {v:g}/mm²" for c, v in fields["per_mm2"].items()) + ")"
+    if "mm2" in fields:
+        return " (" + ", ".join(f"{c} {v:g} mm²" for c, v in fields["mm2"].items()) + ")"
+    return ""
+
+
 def count_files(
-    images: list[str], model: Path, as_json: bool, overlay_dir: Path | None, threads: int = 0
+    images: list[str],
+    model: Path,
+    as_json: bool,
+    overlay_dir: Path | None,
+    threads: int = 0,
+    um_per_px: float | None = None,
 ) -> int:
     for name in images:
         p = Path(name)
@@ -53,6 +78,7 @@ def count_files(
             failed += 1
             continue
         res = counter.measure(rgb)
+        scaled = scale_fields(res, rgb.shape[:2], um_per_px)
         if as_json:
             obj = {
                 "image": name,
@@ -67,12 +93,14 @@ def count_files(
             }
             if res.task == "areas":  # the areas task's own keys (DESIGN.md, contracts)
                 obj |= {"areas": res.areas, "pixels": res.pixels}
+            obj |= scaled
             if warning:
                 obj["warning"] = warning
             print(json.dumps(obj), flush=True)
         else:
             txt = ", ".join(f"{c} {n}" for c, n in res.counts.items())
             txt += ", ".join(f"{c} {100 * f:.1f}%" for c, f in res.areas.items())
+            txt += scaled_text(scaled)
             note = ""
             if res.rescaled and res.zoom is not None:
                 note = f"; objects {res.zoom:.2f}x the taught size, counted rescaled"

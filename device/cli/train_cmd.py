@@ -79,7 +79,7 @@ def register(sub: Subcommands) -> None:
     t.add_argument(
         "--scale",
         type=float,
-        help="areas only: frame pixels -> network pixels (default 0.5, lowered to fit the "
+        help="areas only: frame pixels -> network pixels (default 0.75, lowered to fit the "
         "cost budget); texture finer than 2 px at this scale is lost",
     )
     # Training threads: any count the trainer accepts reaches it (it says what is allowed).

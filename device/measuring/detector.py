@@ -15,7 +15,7 @@ import numpy as np
 from device.core.errors import ModelError
 from device.measuring.area_meter import AreaMeter
 from device.measuring.counter import Counter
-from device.measuring.modelfile import TASKS, ModelInfo, read_model_bytes
+from device.measuring.modelfile import TASKS, ModelInfo, parse_metadata, read_model_bytes
 from device.measuring.onnx_scan import scan
 from device.measuring.result import Measurement
 
@@ -46,14 +46,12 @@ class Detector(Protocol):
 
 def open_detector(data: bytes, where: str = "model", threads: int = 0) -> Detector:
     """The detector for this model file's task; ModelError naming the file when none fits."""
-    task = scan(data, where).get("scopecount.task", "count")
-    kind = TASK_DETECTORS.get(task)
-    if kind is None:  # the metadata check gives the full message
-        from device.measuring.modelfile import parse_metadata
-
-        parse_metadata(scan(data, where), where)
+    meta = scan(data, where)  # refused here before onnxruntime reads it
+    kind = TASK_DETECTORS.get(meta.get("scopecount.task", "count"))
+    if kind is None:
+        parse_metadata(meta, where)  # the metadata check gives the full message
         raise ModelError(f"{where}: metadata scopecount.task is not one this scopecount measures")
-    return kind(data, where, threads)
+    return kind(data, where, threads, scanned=True)
 
 
 def open_detector_file(path: str | Path, threads: int = 0) -> Detector:

@@ -43,11 +43,14 @@ class OnnxModel:
 
     task = ""
 
-    def __init__(self, data: bytes, where: str = "model", threads: int = 0) -> None:
+    def __init__(
+        self, data: bytes, where: str = "model", threads: int = 0, *, scanned: bool = False
+    ) -> None:
         self.where = where
         self.sha256 = sha256_bytes(data)
         self.size = len(data)
-        scan(data, where)  # external data, control flow: refused before onnxruntime reads it
+        if not scanned:  # open_detector has scanned it already, to learn the task
+            scan(data, where)  # external data, control flow: refused before onnxruntime reads it
         self.session = make_session(data, where, threads)
         meta = dict(self.session.get_modelmeta().custom_metadata_map)
         self.info: ModelInfo = parse_metadata(meta, where)

@@ -4,6 +4,9 @@ held-out sections (int8 models, default settings unless --steps).
 
     python -m tests.benchmarks.area_curves [--sizes 6] [--draws 5] [--steps N] [--json FILE]
 
+Draws are independent: `--only 0,2,4 --threads 1 --json a.json` and `--only 1,3 --threads 1
+--json b.json` run side by side on two cores, and `--table a.json b.json` prints their table.
+
 Scribbles are simulated from the masks as a person paints them: a few strokes inside each class,
 kept away from its boundaries; everything else unlabelled (0, with a classes.csv).
 """
@@ -70,15 +73,21 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--test-frac", type=float, default=0.33)
     ap.add_argument("--steps", type=int, default=DEFAULT_AREA_STEPS)
     ap.add_argument("--kinds", default="full,scribbles")
+    ap.add_argument("--only", help="run these draws only, e.g. 0,2,4")
+    ap.add_argument("--threads", type=int, default=2, help="training threads per model")
     ap.add_argument("--json")
+    ap.add_argument("--table", nargs="+", metavar="JSON", help="print the table of these runs")
     a = ap.parse_args(argv)
     folder = read_areas_folder(a.folder)
+    if a.table:
+        return table([r for f in a.table for r in json.loads(Path(f).read_text())], folder.classes)
     pool, held = next(splits([s.name for s in folder.samples], 1, a.test_frac))
     test = folder.subset(held)
-    opts = TrainOptions(steps=a.steps, zoom_range=False)
+    opts = TrainOptions(steps=a.steps, zoom_range=False, threads=a.threads)
+    draws = [int(v) for v in a.only.split(",")] if a.only else range(a.draws)
     rows = []
     for size in [int(v) for v in a.sizes.split(",")]:
-        for d in range(a.draws):
+        for d in draws:
             names = sorted(np.random.default_rng(1000 + d).choice(pool, size, replace=False))
             for kind in a.kinds.split(","):
                 with tempfile.TemporaryDirectory() as tmp:
@@ -92,20 +101,25 @@ def report(argv: list[str] | None = None) -> str:
                 row |= {k: scores.to_json()[k] for k in ("fraction_error", "dice")} | extra
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr, flush=True)
+    if a.json:
+        Path(a.json).write_text(json.dumps(rows, indent=1))
+    return table(rows, folder.classes)
+
+
+def table(rows: list[dict], classes: list[str]) -> str:
+    """Mean and spread over the draws, per size, kind of labels and class."""
     out = ["| sections | labels | share error (points/image), mean ± sd over draws | Dice |"]
     out.append("|---|---|---|---|")
     for size in dict.fromkeys(r["size"] for r in rows):
         for kind in dict.fromkeys(r["kind"] for r in rows):
             rs = [r for r in rows if r["size"] == size and r["kind"] == kind]
-            for c in folder.classes:
+            for c in classes:
                 e = [r["fraction_error"][c] for r in rs]
                 dc = [r["dice"][c] for r in rs]
                 out.append(
                     f"| {size} | {kind} | {np.mean(e):.2f} ± {np.std(e):.2f} "
                     f"| {np.mean(dc):.3f} ± {np.std(dc):.3f} |"
                 )
-    if a.json:
-        Path(a.json).write_text(json.dumps(rows, indent=1))
     return "\n".join(out)
 
 

@@ -121,3 +121,15 @@ def test_evaluate_a_counting_folder_with_an_areas_model_says_so(tmp_path, areas_
     r = run_cli("evaluate", str(tmp_path / "pts"), "--model", str(areas_model))
     err = r.stderr.decode()
     assert r.returncode == 2 and "an areas model" in err and "points.csv" in err
+
+
+def test_count_with_a_scale_gives_square_millimetres(tmp_path, areas_model):
+    img = write_png(tmp_path / "a.png", colour_image((96, 128), red=(0, 0, 64, 48)))
+    r = run_cli("count", str(img), "--model", str(areas_model), "--json", "--um-per-px", "10")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    # 10 um pixels are 1e-4 mm² each
+    assert out["mm2"]["red"] == pytest.approx(out["pixels"]["red"] * 1e-4, rel=1e-3)
+    assert "per_mm2" not in out
+    text = run_cli("count", str(img), "--model", str(areas_model), "--um-per-px", "10").stdout
+    assert re.search(r"red 0\.3\d* mm²", text.decode())

@@ -164,3 +164,24 @@ def test_a_reader_that_stops_early_is_not_a_failure(tmp_path):
     p.stdout.close()
     err = p.stderr.read().decode()
     assert p.wait(timeout=120) == 0 and "BrokenPipe" not in err, err
+
+
+def test_count_with_a_scale_gives_objects_per_mm2(tmp_path, spot_model):
+    img = write_png(tmp_path / "a.png", squares_image([(24, 24), (96, 40)]))
+    h, w = squares_image([]).shape[:2]
+    obj = json.loads(
+        run_cli("count", str(img), "--model", str(spot_model), "--json", "--um-per-px", "2").stdout
+    )
+    assert obj["um_per_px"] == 2.0 and "objective" not in obj
+    assert obj["per_mm2"]["spot"] == pytest.approx(2 / (h * w * 0.002**2), rel=1e-3)
+    text = run_cli("count", str(img), "--model", str(spot_model), "--um-per-px", "2").stdout
+    assert "/mm²" in text.decode()
+
+
+@pytest.mark.parametrize("bad", ["0", "-1", "nan", "inf", "1e9"])
+def test_count_refuses_a_scale_out_of_range(tmp_path, spot_model, bad):
+    img = write_png(tmp_path / "a.png", squares_image([(24, 24)]))
+    one_line_error(
+        run_cli("count", str(img), "--model", str(spot_model), f"--um-per-px={bad}"),
+        "--um-per-px",
+    )
