@@ -72,6 +72,7 @@ bench: $(VENV)/.train
 # one. Last line: `pi-test: N passed, N failed`.
 PI_OS ?= bookworm trixie
 pi-test: $(VENV)/.base
+	$(PIP) onnx  # writes the areas model scenario d deploys
 	bash tests/pi/setup-host.sh
 	for os in $(PI_OS); do bash tests/pi/build-image.sh $$os || exit 2; done
 	$(BIN)/python -m tests.pi.pitest $(PI_OS)

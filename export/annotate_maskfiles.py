@@ -25,7 +25,8 @@ from device.core.text import printable
 from export.annotate_guard import MAX_REVISION, Refused, check_name
 
 # The areas folder's own CSV reader: it owns the format.
-from export.areas_folder import CLASSES_HEADER, _csv_rows
+from export.areas_folder import CLASSES_HEADER
+from export.csv_rows import csv_rows
 
 MAX_MASK_BODY = 16 * 2**20  # a hand-painted or predicted mask is a few runs a row
 MAX_VALUE = 255  # masks are written 8-bit
@@ -127,7 +128,7 @@ def read_classes(path: Path) -> dict[int, str]:
     if not os.path.lexists(path):
         return {}
     named: dict[int, str] = {}
-    for n, row in _csv_rows(path, CLASSES_HEADER):
+    for n, row in csv_rows(path, CLASSES_HEADER):
         where = f"{printable(str(path))}: row {n}"
         if len(row) != 2 or not row[0].isascii() or not row[0].isdigit():
             raise BadInput(f"{where}: expected value,class with a whole-number value")

@@ -11,7 +11,6 @@ Training labels, as AreaSample.labels() gives them: -1 ignored, 0 background, k 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from device.core.imageio import IMAGE_SUFFIXES, read_rgb
 from device.core.names import check_class
 from device.core.text import printable, printable_path
 from device.records.dayfolder import DayFolder
+from export.csv_rows import csv_rows
 
 CLASSES_HEADER = ["value", "class"]
 AREAS_HEADER = ["image", "class", "fraction"]
@@ -167,7 +167,7 @@ def image_files(root: Path) -> dict[str, Path]:
 def read_class_names(path: Path) -> dict[int, str]:
     """classes.csv as mask value -> class name, held to every check training makes."""
     _read_classes(path)
-    return {int(row[0]): restore(row[1]) for _, row in _csv_rows(path, CLASSES_HEADER)}
+    return {int(row[0]): restore(row[1]) for _, row in csv_rows(path, CLASSES_HEADER)}
 
 
 def classes_csv(named: dict[int, str]) -> bytes:
@@ -237,33 +237,11 @@ def _sample(
     return AreaSample(image.name, image, mask_path, w, h, dict(value_labels))
 
 
-def _csv_rows(path: Path, header: list[str]) -> list[tuple[int, list[str]]]:
-    """The non-blank rows after a checked header, each with its line number."""
-    where = printable_path(path)
-    if not path.is_file():  # a folder or a FIFO: refused before open() can hang on it
-        raise BadInput(f"{where}: not a regular file")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError as e:
-        raise BadInput(f"{where}: not UTF-8 text (byte {e.start}); save it as UTF-8 CSV") from None
-    except (OSError, csv.Error) as e:
-        raise BadInput(f"{where}: unreadable ({printable(str(e))})") from None
-    if not rows or [c.strip().lower() for c in rows[0]] != header:
-        got = printable(",".join(rows[0])) if rows else "nothing"
-        raise BadInput(f"{where}: header is {got!r}, expected {','.join(header)!r}")
-    return [
-        (n, [c.strip() for c in row])
-        for n, row in enumerate(rows[1:], start=2)
-        if any(c.strip() for c in row)
-    ]
-
-
 def _read_classes(path: Path) -> tuple[dict[int, int], list[str]]:
     """classes.csv as (mask value -> training label, user classes in value order)."""
     named: dict[int, str] = {}
     seen: dict[str, int] = {}
-    for n, row in _csv_rows(path, CLASSES_HEADER):
+    for n, row in csv_rows(path, CLASSES_HEADER):
         where = f"{printable_path(path)}: row {n}"
         if len(row) != 2:
             raise BadInput(f"{where}: {len(row)} fields, expected 2 (value,class)")
@@ -300,7 +278,7 @@ def _single_class_name(areas_csv: Path) -> str:
     if not areas_csv.exists():
         return DEFAULT_CLASS
     names: set[str] = set()
-    for n, row in _csv_rows(areas_csv, AREAS_HEADER):
+    for n, row in csv_rows(areas_csv, AREAS_HEADER):
         if len(row) > 1 and row[1]:
             names.add(check_class(restore(row[1]), f"{printable_path(areas_csv)}: row {n}"))
     # 'background' cannot name the 255 class: 0 is the background here

@@ -176,6 +176,36 @@ class PiTest(TodaysPi):
             raise AssertionError(f"store active {listing['active_sha256']}")
         return f"deploy over SSH as scopecount (forced command, /bin/sh): service now {sha[:12]}"
 
+    def scenario_d_areas(self) -> str:
+        """An areas model deployed over SSH, a press, then `model rollback` to the counter."""
+        from tests.support.onnx_fixtures import colour_areas_model  # onnx: `make pi-test` has it
+
+        path = self.run / "colour-areas.onnx"
+        path.write_bytes(colour_areas_model())
+        n = len(self.events.of("model"))
+        sha = self.deploy(path)
+        if self.events.wait("model", n + 1, timeout=120)[-1].get("sha256") != sha:
+            raise AssertionError("the service did not switch to the areas model")
+        ev = self.press(1)[0]
+        if ev.get("task") != "areas" or set(ev.get("areas", {})) != {"red", "green"}:
+            raise AssertionError(f"recorded {ev}")
+        days = "/media/scopecount/scopecount/* /var/lib/scopecount/spool/scopecount/*"
+        out = self.vm.text(
+            f"for d in {days}; do ls $d/masks/; cat $d/classes.csv $d/areas.csv; done "
+            "2>/dev/null; true"
+        )
+        if f"{ev['id']}.png" not in out or f"{ev['id']}," not in out or "red" not in out:
+            raise AssertionError(f"no mask or classes on the stick: {out[-300:]!r}")
+        self.vm.ssh(
+            f"cd / && runuser -u scopecount -- {VENV} model rollback "
+            "--store /var/lib/scopecount/models"
+        )
+        back = self.events.wait("model", n + 2, timeout=120)[-1]
+        if back.get("sha256") == sha:
+            raise AssertionError("rollback left the areas model active")
+        shares = ", ".join(f"{c} {100 * f:.1f}%" for c, f in ev["areas"].items())
+        return f"areas model deployed, one press: {shares}, mask on the stick; rolled back"
+
     def scenario_e(self) -> str:
         self.events.close()
         self.vm.ssh(f"cd / && {SRC}/systemd/install.sh --tui --no-pip", timeout=600)
@@ -282,7 +312,8 @@ class PiTest(TodaysPi):
                         "b. exFAT stick (no partition table)", lambda: self.scenario_b("exfat")
                     )
                     self.row("c. 5 power cuts during presses", self.scenario_c)
-                    self.row("d. deploy switches the running service", self.scenario_d)
+                    if self.row("d. deploy switches the running service", self.scenario_d):
+                        self.row("d. an areas model deployed and pressed", self.scenario_d_areas)
                     self.row("e. TUI unit on tty1", self.scenario_e)
                     self.row("b. real button on a PL061 line", self.scenario_button)
                     if self.image == "trixie":
