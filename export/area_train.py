@@ -253,7 +253,7 @@ def _export(
         export_module(result.net, tmp_float, "scores")
         calib = [np.ascontiguousarray(im.transpose(2, 0, 1)[None]) for im in data.images]
         calib = calib[:MAX_CALIBRATION]
-        with _quiet_root_logger():  # shape-inference notes on the Resize sizes: not errors
+        with quiet_root_logger():  # shape-inference notes on the Resize sizes: not errors
             quantize_int8(tmp_float, tmp_int8, calib)
         moved = np.abs(
             onnx_fractions(tmp_float, calib, n_out) - onnx_fractions(tmp_int8, calib, n_out)
@@ -292,7 +292,7 @@ def _export(
 
 
 @contextlib.contextmanager
-def _quiet_root_logger() -> Iterator[None]:
+def quiet_root_logger() -> Iterator[None]:
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 OMIT = {"omit_empty": True}
+OMIT_NONE = {"omit_none": True}  # left out only while None (False and 0 are values)
 LOCAL = {"local": True}  # for consumers in this process (the TUI's preview); never serialised
 
 
@@ -25,6 +26,8 @@ class BenchEvent:
         for f in fields(self):
             value = getattr(self, f.name)
             if f.metadata.get("local") or (f.metadata.get("omit_empty") and not value):
+                continue
+            if f.metadata.get("omit_none") and value is None:
                 continue
             out[f.name] = value
         return out
@@ -73,6 +76,14 @@ class Recorded(BenchEvent):
     um_per_px: float = field(default=0.0, metadata=OMIT)
     mm2: dict[str, float] = field(default_factory=dict, metadata=OMIT)
     per_mm2: dict[str, float] = field(default_factory=dict, metadata=OMIT)
+    # landmarks records (DESIGN.md, contracts): as the record has them
+    landmarks: list[list[float] | None] = field(default_factory=list, metadata=OMIT)
+    landmark_names: list[str] = field(default_factory=list, metadata=OMIT)
+    landmark_confidence: list[float] = field(default_factory=list, metadata=OMIT)
+    centroid_size: float | None = field(default=None, metadata=OMIT_NONE)
+    centroid_size_um: float | None = field(default=None, metadata=OMIT_NONE)
+    mirrored: bool | None = field(default=None, metadata=OMIT_NONE)
+    procrustes_distance: float | None = field(default=None, metadata=OMIT_NONE)
     frame: np.ndarray | None = field(default=None, metadata=LOCAL, compare=False, repr=False)
     class_map: np.ndarray | None = field(default=None, metadata=LOCAL, compare=False, repr=False)
     points: list[tuple[float, float, str]] | None = field(

@@ -49,4 +49,11 @@ def recorded(
         um_per_px=float(rec.extra.get("um_per_px", 0.0)),
         mm2=dict(rec.extra.get("mm2", {})),
         per_mm2=dict(rec.extra.get("per_mm2", {})),
+        landmarks=list(rec.extra.get("landmarks", [])),
+        landmark_names=list(rec.extra.get("landmark_names", [])),
+        landmark_confidence=list(rec.extra.get("landmark_confidence", [])),
+        centroid_size=rec.extra.get("centroid_size"),
+        centroid_size_um=rec.extra.get("centroid_size_um"),
+        mirrored=rec.extra.get("mirrored"),
+        procrustes_distance=rec.extra.get("procrustes_distance"),
     )

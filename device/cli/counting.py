@@ -13,9 +13,10 @@ from device.core.writable import writable_dir
 from device.measuring.area_overlay import draw_areas
 from device.measuring.calibration import Calibration
 from device.measuring.detector import open_detector_file
+from device.measuring.landmark_overlay import draw_landmarks
 from device.measuring.overlay import draw_overlay
+from device.measuring.quality import reasons
 from device.measuring.result import Measurement
-from device.measuring.zoom import flag_text as zoom_flag_text
 
 
 def unique_overlay_names(images: list[str]) -> dict[str, str]:
@@ -48,6 +49,15 @@ def scaled_text(fields: dict[str, Any]) -> str:
     if "mm2" in fields:
         return " (" + ", ".join(f"{c} {v:g} mm²" for c, v in fields["mm2"].items()) + ")"
     return ""
+
+
+def landmarks_text(res: Measurement) -> str:
+    if res.task != "landmarks":
+        return ""
+    size = "-" if res.centroid_size is None else f"{res.centroid_size:.1f}"
+    found = sum(p is not None for p in res.landmarks)
+    side = ", mirrored" if res.mirrored else ""
+    return f"centroid size {size} px, {found}/{len(res.landmarks)} landmarks{side}"
 
 
 def count_files(
@@ -93,6 +103,8 @@ def count_files(
             }
             if res.task == "areas":  # the areas task's own keys (DESIGN.md, contracts)
                 obj |= {"areas": res.areas, "pixels": res.pixels}
+            if res.task == "landmarks":
+                obj |= res.record_fields(counter.info.classes)
             obj |= scaled
             if warning:
                 obj["warning"] = warning
@@ -100,15 +112,19 @@ def count_files(
         else:
             txt = ", ".join(f"{c} {n}" for c, n in res.counts.items())
             txt += ", ".join(f"{c} {100 * f:.1f}%" for c, f in res.areas.items())
+            txt += landmarks_text(res)
             txt += scaled_text(scaled)
             note = ""
             if res.rescaled and res.zoom is not None:
                 note = f"; objects {res.zoom:.2f}x the taught size, counted rescaled"
             if res.flags:
-                note += f"; WARNING: {zoom_flag_text(res.zoom, counter.info.zoom)}"
+                note += "; WARNING: " + "; ".join(reasons(res.flags, res.zoom, counter.info.zoom))
             demo = f"  [warning: {warning}]" if warning else ""
             print(f"{name}: {txt}  ({res.ms:.0f} ms{note}){demo}", flush=True)
-        if overlay_dir is not None and res.class_map is not None:
+        if overlay_dir is not None and res.task == "landmarks":
+            pic = draw_landmarks(rgb, res.landmarks, res.centroid_size, res.mirrored, res.flags)
+            write_atomic(overlay_dir / overlay_names[name], encode(pic, ".png"))
+        elif overlay_dir is not None and res.class_map is not None:
             pic = draw_areas(rgb, res.class_map, res.areas, counter.info.classes, res.flags)
             write_atomic(overlay_dir / overlay_names[name], encode(pic, ".png"))
         elif overlay_dir is not None:

@@ -31,7 +31,8 @@ def register(sub: Subcommands) -> None:
         ".report.json and a .curve.png beside it. The task comes from the folder: images/ + "
         "points.csv teaches counting; images/ + masks/ (one PNG label image per image: with a "
         "classes.csv of value,class, 0 is unlabelled so scribbles are enough; without one, 255 "
-        "is the class and 0 background) teaches areas.",
+        "is the class and 0 background) teaches areas; images/ + landmarks.csv "
+        "(image,landmark,x,y) teaches landmarks.",
     )
     t.add_argument("folder", metavar="FOLDER")
     t.add_argument("--out", required=True, metavar="FILE", help="the int8 model to write (.onnx)")
@@ -40,8 +41,9 @@ def register(sub: Subcommands) -> None:
         type=int,
         default=None,
         help="training steps (default 6000 for counting: 2-5 minutes on a 2-core laptop, about "
-        "twice that with the zoom check; 6000 for areas, about 10 minutes): the same folder, "
-        "seed and steps give the same model on a quiet or a busy machine",
+        "twice that with the zoom check; 6000 for areas, about 10 minutes; 4000 for "
+        "landmarks): the same folder, seed and steps give the same model on a quiet or a busy "
+        "machine",
     )
     t.add_argument(
         "--minutes",
@@ -123,8 +125,12 @@ def run(a: argparse.Namespace) -> int:
         from device.cli.train_areas_cmd import run_areas
 
         return run_areas(a, TRAIN_TOOLS)
+    if (Path(a.folder) / "landmarks.csv").is_file():
+        from device.cli.train_landmarks_cmd import run_landmarks
+
+        return run_landmarks(a, TRAIN_TOOLS)
     if a.scale is not None:
-        raise BadInput(f"--scale {a.scale}: for areas folders (images/ + masks/) only")
+        raise BadInput(f"--scale {a.scale}: for areas and landmarks folders only")
     try:
         from export.train import TrainOptions, TrainRefused, train
     except ImportError as e:

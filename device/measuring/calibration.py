@@ -27,6 +27,8 @@ class Calibration:
         out: dict[str, Any] = {"objective": self.objective, "um_per_px": self.um_per_px}
         if res.pixels:
             out["mm2"] = {c: round(n * px_mm2, 6) for c, n in res.pixels.items()}
+        if res.centroid_size is not None:
+            out["centroid_size_um"] = round(res.centroid_size * self.um_per_px, 2)
         if res.task == "count":
             area = frame_hw[0] * frame_hw[1] * px_mm2
             out["per_mm2"] = {c: round(n / area, 3) for c, n in res.counts.items()}

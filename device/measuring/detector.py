@@ -15,13 +15,15 @@ import numpy as np
 from device.core.errors import ModelError
 from device.measuring.area_meter import AreaMeter
 from device.measuring.counter import Counter
+from device.measuring.landmark_meter import LandmarkMeter
 from device.measuring.modelfile import TASKS, ModelInfo, parse_metadata, read_model_bytes
 from device.measuring.onnx_scan import scan
 from device.measuring.result import Measurement
 
-TASK_DETECTORS: dict[str, type[Counter] | type[AreaMeter]] = {
+TASK_DETECTORS: dict[str, type[Counter] | type[AreaMeter] | type[LandmarkMeter]] = {
     "count": Counter,
     "areas": AreaMeter,
+    "landmarks": LandmarkMeter,
 }
 assert tuple(TASK_DETECTORS) == TASKS
 

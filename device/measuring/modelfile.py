@@ -42,7 +42,7 @@ MAX_CLASSES = 32
 MAX_VALUE_CHARS = 64 * 1024  # any one metadata value (training summary, metrics, description)
 # What a model may say it measures (scopecount.task; absent: count, as every older model).
 # device/measuring/detector.py has one detector per task; the format keeps room for more.
-TASKS = ("count", "areas")
+TASKS = ("count", "areas", "landmarks")
 
 
 def check_name(value: object, key: str, where: str, max_chars: int) -> str:

@@ -17,6 +17,8 @@ FLAG_TEXT = {
     "clock": "the clock is not known right (no time server): the date may be wrong",
     "demo": "demo model (synthetic vials only): not a count of this vial; teach your own",
     "not-learnt": "this model did NOT learn to count: not a count of this vial",
+    "unsure": "a landmark is unsure or missing: check the wing before using its shape",
+    "shape": "the landmarks are far from every taught shape: torn, folded or not a wing?",
 }
 
 

@@ -22,6 +22,12 @@ class Measurement:
     pixels: dict[str, int] = field(default_factory=dict)  # class -> pixels of the frame
     # The class of every pixel of the frame (0: background, k: the model's k-th class), uint8
     class_map: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # landmarks: one (x, y) per landmark in the model's order, None where not in the frame
+    landmarks: list[tuple[float, float] | None] = field(default_factory=list)
+    confidence: list[float] = field(default_factory=list)  # each landmark's peak, 0-1
+    centroid_size: float | None = None  # pixels of the frame
+    mirrored: bool | None = None  # the wing lies the other side up
+    shape_distance: float | None = None  # Procrustes distance to the taught mean shape
 
     def counted(self, classes: list[str]) -> list[str]:
         """The classes whose counts a record keeps: none where nothing is counted."""
@@ -29,6 +35,22 @@ class Measurement:
 
     def record_fields(self, classes: list[str]) -> dict[str, object]:
         """What a record (and its event) adds for this task beyond counts and flags."""
+        if self.task == "landmarks":
+            return {
+                "task": self.task,
+                "landmarks": [
+                    None if p is None else [round(p[0], 2), round(p[1], 2)] for p in self.landmarks
+                ],
+                "landmark_names": list(classes),
+                "landmark_confidence": list(self.confidence),
+                "centroid_size": None
+                if self.centroid_size is None
+                else round(self.centroid_size, 2),
+                "mirrored": self.mirrored,
+                "procrustes_distance": None
+                if self.shape_distance is None
+                else round(self.shape_distance, 4),
+            }
         if self.task != "areas":
             return {"task": self.task}
         return {

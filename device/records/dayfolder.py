@@ -11,6 +11,8 @@
                                  voids.jsonl    {"id", "time"} of records voided by a long hold
                                  masks/, classes.csv, areas.csv: areas records only
                                                 (device/records/areas_files.py)
+                                 landmarks.csv, centroid_sizes.csv: landmarks records only
+                                                (device/records/landmark_files.py)
 The same layout is used on the stick and in the spool, and a day folder is a training folder.
 File names carry record ids only, never class names or sample ids. Text cells in the CSVs are
 neutralised against spreadsheet formulas; records.jsonl keeps the raw values.
@@ -41,6 +43,7 @@ from device.core.durable import (
 )
 from device.core.imageio import write_atomic
 from device.records.areas_files import MASKS, areas_text, fit_mask, mask_name, record_values
+from device.records.landmark_files import landmarks_text, sizes_text
 from device.records.record import Detection, Record, Void
 
 log = logging.getLogger(__name__)
@@ -67,6 +70,15 @@ class Entry:
     mask_values: dict[int, str] | None = None  # its grey values' classes (None: the record's)
 
 
+@dataclass(frozen=True)
+class Derived:
+    """A CSV of one task's records, appended with them and regenerated from records.jsonl."""
+
+    path: Path
+    text: Callable[[list[Record], set[str]], str]  # header and rows (voided ids given)
+    key: str  # records with this key in their extra belong in it
+
+
 class DayFolder:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -77,6 +89,13 @@ class DayFolder:
         self.images = self.path / "images"
         self.masks = self.path / MASKS
         self.areas_path = self.path / "areas.csv"
+        self.landmarks_path = self.path / "landmarks.csv"
+        self.sizes_path = self.path / "centroid_sizes.csv"
+        self.derived = (
+            Derived(self.areas_path, areas_text, "areas"),
+            Derived(self.landmarks_path, landmarks_text, "landmarks"),
+            Derived(self.sizes_path, sizes_text, "landmarks"),
+        )
 
     @property
     def day(self) -> str:
@@ -116,7 +135,7 @@ class DayFolder:
         # A stick pulled during an append and plugged back into the running bench can end in
         # half a line (never acknowledged: its records are still in the spool or were refused);
         # appended to as it is, the next line would join it and both would be unreadable.
-        for path in (self.points_path, self.counts_path, self.areas_path, self.records_path):
+        for path in (self.points_path, self.counts_path, *self._derived_paths, self.records_path):
             repair_torn_tail(path, self._whole(path))
         self._write_masks(entries)
         images = [(e.rec.image_name, e.image) for e in entries if e.image is not None]
@@ -145,7 +164,7 @@ class DayFolder:
             rows = "".join(self._count_rows(e.rec, voided=False) for e in entries)
             if rows or not self.counts_path.exists():
                 append_line(self.counts_path, rows or header, header=header if rows else None)
-            self._append_areas(entries)
+            self._append_derived(entries)
             append_line(self.records_path, lines)
         else:  # a counts.csv of an older layout: rewritten whole once the records are in
             append_line(self.records_path, lines)
@@ -160,11 +179,16 @@ class DayFolder:
             values = e.mask_values or record_values(e.rec)
             write_atomic(self.masks / name, fit_mask(self.path, e.mask, values))
 
-    def _append_areas(self, entries: Sequence[Entry]) -> None:
-        rows = areas_text([e.rec for e in entries], set())
-        if rows.count("\n") > 1:  # more than the header
-            header, body = rows.split("\n", 1)
-            append_line(self.areas_path, body, header=header + "\n")
+    @property
+    def _derived_paths(self) -> list[Path]:
+        return [d.path for d in self.derived]
+
+    def _append_derived(self, entries: Sequence[Entry]) -> None:
+        for d in self.derived:
+            rows = d.text([e.rec for e in entries], set())
+            if rows.count("\n") > 1:  # more than the header
+                header, body = rows.split("\n", 1)
+                append_line(d.path, body, header=header + "\n")
 
     def _counts_layout_ok(self) -> bool:
         if not self.counts_path.exists():
@@ -198,22 +222,25 @@ class DayFolder:
         return csv_line(COUNTS_HEADER) + "".join(self._count_rows(r, r.id in voided) for r in recs)
 
     def write_counts(self) -> None:
-        """counts.csv (and areas.csv) from records.jsonl and voids.jsonl, replaced atomically."""
+        """counts.csv (and each task's CSV) from records.jsonl and voids.jsonl, replaced
+        atomically."""
         write_atomic(self.counts_path, self._counts_text().encode("utf-8"))
-        if self.areas_path.exists():
-            self._write_areas()
+        recs = None
+        for d in self.derived:
+            if d.path.exists():
+                recs = self.records(on_bad=lambda n, w: None) if recs is None else recs
+                self._write_derived(d, recs)
 
-    def _write_areas(self, recs: list[Record] | None = None) -> bool:
-        """areas.csv as the records say; True when it changed."""
-        recs = self.records(on_bad=lambda n, w: None) if recs is None else recs
-        want = areas_text(recs, self.voided_ids()).encode("utf-8")
+    def _write_derived(self, d: Derived, recs: list[Record]) -> bool:
+        """One task's CSV as the records say; True when it changed."""
+        want = d.text(recs, self.voided_ids()).encode("utf-8")
         try:
-            if self.areas_path.read_bytes() == want:
+            if d.path.read_bytes() == want:
                 return False
         except FileNotFoundError:
-            if not any("areas" in r.extra for r in recs):
+            if not any(d.key in r.extra for r in recs):
                 return False
-        write_atomic(self.areas_path, want)
+        write_atomic(d.path, want)
         return True
 
     # -- reading ----------------------------------------------------------------------------
@@ -279,7 +306,7 @@ class DayFolder:
     def _regenerable(self) -> list[Record] | None:
         """The records, read whole, when the derived CSVs may be regenerated from them; None
         when not (no records.jsonl, an unreadable line, a file too large or not regular)."""
-        for p in (self.records_path, self.counts_path, self.areas_path):
+        for p in (self.records_path, self.counts_path, *self._derived_paths):
             try:
                 st = p.lstat()
             except FileNotFoundError:
@@ -300,7 +327,7 @@ class DayFolder:
             self.voids_path,
             self.points_path,
             self.counts_path,
-            self.areas_path,
+            *self._derived_paths,
         ):
             if repair_torn_tail(p, self._whole(p)):
                 log.warning("%s: torn last line cut (power cut?)", p)
@@ -329,7 +356,8 @@ class DayFolder:
                 write_atomic(self.counts_path, want)
                 log.warning("%s: rewritten from records.jsonl (power cut?)", self.counts_path)
                 fixed.append(self.counts_path)
-            if self._write_areas(recs):
-                log.warning("%s: rewritten from records.jsonl (power cut?)", self.areas_path)
-                fixed.append(self.areas_path)
+            for d in self.derived:
+                if self._write_derived(d, recs):
+                    log.warning("%s: rewritten from records.jsonl (power cut?)", d.path)
+                    fixed.append(d.path)
         return fixed

@@ -10,6 +10,7 @@ import numpy as np
 
 from device.bench.events import Recorded
 from device.measuring.area_overlay import draw_areas
+from device.measuring.landmark_overlay import draw_landmarks
 from device.measuring.overlay import draw_overlay
 
 BAR_CELLS = 20
@@ -56,9 +57,30 @@ def _areas_view(ev: Recorded, classes: list[str]) -> ResultView:
     return ResultView(main, f"{100 * areas.get(main, 0.0):.1f}", " % of view", text, lines, pic)
 
 
+def _landmarks_view(ev: Recorded, classes: list[str]) -> ResultView:
+    found = sum(p is not None for p in ev.landmarks)
+    size = "-" if ev.centroid_size is None else f"{ev.centroid_size:.1f}"
+    side = "  mirrored" if ev.mirrored else ""
+    um = f"  ({ev.centroid_size_um:.1f} µm)" if ev.centroid_size_um else ""
+    text = f"centroid size {size} px{um}  {found}/{len(ev.landmarks)} landmarks{side}"
+    names = ev.landmark_names or classes
+    rows = []
+    for k, p in enumerate(ev.landmarks):
+        name = names[k] if k < len(names) else str(k + 1)
+        where = "not in frame" if p is None else f"{p[0]:7.1f} {p[1]:7.1f}"
+        conf = ev.landmark_confidence[k] if k < len(ev.landmark_confidence) else 0.0
+        rows.append(f"{k + 1:>2} {name[:16]:<16} {where}  {conf:.2f}")
+    pic = None
+    if ev.frame is not None:
+        pts = [None if p is None else (p[0], p[1]) for p in ev.landmarks]
+        pic = draw_landmarks(ev.frame, pts, ev.centroid_size, ev.mirrored, ev.flags)
+    return ResultView("centroid size", size, " px", text, "\n".join(rows), pic)
+
+
 VIEWS: dict[str, Callable[[Recorded, list[str]], ResultView]] = {
     "count": _count_view,
     "areas": _areas_view,
+    "landmarks": _landmarks_view,
 }
 
 

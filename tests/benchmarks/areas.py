@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -44,6 +45,7 @@ def model_row(
     opts: TrainOptions,
     scale: float | None,
     overrides: dict | None = None,
+    keep: Path | None = None,
 ):
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "areas.onnx"
@@ -51,6 +53,11 @@ def model_row(
         rep = train_areas_on(train, out, opts, scale, fit_overrides=overrides)
         secs = time.monotonic() - t
         scores, _ = evaluate_areas(open_detector_file(out), test)
+        if keep is not None:  # for a look at the models later (choosing on inner splits)
+            keep.mkdir(parents=True, exist_ok=True)
+            n = len(list(keep.glob("*.onnx")))
+            shutil.copy(out, keep / f"model{n}.onnx")
+            (keep / f"model{n}.test.json").write_text(json.dumps([s.name for s in test.samples]))
     return scores, {
         "train_s": round(secs),
         "int8_vs_float_pp": rep.int8_vs_float_pp,
@@ -89,6 +96,7 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
     ap.add_argument("--json", help="write the rows here")
     ap.add_argument("--fit", default="{}", help="AreaFitConfig overrides as JSON (choosing)")
+    ap.add_argument("--keep", type=Path, help="copy each split's model here (modelN.onnx)")
     a = ap.parse_args(argv)
     folder = read_areas_folder(a.folder)
     names = [s.name for s in folder.samples]
@@ -101,7 +109,7 @@ def report(argv: list[str] | None = None) -> str:
     rows: list[dict] = []
     for k, (tr, te) in enumerate(pairs):
         train, test = folder.subset(tr), folder.subset(te)
-        scores, extra = model_row(train, test, opts, a.scale, json.loads(a.fit))
+        scores, extra = model_row(train, test, opts, a.scale, json.loads(a.fit), a.keep)
         rows.append(
             {"split": k, "method": "scopecount areas (int8)", "n_train": len(tr), "n_test": len(te)}
             | scores.to_json()

@@ -185,3 +185,21 @@ def test_count_refuses_a_scale_out_of_range(tmp_path, spot_model, bad):
         run_cli("count", str(img), "--model", str(spot_model), f"--um-per-px={bad}"),
         "--um-per-px",
     )
+
+
+def test_count_a_landmarks_model_gives_each_landmark_and_the_centroid_size(tmp_path):
+    from tests.support.onnx_fixtures import colour_landmarks_model, landmark_image
+
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", colour_landmarks_model())
+    img = write_png(tmp_path / "wing.png", landmark_image())
+    proc = run_cli("count", str(img), "--model", str(model), "--json", "--overlay", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    obj = json.loads(proc.stdout)
+    assert obj["task"] == "landmarks" and obj["counts"] == {} and obj["flags"] == []
+    assert obj["landmarks"] == [[17.5, 9.5], [41.5, 37.5], [9.5, 49.5]]
+    assert obj["landmark_names"] == ["humeral", "L3 tip", "L5 tip"]
+    assert obj["centroid_size"] > 0 and obj["mirrored"] is False
+    assert (tmp_path / "wing_overlay.png").stat().st_size > 0
+    moved = write_png(tmp_path / "torn.png", landmark_image(dots=[(16, 8), (40, 36), None]))
+    text = run_cli("count", str(moved), "--model", str(model)).stdout.decode()
+    assert "2/3 landmarks" in text and "WARNING" in text and "landmark is unsure" in text

@@ -146,3 +146,66 @@ def colour_image(
             x, y, w, h = rect
             img[y : y + h, x : x + w, ch] = 255
     return img
+
+
+LANDMARK_DOTS = [(16, 8), (40, 36), (8, 48)]  # where landmark_image puts its 4x4 dots (x, y)
+
+
+def colour_landmarks_model(
+    names: list[str] | None = None, shape: list[tuple[float, float]] | None = None
+) -> bytes:
+    """A landmarks model by colour, per 4x4 cell: landmark 1 is where the frame is red, 2 green,
+    3 blue (heat = that channel minus the other two). Its taught mean shape is the triangle of
+    LANDMARK_DOTS' centres unless `shape` is given."""
+    from device.measuring.landmark_meter import META_KEY, params_to_meta
+    from device.measuring.landmarks import LandmarkParams
+    from device.measuring.shapes import centroid_size
+
+    names = names or ["humeral", "L3 tip", "L5 tip"]
+    pts = np.array(shape or [(x + 1.5, y + 1.5) for x, y in LANDMARK_DOTS], np.float64)
+    pts = pts - pts.mean(axis=0)
+    mean = pts / centroid_size(pts)
+    w = np.full((3, 3, 1, 1), -1.0, np.float32)
+    for k in range(3):
+        w[k, k, 0, 0] = 1.0
+    nodes = [
+        helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[4, 4], strides=[4, 4]),
+        helper.make_node("Conv", ["pooled", "w"], ["heat"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "colour_landmarks",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])],
+        [helper.make_tensor_value_info("heat", TensorProto.FLOAT, ["N", 3, "h", "w"])],
+        [numpy_helper.from_array(w, "w")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    params = LandmarkParams(mean, max_distance=0.1, unsure_below=0.5, absent_below=0.1)
+    meta = metadata(
+        names,
+        **{
+            "scopecount.name": "colour-landmarks",
+            "scopecount.task": "landmarks",
+            "scopecount.training": json.dumps({"images": 6, "synthetic": False}),
+            "scopecount.metrics": json.dumps({"learnt": True}),
+            META_KEY: params_to_meta(params),
+        },
+    )
+    for k, v in meta.items():
+        e = model.metadata_props.add()
+        e.key, e.value = k, v
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def landmark_image(
+    shape: tuple[int, int] = (64, 64), dots: list[tuple[int, int] | None] | None = None
+) -> np.ndarray:
+    """A black frame with a 4x4 red, green and blue dot (top-left corners), None left out."""
+    img = np.zeros((*shape, 3), np.uint8)
+    for k, d in enumerate(dots if dots is not None else LANDMARK_DOTS):
+        if d is not None:
+            x, y = d
+            img[y : y + 4, x : x + 4, k] = 255
+    return img

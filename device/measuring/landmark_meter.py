@@ -1,0 +1,141 @@
+"""The landmarks detector: frames -> one position per landmark, centroid size, and whether the
+configuration is one to trust (every landmark sure, the shape near the taught ones).
+
+The model file's scopecount.landmarks (JSON) holds the training wings' Procrustes mean shape
+and the limits its flags use; models/README.md documents it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+import numpy as np
+
+from device.core.errors import ModelError
+from device.measuring.landmarks import LandmarkParams, place
+from device.measuring.onnx_model import OnnxModel
+from device.measuring.result import Measurement
+from device.measuring.shapes import centroid_size, superimpose
+
+META_KEY = "scopecount.landmarks"
+
+
+def params_to_meta(p: LandmarkParams) -> str:
+    return json.dumps(
+        {
+            "mean_shape": [[round(float(x), 6), round(float(y), 6)] for x, y in p.mean_shape],
+            "max_distance": p.max_distance,
+            "unsure_below": p.unsure_below,
+            "absent_below": p.absent_below,
+        }
+    )
+
+
+def _limit(d: dict[str, Any], key: str, where: str, hi: float) -> float:
+    v = d.get(key)
+    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    if not ok or not 0 <= v <= hi:
+        raise ModelError(f"{where}: metadata {META_KEY}.{key} must be a number in [0, {hi:g}]")
+    return float(v)
+
+
+def params_from_meta(meta: dict[str, str], where: str, n: int) -> LandmarkParams:
+    """scopecount.landmarks checked: ModelError naming the file and key."""
+    raw = meta.get(META_KEY)
+    if raw is None:
+        raise ModelError(f"{where}: metadata {META_KEY} missing (a landmarks model needs it)")
+    try:
+        d = json.loads(raw)
+    except (ValueError, RecursionError):
+        d = None
+    if not isinstance(d, dict):
+        raise ModelError(f"{where}: metadata {META_KEY} is not a JSON object")
+    shape = d.get("mean_shape")
+    try:
+        arr = np.array(shape, np.float64)
+    except (TypeError, ValueError):
+        arr = np.zeros(0)
+    if arr.shape != (n, 2) or not np.isfinite(arr).all() or abs(centroid_size(arr) - 1) > 1e-3:
+        raise ModelError(
+            f"{where}: metadata {META_KEY}.mean_shape must be {n} [x, y] pairs at unit "
+            "centroid size (one per landmark)"
+        )
+    return LandmarkParams(
+        mean_shape=arr,
+        max_distance=_limit(d, "max_distance", where, 2.0),
+        unsure_below=_limit(d, "unsure_below", where, 1.0),
+        absent_below=_limit(d, "absent_below", where, 1.0),
+    )
+
+
+class LandmarkMeter(OnnxModel):
+    """One heatmap per landmark, in the order of the model's landmark names (its classes)."""
+
+    task = "landmarks"
+
+    def __init__(
+        self, data: bytes, where: str = "model", threads: int = 0, *, scanned: bool = False
+    ) -> None:
+        super().__init__(data, where, threads, scanned=scanned)
+        meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.params = params_from_meta(meta, where, len(self.info.classes))
+        if len(self.info.classes) < 3:
+            raise ModelError(f"{where}: a landmarks model needs at least 3 landmarks")
+
+    def measure(self, rgb: np.ndarray) -> Measurement:
+        t = time.perf_counter()
+        small = self.at_scale(rgb)
+        heat = self.run(small)
+        stride = self.info.output_stride
+        if heat.shape[0] != len(self.info.classes):
+            raise ModelError(
+                f"{self.where}: {heat.shape[0]} heatmaps for {len(self.info.classes)} landmarks"
+            )
+        valid = (-(-small.shape[0] // stride), -(-small.shape[1] // stride))
+        try:
+            pts, conf = place(
+                heat,
+                self.info.input_scale,
+                stride,
+                valid,
+                rgb.shape[:2],
+                self.params.absent_below,
+            )
+        except ValueError as e:  # NaN maps: the model, not the frame
+            raise ModelError(f"{self.where}: {e}") from None
+        return self._judged(pts, conf, (time.perf_counter() - t) * 1000)
+
+    def _judged(
+        self, pts: list[tuple[float, float] | None], conf: list[float], ms: float
+    ) -> Measurement:
+        """Centroid size, side and the flags: `unsure` for a weak or missing landmark, `shape`
+        for a configuration far from the taught mean (or too incomplete to compare)."""
+        arr = np.array([p if p is not None else (np.nan, np.nan) for p in pts], np.float64)
+        flags = []
+        if any(p is None for p in pts) or min(conf) < self.params.unsure_below:
+            flags.append("unsure")
+        cs = centroid_size(arr)
+        mirrored = distance = None
+        try:
+            fit = superimpose(arr, self.params.mean_shape, allow_mirror=True)
+            mirrored, distance = fit.mirrored, fit.distance
+            if distance > self.params.max_distance:
+                flags.append("shape")
+        except ValueError:
+            flags.append("shape")
+        return Measurement(
+            {},
+            [],
+            {},
+            ms,
+            flags=flags,
+            task="landmarks",
+            landmarks=pts,
+            confidence=conf,
+            centroid_size=None if math.isnan(cs) else cs,
+            mirrored=mirrored,
+            shape_distance=distance,
+        )

@@ -1,0 +1,84 @@
+"""Landmark heatmaps -> landmark positions (pure numpy, tested with plain arrays).
+
+A landmarks model gives one heatmap per landmark on a grid of cells `stride` model pixels wide,
+each peaking (about 1) where its landmark is. Coordinates are pixel centres (pixel i at x = i),
+y down. The same two maps, image <-> cells, place the training targets and decode the output,
+so that the model learns exactly what the bench reads back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = 1e-6
+
+
+def to_cells(xy: np.ndarray, scale: float, stride: int) -> np.ndarray:
+    """Image pixel centres -> cell coordinates (cell j's centre at j)."""
+    model = (np.asarray(xy, np.float64) + 0.5) * scale - 0.5  # as cv2.resize maps centres
+    return (model - (stride - 1) / 2) / stride
+
+
+def from_cells(uv: np.ndarray, scale: float, stride: int) -> np.ndarray:
+    """Cell coordinates -> image pixel centres (the inverse of to_cells)."""
+    model = np.asarray(uv, np.float64) * stride + (stride - 1) / 2
+    return (model + 0.5) / scale - 0.5
+
+
+def _offset(lo: float, mid: float, hi: float) -> float:
+    """The peak of a parabola through log-heights at -1, 0, 1 (exact for a Gaussian)."""
+    a, b, c = (np.log(max(v, EPS)) for v in (lo, mid, hi))
+    den = a - 2 * b + c
+    if den >= 0:  # flat or not a maximum: stay on the cell
+        return 0.0
+    return float(np.clip(0.5 * (a - c) / den, -0.5, 0.5))
+
+
+def peaks(heat: np.ndarray, valid: tuple[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each map's highest cell, refined to a fraction of a cell: (uv (L, 2), height (L,)).
+
+    `valid` (rows, cols) leaves out the padding below and right of the frame."""
+    if heat.ndim != 3 or not np.isfinite(heat).all():
+        raise ValueError(f"heatmaps must be finite (landmarks, h, w), got shape {heat.shape}")
+    h, w = valid if valid is not None else heat.shape[1:]
+    maps = heat[:, :h, :w]
+    uv = np.zeros((len(maps), 2))
+    height = np.zeros(len(maps))
+    for k, m in enumerate(maps):
+        r, c = np.unravel_index(int(np.argmax(m)), m.shape)
+        height[k] = m[r, c]
+        du = _offset(m[r, c - 1], m[r, c], m[r, c + 1]) if 0 < c < w - 1 else 0.0
+        dv = _offset(m[r - 1, c], m[r, c], m[r + 1, c]) if 0 < r < h - 1 else 0.0
+        uv[k] = (c + du, r + dv)
+    return uv, height
+
+
+@dataclass(frozen=True)
+class LandmarkParams:
+    """What the model file says about reading its maps (scopecount.landmarks)."""
+
+    mean_shape: np.ndarray  # (L, 2) the training wings' Procrustes mean, unit centroid size
+    max_distance: float  # a configuration further from it is flagged `shape`
+    unsure_below: float  # a peak lower than this flags the frame `unsure`
+    absent_below: float  # lower still: the landmark is not in the frame (null)
+
+
+def place(
+    heat: np.ndarray,
+    scale: float,
+    stride: int,
+    valid: tuple[int, int],
+    frame_hw: tuple[int, int],
+    absent_below: float,
+) -> tuple[list[tuple[float, float] | None], list[float]]:
+    """Landmarks in frame pixels (None where absent or outside the frame) and their peaks."""
+    uv, height = peaks(heat, valid)
+    xy = from_cells(uv, scale, stride)
+    fh, fw = frame_hw
+    out: list[tuple[float, float] | None] = []
+    for (x, y), hgt in zip(xy, height, strict=True):
+        inside = -0.5 <= x <= fw - 0.5 and -0.5 <= y <= fh - 0.5
+        out.append((float(x), float(y)) if inside and hgt >= absent_below else None)
+    return out, [round(float(v), 4) for v in height]

@@ -1,0 +1,288 @@
+"""`scopecount train` for a landmarks folder (images/ + landmarks.csv): float model -> ONNX ->
+int8 ONNX, checked (each landmark where the float model puts it, within 0.3 px on average),
+with a report and a curve.
+
+The model file carries, beside the heatmap network, the training wings' Procrustes mean shape
+and the limits of the `unsure` and `shape` flags (scopecount.landmarks).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from device.core.errors import BadInput
+from device.core.progress import Progress
+from device.measuring.decode import DecodeParams
+from device.measuring.landmark_meter import META_KEY, params_to_meta
+from device.measuring.landmarks import LandmarkParams, place
+from device.measuring.modelfile import ModelInfo, write_model_file
+from device.measuring.preprocess import normalize, pad_to, padded_input, rescale
+from device.measuring.shapes import mean_shape, superimpose
+from export.area_net import OUTPUT_STRIDE, AreaNet
+from export.area_train import MAX_CALIBRATION, quiet_root_logger
+from export.dataset import MEAN, STD
+from export.fit import FitResult
+from export.landmark_fit import LandmarkData, LandmarkFitConfig, fit_landmarks, predict_heat
+from export.landmarks_folder import LandmarksFolder, read_landmarks_folder
+from export.net import count_macs
+from export.onnx_export import export_module, quantize_int8, write_metadata
+from export.plots import training_curve
+from export.scaling import fit_budget
+from export.train_options import (
+    Int8Refused,
+    TrainOptions,
+    check_options,
+    resolve_device,
+    say_stopped_early,
+)
+from export.train_report import finished, refused_report, sidecar
+
+INT8_TOLERANCE_PX = 0.3  # mean landmark shift, int8 against float, in image pixels
+DEFAULT_LANDMARK_SCALE = 0.5
+DEFAULT_LANDMARK_STEPS = 4000
+PAD = 32
+# Flags: a peak below UNSURE is a landmark to check; below ABSENT it is not in the frame. A
+# configuration further from the mean shape than SHAPE_FACTOR times the farthest training wing
+# is flagged `shape` (torn, folded, not a wing).
+UNSURE, ABSENT, SHAPE_FACTOR = 0.3, 0.1, 2.0
+
+
+@dataclass(frozen=True)
+class LandmarksReport:
+    model: str | None
+    float_model: str
+    task: str
+    landmarks: list[str]
+    input_scale: float
+    steps: int
+    stopped_early: bool
+    seconds: float
+    macs_per_frame: int
+    frame: str
+    train_error_px: float  # mean landmark error on the training images: optimistic
+    int8_vs_float_px: float
+    max_shape_distance: float
+    curve: list[tuple[int, float, float]]
+    int8_refused: bool | None = None
+    int8_bytes: int | None = None
+    float_bytes: int | None = None
+    removed_signatures: list[str] | None = None
+
+    def write(self, out: Path) -> None:
+        d = {k: v for k, v in asdict(self).items() if v is not None}
+        sidecar(out, ".report.json").write_text(json.dumps(d, indent=1) + "\n")
+
+
+def prepare_landmarks(folder: LandmarksFolder, scale: float) -> LandmarkData:
+    """Every image at the model's scale, normalised; its landmarks in those pixels."""
+    images, points = [], []
+    for s in folder.samples:
+        images.append(normalize(rescale(s.image(), scale), MEAN, STD))
+        points.append((s.points + 0.5) * scale - 0.5)  # pixel centres, as the resize maps them
+    return LandmarkData(images, points, [s.name for s in folder.samples])
+
+
+def shape_params(folder: LandmarksFolder) -> LandmarkParams:
+    """The hand-placed wings' mean shape and how far the farthest lies from it."""
+    configs = [s.points for s in folder.samples]
+    mean = mean_shape(configs)
+    far = max(superimpose(c, mean).distance for c in configs)
+    return LandmarkParams(mean, min(2.0, max(0.05, SHAPE_FACTOR * far)), UNSURE, ABSENT)
+
+
+def decode_input(heat: np.ndarray, scale: float, hw: tuple[int, int]) -> np.ndarray:
+    """(L, 2) landmarks in the pixels of an image of size hw (before its resize to scale)."""
+    small = (max(1, round(hw[0] * scale)), max(1, round(hw[1] * scale)))
+    valid = (-(-small[0] // OUTPUT_STRIDE), -(-small[1] // OUTPUT_STRIDE))
+    pts, _ = place(heat, scale, OUTPUT_STRIDE, valid, (10**6, 10**6), absent_below=-1e9)
+    return np.array(pts, np.float64)
+
+
+def train_landmarks(
+    folder_path: str | Path, out: str | Path, opts: TrainOptions, scale: float | None = None
+) -> LandmarksReport:
+    t0 = time.monotonic()
+    out = Path(out)
+    check_options(out, opts)
+    return train_landmarks_on(read_landmarks_folder(folder_path), out, opts, scale, t0)
+
+
+def train_landmarks_on(
+    folder: LandmarksFolder,
+    out: Path,
+    opts: TrainOptions,
+    scale: float | None = None,
+    t0: float | None = None,
+    fit_overrides: dict[str, Any] | None = None,
+) -> LandmarksReport:
+    """`fit_overrides`: LandmarkFitConfig fields to set (benchmarks choosing defaults)."""
+    t0 = time.monotonic() if t0 is None else t0
+    n = len(folder.names)
+    if n < 3:
+        raise BadInput(f"{folder.root}: {n} landmarks: a shape needs at least 3")
+    full = [s for s in folder.samples if np.isfinite(s.points).all()]
+    if len(full) < 2:
+        raise BadInput(
+            f"{folder.root}: {len(full)} image(s) with every landmark placed: at least 2 are "
+            "needed to learn the shape"
+        )
+    device = resolve_device(opts.device)
+    wanted = DEFAULT_LANDMARK_SCALE if scale is None else scale
+    net = AreaNet(n, opts.width)
+    sc = fit_budget(net, wanted, opts.budget_gmac, opts.frame)
+    macs = count_macs(net, *padded_input(opts.frame, sc))
+    limited = " (lowered to fit the cost budget)" if sc < wanted - 1e-9 else ""
+    print(
+        f"{folder.root}: {len(folder.samples)} images with landmarks ({len(folder.left_out)} "
+        f"without, left out), {n} landmarks; scale {sc:.3f}{limited}; {opts.steps} steps on "
+        f"{device}",
+        file=sys.stderr,
+    )
+    data = prepare_landmarks(folder, sc)
+    result = _fit(data, n, opts, device, fit_overrides or {})
+    errors = []
+    for s, img in zip(folder.samples, data.images, strict=True):
+        got = decode_input(predict_heat(result.net, pad_to(img, PAD)), sc, (s.height, s.width))
+        errors.append(np.linalg.norm(got - s.points, axis=1))
+    train_error = float(np.nanmean(np.concatenate(errors)))
+    params = shape_params(folder)
+    info = _model_info(out, opts, folder, sc, result, device, time.monotonic() - t0, macs)
+    info.extra[META_KEY] = params_to_meta(params)
+    info.metrics["train_error_px"] = round(train_error, 3)
+    report = LandmarksReport(
+        model=str(out),
+        float_model=str(sidecar(out, ".float.onnx")),
+        task="landmarks",
+        landmarks=list(folder.names),
+        input_scale=round(sc, 4),
+        steps=result.steps,
+        stopped_early=result.stopped_early,
+        seconds=0.0,
+        macs_per_frame=macs,
+        frame=f"{opts.frame[1]}x{opts.frame[0]}",
+        train_error_px=round(train_error, 3),
+        int8_vs_float_px=float("nan"),
+        max_shape_distance=round(params.max_distance, 4),
+        curve=result.curve,
+    )
+    sizes = [(s.height, s.width) for s in folder.samples]
+    calib = [(pad_to(im, PAD), hw) for im, hw in zip(data.images, sizes, strict=True)]
+    return _export(out, result, info, report, calib[:MAX_CALIBRATION], t0)
+
+
+def _fit(
+    data: LandmarkData, n: int, opts: TrainOptions, device: str, overrides: dict[str, Any]
+) -> FitResult:
+    bar = Progress("train")
+    cfg = LandmarkFitConfig(
+        steps=opts.steps,
+        max_seconds=None if opts.minutes is None else opts.minutes * 60,
+        width=opts.width,
+        threads=opts.threads,
+        seed=opts.seed,
+        device=device,
+    )
+    result = fit_landmarks(data, n, replace(cfg, **overrides), bar.update)
+    bar.done(f"{result.steps} steps")
+    say_stopped_early(opts, result.steps, result.stopped_early)
+    return result
+
+
+def _model_info(
+    out: Path,
+    opts: TrainOptions,
+    folder: LandmarksFolder,
+    scale: float,
+    result: FitResult,
+    device: str,
+    seconds: float,
+    macs: int,
+) -> ModelInfo:
+    ih, iw = padded_input(opts.frame, scale)
+    training: dict[str, Any] = {
+        "folder": folder.root.name,
+        "images": len(folder.samples),
+        "content_sha256": folder.content_hash(),
+        "synthetic": opts.synthetic,
+        "seconds": round(seconds),
+        "steps": result.steps,
+        "steps_planned": opts.steps,
+        "stopped_early": result.stopped_early,
+        "arch": AreaNet.arch,
+        "width": opts.width,
+        "budget_gmac": opts.budget_gmac,
+        "device": device,
+    }
+    return ModelInfo(
+        name=opts.name or out.stem,
+        classes=list(folder.names),
+        object_size_px=OUTPUT_STRIDE / scale,  # the frame pixels one output cell covers
+        input_scale=scale,
+        mean=MEAN,
+        std=STD,
+        output_stride=OUTPUT_STRIDE,
+        decode=DecodeParams(OUTPUT_STRIDE, scale, 1.0, 1.0),
+        training=training,
+        metrics={"macs_per_input_pixel": round(macs / (ih * iw), 2), "learnt": True},
+        description=opts.description
+        or f"Places {len(folder.names)} landmarks; trained on {folder.root.name}.",
+        task="landmarks",
+    )
+
+
+def onnx_landmarks(path: Path, calib: list[tuple[np.ndarray, tuple[int, int]]], scale: float):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    out = []
+    for img, hw in calib:
+        (heat,) = sess.run(None, {"image": np.ascontiguousarray(img.transpose(2, 0, 1)[None])})
+        out.append(decode_input(heat[0], scale, hw))
+    return out
+
+
+def _export(
+    out: Path,
+    result: FitResult,
+    info: ModelInfo,
+    report: LandmarksReport,
+    calib: list[tuple[np.ndarray, tuple[int, int]]],
+    t0: float,
+) -> LandmarksReport:
+    float_path = sidecar(out, ".float.onnx")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_float, tmp_int8 = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
+        export_module(result.net, tmp_float, "heat")
+        inputs = [np.ascontiguousarray(im.transpose(2, 0, 1)[None]) for im, _ in calib]
+        with quiet_root_logger():  # shape-inference notes on the Resize sizes: not errors
+            quantize_int8(tmp_float, tmp_int8, inputs)
+        a = onnx_landmarks(tmp_float, calib, info.input_scale)
+        b = onnx_landmarks(tmp_int8, calib, info.input_scale)
+        moved = [np.linalg.norm(p - q, axis=1).mean() for p, q in zip(a, b, strict=True)]
+        shift = float(np.mean(moved))
+        info.metrics["int8_vs_float_px"] = round(shift, 3)
+        write_metadata(tmp_float, info)
+        removed = write_model_file(float_path, tmp_float.read_bytes())
+        report = replace(
+            report, int8_vs_float_px=round(shift, 3), seconds=round(time.monotonic() - t0, 1)
+        )
+        report.write(out)
+        training_curve(result.curve, sidecar(out, ".curve.png"), out.stem)
+        if not shift <= INT8_TOLERANCE_PX:  # NaN included
+            gone = refused_report(report, out)
+            raise Int8Refused(
+                f"int8 moves the landmarks of the calibration images by {shift:.2f} px from "
+                f"float's on average (limit {INT8_TOLERANCE_PX}); float model kept at "
+                f"{float_path}{gone} (train longer with --steps, or use the float model)"
+            )
+        info.quantization = "int8-static-qoperator-u8s8-per-channel"
+        write_metadata(tmp_int8, info)
+        removed += write_model_file(out, tmp_int8.read_bytes())
+    return finished(report, out, float_path, removed)

@@ -1,0 +1,67 @@
+"""Training a landmarks model end to end on synthetic wings: ONNX files the bench opens, the
+int8 check, the shape limits in the model, and the refusals before training."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from device.core.errors import BadInput
+from device.measuring.detector import open_detector_file
+from export.landmark_train import train_landmarks_on
+from export.landmarks_folder import read_landmarks_folder
+from export.train_options import Int8Refused, TrainOptions
+from tests.support.wing_folders import wing_folder, wing_image, wing_points
+
+FAST = {"canvas": 128}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = wing_folder(tmp_path_factory.mktemp("wings") / "f", 8)
+    out = root.parent / "wings.onnx"
+    opts = TrainOptions(steps=400, zoom_range=False)
+    try:
+        train_landmarks_on(read_landmarks_folder(root), out, opts, 1.0, fit_overrides=FAST)
+    except Int8Refused:
+        pass  # the float model is written either way; the report says which
+    return out
+
+
+def test_the_model_files_and_report(trained):
+    rep = json.loads(trained.with_name("wings.report.json").read_text())
+    assert rep["task"] == "landmarks" and rep["landmarks"] == ["1", "2", "3"]
+    assert rep["steps"] == 400 and rep["int8_vs_float_px"] >= 0
+    assert rep.get("int8_refused") is (None if trained.exists() else True)
+    assert (rep["int8_vs_float_px"] <= 0.3) == trained.exists()
+    assert 0.05 <= rep["max_shape_distance"] <= 2.0
+
+
+def test_the_float_model_places_landmarks_on_new_wings(trained):
+    det = open_detector_file(trained.with_name("wings.float.onnx"))
+    assert det.task == "landmarks" and det.info.classes == ["1", "2", "3"]
+    rng = np.random.default_rng(99)
+    errors, mirrored = [], []
+    for i in range(6):
+        pts = np.round(wing_points(rng, (96, 128), mirror=i % 2 == 1))
+        res = det.measure(wing_image(pts, (96, 128)))
+        got = np.array([p if p is not None else (np.nan, np.nan) for p in res.landmarks])
+        errors.append(np.linalg.norm(got - pts, axis=1))
+        mirrored.append(res.mirrored)
+    assert np.nanmean(errors) < 3.0, errors
+    assert mirrored == [False, True] * 3
+
+
+def test_too_few_landmarks_or_whole_wings_are_refused_before_training(tmp_path):
+    root = wing_folder(tmp_path / "f", 3)
+    lines = (root / "landmarks.csv").read_text().splitlines()
+    csv = root / "landmarks.csv"
+    csv.write_text("\n".join(ln for ln in lines if ",3," not in ln) + "\n")
+    with pytest.raises(BadInput, match="2 landmarks: a shape needs at least 3"):
+        train_landmarks_on(read_landmarks_folder(root), tmp_path / "m.onnx", TrainOptions())
+    torn = ("w0.png,3,", "w1.png,3,")
+    csv.write_text("\n".join(ln for ln in lines if not ln.startswith(torn)) + "\n")
+    with pytest.raises(BadInput, match="1 image"):
+        train_landmarks_on(read_landmarks_folder(root), tmp_path / "m.onnx", TrainOptions())

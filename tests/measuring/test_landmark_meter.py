@@ -1,0 +1,84 @@
+"""The landmarks detector with a real ONNX model (landmark k where the frame has colour k):
+positions, centroid size, the mirrored side, and the flags for a missing or misplaced one."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from device.core.errors import ModelError
+from device.measuring.detector import open_detector
+from device.measuring.landmark_meter import META_KEY
+from device.measuring.shapes import centroid_size
+from tests.support.onnx_fixtures import (
+    LANDMARK_DOTS,
+    colour_landmarks_model,
+    landmark_image,
+    metadata,
+)
+
+
+@pytest.fixture(scope="module")
+def meter():
+    return open_detector(colour_landmarks_model(), "lm.onnx", threads=1)
+
+
+def test_each_landmark_lands_on_its_dot(meter):
+    res = meter.measure(landmark_image())
+    assert res.task == "landmarks" and res.counts == {} and res.flags == []
+    centres = [(x + 1.5, y + 1.5) for x, y in LANDMARK_DOTS]
+    for got, want in zip(res.landmarks, centres, strict=True):
+        assert got == pytest.approx(want, abs=0.01)
+    assert res.centroid_size == pytest.approx(centroid_size(np.array(centres)))
+    assert res.mirrored is False and res.shape_distance == pytest.approx(0, abs=1e-6)
+    assert res.confidence == [1.0, 1.0, 1.0]
+
+
+def test_a_mirrored_frame_is_recognised_and_keeps_the_numbering(meter):
+    res = meter.measure(landmark_image()[:, ::-1].copy())
+    assert res.mirrored is True and res.flags == []
+    assert res.landmarks[0] == pytest.approx((63 - 17.5, 9.5), abs=0.01)
+
+
+def test_a_missing_landmark_is_none_and_flags_the_frame(meter):
+    res = meter.measure(landmark_image(dots=[LANDMARK_DOTS[0], LANDMARK_DOTS[1], None]))
+    assert res.landmarks[2] is None and "unsure" in res.flags and "shape" in res.flags
+    assert res.centroid_size is not None
+
+
+def test_a_moved_landmark_flags_the_shape(meter):
+    res = meter.measure(landmark_image(dots=[(16, 8), (40, 36), (28, 20)]))
+    assert res.flags == ["shape"] and res.shape_distance > 0.1
+
+
+def test_records_carry_the_landmarks_in_order(meter):
+    res = meter.measure(landmark_image())
+    rec = res.record_fields(meter.info.classes)
+    assert rec["task"] == "landmarks" and rec["landmark_names"] == ["humeral", "L3 tip", "L5 tip"]
+    assert rec["landmarks"][0] == [17.5, 9.5] and rec["mirrored"] is False
+    json.dumps(rec)  # plain JSON for records.jsonl
+
+
+@pytest.mark.parametrize(
+    "value",
+    [None, "[]", "{", json.dumps({"mean_shape": [[0, 0]], "max_distance": 0.1})],
+)
+def test_a_landmarks_model_without_good_shape_metadata_is_refused(value):
+    import onnx
+
+    model = onnx.load_from_string(colour_landmarks_model())
+    props = {p.key: p.value for p in model.metadata_props}
+    del model.metadata_props[:]
+    for k, v in props.items():
+        if k == META_KEY and value is None:
+            continue
+        e = model.metadata_props.add()
+        e.key, e.value = k, (value if k == META_KEY else v)
+    with pytest.raises(ModelError, match=f"lm.onnx: metadata {META_KEY}"):
+        open_detector(model.SerializeToString(), "lm.onnx", threads=1)
+
+
+def test_the_metadata_helper_still_makes_count_models():
+    assert "scopecount.task" not in metadata(["egg"])
