@@ -200,12 +200,16 @@ def colour_landmarks_model(
 
 
 def landmark_image(
-    shape: tuple[int, int] = (64, 64), dots: list[tuple[int, int] | None] | None = None
+    shape: tuple[int, int] = (64, 64),
+    dots: list[tuple[int, int] | None] | None = None,
+    grey: int = 0,
 ) -> np.ndarray:
-    """A black frame with a 4x4 red, green and blue dot (top-left corners), None left out."""
-    img = np.zeros((*shape, 3), np.uint8)
+    """A frame of `grey` with a 4x4 pure red, green and blue dot (top-left corners), None left
+    out. Grey scores below zero everywhere (each channel minus the other two)."""
+    img = np.full((*shape, 3), grey, np.uint8)
     for k, d in enumerate(dots if dots is not None else LANDMARK_DOTS):
         if d is not None:
             x, y = d
+            img[y : y + 4, x : x + 4] = 0
             img[y : y + 4, x : x + 4, k] = 255
     return img
