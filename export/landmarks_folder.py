@@ -83,7 +83,7 @@ def read_landmarks_folder(root: str | Path) -> LandmarksFolder:
     day = DayFolder(root)  # a bench's day folder: its voided captures are not training data
     voided = day.voided_images() if day.records_path.exists() else set()
     names_path = root / NAMES_CSV
-    names = _read_names(names_path) if names_path.exists() else None
+    names = read_names(names_path) if names_path.exists() else None
     rows = _read_rows(root / LANDMARKS_CSV, files, voided, len(names) if names else None)
     n = len(names) if names else max(lm for pts in rows.values() for lm in pts)
     names = names or [str(k) for k in range(1, n + 1)]
@@ -104,7 +104,7 @@ def read_landmarks_folder(root: str | Path) -> LandmarksFolder:
     return LandmarksFolder(root, samples, names, left)
 
 
-def _read_names(path: Path) -> list[str]:
+def read_names(path: Path) -> list[str]:
     where = printable_path(path)
     got: dict[int, str] = {}
     for line, row in csv_rows(path, NAMES_HEADER):

@@ -11,6 +11,7 @@ from device.core.errors import BadInput
 
 POINT_FORMATS = ["cellcounter", "labelme", "cvat", "napari", "dotmask"]
 AREA_FORMATS = ["labels", "qupath"]
+LANDMARK_FORMATS = ["tps"]
 
 # Laid out by hand (RawDescriptionHelpFormatter): a line or two per format.
 DESCRIPTION = """\
@@ -35,6 +36,12 @@ Areas, into an areas folder that already holds the images in FOLDER/images/
                polygon annotations are painted, later over earlier; the rest
                stays 0 (unlabelled) unless --fill-background; detections
                (cells) only with --detections
+
+Landmarks, into FOLDER/landmarks.csv, FOLDER/images/ holding the images:
+  tps          a tpsDig TPS file (MorphoJ, geomorph): each specimen matched to
+               its image by IMAGE= (a folder part is dropped); y is turned to
+               run down from the top; negative coordinates are missing
+               landmarks; --replace overwrites images that have landmarks
 """
 
 
@@ -45,7 +52,7 @@ def register(sub: Subcommands) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    im.add_argument("format", choices=POINT_FORMATS + AREA_FORMATS)
+    im.add_argument("format", choices=POINT_FORMATS + AREA_FORMATS + LANDMARK_FORMATS)
     im.add_argument("src", metavar="SRC", help="an annotation file or a folder of them")
     im.add_argument("folder", metavar="FOLDER", help="training folder to write (or add to)")
     im.add_argument(
@@ -55,7 +62,9 @@ def register(sub: Subcommands) -> None:
         "or in images/ there); labels and qupath read FOLDER/images/",
     )
     im.add_argument("--label", default="object", help="class for napari/dotmask (default object)")
-    im.add_argument("--replace", action="store_true", help="labels/qupath: overwrite masks")
+    im.add_argument(
+        "--replace", action="store_true", help="labels/qupath: overwrite masks; tps: landmarks"
+    )
     im.add_argument(
         "--fill-background",
         action="store_true",
@@ -70,6 +79,8 @@ def register(sub: Subcommands) -> None:
 
 
 def run(a: argparse.Namespace) -> int:
+    if a.format in LANDMARK_FORMATS:
+        return _run_tps(a)
     if a.format in AREA_FORMATS:
         return _run_areas(a)
     from export.importers import import_annotations
@@ -79,6 +90,22 @@ def run(a: argparse.Namespace) -> int:
     for line in notes:
         print(line, file=sys.stderr)
     print(f"imported {n_pts} points on {n_img} images into {a.folder}")
+    return 0
+
+
+def _run_tps(a: argparse.Namespace) -> int:
+    from device.core.text import printable_path
+    from export.tps_files import import_tps
+
+    if a.images is not None:
+        raise BadInput("--images: for the points formats; tps reads FOLDER/images/")
+    done = import_tps(a.src, a.folder, a.replace)
+    for line in done.notes:
+        print(line, file=sys.stderr)
+    print(
+        f"imported {done.specimens} wings of {done.landmarks} landmarks into "
+        f"{printable_path(a.folder)}/landmarks.csv"
+    )
     return 0
 
 

@@ -1,0 +1,155 @@
+"""TPS in and out of landmarks folders (the format itself: export/tps.py).
+
+`import tps`: a tpsDig file's specimens into FOLDER/landmarks.csv, each matched to its image in
+FOLDER/images/ by the file name of its IMAGE= (a folder part, Windows or not, is dropped: the
+name is looked up, never opened as a path). `export tps`: a landmarks folder (a day folder
+too) as one TPS file for MorphoJ or geomorph plus a CSV of centroid sizes; SCALE= from the
+bench's calibration where the records carry it.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from device.core.csvsafe import csv_line
+from device.core.errors import BadInput
+from device.core.imageio import IMAGE_SUFFIXES, read_rgb, write_atomic
+from device.core.text import printable, printable_path
+from device.measuring.shapes import centroid_size
+from device.records.dayfolder import DayFolder
+from export.landmarks_folder import (
+    HEADER,
+    LANDMARKS_CSV,
+    NAMES_CSV,
+    read_landmarks_folder,
+    read_names,
+)
+from export.tps import format_tps, parse_tps, specimen_points
+
+MAX_TPS_BYTES = 16 * 1024 * 1024
+SIZES_HEADER = ["image", "centroid_size_px", "centroid_size_mm"]
+
+
+@dataclass
+class TpsImport:
+    specimens: int
+    landmarks: int
+    notes: list[str] = field(default_factory=list)
+
+
+def _image_name(value: str) -> str:
+    """IMAGE= as a name inside images/: the part after the last / or \\."""
+    return re.split(r"[\\/]", value.strip())[-1]
+
+
+def import_tps(src: str | Path, folder: str | Path, replace: bool = False) -> TpsImport:
+    src, folder = Path(src), Path(folder)
+    where = printable_path(src)
+    if not src.is_file():
+        raise BadInput(f"{where}: not a TPS file")
+    if src.stat().st_size > MAX_TPS_BYTES:
+        raise BadInput(f"{where}: over {MAX_TPS_BYTES // 2**20} MiB: not a TPS file of landmarks")
+    try:
+        text = src.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = src.read_text(encoding="latin-1")  # tpsDig on Windows writes the ANSI page
+    specimens = parse_tps(text, where)
+    img_dir = folder / "images"
+    if not img_dir.is_dir():
+        raise BadInput(f"{printable_path(folder)}: no images/ folder (put the images there first)")
+    images = {p.name: p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
+    n = len(specimens[0].points)
+    names_path = folder / NAMES_CSV
+    if names_path.exists():
+        named = len(read_names(names_path))
+        if named != n:
+            raise BadInput(f"{where}: LM={n}, but {printable_path(names_path)} names {named}")
+    rows: dict[str, list[str]] = {}
+    for i, s in enumerate(specimens, start=1):
+        if len(s.points) != n:
+            raise BadInput(f"{where}: specimen {i} has LM={len(s.points)}, the first has {n}")
+        name = _image_name(s.image)
+        if not name:
+            raise BadInput(f"{where}: specimen {i} has no IMAGE= to match it to an image")
+        if name not in images:
+            raise BadInput(f"{where}: specimen {i}: IMAGE={printable(name)!r} is not in images/")
+        if name in rows:
+            raise BadInput(f"{where}: specimen {i}: a second specimen for {printable(name)!r}")
+        height, width = read_rgb(images[name]).shape[:2]
+        pts = s.image_points(height)
+        out = []
+        for k, (x, y) in enumerate(pts, start=1):
+            if not (math.isfinite(x) and math.isfinite(y)):
+                continue  # missing (negative in the file)
+            if not (0 <= x < width and 0 <= y < height):
+                raise BadInput(
+                    f"{where}: specimen {i} landmark {k} at ({x:g}, {y:g}) is outside "
+                    f"{printable(name)!r} ({width}x{height}; TPS y runs up from the bottom edge)"
+                )
+            out.append(csv_line([name, k, f"{x:.2f}", f"{y:.2f}"]))
+        rows[name] = out
+    kept = _existing_rows(folder / LANDMARKS_CSV, set(rows), replace)
+    body = csv_line(HEADER) + "".join(kept) + "".join(r for v in rows.values() for r in v)
+    write_atomic(folder / LANDMARKS_CSV, body.encode("utf-8"))
+    notes = [f"{len(images) - len(rows)} images in images/ have no specimen in the TPS file"]
+    return TpsImport(len(rows), n, notes if len(images) > len(rows) else [])
+
+
+def _existing_rows(path: Path, incoming: set[str], replace: bool) -> list[str]:
+    """landmarks.csv's rows of images the TPS file does not bring (all of them checked)."""
+    if not path.exists():
+        return []
+    from export.csv_rows import csv_rows
+
+    kept, clash = [], set()
+    for _, row in csv_rows(path, HEADER):
+        if row and row[0] in incoming:
+            clash.add(row[0])
+            continue
+        kept.append(csv_line(row))
+    if clash and not replace:
+        first = printable(sorted(clash)[0])
+        raise BadInput(
+            f"{printable_path(path)}: {len(clash)} images already have landmarks ({first!r} "
+            "first): --replace overwrites them"
+        )
+    return kept
+
+
+def _scales(folder: Path) -> dict[str, float]:
+    """Image name -> millimetres per pixel, from a day folder's calibrated records."""
+    day = DayFolder(folder)
+    if not day.records_path.exists():
+        return {}
+    out = {}
+    for r in day.records(on_bad=lambda n, w: None):
+        um = r.extra.get("um_per_px")
+        if isinstance(um, int | float) and not isinstance(um, bool) and um > 0:
+            out[r.image_name] = float(um) / 1000.0
+    return out
+
+
+def export_tps(
+    folder: str | Path, out_dir: str | Path, um_per_px: float | None = None
+) -> tuple[Path, Path, int]:
+    """OUT_DIR/NAME.tps and OUT_DIR/NAME_centroid_sizes.csv; returns both and the specimens."""
+    lf = read_landmarks_folder(folder)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    scales = _scales(lf.root)
+    given = None if um_per_px is None else um_per_px / 1000.0
+    specimens, sizes = [], [csv_line(SIZES_HEADER)]
+    for s in lf.samples:
+        scale = given if given is not None else scales.get(s.name)
+        specimens.append(specimen_points(s.points, s.height, s.name, scale))
+        cs = centroid_size(s.points)
+        mm = "" if scale is None or math.isnan(cs) else f"{cs * scale:.5f}"
+        sizes.append(csv_line([s.name, "" if math.isnan(cs) else f"{cs:.3f}", mm]))
+    stem = re.sub(r"[^A-Za-z0-9._-]", "_", lf.root.resolve().name)[:60] or "landmarks"
+    tps, csv_path = out_dir / f"{stem}.tps", out_dir / f"{stem}_centroid_sizes.csv"
+    write_atomic(tps, format_tps(specimens).encode("utf-8"))
+    write_atomic(csv_path, "".join(sizes).encode("utf-8"))
+    return tps, csv_path, len(specimens)

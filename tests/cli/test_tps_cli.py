@@ -1,0 +1,87 @@
+"""`import tps` and `export tps` as a user runs them: tpsDig's y up from the bottom edge,
+missing landmarks, IMAGE= as a name only, a round trip, and refusals that change nothing."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from export.landmarks_folder import read_landmarks_folder
+from export.tps import parse_tps
+from tests.conftest import run_cli, write_png
+from tests.support.cli_checks import one_line_error
+
+TPS = """LM=3
+10 40
+30.5 20
+-1 -1
+IMAGE=C:\\wings\\a.png
+ID=1
+LM=3
+1 1
+2 2
+3 3
+IMAGE=b.png
+"""
+
+
+@pytest.fixture
+def folder(tmp_path):
+    root = tmp_path / "wings"
+    for n in ("a.png", "b.png", "c.png"):
+        write_png(root / "images" / n, np.zeros((48, 64, 3), np.uint8))
+    (tmp_path / "w.tps").write_text(TPS)
+    return root
+
+
+def test_import_turns_y_down_and_leaves_missing_landmarks_out(folder, tmp_path):
+    r = run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder))
+    assert r.returncode == 0, r.stderr
+    assert "imported 2 wings of 3 landmarks" in r.stdout.decode()
+    assert "1 images in images/ have no specimen" in r.stderr.decode()
+    lf = read_landmarks_folder(folder)
+    a = next(s for s in lf.samples if s.name == "a.png")
+    assert a.points[:2].tolist() == [[10, 8], [30.5, 28]] and np.isnan(a.points[2]).all()
+
+
+def test_landmarks_already_there_need_replace(folder, tmp_path):
+    (folder / "landmarks.csv").write_text("image,landmark,x,y\na.png,1,5,5\nc.png,1,6,6\n")
+    before = (folder / "landmarks.csv").read_bytes()
+    one_line_error(run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder)), "--replace")
+    assert (folder / "landmarks.csv").read_bytes() == before
+    r = run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder), "--replace")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.reader((folder / "landmarks.csv").open()))
+    assert ["c.png", "1", "6", "6"] in rows and ["a.png", "1", "5", "5"] not in rows
+
+
+@pytest.mark.parametrize(
+    ("image", "says"),
+    [("../../etc/passwd", "'passwd' is not in images/"), ("", "no IMAGE=")],
+)
+def test_an_image_name_is_looked_up_never_opened(folder, tmp_path, image, says):
+    (tmp_path / "bad.tps").write_text(f"LM=3\n1 1\n2 2\n3 3\nIMAGE={image}\n")
+    one_line_error(run_cli("import", "tps", str(tmp_path / "bad.tps"), str(folder)), says)
+    assert not (folder / "landmarks.csv").exists()
+
+
+def test_a_landmark_outside_its_image_is_refused(folder, tmp_path):
+    (tmp_path / "bad.tps").write_text("LM=3\n1 1\n2 200\n3 3\nIMAGE=a.png\n")
+    one_line_error(run_cli("import", "tps", str(tmp_path / "bad.tps"), str(folder)), "outside")
+
+
+def test_export_round_trips_and_writes_centroid_sizes(folder, tmp_path):
+    assert run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder)).returncode == 0
+    out = tmp_path / "out"
+    r = run_cli("export", "tps", str(folder), str(out), "--um-per-px", "2.5")
+    assert r.returncode == 0, r.stderr
+    specimens = parse_tps((out / "wings.tps").read_text(), "wings.tps")
+    a = next(s for s in specimens if s.image == "a.png")
+    assert a.points[:2].tolist() == [[10, 40], [30.5, 20]] and np.isnan(a.points[2]).all()
+    assert a.scale == pytest.approx(0.0025)
+    sizes = {r["image"]: r for r in csv.DictReader((out / "wings_centroid_sizes.csv").open())}
+    cs = float(sizes["b.png"]["centroid_size_px"])
+    assert cs == pytest.approx(np.sqrt(4.0))  # (1,47) (2,46) (3,45): each sqrt(2) or 0 away
+    assert float(sizes["b.png"]["centroid_size_mm"]) == pytest.approx(cs * 0.0025, rel=1e-3)
