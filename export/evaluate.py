@@ -198,6 +198,10 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
         from export.area_evaluate import evaluate_areas_cmd
 
         return evaluate_areas_cmd(a)
+    if (Path(a.folder) / "landmarks.csv").is_file():
+        from export.landmark_evaluate import evaluate_landmarks_cmd
+
+        return evaluate_landmarks_cmd(a)
     if getattr(a, "overlays", None):
         raise BadInput(
             "--overlays: for areas folders (images/ + masks/); counting uses `count --overlay`"

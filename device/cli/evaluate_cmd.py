@@ -17,7 +17,9 @@ def register(sub: Subcommands) -> None:
         description="Measure a model on an annotated folder it never saw. A counting folder "
         "(points.csv) gives MAE, relative error, point precision/recall and a scatter; an areas "
         "folder (masks/) gives per-class Dice and IoU, each image's share error in percentage "
-        "points, a predicted-vs-true share scatter and, with --overlays, pictures.",
+        "points, a predicted-vs-true share scatter and, with --overlays, pictures; a landmarks "
+        "folder (landmarks.csv) gives each landmark's mean and 90th-percentile distance (px "
+        "and % of wing length), the centroid-size error and the Procrustes distance.",
     )
     e.add_argument("folder", metavar="FOLDER")
     g = e.add_mutually_exclusive_group(required=True)
@@ -38,7 +40,8 @@ def register(sub: Subcommands) -> None:
     e.add_argument(
         "--overlays",
         metavar="DIR",
-        help="areas folders: write each image with the model's classes drawn over it into DIR",
+        help="areas and landmarks folders: write each image with what the model found drawn "
+        "over it into DIR",
     )
     e.add_argument(
         "--zooms",

@@ -1,0 +1,116 @@
+"""`scopecount evaluate` on a landmarks folder (images/ + landmarks.csv): the model on every
+image as the bench measures a frame, scored against the hand-placed landmarks
+(export/landmark_metrics.py), with an overlay per image on request. `turned` makes the copies
+the benchmark also scores: turned by any angle (canvas enlarged, borders replicated) or
+mirrored, the landmarks moved with them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from device.core.errors import BadInput
+from device.core.imageio import encode, write_atomic
+from device.core.text import printable, printable_path
+from device.core.writable import writable_dir
+from device.measuring.detector import Detector, open_detector_file
+from device.measuring.landmark_overlay import draw_landmarks
+from export.file_names import file_part
+from export.landmark_metrics import LandmarkScores, score_landmarks
+from export.landmarks_folder import LandmarksFolder, read_landmarks_folder
+
+
+def turned(rgb: np.ndarray, pts: np.ndarray, angle: float, mirror: bool = False):
+    """The image turned by `angle` degrees about its centre on a canvas large enough to hold
+    all of it (borders replicated), mirrored first if asked; the landmarks moved alike."""
+    h, w = rgb.shape[:2]
+    if mirror:
+        rgb = np.ascontiguousarray(rgb[:, ::-1])
+        pts = pts.copy()
+        pts[:, 0] = (w - 1) - pts[:, 0]
+    c = ((w - 1) / 2, (h - 1) / 2)
+    m = cv2.getRotationMatrix2D(c, angle, 1.0)
+    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
+    m[0, 2] += (nw - 1) / 2 - c[0]
+    m[1, 2] += (nh - 1) / 2 - c[1]
+    out = cv2.warpAffine(rgb, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out, pts @ m[:, :2].T + m[:, 2]
+
+
+def predict(det: Detector, rgb: np.ndarray) -> np.ndarray:
+    res = det.measure(rgb)
+    return np.array([p if p is not None else (np.nan, np.nan) for p in res.landmarks], float)
+
+
+def evaluate_landmarks(
+    det: Detector, folder: LandmarksFolder, angle: float | None = None, mirror: bool = False
+) -> tuple[LandmarkScores, list[np.ndarray]]:
+    """Scores over the folder (each image turned by `angle`, or by a seeded random angle per
+    image with angle=-1; mirrored if asked) and the predictions in the images as scored."""
+    rng = np.random.default_rng(0)
+    preds, truths = [], []
+    for s in folder.samples:
+        rgb, pts = s.image(), s.points
+        if angle is not None or mirror:
+            a = float(rng.uniform(0, 360)) if angle == -1 else (angle or 0.0)
+            rgb, pts = turned(rgb, pts, a, mirror)
+        preds.append(predict(det, rgb))
+        truths.append(pts)
+    return score_landmarks(preds, truths, folder.names), preds
+
+
+def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
+    if a.learning_curve:
+        raise BadInput(f"{a.folder}: --learning-curve is for counting folders (points.csv)")
+    folder = read_landmarks_folder(a.folder)
+    if not folder.samples:
+        raise BadInput(f"{a.folder}: no image has landmarks: nothing to evaluate")
+    model = Path(os.path.abspath(a.model))
+    if not model.is_file():
+        raise BadInput(f"--model {printable_path(model)}: no such file")
+    overlays = writable_dir(Path(a.overlays), "--overlays") if a.overlays else None
+    det = open_detector_file(model)
+    if det.task != "landmarks":
+        raise BadInput(
+            f"--model {printable_path(model)}: a {det.task} model; {a.folder} is a landmarks "
+            "folder (landmarks.csv)"
+        )
+    if len(det.info.classes) != len(folder.names):
+        raise BadInput(
+            f"--model {printable_path(model)}: places {len(det.info.classes)} landmarks, "
+            f"{a.folder} has {len(folder.names)}"
+        )
+    scores, preds = evaluate_landmarks(det, folder)
+    if overlays is not None:
+        for s, p in zip(folder.samples, preds, strict=True):
+            pts = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in p]
+            pic = draw_landmarks(s.image(), pts, None, None)
+            name = f"{file_part(Path(s.name).stem)}_overlay.png"
+            write_atomic(overlays / name, encode(pic, ".png"))
+    if a.json:
+        print(json.dumps(scores.to_json()))
+        return 0
+    print(
+        f"{printable(folder.root.resolve().name)}: {scores.images} images, model "
+        f"{printable(det.name)}\n  mean landmark error {scores.mean_px:.2f} px "
+        f"({scores.mean_pct_wing:.2f}% of the wing length, {scores.wing_length_px:.0f} px); "
+        f"centroid size off by {scores.centroid_size_error_pct:.2f}% on average; Procrustes "
+        f"distance to the hand-placed shape {scores.procrustes:.4f}; "
+        f"{scores.not_found} hand-placed landmarks not found"
+    )
+    for k, name in enumerate(scores.names):
+        print(
+            f"  {k + 1:>2} {printable(name)[:24]:<24} mean {scores.per_landmark_px[k]:5.2f} px, "
+            f"90% within {scores.p90_px[k]:5.2f} px"
+        )
+    if overlays is not None:
+        print(f"overlays: {printable_path(overlays)}", file=sys.stderr)
+    return 0

@@ -1,0 +1,47 @@
+"""`evaluate` on a landmarks folder as a user runs it, with a real landmarks model."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import run_cli, write_png
+from tests.support import onnx_fixtures
+from tests.support.cli_checks import one_line_error
+from tests.support.onnx_fixtures import LANDMARK_DOTS, landmark_image
+
+
+def folder(root, shift=0.0):
+    (root / "images").mkdir(parents=True)
+    rows = ["image,landmark,x,y"]
+    for i in range(3):
+        write_png(root / "images" / f"w{i}.png", landmark_image((64, 64), grey=110))
+        for k, (x, y) in enumerate(LANDMARK_DOTS):
+            rows.append(f"w{i}.png,{k + 1},{x + 1.5 + shift},{y + 1.5}")
+    (root / "landmarks.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_evaluate_scores_each_landmark_and_writes_overlays(tmp_path):
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    root = folder(tmp_path / "wings", shift=3.0)
+    r = run_cli("evaluate", str(root), "--model", str(model), "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["images"] == 3 and out["per_landmark_px"] == [3.0, 3.0, 3.0]
+    assert out["not_found"] == 0 and out["centroid_size_error_pct"] < 1e-6
+    text = run_cli(
+        "evaluate", str(root), "--model", str(model), "--overlays", str(tmp_path / "ov")
+    ).stdout.decode()
+    assert "mean landmark error 3.00 px" in text and "humeral" not in text
+    assert sorted(p.name for p in (tmp_path / "ov").iterdir())[0] == "w0_overlay.png"
+
+
+def test_evaluate_refuses_a_model_of_another_task_or_landmark_count(tmp_path):
+    root = folder(tmp_path / "wings")
+    areas = onnx_fixtures.write(tmp_path / "a.onnx", onnx_fixtures.colour_areas_model())
+    one_line_error(run_cli("evaluate", str(root), "--model", str(areas)), "a areas model")
+    lines = (root / "landmarks.csv").read_text().splitlines()
+    extra = [*lines, "w0.png,4,1,1"]
+    (root / "landmarks.csv").write_text("\n".join(extra) + "\n")
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    one_line_error(run_cli("evaluate", str(root), "--model", str(model)), "places 3 landmarks")

@@ -1,0 +1,47 @@
+"""Landmark scores with plain arrays, and the turned copies the benchmark scores."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from export.landmark_evaluate import turned
+from export.landmark_metrics import score_landmarks, wing_length
+
+TRUTH = np.array([[10.0, 10.0], [110.0, 10.0], [60.0, 50.0]])
+
+
+def test_wing_length_is_the_pair_farthest_apart_on_average():
+    length, pair = wing_length([TRUTH, TRUTH + 5])
+    assert length == pytest.approx(100.0) and pair == (0, 1)
+
+
+def test_scores_of_known_errors():
+    pred = TRUTH + [[3.0, 4.0], [0.0, 0.0], [0.0, 0.0]]  # landmark 1 off by 5 px
+    missing = TRUTH.copy()
+    missing[2] = np.nan
+    s = score_landmarks([pred, missing], [TRUTH, TRUTH], ["a", "b", "c"])
+    assert s.per_landmark_px == pytest.approx([2.5, 0.0, 0.0])
+    assert s.mean_px == pytest.approx(5 / 5) and s.not_found == 1
+    assert s.mean_pct_wing == pytest.approx(1.0)  # 1 px of a 100 px wing
+    assert s.p90_px[0] == pytest.approx(4.5)
+    assert s.centroid_size_error_pct > 0 and s.procrustes > 0
+
+
+def test_a_perfect_prediction_scores_zero():
+    s = score_landmarks([TRUTH * 2], [TRUTH * 2], ["a", "b", "c"])
+    assert s.mean_px == 0 and s.centroid_size_error_pct == 0
+    assert s.procrustes == pytest.approx(0, abs=1e-9)
+
+
+@pytest.mark.parametrize(("angle", "mirror"), [(90, False), (33, True), (200, False)])
+def test_turned_copies_keep_the_whole_image_and_move_the_landmarks(angle, mirror):
+    img = np.zeros((48, 64, 3), np.uint8)
+    pts = np.array([[10.0, 12.0], [50.0, 30.0]])
+    for x, y in pts.astype(int):
+        img[y, x] = 255
+    out, moved = turned(img, pts, angle, mirror)
+    assert out.shape[0] >= 48 and out.shape[1] >= 48
+    for x, y in moved:
+        patch = out[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2]
+        assert patch.max() > 60
