@@ -19,6 +19,7 @@ import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Union
 
 import numpy as np
 
@@ -27,12 +28,14 @@ from device.core.imageio import read_rgb, write_atomic
 from export import annotate_guard as guard
 from export import pointsfile
 from export.annotate_guard import Refused, SaveRequest
+from export.annotate_landmarks import LandmarkStore, landmark_store, parse_landmark_save
 from export.annotate_maskfiles import MAX_MASK_BODY, parse_mask_save, read_no_follow
 from export.annotate_masks import MaskStore
 from export.folder import STATE_FILE, TrainingFolder, read_folder
 
 STATIC = Path(__file__).parent / "annotate"
 Point = tuple[float, float, str]
+Store = Union["AnnotationStore", MaskStore, LandmarkStore]
 # The page loads only its own script, style and images: injected markup could run nothing.
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -205,7 +208,7 @@ def _replace_rows(
     return out if placed else out + mine
 
 
-def make_handler(store: AnnotationStore | MaskStore, token: str) -> type[BaseHTTPRequestHandler]:
+def make_handler(store: Store, token: str) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, fmt: str, *args: object) -> None:
             pass
@@ -281,6 +284,10 @@ def make_handler(store: AnnotationStore | MaskStore, token: str) -> type[BaseHTT
                 if path == "/api/points" and isinstance(store, AnnotationStore):
                     n = guard.body_length(ctype, length)
                     res = store.save(guard.parse_save(guard.parse_json(self.rfile.read(n))))
+                elif path == "/api/landmarks" and isinstance(store, LandmarkStore):
+                    n = guard.body_length(ctype, length)
+                    body = guard.parse_json(self.rfile.read(n))
+                    res = store.save(parse_landmark_save(body, len(store.names)))
                 elif path == "/api/mask" and isinstance(store, MaskStore):
                     n = guard.body_length(ctype, length, MAX_MASK_BODY)
                     body = guard.parse_json(self.rfile.read(n))
@@ -305,15 +312,21 @@ def serve(
     ready=None,  # noqa: ANN001
     paint: bool = False,
     classes: list[str] | None = None,
+    landmarks: int | None = None,
 ) -> ThreadingHTTPServer:
-    """The server for FOLDER: points, or paint mode for an areas folder (masks/ or
-    classes.csv there, `paint`, or an areas `model`); `classes` are offered besides the folder's."""
+    """The server for FOLDER: points, paint mode for an areas folder (masks/ or classes.csv
+    there, `paint`, or an areas `model`; `classes` are offered besides the folder's), or
+    landmark mode (landmarks.csv there, `landmarks` N, or a landmarks `model`)."""
     tf = read_folder(folder, all_images=True)
     det = None
     if model:
         from device.measuring.detector import open_detector_file
 
         det = open_detector_file(model)
+    lm_model = det is not None and det.task == "landmarks"
+    lm_files = any(os.path.lexists(tf.root / f) for f in ("landmarks.csv", "landmarks-names.csv"))
+    if lm_model or landmarks is not None or lm_files:
+        return _serve(landmark_store(tf, det, landmarks), port, ready)
     areas = det is not None and det.task == "areas"
     paint = paint or areas or any(os.path.lexists(tf.root / f) for f in ("masks", "classes.csv"))
     if det is not None and paint != areas:
@@ -339,10 +352,15 @@ def serve(
 
             predict.classes = det.info.classes  # type: ignore[attr-defined]
         store = AnnotationStore(tf, predict, classes)
+    return _serve(store, port, ready)
+
+
+def _serve(store: Store, port: int, ready) -> ThreadingHTTPServer:  # noqa: ANN001
     token = guard.new_token()
     server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(store, token))
     server.daemon_threads = True
     server.token = token  # type: ignore[attr-defined]
+    server.mode = store.mode  # type: ignore[attr-defined]  # points, paint or landmarks
     if ready:
         ready(server)
     return server

@@ -133,7 +133,7 @@ def _read_rows(
         at = f"{where}: row {line}"
         if len(row) != 4:
             raise BadInput(f"{at}: {len(row)} fields, expected 4 (image,landmark,x,y)")
-        image = row[0]
+        image = restore(row[0])  # our writers quote formula-like text
         if image in voided:
             continue
         if image not in files:

@@ -4,8 +4,6 @@ the masks of an areas folder (export/annotate_server.py)."""
 from __future__ import annotations
 
 import argparse
-import os
-from pathlib import Path
 
 from device.cli.options import Subcommands, add_model_option
 from device.core.errors import BadInput
@@ -20,7 +18,9 @@ def register(sub: Subcommands) -> None:
         "model's predictions. Every change is saved to FOLDER/points.csv atomically. An areas "
         "folder (masks/ or classes.csv, or --paint) is painted instead: brush, eraser, fill "
         "and undo; Ctrl+S (or moving to another image) saves FOLDER/masks/NAME.png and "
-        "classes.csv.",
+        "classes.csv. A landmarks folder (landmarks.csv, or --landmarks N) places numbered "
+        "landmarks: click places the next one, drag moves one, s skips a missing one; saved "
+        "to FOLDER/landmarks.csv.",
     )
     an.add_argument("folder", metavar="FOLDER")
     add_model_option(an, "pre-fill points (a count model) or masks (an areas model)")
@@ -32,6 +32,13 @@ def register(sub: Subcommands) -> None:
         metavar="A,B",
         type=_classes,
         help="classes to offer besides the folder's (paint default without classes.csv: region)",
+    )
+    an.add_argument(
+        "--landmarks",
+        type=int,
+        metavar="N",
+        help="place N landmarks per image (landmark mode; a folder with landmarks.csv or "
+        "landmarks-names.csv, or a landmarks --model, says how many itself)",
     )
     an.add_argument("--port", type=int, default=0, help="default: a free port")
     an.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -53,20 +60,6 @@ def _classes(text: str) -> list[str]:
     return out
 
 
-def _paints(a: argparse.Namespace) -> bool:
-    """Whether serve() chose paint mode: as it decides (--paint, an areas folder, or an areas
-    model; serve has read and checked the model already)."""
-    root = Path(a.folder)
-    if a.paint or any(os.path.lexists(root / f) for f in ("masks", "classes.csv")):
-        return True
-    if not a.model:
-        return False
-    from device.measuring.modelfile import read_model_bytes
-    from device.measuring.onnx_scan import scan
-
-    return scan(read_model_bytes(a.model), str(a.model)).get("scopecount.task") == "areas"
-
-
 def run(a: argparse.Namespace) -> int:
     try:
         from export.annotate_server import address, serve
@@ -74,13 +67,15 @@ def run(a: argparse.Namespace) -> int:
         raise BadInput(f"annotate: {e}") from None
 
     try:
-        server = serve(a.folder, a.model, a.port, paint=a.paint, classes=a.classes)
+        server = serve(
+            a.folder, a.model, a.port, paint=a.paint, classes=a.classes, landmarks=a.landmarks
+        )
     except OSError as e:  # the folder was read: what failed is the address
         raise BadInput(f"--port {a.port}: cannot listen on 127.0.0.1 ({e.strerror})") from None
     url = address(server)
     # First line: the full address, secret included (the API refuses requests without it).
     print(url, flush=True)
-    if _paints(a):
+    if server.mode == "paint":
         saved = "paint is saved with Ctrl+S or on moving to another image"
     else:
         saved = "every change is saved"

@@ -63,10 +63,12 @@ async function load() {
     flag.textContent = "cannot load: " + st.error; flag.className = "saved error";
     return;
   }
-  state.mode = st.mode === "paint" ? "paint" : "points";
+  state.mode = ["paint", "landmarks"].includes(st.mode) ? st.mode : "points";
   state.images = st.images;
   state.classes = st.classes;
-  if (state.mode === "paint") Paint.init(st); else state.objectPx = objectSize(st.images);
+  if (state.mode === "paint") Paint.init(st);
+  else if (state.mode === "landmarks") Landmarks.init(st);
+  else state.objectPx = objectSize(st.images);
   const first = state.images.findIndex(im => !im.done);
   await show(Math.max(0, Math.min(state.index || (first < 0 ? 0 : first), state.images.length - 1)));
 }
@@ -83,6 +85,7 @@ async function show(i) {
   if (im !== current()) return;  // another image was asked for meanwhile
   state.img = img; fit();
   if (state.mode === "paint") await Paint.open(im);
+  if (state.mode === "landmarks") Landmarks.open(im);
   render();
 }
 
@@ -109,6 +112,7 @@ function hit(p) {
 
 function render() {
   if (state.mode === "paint") return Paint.render();
+  if (state.mode === "landmarks") return Landmarks.render();
   const v = state.view, im = current();
   ctx.setTransform(1, 0, 0, 1, 0, 0);
   ctx.fillStyle = "#111"; ctx.fillRect(0, 0, canvas.width, canvas.height);
@@ -207,7 +211,7 @@ async function send(im, extra) {
 }
 
 canvas.addEventListener("mousedown", ev => {
-  if (state.mode === "paint") return;  // paint.js has its own
+  if (state.mode !== "points") return;  // paint.js and landmarks.js have their own
   const p = toImage(ev);
   const k = hit(p);
   drag = { k, start: { x: ev.clientX, y: ev.clientY }, moved: false, view: { ...state.view } };
@@ -253,6 +257,7 @@ function zoom(f, ev) {
 
 window.addEventListener("keydown", ev => {
   if (state.mode === "paint" && Paint.key(ev)) return;
+  if (state.mode === "landmarks" && Landmarks.key(ev)) return;
   if (ev.target.tagName === "INPUT") return;
   const k = ev.key;
   if (k >= "1" && k <= "9" && +k <= state.classes.length) { state.cls = +k - 1; render(); }
