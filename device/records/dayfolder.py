@@ -55,7 +55,10 @@ COUNTS_HEADER = ["id", "time", "sample", "model", "class", "count", "flags", "vo
 # Records kept out of the summary's totals: nothing countable in the frame, a model whose
 # numbers mean nothing (the shipped demo, trained on synthetic vials; a model that never learnt),
 # or a frame outside the zooms the model counts well at.
-UNCOUNTABLE = frozenset({"empty", "underexposed", "overexposed", "demo", "not-learnt", "zoom"})
+# Landmarks: a wing with an unsure landmark or a shape far from the taught ones (torn, folded).
+UNCOUNTABLE = frozenset(
+    {"empty", "underexposed", "overexposed", "demo", "not-learnt", "zoom", "unsure", "shape"}
+)
 
 
 @dataclass(frozen=True)

@@ -42,11 +42,20 @@ class Total:
     records: int = 0
     counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     shares: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    sizes: list[float] = field(default_factory=list)  # landmarks: centroid sizes, pixels
 
     def mean_share(self, c: str) -> str:
         """An areas class's mean share of the view over the sample's records, as text."""
         v = self.shares.get(c)
         return f"{100 * sum(v) / len(v):.1f}%" if v else ""
+
+    def mean_size(self) -> str:
+        return f"{sum(self.sizes) / len(self.sizes):.1f}" if self.sizes else ""
+
+
+def centroid_size(rec: Record) -> float | None:
+    v = rec.extra.get("centroid_size")
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
 
 
 def day_folders(root: Path) -> list[DayFolder]:
@@ -86,6 +95,9 @@ def summarise(rows: list[Row]) -> list[Total]:
             t.counts[c] += n
         for c, f in record_areas(r.record).items():
             t.shares[c].append(f)
+        cs = centroid_size(r.record)
+        if cs is not None:
+            t.sizes.append(cs)
     return list(totals.values())
 
 
@@ -96,11 +108,14 @@ def summary_cmd(root: str, csv_out: str | None) -> int:
     classes = sorted({c for r in rows for c in r.record.counts})
     areas = sorted({c for r in rows for c in record_areas(r.record)})
     totals = summarise(rows)
+    sized = any(centroid_size(r.record) is not None for r in rows)
     heads = [f"{c:>8}" for c in classes] + [f"{c + ' %':>8}" for c in areas]
+    heads += [f"{'centroid px':>11}"] if sized else []
     print(f"{'day':<12} {'sample':<20} {'records':>7}  " + "  ".join(heads))
     for t in totals:
         cells = [f"{t.counts.get(c, 0):>8}" for c in classes]
         cells += [f"{t.mean_share(c):>8}" for c in areas]  # areas: the mean share of the view
+        cells += [f"{t.mean_size():>11}"] if sized else []  # landmarks: the mean centroid size
         print(f"{t.day:<12} {t.sample[:20]:<20} {t.records:>7}  " + "  ".join(cells))
     n_void = sum(r.voided for r in rows)
     why: dict[str, int] = defaultdict(int)
@@ -116,14 +131,17 @@ def summary_cmd(root: str, csv_out: str | None) -> int:
         + (f" ({detail})" if left else "")
     )
     if csv_out:
-        _write_csv(Path(csv_out), rows, classes, areas)
+        _write_csv(Path(csv_out), rows, classes, areas, sized)
     return 0
 
 
-def _write_csv(out: Path, rows: list[Row], classes: list[str], areas: list[str]) -> None:
+def _write_csv(
+    out: Path, rows: list[Row], classes: list[str], areas: list[str], sized: bool
+) -> None:
     tmp = out.with_name(f".{out.name}.tmp")
     shares = [f"{c} fraction" for c in areas]
-    head = ["day", "id", "time", "sample", "model", *classes, *shares, "flags", "voided"]
+    size = ["centroid_size_px"] if sized else []
+    head = ["day", "id", "time", "sample", "model", *classes, *shares, *size, "flags", "voided"]
     head.append("left_out")
     try:
         f = open(tmp, "w", newline="", encoding="utf-8")
@@ -139,6 +157,7 @@ def _write_csv(out: Path, rows: list[Row], classes: list[str], areas: list[str])
                 [neutralise(c) for c in text]
                 + [rec.counts.get(c, "") for c in classes]
                 + [record_areas(rec).get(c, "") for c in areas]
+                + ([centroid_size(rec) if centroid_size(rec) is not None else ""] if sized else [])
                 + [neutralise(" ".join(rec.flags)), "yes" if r.voided else "", r.left_out]
             )
     tmp.replace(out)

@@ -48,3 +48,21 @@ def test_demo_and_not_learnt_counts_stay_out_of_the_totals(tmp_path):
     assert "demo" in text and "not-learnt" in text
     rows = list(csv.DictReader(open(out)))
     assert [r["left_out"] for r in rows] == ["demo", "not-learnt", "zoom", ""]
+
+
+def test_landmarks_records_give_the_mean_centroid_size_without_flagged_wings(tmp_path):
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b", removable=False)
+    (tmp_path / "stick").mkdir(exist_ok=True)
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    for cs, flags in [(400.0, []), (420.0, []), (250.0, ["shape"]), (390.0, ["unsure"])]:
+        extra = {"task": "landmarks", "landmarks": [[1, 1], [2, 2], [3, 1]], "centroid_size": cs}
+        rec.write(rgb, {}, [], [], "fly-1", "wings", "0" * 64, flags, extra=extra)
+    out = tmp_path / "all.csv"
+    proc = run_cli("records", "summary", str(tmp_path / "stick"), "--csv", str(out))
+    assert proc.returncode == 0, proc.stderr
+    text = proc.stdout.decode()
+    assert "centroid px" in text.splitlines()[0]
+    assert text.splitlines()[1].split()[1:] == ["fly-1", "2", "410.0"]
+    assert "2 records left out of the totals (1 shape, 1 unsure)" in text
+    rows = list(csv.DictReader(open(out)))
+    assert [r["centroid_size_px"] for r in rows] == ["400.0", "420.0", "250.0", "390.0"]
