@@ -18,7 +18,15 @@ from pathlib import Path
 from device.cli.benchmark import benchmark, machine
 from device.cli.benchmark import table as speed_table
 from device.core.paths import default_model
-from tests.benchmarks import accuracy, area_curves, areas, bench_sim, busy_training, zoom_ranges
+from tests.benchmarks import (
+    accuracy,
+    area_curves,
+    areas,
+    bench_sim,
+    busy_training,
+    landmarks,
+    zoom_ranges,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 YOLO_VENV = REPO / ".bench" / "yolo-venv"
@@ -27,6 +35,16 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 # people running it there. Our model's Pi figure is estimated from the ratio measured here.
 YOLO_PI5_MS = 168.0
 PI4_VS_PI5 = 2.5  # a Pi 4 (Cortex-A72 1.8 GHz) is about 2-3x slower than a Pi 5 (A76 2.4 GHz)
+
+
+def baseline_args() -> list[str]:
+    """ML-morph's row needs dlib (the bench extra builds it from source): said, not hidden."""
+    try:
+        import dlib  # noqa: F401
+    except ImportError:
+        print("dlib is not installed (pip install -e '.[bench]'): no ML-morph row", file=sys.stderr)
+        return ["--no-baseline"]
+    return []
 
 
 def yolo_rows() -> list[dict]:
@@ -180,6 +198,18 @@ def main(argv: list[str] | None = None) -> None:
             "against simulated scribbles (three strokes per class and image, 12 px inside "
             "their class), scored on the same held-out sections.",
             area_curves.report(["--draws", "1" if a.quick else "5", *area_steps]),
+        ]
+    if landmarks.WINGS.is_dir():
+        lm_steps = ["--steps", "300"] if a.quick else []
+        parts += [
+            "### Landmarks on held-out wings",
+            "Drosophilid wings (`drosophila-wings`, 38 photographs, 12 hand-placed landmarks): "
+            "random splits, a third held out; the landmarks model trained with default settings "
+            "beside ML-morph's dlib shape predictor (`tests/benchmarks/landmark_baseline.py`) on "
+            "the same wings, scored upright, turned by a random angle (canvas enlarged, borders "
+            "replicated) and mirrored. Wing length: the distance between the two landmarks "
+            "farthest apart on average.",
+            landmarks.report(["--splits", "1" if a.quick else "3", *lm_steps, *baseline_args()]),
         ]
     model = default_model()
     float_twin = model.with_name(model.stem + ".float.onnx")
