@@ -177,34 +177,51 @@ class PiTest(TodaysPi):
         return f"deploy over SSH as scopecount (forced command, /bin/sh): service now {sha[:12]}"
 
     def scenario_d_areas(self) -> str:
-        """An areas model deployed over SSH, a press, then `model rollback` to the counter."""
-        from tests.support.onnx_fixtures import colour_areas_model  # onnx: `make pi-test` has it
+        """An areas and a landmarks model deployed over SSH, a press with each, then `model
+        rollback` twice: the counter the earlier scenarios deployed is active again."""
+        from tests.support.onnx_fixtures import (  # onnx: `make pi-test` installs it
+            colour_areas_model,
+            colour_landmarks_model,
+        )
 
-        path = self.run / "colour-areas.onnx"
-        path.write_bytes(colour_areas_model())
         n = len(self.events.of("model"))
-        sha = self.deploy(path)
-        if self.events.wait("model", n + 1, timeout=120)[-1].get("sha256") != sha:
-            raise AssertionError("the service did not switch to the areas model")
-        ev = self.press(1)[0]
-        if ev.get("task") != "areas" or set(ev.get("areas", {})) != {"red", "green"}:
-            raise AssertionError(f"recorded {ev}")
+        before = self.events.of("model")[-1].get("sha256")
+        got = []
+        models = (("areas", colour_areas_model()), ("landmarks", colour_landmarks_model()))
+        for name, data in models:
+            path = self.run / f"colour-{name}.onnx"
+            path.write_bytes(data)
+            sha = self.deploy(path)
+            n += 1
+            if self.events.wait("model", n, timeout=120)[-1].get("sha256") != sha:
+                raise AssertionError(f"the service did not switch to the {name} model")
+            ev = self.press(1)[0]
+            if ev.get("task") != name or name not in ev:
+                raise AssertionError(f"recorded {ev}")
+            got.append(ev)
         days = "/media/scopecount/scopecount/* /var/lib/scopecount/spool/scopecount/*"
         out = self.vm.text(
-            f"for d in {days}; do ls $d/masks/; cat $d/classes.csv $d/areas.csv; done "
-            "2>/dev/null; true"
+            f"for d in {days}; do ls $d/masks/; cat $d/classes.csv $d/areas.csv "
+            "$d/centroid_sizes.csv; done 2>/dev/null; true"
         )
-        if f"{ev['id']}.png" not in out or f"{ev['id']}," not in out or "red" not in out:
-            raise AssertionError(f"no mask or classes on the stick: {out[-300:]!r}")
-        self.vm.ssh(
-            f"cd / && runuser -u scopecount -- {VENV} model rollback "
-            "--store /var/lib/scopecount/models"
-        )
+        areas, marks = got
+        if f"{areas['id']}.png" not in out or "red" not in out or f"{marks['id']}," not in out:
+            raise AssertionError(f"no mask, classes or centroid size on the stick: {out[-300:]!r}")
+        for _ in range(2):
+            self.vm.ssh(
+                f"cd / && runuser -u scopecount -- {VENV} model rollback "
+                "--store /var/lib/scopecount/models"
+            )
         back = self.events.wait("model", n + 2, timeout=120)[-1]
-        if back.get("sha256") == sha:
-            raise AssertionError("rollback left the areas model active")
-        shares = ", ".join(f"{c} {100 * f:.1f}%" for c, f in ev["areas"].items())
-        return f"areas model deployed, one press: {shares}, mask on the stick; rolled back"
+        if back.get("sha256") != before:
+            raise AssertionError(f"two rollbacks left {back.get('sha256')} active")
+        shares = ", ".join(f"{c} {100 * f:.1f}%" for c, f in areas["areas"].items())
+        found = sum(p is not None for p in marks["landmarks"])
+        return (
+            f"areas model: {shares}, mask on the stick; landmarks model: {found} of "
+            f"{len(marks['landmarks'])} landmarks, centroid size {marks.get('centroid_size')}; "
+            "rolled back twice to the counter"
+        )
 
     def scenario_e(self) -> str:
         self.events.close()
@@ -313,7 +330,7 @@ class PiTest(TodaysPi):
                     )
                     self.row("c. 5 power cuts during presses", self.scenario_c)
                     if self.row("d. deploy switches the running service", self.scenario_d):
-                        self.row("d. an areas model deployed and pressed", self.scenario_d_areas)
+                        self.row("d. areas and landmarks models, pressed", self.scenario_d_areas)
                     self.row("e. TUI unit on tty1", self.scenario_e)
                     self.row("b. real button on a PL061 line", self.scenario_button)
                     if self.image == "trixie":
