@@ -99,12 +99,15 @@ def shape_params(folder: LandmarksFolder) -> LandmarkParams:
     return LandmarkParams(mean, min(2.0, max(0.05, SHAPE_FACTOR * far)), UNSURE, ABSENT)
 
 
-def decode_input(heat: np.ndarray, scale: float, hw: tuple[int, int]) -> np.ndarray:
-    """(L, 2) landmarks in the pixels of an image of size hw (before its resize to scale)."""
+def decode_input(
+    heat: np.ndarray, scale: float, hw: tuple[int, int], mean: np.ndarray
+) -> np.ndarray:
+    """(L, 2) landmarks in the pixels of an image of size hw (before its resize to scale), as
+    the bench reads them (NaN where a map has no peak)."""
     small = (max(1, round(hw[0] * scale)), max(1, round(hw[1] * scale)))
     valid = (-(-small[0] // OUTPUT_STRIDE), -(-small[1] // OUTPUT_STRIDE))
-    pts, _ = place(heat, scale, OUTPUT_STRIDE, valid, (10**6, 10**6), absent_below=-1e9)
-    return np.array(pts, np.float64)
+    pts, _ = place(heat, scale, OUTPUT_STRIDE, valid, (10**6, 10**6), -1e9, mean)
+    return np.array([p if p is not None else (np.nan, np.nan) for p in pts], np.float64)
 
 
 def train_landmarks(
@@ -149,12 +152,13 @@ def train_landmarks_on(
     )
     data = prepare_landmarks(folder, sc)
     result = _fit(data, n, opts, device, fit_overrides or {})
+    params = shape_params(folder)
     errors = []
     for s, img in zip(folder.samples, data.images, strict=True):
-        got = decode_input(predict_heat(result.net, pad_to(img, PAD)), sc, (s.height, s.width))
+        heat = predict_heat(result.net, pad_to(img, PAD))
+        got = decode_input(heat, sc, (s.height, s.width), params.mean_shape)
         errors.append(np.linalg.norm(got - s.points, axis=1))
     train_error = float(np.nanmean(np.concatenate(errors)))
-    params = shape_params(folder)
     info = _model_info(out, opts, folder, sc, result, device, time.monotonic() - t0, macs)
     info.extra[META_KEY] = params_to_meta(params)
     info.metrics["train_error_px"] = round(train_error, 3)
@@ -176,7 +180,7 @@ def train_landmarks_on(
     )
     sizes = [(s.height, s.width) for s in folder.samples]
     calib = [(pad_to(im, PAD), hw) for im, hw in zip(data.images, sizes, strict=True)]
-    return _export(out, result, info, report, calib[:MAX_CALIBRATION], t0)
+    return _export(out, result, info, report, calib[:MAX_CALIBRATION], params.mean_shape, t0)
 
 
 def _fit(
@@ -239,12 +243,14 @@ def _model_info(
     )
 
 
-def onnx_landmarks(path: Path, calib: list[tuple[np.ndarray, tuple[int, int]]], scale: float):
+def onnx_landmarks(
+    path: Path, calib: list[tuple[np.ndarray, tuple[int, int]]], scale: float, mean: np.ndarray
+) -> list[np.ndarray]:
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     out = []
     for img, hw in calib:
         (heat,) = sess.run(None, {"image": np.ascontiguousarray(img.transpose(2, 0, 1)[None])})
-        out.append(decode_input(heat[0], scale, hw))
+        out.append(decode_input(heat[0], scale, hw, mean))
     return out
 
 
@@ -254,6 +260,7 @@ def _export(
     info: ModelInfo,
     report: LandmarksReport,
     calib: list[tuple[np.ndarray, tuple[int, int]]],
+    mean: np.ndarray,
     t0: float,
 ) -> LandmarksReport:
     float_path = sidecar(out, ".float.onnx")
@@ -263,10 +270,10 @@ def _export(
         inputs = [np.ascontiguousarray(im.transpose(2, 0, 1)[None]) for im, _ in calib]
         with quiet_root_logger():  # shape-inference notes on the Resize sizes: not errors
             quantize_int8(tmp_float, tmp_int8, inputs)
-        a = onnx_landmarks(tmp_float, calib, info.input_scale)
-        b = onnx_landmarks(tmp_int8, calib, info.input_scale)
-        moved = [np.linalg.norm(p - q, axis=1).mean() for p, q in zip(a, b, strict=True)]
-        shift = float(np.mean(moved))
+        a = onnx_landmarks(tmp_float, calib, info.input_scale, mean)
+        b = onnx_landmarks(tmp_int8, calib, info.input_scale, mean)
+        moved = np.concatenate([np.linalg.norm(p - q, axis=1) for p, q in zip(a, b, strict=True)])
+        shift = float(np.nanmean(moved)) if np.isfinite(moved).any() else float("nan")
         info.metrics["int8_vs_float_px"] = round(shift, 3)
         write_metadata(tmp_float, info)
         removed = write_model_file(float_path, tmp_float.read_bytes())

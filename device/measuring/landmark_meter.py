@@ -103,6 +103,7 @@ class LandmarkMeter(OnnxModel):
                 valid,
                 rgb.shape[:2],
                 self.params.absent_below,
+                self.params.mean_shape,
             )
         except ValueError as e:  # NaN maps: the model, not the frame
             raise ModelError(f"{self.where}: {e}") from None

@@ -53,3 +53,31 @@ def test_a_peak_outside_the_frame_is_none():
     heat = gauss((16, 24), (22, 7))[None]
     pts, _ = place(heat, 0.5, 4, (16, 24), (128, 100), absent_below=0.1)
     assert pts == [None]
+
+
+def test_candidates_are_the_highest_local_peaks_refined():
+    from device.measuring.landmarks import candidates
+
+    m = gauss((16, 24), (5.3, 4.0)) + gauss((16, 24), (18.0, 11.6), peak=0.6)
+    m += gauss((16, 24), (12, 3), peak=0.03)  # under the floor: no candidate
+    got = candidates(m)
+    assert len(got) == 2
+    assert got[0][:2] == pytest.approx((5.3, 4.0), abs=0.02) and got[0][2] > 0.95
+    assert got[1][:2] == pytest.approx((18.0, 11.6), abs=0.02)
+
+
+def test_the_taught_shape_picks_the_right_peak_of_a_map_with_two():
+    from device.measuring.landmarks import candidates, choose
+    from device.measuring.shapes import centroid_size
+
+    shape = np.array([[4.0, 4.0], [20.0, 4.0], [20.0, 12.0], [4.0, 12.0], [12.0, 8.0]])
+    mean = (shape - shape.mean(axis=0)) / centroid_size(shape)
+    maps = np.stack([gauss((16, 24), p) for p in shape])
+    # landmark 5's map peaks higher on landmark 2's spot than on its own
+    maps[4] = gauss((16, 24), (20.0, 4.0)) + gauss((16, 24), (12.0, 8.0), peak=0.8)
+    uv, height = choose([candidates(m) for m in maps], mean)
+    assert uv[4] == pytest.approx((12.0, 8.0), abs=0.05)
+    assert height[4] == pytest.approx(0.8, abs=0.02)
+    assert np.allclose(uv[:4], shape[:4], atol=0.05)
+    plain, _ = peaks(maps)
+    assert plain[4] == pytest.approx((20.0, 4.0), abs=0.05)  # without the shape: the wrong one
