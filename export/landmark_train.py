@@ -92,11 +92,29 @@ def prepare_landmarks(folder: LandmarksFolder, scale: float) -> LandmarkData:
 
 
 def shape_params(folder: LandmarksFolder) -> LandmarkParams:
-    """The hand-placed wings' mean shape and how far the farthest lies from it."""
+    """The hand-placed wings' mean shape; the `shape` limit as far as the farthest of them
+    (set again by with_predicted once the model has placed the training wings itself)."""
     configs = [s.points for s in folder.samples]
     mean = mean_shape(configs)
     far = max(superimpose(c, mean).distance for c in configs)
-    return LandmarkParams(mean, min(2.0, max(0.05, SHAPE_FACTOR * far)), UNSURE, ABSENT)
+    return LandmarkParams(mean, _limit(SHAPE_FACTOR * far), UNSURE, ABSENT)
+
+
+def _limit(d: float) -> float:
+    return min(2.0, max(0.05, d))
+
+
+def with_predicted(params: LandmarkParams, predicted: list[np.ndarray]) -> LandmarkParams:
+    """The `shape` limit widened to the model's own placing: a good wing the model places
+    with its usual error must not be flagged, so the limit is also SHAPE_FACTOR times the
+    farthest of the training wings as the model placed them."""
+    far = [
+        superimpose(p, params.mean_shape, allow_mirror=True).distance
+        for p in predicted
+        if int(np.isfinite(p).all(axis=1).sum()) >= 3
+    ]
+    wider = SHAPE_FACTOR * max(far) if far else 0.0
+    return replace(params, max_distance=_limit(max(params.max_distance, wider)))
 
 
 def decode_input(
@@ -153,12 +171,14 @@ def train_landmarks_on(
     data = prepare_landmarks(folder, sc)
     result = _fit(data, n, opts, device, fit_overrides or {})
     params = shape_params(folder)
-    errors = []
+    errors, placed = [], []
     for s, img in zip(folder.samples, data.images, strict=True):
         heat = predict_heat(result.net, pad_to(img, PAD))
         got = decode_input(heat, sc, (s.height, s.width), params.mean_shape)
         errors.append(np.linalg.norm(got - s.points, axis=1))
+        placed.append(got)
     train_error = float(np.nanmean(np.concatenate(errors)))
+    params = with_predicted(params, placed)
     info = _model_info(out, opts, folder, sc, result, device, time.monotonic() - t0, macs)
     info.extra[META_KEY] = params_to_meta(params)
     info.metrics["train_error_px"] = round(train_error, 3)
