@@ -140,22 +140,37 @@ class SaveRequest:
     classes: list[str] | None
 
 
-def parse_save(body: object) -> SaveRequest:
-    """The body of POST /api/points, every field checked; Refused(400) names the first fault."""
+def check_body(body: object, fields: set[str]) -> dict:
+    """A save's body: a JSON object of these fields only."""
     if not isinstance(body, dict):
         raise Refused(400, "body must be a JSON object")
-    unknown = set(body) - {"image", "points", "revision", "done", "classes"}
+    unknown = set(body) - fields
     if unknown:
         raise Refused(400, f"unknown field {sorted(unknown)[0]!r}")
+    return body
+
+
+def check_revision(rev: object) -> int:
+    """The revision a save was made from: an integer a browser holds exactly."""
+    if isinstance(rev, bool) or not isinstance(rev, int) or not 0 <= rev <= MAX_REVISION:
+        raise Refused(400, f"revision must be an integer in [0, 2^53], got {str(rev)[:20]}")
+    return rev
+
+
+def check_done(done: object) -> bool | None:
+    if done is not None and not isinstance(done, bool):
+        raise Refused(400, "done must be true, false or absent")
+    return done
+
+
+def parse_save(body: object) -> SaveRequest:
+    """The body of POST /api/points, every field checked; Refused(400) names the first fault."""
+    body = check_body(body, {"image", "points", "revision", "done", "classes"})
     image = body.get("image")
     if not isinstance(image, str) or not image or len(image) > 255:
         raise Refused(400, "image must be an image file name")
-    rev = body.get("revision")
-    if isinstance(rev, bool) or not isinstance(rev, int) or not 0 <= rev <= MAX_REVISION:
-        raise Refused(400, f"revision must be an integer in [0, 2^53], got {str(rev)[:20]}")
-    done = body.get("done")
-    if done is not None and not isinstance(done, bool):
-        raise Refused(400, "done must be true, false or absent")
+    rev = check_revision(body.get("revision"))
+    done = check_done(body.get("done"))
     classes = body.get("classes")
     if classes is not None:
         if not isinstance(classes, list) or len(classes) > MAX_CLASSES:

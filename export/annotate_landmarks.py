@@ -19,8 +19,8 @@ from device.core.csvsafe import csv_line, restore
 from device.core.errors import BadInput
 from device.core.imageio import read_rgb, write_atomic
 from export import pointsfile
-from export.annotate_guard import MAX_REVISION, Refused
-from export.annotate_maskfiles import read_no_follow
+from export.annotate_guard import Refused, check_body, check_done, check_revision
+from export.annotate_maskfiles import check_image, read_no_follow
 from export.folder import STATE_FILE, TrainingFolder
 from export.landmarks_folder import HEADER, LANDMARKS_CSV, MAX_LANDMARKS
 
@@ -40,20 +40,10 @@ class LandmarkSave:
 
 def parse_landmark_save(body: object, n: int) -> LandmarkSave:
     """The body of POST /api/landmarks, every field checked; Refused(400) names the fault."""
-    if not isinstance(body, dict):
-        raise Refused(400, "body must be a JSON object")
-    unknown = set(body) - {"image", "landmarks", "revision", "done"}
-    if unknown:
-        raise Refused(400, f"unknown field {sorted(unknown)[0]!r}")
-    image = body.get("image")
-    if not isinstance(image, str) or not image or len(image) > 255:
-        raise Refused(400, "image must be an image file name")
-    rev = body.get("revision")
-    if isinstance(rev, bool) or not isinstance(rev, int) or not 0 <= rev <= MAX_REVISION:
-        raise Refused(400, f"revision must be an integer in [0, 2^53], got {str(rev)[:20]}")
-    done = body.get("done")
-    if done is not None and not isinstance(done, bool):
-        raise Refused(400, "done must be true, false or absent")
+    body = check_body(body, {"image", "landmarks", "revision", "done"})
+    image = check_image(body.get("image"))
+    rev = check_revision(body.get("revision"))
+    done = check_done(body.get("done"))
     lms = body.get("landmarks")
     if not isinstance(lms, list) or len(lms) != n:
         raise Refused(400, f"landmarks must be a list of {n} entries ([x, y] or null)")

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from export.area_net import AreaNet
 from export.fit import FitResult
-from export.fit_steps import run_steps
+from export.fit_steps import run_steps, seeded
 
 IGNORE = -1
 
@@ -115,10 +115,7 @@ def fit_areas(
     cfg: AreaFitConfig,
     progress: Callable[[float, str], None] | None = None,
 ) -> FitResult:
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True)
-    rng = np.random.default_rng(cfg.seed)
+    rng = seeded(cfg.seed, cfg.threads)
     dev = torch.device(cfg.device)
     net = AreaNet(n_out, cfg.width).to(dev)
     sampler = AreaPatches(data, cfg.patch, rng, cfg.colour_jitter)

@@ -24,7 +24,6 @@ import onnxruntime as ort
 from device.core.errors import BadInput
 from device.core.progress import Progress
 from device.measuring.areas import class_map
-from device.measuring.decode import DecodeParams
 from device.measuring.modelfile import ModelInfo, write_model_file
 from device.measuring.preprocess import normalize, pad_to, padded_input, rescale
 from export.area_fit import AreaData, AreaFitConfig, fit_areas, predict_scores
@@ -37,6 +36,7 @@ from export.net import count_macs
 from export.onnx_export import export_module, quantize_int8, write_metadata
 from export.plots import training_curve
 from export.scaling import fit_budget
+from export.task_info import net_model_info
 from export.train_options import (
     Int8Refused,
     TrainOptions,
@@ -191,35 +191,9 @@ def _model_info(
     seconds: float,
     macs: int,
 ) -> ModelInfo:
-    ih, iw = padded_input(opts.frame, scale)
-    training: dict[str, Any] = {
-        "folder": folder.root.name,
-        "images": len(folder.samples),
-        "content_sha256": folder.content_hash(),
-        "synthetic": opts.synthetic,
-        "seconds": round(seconds),
-        "steps": result.steps,
-        "steps_planned": opts.steps,
-        "stopped_early": result.stopped_early,
-        "arch": AreaNet.arch,
-        "width": opts.width,
-        "budget_gmac": opts.budget_gmac,
-        "device": device,
-    }
-    return ModelInfo(
-        name=opts.name or out.stem,
-        classes=list(folder.classes),
-        object_size_px=OUTPUT_STRIDE / scale,  # the frame pixels one output cell covers
-        input_scale=scale,
-        mean=MEAN,
-        std=STD,
-        output_stride=OUTPUT_STRIDE,
-        decode=DecodeParams(OUTPUT_STRIDE, scale, 1.0, 1.0),
-        training=training,
-        metrics={"macs_per_input_pixel": round(macs / (ih * iw), 2), "learnt": True},
-        description=opts.description
-        or f"Measures the areas of {', '.join(folder.classes)}; trained on {folder.root.name}.",
-        task="areas",
+    what = f"Measures the areas of {', '.join(folder.classes)}; trained on {folder.root.name}."
+    return net_model_info(
+        out, opts, folder, folder.classes, "areas", what, scale, result, device, seconds, macs
     )
 
 

@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from export.dataset import Prepared
-from export.fit_steps import run_steps
+from export.fit_steps import run_steps, seeded
 from export.net import DENSITY_GAIN, OUTPUT_STRIDE, build_net
 
 
@@ -132,10 +132,7 @@ def fit(
     cfg: FitConfig,
     progress: Callable[[float, str], None] | None = None,
 ) -> FitResult:
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True)
-    rng = np.random.default_rng(cfg.seed)
+    rng = seeded(cfg.seed, cfg.threads)
     dev = torch.device(cfg.device)
     net = build_net(cfg.arch, n_classes, cfg.width).to(dev)
     sampler = PatchSampler(data, cfg.patch, rng, cfg.scale_jitter)

@@ -10,10 +10,20 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 WARMUP_STEPS = 100
+
+
+def seeded(seed: int, threads: int) -> np.random.Generator:
+    """Set up a deterministic run (torch's seed, thread count, deterministic algorithms) and
+    return its one random stream: the same folder, seed and settings give the same model."""
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+    return np.random.default_rng(seed)
 
 
 def cosine_lr(step: int, steps: int, base: float) -> float:

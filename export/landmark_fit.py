@@ -21,7 +21,7 @@ from torch import nn
 from device.measuring.landmarks import to_cells
 from export.area_net import OUTPUT_STRIDE, AreaNet
 from export.fit import FitResult
-from export.fit_steps import run_steps
+from export.fit_steps import run_steps, seeded
 
 
 @dataclass
@@ -132,10 +132,7 @@ def fit_landmarks(
     cfg: LandmarkFitConfig,
     progress: Callable[[float, str], None] | None = None,
 ) -> FitResult:
-    torch.manual_seed(cfg.seed)
-    torch.set_num_threads(cfg.threads)
-    torch.use_deterministic_algorithms(True)
-    rng = np.random.default_rng(cfg.seed)
+    rng = seeded(cfg.seed, cfg.threads)
     dev = torch.device(cfg.device)
     net = AreaNet(n_landmarks, cfg.width).to(dev)
     views = WingViews(data, cfg, rng)

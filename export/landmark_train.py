@@ -21,7 +21,6 @@ import onnxruntime as ort
 
 from device.core.errors import BadInput
 from device.core.progress import Progress
-from device.measuring.decode import DecodeParams
 from device.measuring.landmark_meter import META_KEY, params_to_meta
 from device.measuring.landmarks import LandmarkParams, place
 from device.measuring.modelfile import ModelInfo, write_model_file
@@ -37,6 +36,7 @@ from export.net import count_macs
 from export.onnx_export import export_module, quantize_int8, write_metadata
 from export.plots import training_curve
 from export.scaling import fit_budget
+from export.task_info import net_model_info
 from export.train_options import (
     Int8Refused,
     TrainOptions,
@@ -231,35 +231,9 @@ def _model_info(
     seconds: float,
     macs: int,
 ) -> ModelInfo:
-    ih, iw = padded_input(opts.frame, scale)
-    training: dict[str, Any] = {
-        "folder": folder.root.name,
-        "images": len(folder.samples),
-        "content_sha256": folder.content_hash(),
-        "synthetic": opts.synthetic,
-        "seconds": round(seconds),
-        "steps": result.steps,
-        "steps_planned": opts.steps,
-        "stopped_early": result.stopped_early,
-        "arch": AreaNet.arch,
-        "width": opts.width,
-        "budget_gmac": opts.budget_gmac,
-        "device": device,
-    }
-    return ModelInfo(
-        name=opts.name or out.stem,
-        classes=list(folder.names),
-        object_size_px=OUTPUT_STRIDE / scale,  # the frame pixels one output cell covers
-        input_scale=scale,
-        mean=MEAN,
-        std=STD,
-        output_stride=OUTPUT_STRIDE,
-        decode=DecodeParams(OUTPUT_STRIDE, scale, 1.0, 1.0),
-        training=training,
-        metrics={"macs_per_input_pixel": round(macs / (ih * iw), 2), "learnt": True},
-        description=opts.description
-        or f"Places {len(folder.names)} landmarks; trained on {folder.root.name}.",
-        task="landmarks",
+    what = f"Places {len(folder.names)} landmarks; trained on {folder.root.name}."
+    return net_model_info(
+        out, opts, folder, folder.names, "landmarks", what, scale, result, device, seconds, macs
     )
 
 

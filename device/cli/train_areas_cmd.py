@@ -5,30 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
+from device.cli.task_options import task_options
 from device.core.errors import BadInput
 
 
 def run_areas(a: argparse.Namespace, tools: str) -> int:
     try:
         from export.area_train import DEFAULT_AREA_STEPS, train_areas
-        from export.train_options import TrainOptions, TrainRefused
+        from export.train_options import TrainRefused
     except ImportError as e:
         raise BadInput(f"train needs the train extra ({e.name} is missing): {tools}") from None
-    if a.object_size is not None or a.object_px is not None:
-        raise BadInput("--object-size/--object-px: for counting folders; areas take --scale")
-    if a.scale is not None and not 0.05 <= a.scale <= 4.0:
-        raise BadInput(f"--scale {a.scale}: must be 0.05 to 4")
-    opts = TrainOptions(
-        steps=a.steps if a.steps is not None else DEFAULT_AREA_STEPS,
-        minutes=a.minutes,
-        budget_gmac=a.budget_gmac,
-        width=a.width,
-        threads=a.threads,
-        name=a.name,
-        device=a.device,
-        seed=a.seed,
-        zoom_range=False,
-    )
+    opts = task_options(a, DEFAULT_AREA_STEPS, "areas")
     try:
         rep = train_areas(a.folder, a.out, opts, a.scale)
     except TrainRefused as e:
