@@ -122,10 +122,14 @@ def check_name(value: object, what: str) -> str:
     return name
 
 
-def _number(value: object, what: str) -> float:
+def number(value: object, what: str) -> float:
+    """A finite JSON number (not a bool, nor an integer too large for a float)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise Refused(400, f"{what} must be a number")
-    v = float(value)
+    try:
+        v = float(value)
+    except OverflowError:
+        v = math.inf
     if not math.isfinite(v):
         raise Refused(400, f"{what} must be finite")
     return v
@@ -186,8 +190,8 @@ def parse_save(body: object) -> SaveRequest:
     for i, p in enumerate(pts):
         if not (isinstance(p, list) and len(p) == 3):
             raise Refused(400, f"points[{i}] must be [x, y, label]")
-        x = round(_number(p[0], f"points[{i}] x"), 2)
-        y = round(_number(p[1], f"points[{i}] y"), 2)
+        x = round(number(p[0], f"points[{i}] x"), 2)
+        y = round(number(p[1], f"points[{i}] y"), 2)
         pt = (x, y, check_name(p[2], f"points[{i}] label"))
         if pt in seen:
             raise Refused(400, f"points[{i}] ({x:g}, {y:g}) is a duplicate")

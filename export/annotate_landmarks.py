@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import math
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 from device.core.csvsafe import csv_line, restore
 from device.core.errors import BadInput
 from device.core.imageio import read_rgb, write_atomic
+from device.core.text import printable, printable_path
 from export import pointsfile
-from export.annotate_guard import Refused, check_body, check_done, check_revision
+from export.annotate_guard import Refused, check_body, check_done, check_revision, number
 from export.annotate_maskfiles import check_image, read_no_follow
 from export.folder import STATE_FILE, TrainingFolder
 from export.landmarks_folder import HEADER, LANDMARKS_CSV, MAX_LANDMARKS
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # onnxruntime loads only where a model is given
     from device.measuring.detector import Detector
 
 Config = list[list[float] | None]
+MAX_CSV_BYTES = 16 * 1024 * 1024  # 200 landmarks of thousands of images fit well within
 
 
 @dataclass(frozen=True)
@@ -52,26 +54,30 @@ def parse_landmark_save(body: object, n: int) -> LandmarkSave:
         if p is None:
             out.append(None)
             continue
-        ok = isinstance(p, list) and len(p) == 2
-        ok = ok and all(isinstance(v, int | float) and not isinstance(v, bool) for v in p)
-        if not ok or not all(math.isfinite(v) for v in p):
+        if not (isinstance(p, list) and len(p) == 2):
             raise Refused(400, f"landmark {k} must be [x, y] of finite numbers or null")
-        out.append([round(float(p[0]), 2), round(float(p[1]), 2)])
+        x, y = (number(v, f"landmark {k}") for v in p)
+        out.append([round(x, 2), round(y, 2)])
     return LandmarkSave(image, out, rev, done)
 
 
 def read_landmark_rows(path: Path) -> list[list[str]]:
     """The data rows of landmarks.csv as strings ([] when there is none); BadInput on a file
     that is not one (the page would otherwise overwrite what it cannot read)."""
+    where = printable_path(path)
+    if not os.path.lexists(path):
+        return []
+    if not path.is_file():  # a FIFO would hang the page's every request; a folder, a link
+        raise BadInput(f"{where}: not a regular file")
+    if path.stat().st_size > MAX_CSV_BYTES:
+        raise BadInput(f"{where}: over {MAX_CSV_BYTES // 2**20} MiB")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f))
-    except FileNotFoundError:
-        return []
     except (OSError, UnicodeDecodeError, csv.Error) as e:
-        raise BadInput(f"{path}: unreadable ({e})") from None
+        raise BadInput(f"{where}: unreadable ({printable(str(e))})") from None
     if rows and [c.strip().lower() for c in rows[0]] != HEADER:
-        raise BadInput(f"{path}: header is not image,landmark,x,y")
+        raise BadInput(f"{where}: header is not image,landmark,x,y")
     return [[c.strip() for c in r] for r in rows[1:] if any(c.strip() for c in r)]
 
 
@@ -79,17 +85,24 @@ def configs(rows: list[list[str]], sizes: dict[str, tuple[int, int]], n: int) ->
     """Each shown image's configuration from the rows; BadInput on a row that cannot be one."""
     out: dict[str, Config] = {name: [None] * n for name in sizes}
     for i, r in enumerate(rows, start=2):
+        at = f"{LANDMARKS_CSV}: row {i}"
         if len(r) != 4:
-            raise BadInput(f"{LANDMARKS_CSV}: row {i} has {len(r)} fields, expected 4")
+            raise BadInput(f"{at} has {len(r)} fields, expected 4")
         image = restore(r[0])
         if image not in out:
             continue  # an image the page does not show: its rows stay as they are
         try:
             k, x, y = int(r[1]), float(r[2]), float(r[3])
         except ValueError:
-            raise BadInput(f"{LANDMARKS_CSV}: row {i} cannot be read; fix the file") from None
-        if not 1 <= k <= n or not (math.isfinite(x) and math.isfinite(y)):
-            raise BadInput(f"{LANDMARKS_CSV}: row {i}: landmark {k} of {n}, or not finite")
+            raise BadInput(f"{at} cannot be read; fix the file") from None
+        w, h = sizes[image]
+        if not 1 <= k <= n or not (0 <= x < w and 0 <= y < h):  # NaN fails too
+            raise BadInput(
+                f"{at}: landmark {r[1][:12]} of {n} at ({r[2][:12]}, {r[3][:12]}) "
+                f"is not one of {printable(image)!r} ({w}x{h})"
+            )
+        if out[image][k - 1] is not None:
+            raise BadInput(f"{at}: landmark {k} of {printable(image)!r} is placed twice")
         out[image][k - 1] = [round(x, 2), round(y, 2)]
     return out
 
@@ -134,10 +147,10 @@ class LandmarkStore:
     def _sync(self) -> list[list[str]]:
         """landmarks.csv as it is now; images changed on disk take its rows and a new revision.
         Call with self.lock held."""
-        rows = read_landmark_rows(self.csv)
         try:
+            rows = read_landmark_rows(self.csv)
             now = configs(rows, self.sizes, len(self.names))
-        except BadInput as e:
+        except BadInput as e:  # changed on disk meanwhile: the page says so, nothing is saved
             raise Refused(409, str(e)) from None
         for name, cfg in now.items():
             if cfg != self.disk[name]:
@@ -226,15 +239,22 @@ def landmark_names(root: Path, model_names: list[str] | None, n: int | None) -> 
     if n is not None and not 1 <= n <= MAX_LANDMARKS:
         raise BadInput(f"--landmarks {n}: must be 1 to {MAX_LANDMARKS}")
     names = read_names(root / NAMES_CSV) if (root / NAMES_CSV).exists() else model_names
+    where = printable_path(root)
+    if names is not None and model_names is not None and len(names) != len(model_names):
+        raise BadInput(
+            f"{where}/{NAMES_CSV} names {len(names)} landmarks, the model places {len(model_names)}"
+        )
     if names is None:
         rows = read_landmark_rows(root / LANDMARKS_CSV)
         try:
             most = max((int(r[1]) for r in rows if len(r) == 4), default=0)
         except ValueError:
-            raise BadInput(f"{root / LANDMARKS_CSV}: a landmark number cannot be read") from None
+            raise BadInput(f"{where}/{LANDMARKS_CSV}: a landmark number cannot be read") from None
+        if not 0 <= most <= MAX_LANDMARKS:
+            raise BadInput(f"{where}/{LANDMARKS_CSV}: landmark {most}: 1 to {MAX_LANDMARKS}")
         if n is None and most == 0:
             raise BadInput(
-                f"{root}: how many landmarks? give --landmarks N (or a landmarks-names.csv)"
+                f"{where}: how many landmarks? give --landmarks N (or a landmarks-names.csv)"
             )
         names = [str(k) for k in range(1, max(most, n or 0) + 1)]
     if n is not None and n != len(names):

@@ -269,6 +269,8 @@ def make_handler(store: Store, token: str) -> type[BaseHTTPRequestHandler]:
                     return self._send(200, data, ctype)
             except Refused as e:
                 return self._refuse(e)
+            except BadInput as e:  # a file of the folder changed into one that cannot be read
+                return self._json(409, {"ok": False, "error": str(e)})
             name = "index.html" if url.path == "/" else url.path.lstrip("/")
             f = STATIC / name
             if "/" in name or not f.is_file():

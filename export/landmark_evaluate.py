@@ -69,10 +69,11 @@ def evaluate_landmarks(
 
 def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
     if a.learning_curve:
-        raise BadInput(f"{a.folder}: --learning-curve is for counting folders (points.csv)")
+        where = printable_path(a.folder)
+        raise BadInput(f"{where}: --learning-curve is for counting folders (points.csv)")
     folder = read_landmarks_folder(a.folder)
     if not folder.samples:
-        raise BadInput(f"{a.folder}: no image has landmarks: nothing to evaluate")
+        raise BadInput(f"{printable_path(a.folder)}: no image has landmarks: nothing to evaluate")
     model = Path(os.path.abspath(a.model))
     if not model.is_file():
         raise BadInput(f"--model {printable_path(model)}: no such file")
@@ -80,20 +81,23 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
     det = open_detector_file(model)
     if det.task != "landmarks":
         raise BadInput(
-            f"--model {printable_path(model)}: a {det.task} model; {a.folder} is a landmarks "
-            "folder (landmarks.csv)"
+            f"--model {printable_path(model)}: a {det.task} model; {printable_path(a.folder)} "
+            "is a landmarks folder (landmarks.csv)"
         )
     if len(det.info.classes) != len(folder.names):
         raise BadInput(
             f"--model {printable_path(model)}: places {len(det.info.classes)} landmarks, "
-            f"{a.folder} has {len(folder.names)}"
+            f"{printable_path(a.folder)} has {len(folder.names)}"
         )
     scores, preds = evaluate_landmarks(det, folder)
     if overlays is not None:
+        seen: dict[str, int] = {}
         for s, p in zip(folder.samples, preds, strict=True):
             pts = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in p]
             pic = draw_landmarks(s.image(), pts, None, None)
-            name = f"{file_part(Path(s.name).stem)}_overlay.png"
+            stem = file_part(Path(s.name).stem)
+            seen[stem] = seen.get(stem, 0) + 1  # a.png and a.jpg: a_overlay, a-2_overlay
+            name = f"{stem}_overlay.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}_overlay.png"
             write_atomic(overlays / name, encode(pic, ".png"))
     if a.json:
         print(json.dumps(scores.to_json()))

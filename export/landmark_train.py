@@ -95,9 +95,23 @@ def shape_params(folder: LandmarksFolder) -> LandmarkParams:
     """The hand-placed wings' mean shape; the `shape` limit as far as the farthest of them
     (set again by with_predicted once the model has placed the training wings itself)."""
     configs = [s.points for s in folder.samples]
-    mean = mean_shape(configs)
-    far = max(superimpose(c, mean).distance for c in configs)
-    return LandmarkParams(mean, _limit(SHAPE_FACTOR * far), UNSURE, ABSENT)
+    try:
+        mean = mean_shape(configs)
+    except ValueError as e:
+        raise BadInput(f"{folder.root}: {e}") from None
+    return LandmarkParams(mean, _limit(SHAPE_FACTOR * _farthest(configs, mean)), UNSURE, ABSENT)
+
+
+def _farthest(configs: list[np.ndarray], mean: np.ndarray) -> float:
+    """The largest Procrustes distance to the mean of the configurations that can be compared
+    with it (a torn wing of two landmarks cannot)."""
+    far = 0.0
+    for c in configs:
+        try:
+            far = max(far, superimpose(c, mean, allow_mirror=True).distance)
+        except ValueError:
+            continue
+    return far
 
 
 def _limit(d: float) -> float:
@@ -108,12 +122,7 @@ def with_predicted(params: LandmarkParams, predicted: list[np.ndarray]) -> Landm
     """The `shape` limit widened to the model's own placing: a good wing the model places
     with its usual error must not be flagged, so the limit is also SHAPE_FACTOR times the
     farthest of the training wings as the model placed them."""
-    far = [
-        superimpose(p, params.mean_shape, allow_mirror=True).distance
-        for p in predicted
-        if int(np.isfinite(p).all(axis=1).sum()) >= 3
-    ]
-    wider = SHAPE_FACTOR * max(far) if far else 0.0
+    wider = SHAPE_FACTOR * _farthest(predicted, params.mean_shape)
     return replace(params, max_distance=_limit(max(params.max_distance, wider)))
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 
 import numpy as np
@@ -116,8 +117,9 @@ def format_tps(specimens: list[TpsSpecimen]) -> str:
 
 
 def _one_line(text: str) -> str:
-    """A value on its own line: a newline in a name would start a new key."""
-    return re.sub(r"[\r\n\x00-\x1f]", " ", text)
+    """A value on its own line: any character a reader may take for a line break (including
+    U+0085, U+2028 and U+2029, which str.splitlines splits at) or a control one is a space."""
+    return "".join(" " if unicodedata.category(ch)[0] in "CZ" and ch != " " else ch for ch in text)
 
 
 def _key(line: str, where: str, no: int) -> tuple[str, str]:

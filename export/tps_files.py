@@ -10,19 +10,24 @@ bench's calibration where the records carry it.
 from __future__ import annotations
 
 import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.core.csvsafe import csv_line
+from device.core.csvsafe import csv_line, restore
 from device.core.errors import BadInput
 from device.core.imageio import IMAGE_SUFFIXES, read_rgb, write_atomic
+from device.core.objectives import UM_PER_PX_RANGE
 from device.core.text import printable, printable_path
+from device.core.writable import writable_dir
+from device.measuring.modelfile import plain_number
 from device.measuring.shapes import centroid_size
 from device.records.dayfolder import DayFolder
 from export.landmarks_folder import (
     HEADER,
     LANDMARKS_CSV,
+    MAX_LANDMARKS,
     NAMES_CSV,
     read_landmarks_folder,
     read_names,
@@ -57,11 +62,13 @@ def import_tps(src: str | Path, folder: str | Path, replace: bool = False) -> Tp
     except UnicodeDecodeError:
         text = src.read_text(encoding="latin-1")  # tpsDig on Windows writes the ANSI page
     specimens = parse_tps(text, where)
+    n = len(specimens[0].points)
+    if not 1 <= n <= MAX_LANDMARKS:
+        raise BadInput(f"{where}: LM={n}: a landmarks folder holds 1 to {MAX_LANDMARKS}")
     img_dir = folder / "images"
     if not img_dir.is_dir():
         raise BadInput(f"{printable_path(folder)}: no images/ folder (put the images there first)")
     images = {p.name: p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES}
-    n = len(specimens[0].points)
     names_path = folder / NAMES_CSV
     if names_path.exists():
         named = len(read_names(names_path))
@@ -89,27 +96,35 @@ def import_tps(src: str | Path, folder: str | Path, replace: bool = False) -> Tp
                     f"{where}: specimen {i} landmark {k} at ({x:g}, {y:g}) is outside "
                     f"{printable(name)!r} ({width}x{height}; TPS y runs up from the bottom edge)"
                 )
-            out.append(csv_line([name, k, f"{x:.2f}", f"{y:.2f}"]))
+            out.append(csv_line([name, k, round(x, 2) + 0.0, round(y, 2) + 0.0]))  # -0.0 is 0
         rows[name] = out
-    kept = _existing_rows(folder / LANDMARKS_CSV, set(rows), replace)
+    kept = _existing_rows(folder / LANDMARKS_CSV, set(rows), replace, n)
     body = csv_line(HEADER) + "".join(kept) + "".join(r for v in rows.values() for r in v)
     write_atomic(folder / LANDMARKS_CSV, body.encode("utf-8"))
     notes = [f"{len(images) - len(rows)} images in images/ have no specimen in the TPS file"]
     return TpsImport(len(rows), n, notes if len(images) > len(rows) else [])
 
 
-def _existing_rows(path: Path, incoming: set[str], replace: bool) -> list[str]:
+def _existing_rows(path: Path, incoming: set[str], replace: bool, n: int) -> list[str]:
     """landmarks.csv's rows of images the TPS file does not bring (all of them checked)."""
-    if not path.exists():
+    if not os.path.lexists(path):
         return []
     from export.csv_rows import csv_rows
 
     kept, clash = [], set()
-    for _, row in csv_rows(path, HEADER):
-        if row and row[0] in incoming:
-            clash.add(row[0])
+    for line, row in csv_rows(path, HEADER):
+        if len(row) != 4:
+            raise BadInput(f"{printable_path(path)}: row {line}: expected image,landmark,x,y")
+        if row[1].isdigit() and int(row[1]) > n:
+            raise BadInput(
+                f"{printable_path(path)}: row {line} has landmark {row[1]}, the TPS file {n}: "
+                "one folder holds one set of landmarks"
+            )
+        name = restore(row[0])
+        if name in incoming:
+            clash.add(name)
             continue
-        kept.append(csv_line(row))
+        kept.append(csv_line([name, *row[1:]]))
     if clash and not replace:
         first = printable(sorted(clash)[0])
         raise BadInput(
@@ -126,9 +141,9 @@ def _scales(folder: Path) -> dict[str, float]:
         return {}
     out = {}
     for r in day.records(on_bad=lambda n, w: None):
-        um = r.extra.get("um_per_px")
-        if isinstance(um, int | float) and not isinstance(um, bool) and um > 0:
-            out[r.image_name] = float(um) / 1000.0
+        um = plain_number(r.extra.get("um_per_px"), UM_PER_PX_RANGE[1], UM_PER_PX_RANGE[0])
+        if um is not None:  # a record line may carry anything: only a scale the config allows
+            out[r.image_name] = um / 1000.0
     return out
 
 
@@ -138,7 +153,7 @@ def export_tps(
     """OUT_DIR/NAME.tps and OUT_DIR/NAME_centroid_sizes.csv; returns both and the specimens."""
     lf = read_landmarks_folder(folder)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    writable_dir(out_dir, "OUT_DIR")
     scales = _scales(lf.root)
     given = None if um_per_px is None else um_per_px / 1000.0
     specimens, sizes = [], [csv_line(SIZES_HEADER)]
@@ -150,6 +165,6 @@ def export_tps(
         sizes.append(csv_line([s.name, "" if math.isnan(cs) else f"{cs:.3f}", mm]))
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", lf.root.resolve().name)[:60] or "landmarks"
     tps, csv_path = out_dir / f"{stem}.tps", out_dir / f"{stem}_centroid_sizes.csv"
-    write_atomic(tps, format_tps(specimens).encode("utf-8"))
     write_atomic(csv_path, "".join(sizes).encode("utf-8"))
+    write_atomic(tps, format_tps(specimens).encode("utf-8"))
     return tps, csv_path, len(specimens)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -18,6 +19,18 @@ def neutralise(cell: str) -> str:
 def restore(cell: str) -> str:
     """The raw text of a cell neutralise() wrote (readers of our CSVs undo the quote)."""
     return cell[1:] if cell.startswith("'") and cell[1:].startswith(FORMULA_START) else cell
+
+
+def fixed(v: object, places: int) -> str:
+    """A number as a spreadsheet reads it without a second look (no 8.5e-05); '' for what is
+    not a finite number (a record line may carry anything: a 400-digit integer, NaN)."""
+    if not isinstance(v, int | float) or isinstance(v, bool):
+        return ""
+    try:
+        f = float(v)
+    except OverflowError:
+        return ""
+    return f"{f:.{places}f}" if math.isfinite(f) else ""
 
 
 def csv_line(values: Iterable[object]) -> str:

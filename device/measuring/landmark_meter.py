@@ -16,6 +16,7 @@ import numpy as np
 
 from device.core.errors import ModelError
 from device.measuring.landmarks import LandmarkParams, place
+from device.measuring.modelfile import plain_number
 from device.measuring.onnx_model import OnnxModel
 from device.measuring.result import Measurement
 from device.measuring.shapes import centroid_size, superimpose
@@ -35,11 +36,10 @@ def params_to_meta(p: LandmarkParams) -> str:
 
 
 def _limit(d: dict[str, Any], key: str, where: str, hi: float) -> float:
-    v = d.get(key)
-    ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-    if not ok or not 0 <= v <= hi:
+    v = plain_number(d.get(key), hi)  # None for NaN, bools, integers no float holds
+    if v is None:
         raise ModelError(f"{where}: metadata {META_KEY}.{key} must be a number in [0, {hi:g}]")
-    return float(v)
+    return v
 
 
 def params_from_meta(meta: dict[str, str], where: str, n: int) -> LandmarkParams:
@@ -56,7 +56,7 @@ def params_from_meta(meta: dict[str, str], where: str, n: int) -> LandmarkParams
     shape = d.get("mean_shape")
     try:
         arr = np.array(shape, np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         arr = np.zeros(0)
     if arr.shape != (n, 2) or not np.isfinite(arr).all() or abs(centroid_size(arr) - 1) > 1e-3:
         raise ModelError(

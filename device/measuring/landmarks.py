@@ -94,7 +94,10 @@ def choose(
     for _ in range(rounds):
         if int(np.isfinite(uv).all(axis=1).sum()) < MIN_COMMON + 1:
             break
-        fit = superimpose(mean_shape, uv, allow_mirror=True)
+        try:
+            fit = superimpose(mean_shape, uv, allow_mirror=True)
+        except ValueError:  # the peaks all on one point: no shape to fit, the peaks stand
+            break
         res = np.linalg.norm(fit.aligned - uv, axis=1)
         agree = uv.copy()
         agree[~(res <= np.nanpercentile(res, 75))] = np.nan
@@ -145,5 +148,9 @@ def place(
     out: list[tuple[float, float] | None] = []
     for (x, y), hgt in zip(xy, height, strict=True):
         inside = -0.5 <= x <= fw - 0.5 and -0.5 <= y <= fh - 0.5  # NaN: not inside
-        out.append((float(x), float(y)) if inside and hgt >= absent_below else None)
+        if not inside or hgt < absent_below:
+            out.append(None)
+            continue
+        # within the frame's pixels: a landmark on the first pixel's outer half is on pixel 0
+        out.append((float(min(max(x, 0.0), fw - 1)), float(min(max(y, 0.0), fh - 1))))
     return out, [round(float(v), 4) for v in height]

@@ -76,9 +76,9 @@ def mean_shape(configs: list[np.ndarray], iterations: int = 20) -> np.ndarray:
     """
     if not configs:
         raise ValueError("no configurations")
-    full = [c for c in configs if present(c).all()]
+    full = [c for c in configs if present(c).all() and centroid_size(c) > 0]
     if not full:
-        raise ValueError("no configuration has every landmark")
+        raise ValueError("no configuration has every landmark (apart from each other)")
     ref = _unit(full[0])[0]
     for _ in range(iterations):
         stack = []

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from device.core.csvsafe import csv_line
+from device.core.csvsafe import csv_line, fixed
 from device.records.record import Record
 
 MASKS = "masks"
@@ -159,22 +159,15 @@ def area_rows(rec: Record, voided: bool) -> str:
                 rec.sample,
                 rec.model,
                 c,
-                _fixed(f, 4),
+                fixed(f, 4),
                 pixels.get(c, ""),
-                _fixed(mm2.get(c), 6),
+                fixed(mm2.get(c), 6),
                 flags,
                 "yes" if voided else "",
             ]
         )
         for c, f in areas.items()
     )
-
-
-def _fixed(v: object, places: int) -> str:
-    """A number as a spreadsheet reads it without a second look (no 8.5e-05); else ''."""
-    if not isinstance(v, int | float) or isinstance(v, bool):
-        return ""
-    return f"{v:.{places}f}"
 
 
 def areas_text(records: list[Record], voided: set[str]) -> str:

@@ -80,6 +80,7 @@ class Derived:
     path: Path
     text: Callable[[list[Record], set[str]], str]  # header and rows (voided ids given)
     key: str  # records with this key in their extra belong in it
+    regenerated: bool = True  # False: appended only (a file people correct by hand)
 
 
 class DayFolder:
@@ -96,7 +97,7 @@ class DayFolder:
         self.sizes_path = self.path / "centroid_sizes.csv"
         self.derived = (
             Derived(self.areas_path, areas_text, "areas"),
-            Derived(self.landmarks_path, landmarks_text, "landmarks"),
+            Derived(self.landmarks_path, landmarks_text, "landmarks", regenerated=False),
             Derived(self.sizes_path, sizes_text, "landmarks"),
         )
 
@@ -236,6 +237,8 @@ class DayFolder:
 
     def _write_derived(self, d: Derived, recs: list[Record]) -> bool:
         """One task's CSV as the records say; True when it changed."""
+        if not d.regenerated:
+            return False
         want = d.text(recs, self.voided_ids()).encode("utf-8")
         try:
             if d.path.read_bytes() == want:

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from device.core.csvsafe import neutralise
+from device.core.csvsafe import fixed, neutralise
 from device.core.errors import BadInput
 from device.core.writable import writable_file
 from device.records.areas_files import record_areas
@@ -54,8 +54,8 @@ class Total:
 
 
 def centroid_size(rec: Record) -> float | None:
-    v = rec.extra.get("centroid_size")
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None
+    text = fixed(rec.extra.get("centroid_size"), 2)  # '' for what is not a finite number
+    return float(text) if text else None
 
 
 def day_folders(root: Path) -> list[DayFolder]:

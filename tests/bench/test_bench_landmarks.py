@@ -55,11 +55,24 @@ def test_a_press_records_the_landmarks_and_the_day_folder_teaches_them_again(rig
     assert size["mirrored"] == "no" and size["voided"] == ""
 
 
-def test_a_hold_voids_the_landmarks_record(rig):
+def test_a_hold_voids_the_landmarks_record_and_corrections_survive(rig):
+    from device.records.dayfolder import DayFolder
+
     rig.bench.press("test")
     rig.events.wait("recorded", timeout=20)
-    rig.bench.hold()
-    rig.events.wait("voided", timeout=20)
+    rig.bench.press("test")
+    rig.events.wait("recorded", n=2, timeout=20)
     day = next((rig.storage / "scopecount").iterdir())
-    assert rows(day / "landmarks.csv") == []
-    assert [r["voided"] for r in rows(day / "centroid_sizes.csv")] == ["yes"]
+    # a person corrects landmark 1 of the first wing, as annotate would save it
+    lines = (day / "landmarks.csv").read_text().splitlines()
+    first = lines[1].split(",")[0]
+    fixed = [ln if not ln.startswith(f"{first},1,") else f"{first},1,20.0,11.0" for ln in lines]
+    (day / "landmarks.csv").write_text("\n".join(fixed) + "\n")
+    rig.bench.hold()  # voids the second record
+    rig.events.wait("voided", timeout=20)
+    DayFolder(day).repair()  # as a restart does
+    assert (day / "landmarks.csv").read_text() == "\n".join(fixed) + "\n"
+    assert [r["voided"] for r in rows(day / "centroid_sizes.csv")] == ["", "yes"]
+    folder = read_landmarks_folder(day)  # the voided wing is left out, the correction kept
+    assert [s.name for s in folder.samples] == [first]
+    assert folder.samples[0].points[0].tolist() == [20.0, 11.0]

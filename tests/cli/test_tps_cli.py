@@ -85,3 +85,43 @@ def test_export_round_trips_and_writes_centroid_sizes(folder, tmp_path):
     cs = float(sizes["b.png"]["centroid_size_px"])
     assert cs == pytest.approx(np.sqrt(4.0))  # (1,47) (2,46) (3,45): each sqrt(2) or 0 away
     assert float(sizes["b.png"]["centroid_size_mm"]) == pytest.approx(cs * 0.0025, rel=1e-3)
+
+
+def test_names_a_spreadsheet_would_run_are_matched_on_a_second_import(tmp_path):
+    root = tmp_path / "wings"
+    write_png(root / "images" / "-1.png", np.zeros((48, 64, 3), np.uint8))
+    (tmp_path / "w.tps").write_text("LM=3\n1 1\n2 2\n-0.0 3\nIMAGE=-1.png\n")
+    assert run_cli("import", "tps", str(tmp_path / "w.tps"), str(root)).returncode == 0
+    one_line_error(run_cli("import", "tps", str(tmp_path / "w.tps"), str(root)), "--replace")
+    assert run_cli("import", "tps", str(tmp_path / "w.tps"), str(root), "--replace").returncode == 0
+    lf = read_landmarks_folder(root)  # -0.0 read as 0, one row per landmark
+    assert lf.samples[0].points[2].tolist() == [0.0, 45.0]
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("LM=0\nIMAGE=a.png\n", "LM=0"), ("LM=500\n" + "1 1\n" * 500 + "IMAGE=a.png\n", "LM=500")],
+)
+def test_landmark_counts_a_folder_cannot_hold_are_refused(folder, tmp_path, text, says):
+    (tmp_path / "bad.tps").write_text(text)
+    one_line_error(run_cli("import", "tps", str(tmp_path / "bad.tps"), str(folder)), says)
+    assert not (folder / "landmarks.csv").exists()
+
+
+def test_a_second_import_with_other_landmarks_is_refused(folder, tmp_path):
+    assert run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder)).returncode == 0
+    (tmp_path / "two.tps").write_text("LM=2\n1 1\n2 2\nIMAGE=c.png\n")
+    one_line_error(run_cli("import", "tps", str(tmp_path / "two.tps"), str(folder)), "one set")
+
+
+def test_export_names_stay_on_their_line_and_out_dir_must_be_a_folder(tmp_path):
+    from export.tps import TpsSpecimen, format_tps
+
+    text = format_tps([TpsSpecimen(np.zeros((3, 2)), image="w\u2028ID=evil\u0085.png")])
+    (back,) = parse_tps(text, "x.tps")
+    assert back.id == "" and back.image == "w ID=evil .png"
+    root = tmp_path / "wings"
+    write_png(root / "images" / "a.png", np.zeros((48, 64, 3), np.uint8))
+    (root / "landmarks.csv").write_text("image,landmark,x,y\na.png,1,1,1\na.png,2,5,5\n")
+    (tmp_path / "file").write_text("")
+    one_line_error(run_cli("export", "tps", str(root), str(tmp_path / "file")), "not a folder")

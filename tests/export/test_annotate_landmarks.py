@@ -92,3 +92,48 @@ def test_how_many_landmarks_must_be_said(tmp_path):
     (root / "landmarks-names.csv").write_text("landmark,name\n1,a\n2,b\n")
     with pytest.raises(BadInput, match="--landmarks 3: the folder or model has 2"):
         serve(root, landmarks=3)
+
+
+def test_a_fifo_or_a_huge_landmark_number_is_refused_at_start(tmp_path):
+    import os
+
+    root = wings(tmp_path)
+    (root / "landmarks.csv").unlink()
+    os.mkfifo(root / "landmarks.csv")
+    with pytest.raises(BadInput, match="not a regular file"):
+        serve(root, landmarks=3)
+    (root / "landmarks.csv").unlink()
+    (root / "landmarks.csv").write_text("image,landmark,x,y\na.png,1000000000000,1,1\n")
+    with pytest.raises(BadInput, match="landmark 1000000000000: 1 to 200"):
+        serve(root)
+
+
+@pytest.mark.parametrize(
+    ("rows", "says"),
+    [("a.png,1,5,6\na.png,1,7,8\n", "placed twice"), ("a.png,1,60,6\n", "is not one of")],
+)
+def test_rows_that_cannot_be_shown_are_refused_at_start(tmp_path, rows, says):
+    with pytest.raises(BadInput, match=says):
+        serve(wings(tmp_path, rows), landmarks=3)
+
+
+def test_a_model_and_a_names_file_that_disagree_are_refused(tmp_path):
+    from tests.support import onnx_fixtures
+
+    root = wings(tmp_path)
+    names = "".join(f"{k},n{k}\n" for k in range(1, 6))
+    (root / "landmarks-names.csv").write_text("landmark,name\n" + names)
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    with pytest.raises(BadInput, match="names 5 landmarks, the model places 3"):
+        serve(root, str(model))
+
+
+def test_a_number_no_float_holds_is_400_and_a_file_gone_bad_is_409(client_for, tmp_path):  # noqa: F811
+    root = wings(tmp_path)
+    c = client_for(root, landmarks=3)
+    body = {"image": "a.png", "landmarks": [[10**400, 2], None, None], "revision": 0}
+    got, out = c.call("POST", "/api/landmarks", body)
+    assert got == 400 and "finite" in out["error"]
+    (root / "landmarks.csv").write_bytes(b"image,landmark,x,y\n\xff\xfe,1,1,1\n")
+    got, out = c.call("GET", "/api/state")
+    assert got == 409 and "landmarks.csv" in out["error"]

@@ -45,3 +45,23 @@ def test_turned_copies_keep_the_whole_image_and_move_the_landmarks(angle, mirror
     for x, y in moved:
         patch = out[int(round(y)) - 1 : int(round(y)) + 2, int(round(x)) - 1 : int(round(x)) + 2]
         assert patch.max() > 60
+
+
+def test_hand_placed_landmarks_on_one_point_are_skipped_not_a_crash():
+    same = np.zeros((3, 2))
+    s = score_landmarks([TRUTH, same], [TRUTH, same], ["a", "b", "c"])
+    assert s.centroid_size_error_pct == 0 and np.isfinite(s.procrustes)
+
+
+def test_a_torn_wing_of_two_landmarks_does_not_stop_the_shape_limits(tmp_path):
+    from export.landmark_train import shape_params
+    from export.landmarks_folder import read_landmarks_folder
+    from tests.support.wing_folders import wing_folder
+
+    root = wing_folder(tmp_path / "f", 4)
+    lines = (root / "landmarks.csv").read_text().splitlines()
+    (root / "landmarks.csv").write_text(
+        "\n".join(ln for ln in lines if not ln.startswith("w0.png,3,")) + "\n"
+    )
+    p = shape_params(read_landmarks_folder(root))
+    assert p.mean_shape.shape == (3, 2) and 0.05 <= p.max_distance <= 2.0

@@ -82,3 +82,30 @@ def test_a_landmarks_model_without_good_shape_metadata_is_refused(value):
 
 def test_the_metadata_helper_still_makes_count_models():
     assert "scopecount.task" not in metadata(["egg"])
+
+
+def test_peaks_all_on_one_point_are_a_flagged_frame_not_a_broken_model():
+    from tests.support.onnx_fixtures import colour_landmarks_model
+
+    four = [(10.0, 10.0), (40.0, 10.0), (40.0, 40.0), (10.0, 40.0)]
+    det = open_detector(colour_landmarks_model(["a", "b", "c"]), "lm.onnx", threads=1)
+    assert det.measure(np.full((64, 64, 3), 200, np.uint8)).landmarks is not None
+    from device.measuring.landmarks import choose
+
+    speck = [[(5.0, 5.0, 1.0)]] * 4  # every map's only peak on the same cell
+    uv, _ = choose(speck, np.array(four) / 42.43 - np.array(four).mean(axis=0) / 42.43)
+    assert np.allclose(uv, 5.0)
+
+
+@pytest.mark.parametrize("bad", [10**400, float("nan"), True])
+def test_shape_limits_no_float_holds_are_a_model_error(bad):
+    import onnx
+
+    model = onnx.load_from_string(colour_landmarks_model())
+    for p in model.metadata_props:
+        if p.key == META_KEY:
+            d = json.loads(p.value)
+            d["max_distance"] = bad
+            p.value = json.dumps(d)
+    with pytest.raises(ModelError, match="max_distance"):
+        open_detector(model.SerializeToString(), "lm.onnx", threads=1)
