@@ -77,7 +77,8 @@ def read_landmark_rows(path: Path) -> list[list[str]]:
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise BadInput(f"{where}: unreadable ({printable(str(e))})") from None
     if rows and [c.strip().lower() for c in rows[0]] != HEADER:
-        raise BadInput(f"{where}: header is not image,landmark,x,y")
+        got = printable(",".join(rows[0]), 60)
+        raise BadInput(f"{where}: header is {got!r}, expected 'image,landmark,x,y'")
     return [[c.strip() for c in r] for r in rows[1:] if any(c.strip() for c in r)]
 
 
@@ -96,10 +97,12 @@ def configs(rows: list[list[str]], sizes: dict[str, tuple[int, int]], n: int) ->
         except ValueError:
             raise BadInput(f"{at} cannot be read; fix the file") from None
         w, h = sizes[image]
-        if not 1 <= k <= n or not (0 <= x < w and 0 <= y < h):  # NaN fails too
+        if not 1 <= k <= n:
+            raise BadInput(f"{at}: landmark {k}, but the page places {n}")
+        if not (0 <= x < w and 0 <= y < h):  # NaN fails too
             raise BadInput(
-                f"{at}: landmark {r[1][:12]} of {n} at ({r[2][:12]}, {r[3][:12]}) "
-                f"is not one of {printable(image)!r} ({w}x{h})"
+                f"{at}: {printable(image)} landmark {k} at ({x:g}, {y:g}) is outside the "
+                f"{w}x{h} image"
             )
         if out[image][k - 1] is not None:
             raise BadInput(f"{at}: landmark {k} of {printable(image)!r} is placed twice")
@@ -128,7 +131,9 @@ class LandmarkStore:
         self.points = configs(read_landmark_rows(self.csv), sizes, len(names))
         self.disk = {k: list(v) for k, v in self.points.items()}
         self.revision = dict.fromkeys(sizes, 0)
-        self.done = self._read_done() & set(sizes)
+        # an image with every landmark placed (imported, or a bench's) counts as done
+        whole = {k for k, v in self.points.items() if all(p is not None for p in v)}
+        self.done = (self._read_done() | whole) & set(sizes)
         self.predicted: set[str] = set()
         if predict is not None:
             for name, cfg in self.points.items():
@@ -198,12 +203,19 @@ class LandmarkStore:
                     "revision": self.revision[name],
                     "landmarks": self.points[name],
                 }
-            others = [r for r in rows if restore(r[0]) != name]
-            mine = [
-                [name, k, p[0], p[1]] for k, p in enumerate(req.landmarks, start=1) if p is not None
-            ]
-            body = csv_line(HEADER) + "".join(csv_line([restore(c) for c in r]) for r in others)
-            body += "".join(csv_line(r) for r in mine)
+            mine = "".join(
+                csv_line([name, k, p[0], p[1]])
+                for k, p in enumerate(req.landmarks, start=1)
+                if p is not None
+            )
+            # the image's rows where they were (appended when it had none), the rest as is
+            body, placed = csv_line(HEADER), False
+            for r in rows:
+                if restore(r[0]) != name:
+                    body += csv_line([restore(c) for c in r])
+                elif not placed:
+                    body, placed = body + mine, True
+            body += "" if placed else mine
             write_atomic(self.csv, body.encode("utf-8"))
             self.points[name] = req.landmarks
             self.disk[name] = req.landmarks

@@ -328,6 +328,8 @@ def serve(
     lm_model = det is not None and det.task == "landmarks"
     lm_files = any(os.path.lexists(tf.root / f) for f in ("landmarks.csv", "landmarks-names.csv"))
     if lm_model or landmarks is not None or lm_files:
+        if paint or classes:
+            raise BadInput("--paint and --classes: for areas folders; this is a landmarks one")
         return _serve(landmark_store(tf, det, landmarks), port, ready)
     areas = det is not None and det.task == "areas"
     paint = paint or areas or any(os.path.lexists(tf.root / f) for f in ("masks", "classes.csv"))

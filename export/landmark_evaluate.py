@@ -71,6 +71,11 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
     if a.learning_curve:
         where = printable_path(a.folder)
         raise BadInput(f"{where}: --learning-curve is for counting folders (points.csv)")
+    if getattr(a, "plot", None) or list(getattr(a, "zooms", [1.0])) != [1.0]:
+        raise BadInput(
+            "--plot and --zooms: for counting and areas folders; landmarks folders "
+            "give figures per landmark and --overlays"
+        )
     folder = read_landmarks_folder(a.folder)
     if not folder.samples:
         raise BadInput(f"{printable_path(a.folder)}: no image has landmarks: nothing to evaluate")
@@ -94,13 +99,21 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
         seen: dict[str, int] = {}
         for s, p in zip(folder.samples, preds, strict=True):
             pts = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in p]
-            pic = draw_landmarks(s.image(), pts, None, None)
+            hand = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in s.points]
+            pic = draw_landmarks(s.image(), pts, None, None, truth=hand)
             stem = file_part(Path(s.name).stem)
             seen[stem] = seen.get(stem, 0) + 1  # a.png and a.jpg: a_overlay, a-2_overlay
             name = f"{stem}_overlay.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}_overlay.png"
             write_atomic(overlays / name, encode(pic, ".png"))
+    per_image = []
+    for s, p in zip(folder.samples, preds, strict=True):
+        d = np.linalg.norm(p - s.points, axis=1)
+        mean = float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
+        per_image.append({"image": s.name, "mean_px": round(mean, 3) if d.size else None})
+        if not np.isfinite(mean):
+            per_image[-1]["mean_px"] = None  # no landmark both placed and found
     if a.json:
-        print(json.dumps(scores.to_json()))
+        print(json.dumps(scores.to_json() | {"per_image": per_image}))
         return 0
     print(
         f"{printable(folder.root.resolve().name)}: {scores.images} images, model "
@@ -111,10 +124,15 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
         f"{scores.not_found} hand-placed landmarks not found"
     )
     for k, name in enumerate(scores.names):
+        label = "" if name == str(k + 1) else printable(name)[:24]
         print(
-            f"  {k + 1:>2} {printable(name)[:24]:<24} mean {scores.per_landmark_px[k]:5.2f} px, "
+            f"  landmark {k + 1:>2} {label:<24} mean {scores.per_landmark_px[k]:5.2f} px, "
             f"90% within {scores.p90_px[k]:5.2f} px"
         )
+    scored = [r for r in per_image if r["mean_px"] is not None]
+    if scored:
+        worst = max(scored, key=lambda r: r["mean_px"])
+        print(f"  worst image: {printable(worst['image'])} ({worst['mean_px']:.2f} px on average)")
     if overlays is not None:
         print(f"overlays: {printable_path(overlays)}", file=sys.stderr)
     return 0

@@ -31,6 +31,7 @@ from export.area_train import MAX_CALIBRATION, quiet_root_logger
 from export.dataset import MEAN, STD
 from export.fit import FitResult
 from export.landmark_fit import LandmarkData, LandmarkFitConfig, fit_landmarks, predict_heat
+from export.landmark_metrics import wing_length
 from export.landmarks_folder import LandmarksFolder, read_landmarks_folder
 from export.net import count_macs
 from export.onnx_export import export_module, quantize_int8, write_metadata
@@ -54,6 +55,10 @@ PAD = 32
 # configuration further from the mean shape than SHAPE_FACTOR times the farthest training wing
 # is flagged `shape` (torn, folded, not a wing).
 UNSURE, ABSENT, SHAPE_FACTOR = 0.3, 0.1, 2.0
+MAX_SHAPE_LIMIT = 0.3
+# A model whose training wings' mean error is over this share of the wing length did not learn
+# (every result then carries the not-learnt flag and warning, as a counting model's does).
+LEARNT_PCT = 5.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,8 @@ class LandmarksReport:
     macs_per_frame: int
     frame: str
     train_error_px: float  # mean landmark error on the training images: optimistic
+    train_error_pct_wing: float  # the same, in % of the wing length
+    learnt: bool  # train_error_pct_wing within LEARNT_PCT
     int8_vs_float_px: float
     max_shape_distance: float
     curve: list[tuple[int, float, float]]
@@ -115,7 +122,8 @@ def _farthest(configs: list[np.ndarray], mean: np.ndarray) -> float:
 
 
 def _limit(d: float) -> float:
-    return min(2.0, max(0.05, d))
+    # 0.3: a folded wing lies near 0.9; the most any two shapes can lie apart is sqrt(2)
+    return min(MAX_SHAPE_LIMIT, max(0.05, d))
 
 
 def with_predicted(params: LandmarkParams, predicted: list[np.ndarray]) -> LandmarkParams:
@@ -158,7 +166,8 @@ def train_landmarks_on(
     t0 = time.monotonic() if t0 is None else t0
     n = len(folder.names)
     if n < 3:
-        raise BadInput(f"{folder.root}: {n} landmarks: a shape needs at least 3")
+        what = "1 landmark" if n == 1 else f"{n} landmarks"
+        raise BadInput(f"{folder.root}: {what}: a shape needs 3 or more")
     full = [s for s in folder.samples if np.isfinite(s.points).all()]
     if len(full) < 2:
         raise BadInput(
@@ -191,6 +200,9 @@ def train_landmarks_on(
     info = _model_info(out, opts, folder, sc, result, device, time.monotonic() - t0, macs)
     info.extra[META_KEY] = params_to_meta(params)
     info.metrics["train_error_px"] = round(train_error, 3)
+    length, _ = wing_length([s.points for s in folder.samples])
+    info.metrics["train_error_pct_wing"] = round(train_error / length * 100, 2)
+    info.metrics["learnt"] = bool(train_error / length * 100 <= LEARNT_PCT)
     report = LandmarksReport(
         model=str(out),
         float_model=str(sidecar(out, ".float.onnx")),
@@ -203,6 +215,8 @@ def train_landmarks_on(
         macs_per_frame=macs,
         frame=f"{opts.frame[1]}x{opts.frame[0]}",
         train_error_px=round(train_error, 3),
+        train_error_pct_wing=info.metrics["train_error_pct_wing"],
+        learnt=info.metrics["learnt"],
         int8_vs_float_px=float("nan"),
         max_shape_distance=round(params.max_distance, 4),
         curve=result.curve,
@@ -289,8 +303,9 @@ def _export(
             gone = refused_report(report, out)
             raise Int8Refused(
                 f"int8 moves the landmarks of the calibration images by {shift:.2f} px from "
-                f"float's on average (limit {INT8_TOLERANCE_PX}); float model kept at "
-                f"{float_path}{gone} (train longer with --steps, or use the float model)"
+                f"float's on average (limit {INT8_TOLERANCE_PX}); use the float model "
+                f"{float_path}{gone}: it places the landmarks as trained, at about twice the "
+                "file size and time per frame"
             )
         info.quantization = "int8-static-qoperator-u8s8-per-channel"
         write_metadata(tmp_int8, info)

@@ -53,8 +53,10 @@ def _image_name(value: str) -> str:
 def import_tps(src: str | Path, folder: str | Path, replace: bool = False) -> TpsImport:
     src, folder = Path(src), Path(folder)
     where = printable_path(src)
+    if not os.path.lexists(src):
+        raise BadInput(f"{where}: no such file")
     if not src.is_file():
-        raise BadInput(f"{where}: not a TPS file")
+        raise BadInput(f"{where}: not a regular file (a TPS file is text)")
     if src.stat().st_size > MAX_TPS_BYTES:
         raise BadInput(f"{where}: over {MAX_TPS_BYTES // 2**20} MiB: not a TPS file of landmarks")
     try:
@@ -74,6 +76,12 @@ def import_tps(src: str | Path, folder: str | Path, replace: bool = False) -> Tp
         named = len(read_names(names_path))
         if named != n:
             raise BadInput(f"{where}: LM={n}, but {printable_path(names_path)} names {named}")
+    missing = sorted({_image_name(s.image) for s in specimens} - set(images) - {""})
+    if missing:
+        raise BadInput(
+            f"{where}: {len(missing)} of its {len(specimens)} images are not in "
+            f"{printable_path(img_dir)} ({printable(missing[0])!r} first): put them there first"
+        )
     rows: dict[str, list[str]] = {}
     for i, s in enumerate(specimens, start=1):
         if len(s.points) != n:
@@ -101,8 +109,15 @@ def import_tps(src: str | Path, folder: str | Path, replace: bool = False) -> Tp
     kept = _existing_rows(folder / LANDMARKS_CSV, set(rows), replace, n)
     body = csv_line(HEADER) + "".join(kept) + "".join(r for v in rows.values() for r in v)
     write_atomic(folder / LANDMARKS_CSV, body.encode("utf-8"))
-    notes = [f"{len(images) - len(rows)} images in images/ have no specimen in the TPS file"]
-    return TpsImport(len(rows), n, notes if len(images) > len(rows) else [])
+    notes = []
+    if len(images) > len(rows):
+        notes.append(f"{len(images) - len(rows)} images in images/ have no specimen in the file")
+    if any(s.scale is not None for s in specimens):
+        notes.append(
+            "SCALE= is not kept: landmarks.csv holds pixels (the bench's scale comes from "
+            "`scopecount calibrate`; `export tps --um-per-px` writes it back)"
+        )
+    return TpsImport(len(rows), n, notes)
 
 
 def _existing_rows(path: Path, incoming: set[str], replace: bool, n: int) -> list[str]:

@@ -18,7 +18,11 @@ def register(sub: Subcommands) -> None:
         help="count objects in image files (an areas model: each class's share of them)",
     )
     c.add_argument("images", nargs="+", metavar="IMAGE", help="png, jpg or tif files")
-    add_model_option(c, "model file (.onnx); default: the shipped demo model", metavar=None)
+    add_model_option(
+        c,
+        "model file (.onnx); default: the shipped demo model (models/drosophila-eggs-demo.onnx)",
+        metavar=None,
+    )
     c.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
     c.add_argument(
         "--overlay",

@@ -46,6 +46,8 @@ def scale_fields(res: Measurement, hw: tuple[int, int], um: float | None) -> dic
 def scaled_text(fields: dict[str, Any]) -> str:
     if "per_mm2" in fields:
         return " (" + ", ".join(f"{c} {v:g}/mm²" for c, v in fields["per_mm2"].items()) + ")"
+    if "centroid_size_um" in fields:
+        return f" ({fields['centroid_size_um']:g} µm)"
     if "mm2" in fields:
         return " (" + ", ".join(f"{c} {v:g} mm²" for c, v in fields["mm2"].items()) + ")"
     return ""

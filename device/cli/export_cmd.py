@@ -14,7 +14,8 @@ from device.core.errors import BadInput
 def register(sub: Subcommands) -> None:
     ex = sub.add_parser(
         "export",
-        help="write a training folder for another tool (Fiji Cell Counter, QuPath, labels)",
+        help="write a training folder for another tool (Fiji Cell Counter, QuPath, labels, "
+        "TPS for MorphoJ and geomorph)",
         description="cellcounter: a points folder as Fiji Cell Counter XML. qupath: an areas "
         "folder as QuPath GeoJSON (OUT_DIR/NAME.geojson, one annotation per connected region "
         "per class; drop one on its image in QuPath to import it). Its outlines run "

@@ -81,8 +81,9 @@ def register(sub: Subcommands) -> None:
     t.add_argument(
         "--scale",
         type=float,
-        help="areas only: frame pixels -> network pixels (default 0.75, lowered to fit the "
-        "cost budget); texture finer than 2 px at this scale is lost",
+        help="areas and landmarks: frame pixels -> network pixels (default 0.75 for areas, 0.5 "
+        "for landmarks, lowered to fit the cost budget); texture finer than 2 px at this scale "
+        "is lost",
     )
     # Training threads: any count the trainer accepts reaches it (it says what is allowed).
     add_threads_option(t, "CPU threads for training (default 2, fixed)", default=2, type=int)

@@ -118,7 +118,8 @@ class LandmarkMeter(OnnxModel):
         flags = []
         if any(p is None for p in pts) or min(conf) < self.params.unsure_below:
             flags.append("unsure")
-        cs = centroid_size(arr)
+        # a size from some of the landmarks is not comparable with a whole wing's: none then
+        cs = centroid_size(arr) if all(p is not None for p in pts) else float("nan")
         mirrored = distance = None
         try:
             fit = superimpose(arr, self.params.mean_shape, allow_mirror=True)

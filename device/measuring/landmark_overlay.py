@@ -16,13 +16,22 @@ def draw_landmarks(
     centroid_size: float | None,
     mirrored: bool | None,
     flags: list[str] | None = None,
+    truth: list[tuple[float, float] | None] | None = None,
 ) -> np.ndarray:
+    """`truth`: hand-placed landmarks (evaluate), drawn as white crosses joined to the model's."""
     out = np.ascontiguousarray(rgb.copy())
     h, w = out.shape[:2]
     r = max(3, min(h, w) // 120)
     thick = max(1, r // 3)
     font = max(0.4, min(h, w) / 900)
     pts = [None if p is None else (int(round(p[0])), int(round(p[1]))) for p in landmarks]
+    for k, t in enumerate(truth or []):
+        if t is None:
+            continue
+        q = (int(round(t[0])), int(round(t[1])))
+        if k < len(pts) and pts[k] is not None:
+            cv2.line(out, q, pts[k], (255, 60, 60), thick, cv2.LINE_AA)  # the error, in red
+        cv2.drawMarker(out, q, (255, 255, 255), cv2.MARKER_CROSS, 3 * r, thick, cv2.LINE_AA)
     for a, b in zip(pts, pts[1:], strict=False):
         if a is not None and b is not None:
             cv2.line(out, a, b, (255, 255, 255), thick, cv2.LINE_AA)

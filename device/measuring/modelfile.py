@@ -62,6 +62,10 @@ NOT_LEARNT_WARNING = (
     "this model did not learn to count (its training-image error is close to counting "
     "nothing): its counts are not to be trusted"
 )
+NOT_PLACED_WARNING = (
+    "this model did not learn to place its landmarks (its training-wing error is over 5% of "
+    "the wing length): its landmarks are not to be trusted"
+)
 SYNTHETIC_WARNING = (
     "demo model, trained on synthetic vials only: its counts of real images are not "
     "meaningful (teach it your own: scopecount train)"
@@ -93,7 +97,7 @@ class ModelInfo:
         if self.training.get("synthetic"):
             return SYNTHETIC_WARNING
         if self.metrics.get("learnt") is False:
-            return NOT_LEARNT_WARNING
+            return NOT_PLACED_WARNING if self.task == "landmarks" else NOT_LEARNT_WARNING
         return ""
 
     @property

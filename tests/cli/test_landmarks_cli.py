@@ -45,3 +45,28 @@ def test_evaluate_refuses_a_model_of_another_task_or_landmark_count(tmp_path):
     (root / "landmarks.csv").write_text("\n".join(extra) + "\n")
     model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
     one_line_error(run_cli("evaluate", str(root), "--model", str(model)), "places 3 landmarks")
+
+
+def test_train_says_how_well_even_when_int8_is_refused_and_warns_of_a_weak_model(tmp_path):
+    from tests.support.wing_folders import wing_folder
+
+    root = wing_folder(tmp_path / "wings", 4)
+    out = tmp_path / "w.onnx"
+    r = run_cli("train", str(root), "--out", str(out), "--steps", "20")
+    text = r.stdout.decode()
+    assert r.returncode in (0, 1), r.stderr
+    assert "on its training images" in text and "% of the wing length" in text
+    assert "did NOT learn to place the landmarks" in text  # 20 steps learn nothing
+    assert (tmp_path / "w.float.onnx").exists()
+    if r.returncode == 1:
+        assert "use the float model" in r.stderr.decode() and not out.exists()
+    obj = json.loads(
+        run_cli(
+            "count",
+            str(root / "images" / "w0.png"),
+            "--model",
+            str(tmp_path / "w.float.onnx"),
+            "--json",
+        ).stdout
+    )
+    assert "did not learn to place" in obj["warning"]

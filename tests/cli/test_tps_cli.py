@@ -40,7 +40,7 @@ def test_import_turns_y_down_and_leaves_missing_landmarks_out(folder, tmp_path):
     r = run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder))
     assert r.returncode == 0, r.stderr
     assert "imported 2 wings of 3 landmarks" in r.stdout.decode()
-    assert "1 images in images/ have no specimen" in r.stderr.decode()
+    assert "1 images in images/ have no specimen in the file" in r.stderr.decode()
     lf = read_landmarks_folder(folder)
     a = next(s for s in lf.samples if s.name == "a.png")
     assert a.points[:2].tolist() == [[10, 8], [30.5, 28]] and np.isnan(a.points[2]).all()
@@ -59,7 +59,7 @@ def test_landmarks_already_there_need_replace(folder, tmp_path):
 
 @pytest.mark.parametrize(
     ("image", "says"),
-    [("../../etc/passwd", "'passwd' is not in images/"), ("", "no IMAGE=")],
+    [("../../etc/passwd", "('passwd' first)"), ("", "no IMAGE=")],
 )
 def test_an_image_name_is_looked_up_never_opened(folder, tmp_path, image, says):
     (tmp_path / "bad.tps").write_text(f"LM=3\n1 1\n2 2\n3 3\nIMAGE={image}\n")

@@ -110,7 +110,7 @@ def test_a_fifo_or_a_huge_landmark_number_is_refused_at_start(tmp_path):
 
 @pytest.mark.parametrize(
     ("rows", "says"),
-    [("a.png,1,5,6\na.png,1,7,8\n", "placed twice"), ("a.png,1,60,6\n", "is not one of")],
+    [("a.png,1,5,6\na.png,1,7,8\n", "placed twice"), ("a.png,1,60,6\n", "outside the 60x40 image")],
 )
 def test_rows_that_cannot_be_shown_are_refused_at_start(tmp_path, rows, says):
     with pytest.raises(BadInput, match=says):
