@@ -52,7 +52,12 @@ def register(sub: Subcommands) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    im.add_argument("format", choices=POINT_FORMATS + AREA_FORMATS + LANDMARK_FORMATS)
+    im.add_argument(
+        "format",
+        choices=POINT_FORMATS + AREA_FORMATS + LANDMARK_FORMATS,
+        metavar="FORMAT",
+        help="one of the formats above",
+    )
     im.add_argument("src", metavar="SRC", help="an annotation file or a folder of them")
     im.add_argument("folder", metavar="FOLDER", help="training folder to write (or add to)")
     im.add_argument(
