@@ -36,7 +36,7 @@ from export.net import count_macs
 from export.onnx_export import export_module, quantize_int8, write_metadata
 from export.plots import training_curve
 from export.scaling import fit_budget
-from export.task_info import net_model_info
+from export.task_info import fit_settings, net_model_info
 from export.train_options import (
     Int8Refused,
     TrainOptions,
@@ -153,7 +153,11 @@ def train_areas_on(
     scores = [predict_scores(result.net, im) for im in data.images]
     preds = [_labels_of(s, lab.shape) for s, lab in zip(scores, data.labels, strict=True)]
     train_scores = score_images(preds, data.labels, folder.classes)
-    info = _model_info(out, opts, folder, sc, result, device, time.monotonic() - t0, macs)
+    what = f"Measures the areas of {', '.join(folder.classes)}; trained on {folder.root.name}."
+    secs = time.monotonic() - t0
+    info = net_model_info(
+        out, opts, folder, folder.classes, "areas", what, sc, result, device, secs, macs
+    )
     info.metrics.update(train_scores.to_json())
     return _export(out, opts, data, result, info, train_scores, macs, t0)
 
@@ -166,35 +170,12 @@ def fit_net(
     data: AreaData, n_out: int, opts: TrainOptions, device: str, overrides: dict[str, Any]
 ) -> FitResult:
     bar = Progress("train")
-    cfg = AreaFitConfig(
-        steps=opts.steps,
-        max_seconds=None if opts.minutes is None else opts.minutes * 60,
-        width=opts.width,
-        threads=opts.threads,
-        seed=opts.seed,
-        device=device,
-    )
+    cfg = AreaFitConfig(**fit_settings(opts, device))
     cfg = replace(cfg, **overrides)
     result = fit_areas(data, n_out, cfg, bar.update)
     bar.done(f"{result.steps} steps")
     say_stopped_early(opts, result.steps, result.stopped_early)
     return result
-
-
-def _model_info(
-    out: Path,
-    opts: TrainOptions,
-    folder: AreasFolder,
-    scale: float,
-    result: FitResult,
-    device: str,
-    seconds: float,
-    macs: int,
-) -> ModelInfo:
-    what = f"Measures the areas of {', '.join(folder.classes)}; trained on {folder.root.name}."
-    return net_model_info(
-        out, opts, folder, folder.classes, "areas", what, scale, result, device, seconds, macs
-    )
 
 
 def onnx_fractions(path: Path, inputs: list[np.ndarray], n_out: int) -> np.ndarray:

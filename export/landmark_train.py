@@ -37,7 +37,7 @@ from export.net import count_macs
 from export.onnx_export import export_module, quantize_int8, write_metadata
 from export.plots import training_curve
 from export.scaling import fit_budget
-from export.task_info import net_model_info
+from export.task_info import fit_settings, net_model_info
 from export.train_options import (
     Int8Refused,
     TrainOptions,
@@ -197,7 +197,11 @@ def train_landmarks_on(
         placed.append(got)
     train_error = float(np.nanmean(np.concatenate(errors)))
     params = with_predicted(params, placed)
-    info = _model_info(out, opts, folder, sc, result, device, time.monotonic() - t0, macs)
+    what = f"Places {n} landmarks; trained on {folder.root.name}."
+    secs = time.monotonic() - t0
+    info = net_model_info(
+        out, opts, folder, folder.names, "landmarks", what, sc, result, device, secs, macs
+    )
     info.extra[META_KEY] = params_to_meta(params)
     info.metrics["train_error_px"] = round(train_error, 3)
     length, _ = wing_length([s.points for s in folder.samples])
@@ -230,34 +234,11 @@ def _fit(
     data: LandmarkData, n: int, opts: TrainOptions, device: str, overrides: dict[str, Any]
 ) -> FitResult:
     bar = Progress("train")
-    cfg = LandmarkFitConfig(
-        steps=opts.steps,
-        max_seconds=None if opts.minutes is None else opts.minutes * 60,
-        width=opts.width,
-        threads=opts.threads,
-        seed=opts.seed,
-        device=device,
-    )
+    cfg = LandmarkFitConfig(**fit_settings(opts, device))
     result = fit_landmarks(data, n, replace(cfg, **overrides), bar.update)
     bar.done(f"{result.steps} steps")
     say_stopped_early(opts, result.steps, result.stopped_early)
     return result
-
-
-def _model_info(
-    out: Path,
-    opts: TrainOptions,
-    folder: LandmarksFolder,
-    scale: float,
-    result: FitResult,
-    device: str,
-    seconds: float,
-    macs: int,
-) -> ModelInfo:
-    what = f"Places {len(folder.names)} landmarks; trained on {folder.root.name}."
-    return net_model_info(
-        out, opts, folder, folder.names, "landmarks", what, scale, result, device, seconds, macs
-    )
 
 
 def onnx_landmarks(

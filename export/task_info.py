@@ -15,6 +15,18 @@ from export.fit import FitResult
 from export.train_options import TrainOptions
 
 
+def fit_settings(opts: TrainOptions, device: str) -> dict[str, Any]:
+    """The training loop's settings that come from `train`'s options (both tasks' configs)."""
+    return {
+        "steps": opts.steps,
+        "max_seconds": None if opts.minutes is None else opts.minutes * 60,
+        "width": opts.width,
+        "threads": opts.threads,
+        "seed": opts.seed,
+        "device": device,
+    }
+
+
 def net_model_info(
     out: Path,
     opts: TrainOptions,

@@ -119,9 +119,7 @@ def report(argv: list[str] | None = None) -> str:
 
 
 def _ours(row: dict) -> str:
-    if row["int8_refused"]:
-        return f"scopecount landmarks (float: int8 moved them {row['int8_vs_float_px']:.2f} px)"
-    return "scopecount landmarks (int8)"
+    return f"scopecount landmarks ({'float: int8 refused' if row['int8_refused'] else 'int8'})"
 
 
 def _ms(v: list[float]) -> str:
@@ -133,21 +131,22 @@ def table(rows: list[dict], what: str) -> str:
         f"Wings, {what} (mean ± spread over splits):",
         "",
         "| method | view | mean error px | % of wing length | worst landmark's mean px | "
-        "centroid size error % | Procrustes distance | train s |",
-        "|---|---|---|---|---|---|---|---|",
+        "centroid size error % | Procrustes distance | train s | int8 vs float px |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for method in dict.fromkeys(r["method"] for r in rows):
         for view in VIEWS:
             rs = [r for r in rows if r["method"] == method and r["view"] == view]
             if not rs:
                 continue
+            i8 = _ms([r["int8_vs_float_px"] for r in rs]) if "int8_vs_float_px" in rs[0] else "-"
             out.append(
                 f"| {method} | {view} | {_ms([r['mean_px'] for r in rs])} | "
                 f"{_ms([r['mean_pct_wing'] for r in rs])} | "
                 f"{_ms([max(r['per_landmark_px']) for r in rs])} | "
                 f"{_ms([r['centroid_size_error_pct'] for r in rs])} | "
                 f"{_ms([r['procrustes'] for r in rs])} | "
-                f"{np.mean([r['train_s'] for r in rs]):.0f} |"
+                f"{np.mean([r['train_s'] for r in rs]):.0f} | {i8} |"
             )
     return "\n".join(out)
 
