@@ -8,13 +8,12 @@ model file format. The task is picked by what the folder holds (export/areas_fol
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from export.train_options import (
     resolve_device,
     say_stopped_early,
 )
-from export.train_report import finished, refused_report, sidecar
+from export.train_report import finished, refused_report, sidecar, write_set_fields
 
 # int8 may move a class's share of a calibration image by this much (fraction, 0.5 points).
 INT8_TOLERANCE = 0.005
@@ -80,8 +79,7 @@ class AreasReport:
     removed_signatures: list[str] | None = None
 
     def write(self, out: Path) -> None:
-        d = {k: v for k, v in asdict(self).items() if v is not None}
-        sidecar(out, ".report.json").write_text(json.dumps(d, indent=1) + "\n")
+        write_set_fields(self, out)
 
 
 def prepare_areas(folder: AreasFolder, scale: float) -> AreaData:

@@ -8,11 +8,10 @@ and the limits of the `unsure` and `shape` flags (scopecount.landmarks).
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from export.train_options import (
     resolve_device,
     say_stopped_early,
 )
-from export.train_report import finished, refused_report, sidecar
+from export.train_report import finished, refused_report, sidecar, write_set_fields
 
 INT8_TOLERANCE_PX = 0.3  # mean landmark shift, int8 against float, in image pixels
 DEFAULT_LANDMARK_SCALE = 0.5
@@ -85,8 +84,7 @@ class LandmarksReport:
     removed_signatures: list[str] | None = None
 
     def write(self, out: Path) -> None:
-        d = {k: v for k, v in asdict(self).items() if v is not None}
-        sidecar(out, ".report.json").write_text(json.dumps(d, indent=1) + "\n")
+        write_set_fields(self, out)
 
 
 def prepare_landmarks(folder: LandmarksFolder, scale: float) -> LandmarkData:

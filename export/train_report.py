@@ -18,6 +18,12 @@ def sidecar(out: Path, suffix: str) -> Path:
     return out.with_name(out.stem + suffix)
 
 
+def write_set_fields(report: Any, out: Path) -> None:
+    """MODEL.report.json of a task report: its fields in order, those still None left out."""
+    d = {k: v for k, v in asdict(report).items() if v is not None}
+    sidecar(out, ".report.json").write_text(json.dumps(d, indent=1) + "\n")
+
+
 @dataclass(frozen=True)
 class TrainReport:
     model: str | None  # the int8 model; None where int8 was refused (nothing is left at --out)
