@@ -53,11 +53,18 @@ class _Reader(CalibrationDataReader):
         return None if x is None else {"image": x}
 
 
-def quantize_int8(float_path: Path, out_path: Path, calibration: list[np.ndarray]) -> None:
-    """Static int8: per-channel weights, uint8 activations, ranges from the calibration images."""
+def quantize_int8(
+    float_path: Path,
+    out_path: Path,
+    calibration: list[np.ndarray],
+    keep_float: tuple[str, ...] = (),
+) -> None:
+    """Static int8: per-channel weights, uint8 activations, ranges from the calibration images;
+    the nodes whose names start with one of `keep_float` stay float."""
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(float_path), str(pre), skip_symbolic_shape=True)
+        names = [n.name for n in onnx.load(str(pre)).graph.node] if keep_float else []
         quantize_static(
             str(pre),
             str(out_path),
@@ -67,6 +74,7 @@ def quantize_int8(float_path: Path, out_path: Path, calibration: list[np.ndarray
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
+            nodes_to_exclude=[n for n in names if n.startswith(keep_float)],
         )
 
 

@@ -178,6 +178,8 @@ def _figures(m: Mapping[str, object]) -> str:
     share = plain_number(m.get("train_share_pp"), 100)
     if m.get("task") == "areas":
         training = "areas" + (f", train share error {share:.2f} pts" if share is not None else "")
+    elif m.get("task") == "landmarks":
+        training = "landmarks"
     training += "  NOT LEARNT" if m.get("learnt") is False else ""
     zr = m.get("zoom_range")
     if isinstance(zr, list) and len(zr) == 2:
@@ -291,6 +293,8 @@ def _list_line(m: ListedModel) -> str:
     mark = "*" if m.active else " "
     names = r.get("classes")
     names = ",".join(map(str, names)) if isinstance(names, list) else "?"
+    if r.get("task") == "landmarks" and isinstance(r.get("classes"), list):
+        names = f"{len(r['classes'])} landmarks"  # numbered names say little in a column
     classes = printable(names, 17)  # cut to its column ('...' included)
     size = plain_number(r.get("size"), 1e12) or 0.0
     role = f"  ({m.role})" if m.role not in ("", "active") else ""

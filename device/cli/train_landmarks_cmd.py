@@ -33,6 +33,8 @@ def run_landmarks(a: argparse.Namespace, tools: str) -> int:
     from device.measuring.pi_cost import describe
 
     gmac = rep["macs_per_frame"] / 1e9
+    parts = rep.get("int8_float_parts")
+    kept = f"; kept float: {parts}" if parts else ""
     wrote = (
         f"wrote {rep['model']} ({(rep.get('int8_bytes') or 0) / 1024:.0f} KB int8; float "
         f"{(rep.get('float_bytes') or 0) / 1024:.0f} KB at {rep['float_model']})"
@@ -44,7 +46,7 @@ def run_landmarks(a: argparse.Namespace, tools: str) -> int:
         f"  task landmarks: {len(rep['landmarks'])} landmarks; scale {rep['input_scale']}\n"
         f"  cost: {gmac:.2f} GMAC per {rep['frame']} frame; estimated {describe(gmac, 'lite')}\n"
         f"  int8 vs float: landmarks move {rep['int8_vs_float_px']:.2f} px on average over the "
-        "calibration images (at most 0.3 allowed)\n"
+        f"calibration images (at most 0.3 allowed){kept}\n"
         f"  on its training images (optimistic; `evaluate` on others says how far to trust "
         f"it): {rep['train_error_px']:.2f} px mean error, {rep['train_error_pct_wing']:.1f}% "
         f"of the wing length; {rep['steps']} steps; {rep['seconds']:.0f} s"

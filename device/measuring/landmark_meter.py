@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from device.core.errors import ModelError
-from device.measuring.landmarks import LandmarkParams, place
+from device.measuring.landmarks import VIEW_COUNTS, LandmarkParams, read_views, to_frame
 from device.measuring.modelfile import plain_number
 from device.measuring.onnx_model import OnnxModel
 from device.measuring.result import Measurement
@@ -31,6 +31,7 @@ def params_to_meta(p: LandmarkParams) -> str:
             "max_distance": p.max_distance,
             "unsure_below": p.unsure_below,
             "absent_below": p.absent_below,
+            "views": p.views,
         }
     )
 
@@ -63,11 +64,16 @@ def params_from_meta(meta: dict[str, str], where: str, n: int) -> LandmarkParams
             f"{where}: metadata {META_KEY}.mean_shape must be {n} [x, y] pairs at unit "
             "centroid size (one per landmark)"
         )
+    views = d.get("views", 1)  # absent in models made before views were read
+    if type(views) is not int or views not in VIEW_COUNTS:
+        allowed = ", ".join(map(str, VIEW_COUNTS))
+        raise ModelError(f"{where}: metadata {META_KEY}.views must be one of {allowed}")
     return LandmarkParams(
         mean_shape=arr,
         max_distance=_limit(d, "max_distance", where, 2.0),
         unsure_below=_limit(d, "unsure_below", where, 1.0),
         absent_below=_limit(d, "absent_below", where, 1.0),
+        views=views,
     )
 
 
@@ -88,26 +94,33 @@ class LandmarkMeter(OnnxModel):
     def measure(self, rgb: np.ndarray) -> Measurement:
         t = time.perf_counter()
         small = self.at_scale(rgb)
+        try:
+            uv, height = read_views(
+                self._heat,
+                small,
+                self.info.output_stride,
+                self.params.mean_shape,
+                self.params.views,
+            )
+        except ValueError as e:  # NaN maps: the model, not the frame
+            raise ModelError(f"{self.where}: {e}") from None
+        pts, conf = to_frame(
+            uv,
+            height,
+            self.info.input_scale,
+            self.info.output_stride,
+            rgb.shape[:2],
+            self.params.absent_below,
+        )
+        return self._judged(pts, conf, (time.perf_counter() - t) * 1000)
+
+    def _heat(self, small: np.ndarray) -> np.ndarray:
         heat = self.run(small)
-        stride = self.info.output_stride
         if heat.shape[0] != len(self.info.classes):
             raise ModelError(
                 f"{self.where}: {heat.shape[0]} heatmaps for {len(self.info.classes)} landmarks"
             )
-        valid = (-(-small.shape[0] // stride), -(-small.shape[1] // stride))
-        try:
-            pts, conf = place(
-                heat,
-                self.info.input_scale,
-                stride,
-                valid,
-                rgb.shape[:2],
-                self.params.absent_below,
-                self.params.mean_shape,
-            )
-        except ValueError as e:  # NaN maps: the model, not the frame
-            raise ModelError(f"{self.where}: {e}") from None
-        return self._judged(pts, conf, (time.perf_counter() - t) * 1000)
+        return heat
 
     def _judged(
         self, pts: list[tuple[float, float] | None], conf: list[float], ms: float

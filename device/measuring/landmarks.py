@@ -8,6 +8,7 @@ so that the model learns exactly what the bench reads back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -126,23 +127,91 @@ class LandmarkParams:
     max_distance: float  # a configuration further from it is flagged `shape`
     unsure_below: float  # a peak lower than this flags the frame `unsure`
     absent_below: float  # lower still: the landmark is not in the frame (null)
+    views: int = 1  # flipped copies read per frame (FLIPS); models before it read one
 
 
-def place(
-    heat: np.ndarray,
+# The frame as given, mirrored left-right, upside down, and both: exact pixel permutations. The
+# model reads each; the landmarks it finds are mapped back and combined (views in the model file).
+# On a validation split inside drosophila-wings 4 views against 1: 4.11 -> 3.38 px upright.
+FLIPS: tuple[tuple[bool, bool], ...] = ((False, False), (True, False), (False, True), (True, True))
+VIEW_COUNTS = (1, 2, 4)
+
+
+def read_map(
+    heat: np.ndarray, valid: tuple[int, int], mean_shape: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """One view's heatmaps -> (uv (L, 2) cells, heights (L,)): each map's highest peak, or with
+    the taught `mean_shape` the candidate the shape agrees with best."""
+    if mean_shape is None:
+        return peaks(heat, valid)
+    if heat.ndim != 3 or not np.isfinite(heat).all():
+        raise ValueError(f"heatmaps must be finite (landmarks, h, w), got shape {heat.shape}")
+    h, w = valid
+    return choose([candidates(m[:h, :w]) for m in heat], mean_shape)
+
+
+def unflip(
+    uv: np.ndarray, small_hw: tuple[int, int], stride: int, flip: tuple[bool, bool]
+) -> np.ndarray:
+    """Cells of a flipped view -> cells of the view as given (model pixel x -> w-1-x is cell
+    u -> w/stride-1-u)."""
+    out = np.array(uv, np.float64, copy=True)
+    for axis, (on, size) in enumerate(zip(flip, (small_hw[1], small_hw[0]), strict=True)):
+        if on:
+            out[:, axis] = size / stride - 1 - out[:, axis]
+    return out
+
+
+def combine(uvs: list[np.ndarray], heights: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Each landmark's position over the views that found it: the mean of the middle ones
+    (a view whose peak jumped to a look-alike vein end is outvoted when three or more agree),
+    and the median height over all views (a view without the landmark counts 0)."""
+    uv = np.stack(uvs)  # (V, L, 2)
+    hs = np.stack(
+        [np.where(np.isfinite(u).all(axis=1), h, 0.0) for u, h in zip(uvs, heights, strict=True)]
+    )
+    out = np.full(uv.shape[1:], np.nan)
+    for k in range(uv.shape[1]):
+        found = uv[np.isfinite(uv[:, k]).all(axis=1), k]
+        n = len(found)
+        if n:
+            s = np.sort(found, axis=0)
+            lo = (n - 1) // 2 if n < 4 else 1
+            hi = n - lo
+            out[k] = s[lo:hi].mean(axis=0)
+    return out, np.median(hs, axis=0)
+
+
+def read_views(
+    run: Callable[[np.ndarray], np.ndarray],
+    small: np.ndarray,
+    stride: int,
+    mean_shape: np.ndarray | None,
+    views: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(uv cells, heights) of an image at the model's scale, read in `views` flipped copies;
+    `run` gives the heatmaps of an image at the model's scale (padding is its business)."""
+    hw = small.shape[:2]
+    valid = (-(-hw[0] // stride), -(-hw[1] // stride))
+    uvs, hs = [], []
+    for flip in FLIPS[:views]:
+        view = small[:: -1 if flip[1] else 1, :: -1 if flip[0] else 1]
+        uv, h = read_map(run(np.ascontiguousarray(view)), valid, mean_shape)
+        uvs.append(unflip(uv, hw, stride, flip))
+        hs.append(h)
+    return combine(uvs, hs) if views > 1 else (uvs[0], hs[0])
+
+
+def to_frame(
+    uv: np.ndarray,
+    height: np.ndarray,
     scale: float,
     stride: int,
-    valid: tuple[int, int],
     frame_hw: tuple[int, int],
     absent_below: float,
-    mean_shape: np.ndarray | None = None,
 ) -> tuple[list[tuple[float, float] | None], list[float]]:
-    """Landmarks in frame pixels (None where absent or outside the frame) and their peaks;
-    with the taught `mean_shape`, each among its map's candidates as the shape agrees best."""
-    uv, height = peaks(heat, valid)
-    if mean_shape is not None:
-        h, w = valid
-        uv, height = choose([candidates(m[:h, :w]) for m in heat], mean_shape)
+    """Cells -> landmarks in frame pixels (None where absent or outside the frame) and their
+    peaks."""
     xy = from_cells(uv, scale, stride)
     fh, fw = frame_hw
     out: list[tuple[float, float] | None] = []
@@ -154,3 +223,18 @@ def place(
         # within the frame's pixels: a landmark on the first pixel's outer half is on pixel 0
         out.append((float(min(max(x, 0.0), fw - 1)), float(min(max(y, 0.0), fh - 1))))
     return out, [round(float(v), 4) for v in height]
+
+
+def place(
+    heat: np.ndarray,
+    scale: float,
+    stride: int,
+    valid: tuple[int, int],
+    frame_hw: tuple[int, int],
+    absent_below: float,
+    mean_shape: np.ndarray | None = None,
+) -> tuple[list[tuple[float, float] | None], list[float]]:
+    """One view's landmarks in frame pixels (None where absent or outside the frame) and their
+    peaks; with the taught `mean_shape`, each among its map's candidates as the shape agrees."""
+    uv, height = read_map(heat, valid, mean_shape)
+    return to_frame(uv, height, scale, stride, frame_hw, absent_below)

@@ -3,7 +3,8 @@ ML-morph's shape predictor (tests/benchmarks/landmark_baseline.py), trained on t
 scored upright, turned by a random angle (canvas enlarged, borders replicated) and mirrored.
 
     python -m tests.benchmarks.landmarks [--folder ../shared/data/drosophila-wings] [--splits 3]
-        [--test-frac 0.33] [--steps N] [--scale X] [--fit JSON] [--inner] [--no-baseline]
+        [--test-frac 0.33] [--steps N] [--scale X] [--views 1|2|4] [--fit JSON] [--inner]
+        [--no-baseline]
         [--json FILE]
 
 Nothing here chooses a setting: the defaults were chosen with `--inner` (validation splits
@@ -24,7 +25,11 @@ import numpy as np
 from device.measuring.detector import open_detector_file
 from export.landmark_evaluate import evaluate_landmarks, turned
 from export.landmark_metrics import score_landmarks
-from export.landmark_train import DEFAULT_LANDMARK_STEPS, train_landmarks_on
+from export.landmark_train import (
+    DEFAULT_LANDMARK_STEPS,
+    DEFAULT_LANDMARK_VIEWS,
+    train_landmarks_on,
+)
 from export.landmarks_folder import LandmarksFolder, read_landmarks_folder
 from export.train_options import Int8Refused, TrainOptions
 from tests.benchmarks.areas import splits
@@ -34,12 +39,14 @@ WINGS = REPO.parent / "shared" / "data" / "drosophila-wings"
 VIEWS = {"upright": (None, False), "turned": (-1.0, False), "mirrored": (None, True)}
 
 
-def model_rows(train: LandmarksFolder, test: LandmarksFolder, opts, scale, fit) -> list[dict]:
+def model_rows(
+    train: LandmarksFolder, test: LandmarksFolder, opts, scale, fit, views: int
+) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "wings.onnx"
         t = time.monotonic()
         try:
-            rep = train_landmarks_on(train, out, opts, scale, fit_overrides=fit)
+            rep = train_landmarks_on(train, out, opts, scale, fit_overrides=fit, views=views)
             model = out
         except Int8Refused:  # the float model is measured then, and the row says so
             rep = json.loads(out.with_name("wings.report.json").read_text())
@@ -89,6 +96,13 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--test-frac", type=float, default=0.33)
     ap.add_argument("--steps", type=int, default=DEFAULT_LANDMARK_STEPS)
     ap.add_argument("--scale", type=float)
+    ap.add_argument(
+        "--views",
+        type=int,
+        choices=(1, 2, 4),
+        default=DEFAULT_LANDMARK_VIEWS,
+        help="flipped copies the model reads per frame",
+    )
     ap.add_argument("--fit", default="{}", help="LandmarkFitConfig overrides as JSON (choosing)")
     ap.add_argument("--inner", action="store_true", help="validation inside split 1's training")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
@@ -105,7 +119,7 @@ def report(argv: list[str] | None = None) -> str:
     rows: list[dict] = []
     for k, (tr, te) in enumerate(pairs):
         train, test = folder.subset(tr), folder.subset(te)
-        ours = model_rows(train, test, opts, a.scale, json.loads(a.fit))
+        ours = model_rows(train, test, opts, a.scale, json.loads(a.fit), a.views)
         got = [(_ours(r), r) for r in ours]
         if a.baseline:
             got += [("ML-morph (dlib shape predictor)", r) for r in baseline_rows(train, test)]

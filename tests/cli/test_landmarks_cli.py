@@ -70,3 +70,13 @@ def test_train_says_how_well_even_when_int8_is_refused_and_warns_of_a_weak_model
         ).stdout
     )
     assert "did not learn to place" in obj["warning"]
+
+
+def test_model_list_names_a_landmarks_model_by_its_landmark_count(tmp_path):
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    store = tmp_path / "store"
+    r = run_cli("model", "install", str(model), "--store", str(store))
+    assert r.returncode == 0, r.stderr
+    line = run_cli("model", "list", "--store", str(store)).stdout.decode().splitlines()[1]
+    assert "colour-landmarks" in line and "3 landmarks" in line and "humeral" not in line
+    assert line.split(" KB ")[1].split()[0] == "landmarks"  # the training column

@@ -37,11 +37,14 @@ def test_the_model_files_and_report(trained):
     assert rep.get("int8_refused") is (None if trained.exists() else True)
     assert (rep["int8_vs_float_px"] <= 0.3) == trained.exists()
     assert 0.05 <= rep["max_shape_distance"] <= 2.0
+    # four views share the 2 GMAC budget: scale 1 (0.9 GMAC a view) is lowered until all four fit
+    assert rep["input_scale"] < 1.0 and 1.9e9 < rep["macs_per_frame"] <= 2e9
 
 
 def test_the_float_model_places_landmarks_on_new_wings(trained):
     det = open_detector_file(trained.with_name("wings.float.onnx"))
     assert det.task == "landmarks" and det.info.classes == ["1", "2", "3"]
+    assert det.params.views == 4
     rng = np.random.default_rng(99)
     errors, mirrored = [], []
     for i in range(6):

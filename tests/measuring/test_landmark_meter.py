@@ -109,3 +109,40 @@ def test_shape_limits_no_float_holds_are_a_model_error(bad):
             p.value = json.dumps(d)
     with pytest.raises(ModelError, match="max_distance"):
         open_detector(model.SerializeToString(), "lm.onnx", threads=1)
+
+
+def test_four_views_find_the_dots_as_one_does():
+    det = open_detector(colour_landmarks_model(views=4), "lm.onnx", threads=1)
+    assert det.params.views == 4
+    for frame in (landmark_image(), landmark_image((64, 72))):  # 72: not a multiple of 16
+        one = open_detector(colour_landmarks_model(), "lm.onnx", threads=1).measure(frame)
+        four = det.measure(frame)
+        for a, b in zip(four.landmarks, one.landmarks, strict=True):
+            assert a == pytest.approx(b, abs=0.01)
+        assert four.flags == [] and four.confidence == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("views", [3, 0, "4", True, 4.0, None])
+def test_views_other_than_1_2_4_are_a_model_error(views):
+    import onnx
+
+    model = onnx.load_from_string(colour_landmarks_model())
+    for p in model.metadata_props:
+        if p.key == META_KEY:
+            d = json.loads(p.value)
+            d["views"] = views
+            p.value = json.dumps(d)
+    with pytest.raises(ModelError, match=r"lm.onnx: metadata scopecount.landmarks.views must be"):
+        open_detector(model.SerializeToString(), "lm.onnx", threads=1)
+
+
+def test_a_model_without_views_reads_one():
+    import onnx
+
+    model = onnx.load_from_string(colour_landmarks_model(views=2))
+    for p in model.metadata_props:
+        if p.key == META_KEY:
+            d = json.loads(p.value)
+            assert d.pop("views") == 2
+            p.value = json.dumps(d)
+    assert open_detector(model.SerializeToString(), "lm.onnx", threads=1).params.views == 1

@@ -81,3 +81,54 @@ def test_the_taught_shape_picks_the_right_peak_of_a_map_with_two():
     assert np.allclose(uv[:4], shape[:4], atol=0.05)
     plain, _ = peaks(maps)
     assert plain[4] == pytest.approx((20.0, 4.0), abs=0.05)  # without the shape: the wrong one
+
+
+def test_unflip_maps_a_flipped_views_cells_back():
+    from device.measuring.landmarks import unflip
+
+    uv = np.array([[2.0, 3.0], [0.0, 0.0]])
+    # a 40x24 image (h, w) at stride 4: 6 cells across, 10 down
+    assert unflip(uv, (40, 24), 4, (True, False)).tolist() == [[3.0, 3.0], [5.0, 0.0]]
+    assert unflip(uv, (40, 24), 4, (False, True)).tolist() == [[2.0, 6.0], [0.0, 9.0]]
+    assert unflip(unflip(uv, (40, 24), 4, (True, True)), (40, 24), 4, (True, True)).tolist() == (
+        uv.tolist()
+    )
+
+
+def test_combining_views_outvotes_a_jumped_peak_and_skips_a_missing_one():
+    from device.measuring.landmarks import combine
+
+    nan = np.nan
+    views = [
+        np.array([[1.0, 1.0], [5.0, 5.0], [nan, nan]]),
+        np.array([[1.2, 1.0], [5.2, 5.0], [nan, nan]]),
+        np.array([[9.0, 9.0], [nan, nan], [nan, nan]]),  # landmark 1 jumped to a look-alike
+        np.array([[1.1, 1.2], [5.1, 5.3], [2.0, 2.0]]),
+    ]
+    heights = [np.array([0.9, 0.8, 0.0]), np.array([0.7, 0.6, 0.0])] * 2
+    uv, h = combine(views, heights)
+    assert uv[0] == pytest.approx((1.15, 1.1))  # the middle two of four, per axis
+    assert uv[1] == pytest.approx((5.1, 5.0))  # the median of the three that found it
+    assert uv[2] == pytest.approx((2.0, 2.0))  # one view found it
+    assert h == pytest.approx([0.8, 0.6, 0.0])  # the median; a view without it counts 0
+    uv, _ = combine([np.array([[nan, nan]])] * 2, [np.array([0.5])] * 2)
+    assert np.isnan(uv).all()
+
+
+@pytest.mark.parametrize("views", [1, 2, 4])
+def test_every_view_of_a_map_reads_the_same_landmarks(views):
+    from device.measuring.landmarks import read_views
+
+    small = np.zeros((40, 50), np.float32)  # 50: the last cell is half padding
+    spots = [(9.0, 13.0), (41.5, 30.25)]
+
+    def run(img: np.ndarray) -> np.ndarray:
+        # a "network" that finds the bright pixels of its input (one map each), per 4x4 cell
+        padded = np.pad(img, ((0, -img.shape[0] % 4), (0, -img.shape[1] % 4), (0, 0)))
+        h, w = padded.shape[0] // 4, padded.shape[1] // 4
+        return padded.reshape(h, 4, w, 4, -1).mean(axis=(1, 3)).transpose(2, 0, 1)
+
+    img = np.stack([gauss(small.shape, s, sigma=3.0) for s in spots], axis=-1)
+    uv, h = read_views(run, img, 4, None, views)
+    want = to_cells(np.array(spots), 1.0, 4)
+    assert uv == pytest.approx(want, abs=0.15) and (h > 0.5).all()

@@ -152,11 +152,13 @@ LANDMARK_DOTS = [(16, 8), (40, 36), (8, 48)]  # where landmark_image puts its 4x
 
 
 def colour_landmarks_model(
-    names: list[str] | None = None, shape: list[tuple[float, float]] | None = None
+    names: list[str] | None = None,
+    shape: list[tuple[float, float]] | None = None,
+    views: int = 1,
 ) -> bytes:
     """A landmarks model by colour, per 4x4 cell: landmark 1 is where the frame is red, 2 green,
     3 blue (heat = that channel minus the other two). Its taught mean shape is the triangle of
-    LANDMARK_DOTS' centres unless `shape` is given."""
+    LANDMARK_DOTS' centres unless `shape` is given; it reads `views` flipped copies."""
     from device.measuring.landmark_meter import META_KEY, params_to_meta
     from device.measuring.landmarks import LandmarkParams
     from device.measuring.shapes import centroid_size
@@ -181,7 +183,7 @@ def colour_landmarks_model(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    params = LandmarkParams(mean, max_distance=0.1, unsure_below=0.5, absent_below=0.1)
+    params = LandmarkParams(mean, max_distance=0.1, unsure_below=0.5, absent_below=0.1, views=views)
     meta = metadata(
         names,
         **{
