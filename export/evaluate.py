@@ -194,11 +194,14 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     from export import plots
     from export.areas_folder import is_areas_folder
 
+    is_landmarks = (Path(a.folder) / "landmarks.csv").is_file()
+    if not is_landmarks and (getattr(a, "turn", None) is not None or getattr(a, "mirror", False)):
+        raise BadInput("--turn and --mirror: for landmarks folders (images/ + landmarks.csv)")
     if is_areas_folder(a.folder):  # images/ + masks/: the areas task's figures
         from export.area_evaluate import evaluate_areas_cmd
 
         return evaluate_areas_cmd(a)
-    if (Path(a.folder) / "landmarks.csv").is_file():
+    if is_landmarks:
         from export.landmark_evaluate import evaluate_landmarks_cmd
 
         return evaluate_landmarks_cmd(a)

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -24,7 +25,7 @@ from device.measuring.detector import Detector, open_detector_file
 from device.measuring.landmark_overlay import draw_landmarks
 from export.file_names import file_part
 from export.landmark_metrics import LandmarkScores, score_landmarks
-from export.landmarks_folder import LandmarksFolder, read_landmarks_folder
+from export.landmarks_folder import LandmarkSample, LandmarksFolder, read_landmarks_folder
 
 
 def turned(rgb: np.ndarray, pts: np.ndarray, angle: float, mirror: bool = False):
@@ -50,21 +51,30 @@ def predict(det: Detector, rgb: np.ndarray) -> np.ndarray:
     return np.array([p if p is not None else (np.nan, np.nan) for p in res.landmarks], float)
 
 
-def evaluate_landmarks(
-    det: Detector, folder: LandmarksFolder, angle: float | None = None, mirror: bool = False
-) -> tuple[LandmarkScores, list[np.ndarray]]:
-    """Scores over the folder (each image turned by `angle`, or by a seeded random angle per
-    image with angle=-1; mirrored if asked) and the predictions in the images as scored."""
+def views_of(
+    folder: LandmarksFolder, angle: float | None = None, mirror: bool = False
+) -> Iterator[tuple[LandmarkSample, np.ndarray, np.ndarray]]:
+    """Each sample, its image and its landmarks as scored: turned by `angle` (or by a seeded
+    random angle per image with angle=-1; the same angles on every pass), mirrored if asked."""
     rng = np.random.default_rng(0)
-    preds, truths = [], []
     for s in folder.samples:
         rgb, pts = s.image(), s.points
         if angle is not None or mirror:
             a = float(rng.uniform(0, 360)) if angle == -1 else (angle or 0.0)
             rgb, pts = turned(rgb, pts, a, mirror)
+        yield s, rgb, pts
+
+
+def evaluate_landmarks(
+    det: Detector, folder: LandmarksFolder, angle: float | None = None, mirror: bool = False
+) -> tuple[LandmarkScores, list[np.ndarray], list[np.ndarray]]:
+    """Scores over the folder's images as `views_of` gives them, the predictions and the
+    hand-placed landmarks in those images."""
+    preds, truths = [], []
+    for _, rgb, pts in views_of(folder, angle, mirror):
         preds.append(predict(det, rgb))
         truths.append(pts)
-    return score_landmarks(preds, truths, folder.names), preds
+    return score_landmarks(preds, truths, folder.names), preds, truths
 
 
 def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
@@ -94,29 +104,35 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
             f"--model {printable_path(model)}: places {len(det.info.classes)} landmarks, "
             f"{printable_path(a.folder)} has {len(folder.names)}"
         )
-    scores, preds = evaluate_landmarks(det, folder)
+    turn, mirror = getattr(a, "turn", None), bool(getattr(a, "mirror", False))
+    scores, preds, truths = evaluate_landmarks(det, folder, turn, mirror)
+    shown = [] if turn is None else ["turned randomly" if turn == -1 else f"turned {turn:g} deg"]
+    shown += ["mirrored"] if mirror else []
     if overlays is not None:
         seen: dict[str, int] = {}
-        for s, p in zip(folder.samples, preds, strict=True):
+        views = views_of(folder, turn, mirror)
+        for (s, rgb, truth), p in zip(views, preds, strict=True):
             pts = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in p]
-            hand = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in s.points]
-            pic = draw_landmarks(s.image(), pts, None, None, truth=hand)
+            hand = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in truth]
+            pic = draw_landmarks(rgb, pts, None, None, truth=hand)
             stem = file_part(Path(s.name).stem)
             seen[stem] = seen.get(stem, 0) + 1  # a.png and a.jpg: a_overlay, a-2_overlay
             name = f"{stem}_overlay.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}_overlay.png"
             write_atomic(overlays / name, encode(pic, ".png"))
     per_image = []
-    for s, p in zip(folder.samples, preds, strict=True):
-        d = np.linalg.norm(p - s.points, axis=1)
+    for s, p, truth in zip(folder.samples, preds, truths, strict=True):
+        d = np.linalg.norm(p - truth, axis=1)
         mean = float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
         per_image.append({"image": s.name, "mean_px": round(mean, 3) if d.size else None})
         if not np.isfinite(mean):
             per_image[-1]["mean_px"] = None  # no landmark both placed and found
     if a.json:
-        print(json.dumps(scores.to_json() | {"per_image": per_image}))
+        view = {"turn": "random" if turn == -1 else turn, "mirror": mirror}
+        print(json.dumps(scores.to_json() | view | {"per_image": per_image}))
         return 0
     print(
-        f"{printable(folder.root.resolve().name)}: {scores.images} images, model "
+        f"{printable(folder.root.resolve().name)}: {scores.images} images"
+        f"{' (' + ', '.join(shown) + ')' if shown else ''}, model "
         f"{printable(det.name)}\n  mean landmark error {scores.mean_px:.2f} px "
         f"({scores.mean_pct_wing:.2f}% of the wing length, {scores.wing_length_px:.0f} px); "
         f"centroid size off by {scores.centroid_size_error_pct:.2f}% on average; Procrustes "

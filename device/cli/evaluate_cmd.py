@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from device.cli.options import Subcommands, add_model_option, radius, zoom_list
+from device.cli.options import Subcommands, add_model_option, radius, turn_angle, zoom_list
 from device.cli.train_cmd import TRAIN_TOOLS
 from device.core.errors import BadInput
 
@@ -50,6 +50,20 @@ def register(sub: Subcommands) -> None:
         metavar="Z,Z,...",
         help="also count every image resized by these factors, as after turning the zoom knob "
         "(e.g. 0.7,1,1.4); one line of figures per zoom",
+    )
+    e.add_argument(
+        "--turn",
+        type=turn_angle,
+        metavar="DEGREES",
+        help="landmarks folders: score every image turned by DEGREES (counter-clockwise, canvas "
+        "enlarged, borders replicated), or by a different angle per image with `random`, as "
+        "wings lie on a slide",
+    )
+    e.add_argument(
+        "--mirror",
+        action="store_true",
+        help="landmarks folders: score every image mirrored (the wing's other side up; the "
+        "numbering stays anatomical)",
     )
     e.add_argument(
         "--steps",

@@ -53,6 +53,19 @@ def zoom_list(text: str) -> list[float]:
     return zooms
 
 
+def turn_angle(text: str) -> float:
+    """`--turn`: degrees (-360 to 360), or `random` (a seeded angle per image: -1 below)."""
+    if text == "random":
+        return -1.0
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected degrees or random") from None
+    if not -360 <= v <= 360:  # NaN included
+        raise argparse.ArgumentTypeError(f"{text!r}: degrees must be -360 to 360")
+    return v % 360
+
+
 def add_model_option(
     target: Target, help: str, metavar: str | None = "FILE", **kwargs: Any
 ) -> argparse.Action:

@@ -4,7 +4,7 @@ scored upright, turned by a random angle (canvas enlarged, borders replicated) a
 
     python -m tests.benchmarks.landmarks [--folder ../shared/data/drosophila-wings] [--splits 3]
         [--test-frac 0.33] [--steps N] [--scale X] [--views 1|2|4] [--fit JSON] [--inner]
-        [--no-baseline]
+        [--no-baseline | --no-model]
         [--json FILE]
 
 Nothing here chooses a setting: the defaults were chosen with `--inner` (validation splits
@@ -55,13 +55,14 @@ def model_rows(
         det = open_detector_file(model)
         rows = []
         for view, (angle, mirror) in VIEWS.items():
-            scores, _ = evaluate_landmarks(det, test, angle, mirror)
+            scores, _, _ = evaluate_landmarks(det, test, angle, mirror)
             rows.append({"view": view} | scores.to_json())
     r = rep if isinstance(rep, dict) else rep.__dict__
     extra = {
         "train_s": round(secs),
         "int8_vs_float_px": r["int8_vs_float_px"],
         "int8_refused": bool(r.get("int8_refused")),
+        "int8_float_parts": r.get("int8_float_parts"),
         "gmac": round(r["macs_per_frame"] / 1e9, 2),
         "scale": r["input_scale"],
     }
@@ -106,6 +107,9 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--fit", default="{}", help="LandmarkFitConfig overrides as JSON (choosing)")
     ap.add_argument("--inner", action="store_true", help="validation inside split 1's training")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
+    ap.add_argument(
+        "--no-model", dest="model", action="store_false", help="only the baseline's rows"
+    )
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     folder = read_landmarks_folder(a.folder)
@@ -119,8 +123,10 @@ def report(argv: list[str] | None = None) -> str:
     rows: list[dict] = []
     for k, (tr, te) in enumerate(pairs):
         train, test = folder.subset(tr), folder.subset(te)
-        ours = model_rows(train, test, opts, a.scale, json.loads(a.fit), a.views)
-        got = [(_ours(r), r) for r in ours]
+        got = []
+        if a.model:
+            ours = model_rows(train, test, opts, a.scale, json.loads(a.fit), a.views)
+            got += [(_ours(r), r) for r in ours]
         if a.baseline:
             got += [("ML-morph (dlib shape predictor)", r) for r in baseline_rows(train, test)]
         for method, r in got:
@@ -133,7 +139,10 @@ def report(argv: list[str] | None = None) -> str:
 
 
 def _ours(row: dict) -> str:
-    return f"scopecount landmarks ({'float: int8 refused' if row['int8_refused'] else 'int8'})"
+    if row["int8_refused"]:
+        return "scopecount landmarks (float: int8 refused)"
+    parts = row.get("int8_float_parts")
+    return f"scopecount landmarks (int8{f'; float: {parts}' if parts else ''})"
 
 
 def _ms(v: list[float]) -> str:

@@ -80,3 +80,33 @@ def test_model_list_names_a_landmarks_model_by_its_landmark_count(tmp_path):
     line = run_cli("model", "list", "--store", str(store)).stdout.decode().splitlines()[1]
     assert "colour-landmarks" in line and "3 landmarks" in line and "humeral" not in line
     assert line.split(" KB ")[1].split()[0] == "landmarks"  # the training column
+
+
+def test_evaluate_scores_mirrored_and_turned_copies(tmp_path):
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    root = folder(tmp_path / "wings")
+    r = run_cli("evaluate", str(root), "--model", str(model), "--mirror", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["mirror"] is True and out["turn"] is None
+    assert out["mean_px"] < 0.01 and out["not_found"] == 0  # the dots land on the cells
+    r = run_cli(
+        "evaluate", str(root), "--model", str(model), "--turn", "30", "--overlays", str(tmp_path)
+    )
+    assert r.returncode == 0, r.stderr
+    assert "(turned 30 deg)" in r.stdout.decode()
+    from device.core.imageio import read_rgb
+
+    assert read_rgb(tmp_path / "w0_overlay.png").shape[:2] == (88, 88)  # the canvas enlarged
+    r = run_cli("evaluate", str(root), "--model", str(model), "--turn", "random", "--json")
+    assert json.loads(r.stdout)["turn"] == "random"
+    one_line_error(run_cli("evaluate", str(root), "--model", str(model), "--turn", "x"), "x")
+
+
+def test_turn_and_mirror_are_for_landmarks_folders(tmp_path):
+    (tmp_path / "f" / "images").mkdir(parents=True)
+    write_png(tmp_path / "f" / "images" / "a.png", landmark_image())
+    (tmp_path / "f" / "points.csv").write_text("image,x,y\na.png,1,1\n")
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    r = run_cli("evaluate", str(tmp_path / "f"), "--model", str(model), "--mirror")
+    one_line_error(r, "--turn and --mirror: for landmarks folders")
