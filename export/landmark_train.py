@@ -200,9 +200,8 @@ def train_landmarks_on(
     )
     data = prepare_landmarks(folder, sc)
     result = _fit(data, n, opts, device, fit_overrides or {})
-    params = shape_params(folder)
+    params = replace(shape_params(folder), views=views)
     errors, placed = [], []
-    params = replace(params, views=views)
 
     def run(img: np.ndarray) -> np.ndarray:
         return predict_heat(result.net, pad_to(img, PAD))
