@@ -194,10 +194,14 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
     from export import plots
     from export.areas_folder import is_areas_folder
 
-    is_landmarks = (Path(a.folder) / "landmarks.csv").is_file()
+    try:
+        is_areas = is_areas_folder(a.folder)
+        is_landmarks = not is_areas and (Path(a.folder) / "landmarks.csv").is_file()
+    except OSError as e:  # a name too long for the filesystem, say
+        raise BadInput(f"{printable_path(a.folder)}: {e.strerror or e}") from None
     if not is_landmarks and (getattr(a, "turn", None) is not None or getattr(a, "mirror", False)):
         raise BadInput("--turn and --mirror: for landmarks folders (images/ + landmarks.csv)")
-    if is_areas_folder(a.folder):  # images/ + masks/: the areas task's figures
+    if is_areas:  # images/ + masks/: the areas task's figures
         from export.area_evaluate import evaluate_areas_cmd
 
         return evaluate_areas_cmd(a)

@@ -11,12 +11,14 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from device import MAX_IMAGE_PIXELS
 from device.core.errors import BadInput
 from device.core.imageio import encode, write_atomic
 from device.core.text import printable, printable_path
@@ -26,6 +28,10 @@ from device.measuring.landmark_overlay import draw_landmarks
 from export.file_names import file_part
 from export.landmark_metrics import LandmarkScores, score_landmarks
 from export.landmarks_folder import LandmarkSample, LandmarksFolder, read_landmarks_folder
+
+
+class TooLarge(ValueError):
+    """A turned copy over the pixel limit images have (MAX_IMAGE_PIXELS)."""
 
 
 def turned(rgb: np.ndarray, pts: np.ndarray, angle: float, mirror: bool = False):
@@ -40,6 +46,8 @@ def turned(rgb: np.ndarray, pts: np.ndarray, angle: float, mirror: bool = False)
     m = cv2.getRotationMatrix2D(c, angle, 1.0)
     cos, sin = abs(m[0, 0]), abs(m[0, 1])
     nw, nh = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
+    if nw * nh > MAX_IMAGE_PIXELS:  # a long strip turned 45 degrees: a canvas of its length squared
+        raise TooLarge(f"turned by {angle:g} degrees it needs a {nw}x{nh} canvas")
     m[0, 2] += (nw - 1) / 2 - c[0]
     m[1, 2] += (nh - 1) / 2 - c[1]
     out = cv2.warpAffine(rgb, m, (nw, nh), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -61,20 +69,54 @@ def views_of(
         rgb, pts = s.image(), s.points
         if angle is not None or mirror:
             a = float(rng.uniform(0, 360)) if angle == -1 else (angle or 0.0)
-            rgb, pts = turned(rgb, pts, a, mirror)
+            try:
+                rgb, pts = turned(rgb, pts, a, mirror)
+            except TooLarge as e:
+                raise BadInput(
+                    f"{printable(s.name)}: {e} (over {MAX_IMAGE_PIXELS} pixels)"
+                ) from None
         yield s, rgb, pts
 
 
+Seen = Callable[[LandmarkSample, np.ndarray, np.ndarray, np.ndarray], None]
+
+
 def evaluate_landmarks(
-    det: Detector, folder: LandmarksFolder, angle: float | None = None, mirror: bool = False
+    det: Detector,
+    folder: LandmarksFolder,
+    angle: float | None = None,
+    mirror: bool = False,
+    each: Seen | None = None,
 ) -> tuple[LandmarkScores, list[np.ndarray], list[np.ndarray]]:
     """Scores over the folder's images as `views_of` gives them, the predictions and the
-    hand-placed landmarks in those images."""
+    hand-placed landmarks in those images; `each(sample, image, hand, predicted)` sees every
+    image as scored (overlays), so that none is read or turned twice."""
     preds, truths = [], []
-    for _, rgb, pts in views_of(folder, angle, mirror):
+    for s, rgb, pts in views_of(folder, angle, mirror):
         preds.append(predict(det, rgb))
         truths.append(pts)
+        if each is not None:
+            each(s, rgb, pts, preds[-1])
     return score_landmarks(preds, truths, folder.names), preds, truths
+
+
+def write_overlay(
+    out: Path,
+    seen: dict[str, int],
+    s: LandmarkSample,
+    rgb: np.ndarray,
+    hand: np.ndarray,
+    found: np.ndarray,
+) -> None:
+    """One image as scored with the model's landmarks and the hand-placed ones drawn over it;
+    `seen` counts the stems written (a.png and a.jpg: a_overlay, a-2_overlay)."""
+    pts = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in found]
+    truth = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in hand]
+    pic = draw_landmarks(rgb, pts, None, None, truth=truth)
+    stem = file_part(Path(s.name).stem)
+    seen[stem] = seen.get(stem, 0) + 1
+    name = f"{stem}_overlay.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}_overlay.png"
+    write_atomic(out / name, encode(pic, ".png"))
 
 
 def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
@@ -105,20 +147,10 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
             f"{printable_path(a.folder)} has {len(folder.names)}"
         )
     turn, mirror = getattr(a, "turn", None), bool(getattr(a, "mirror", False))
-    scores, preds, truths = evaluate_landmarks(det, folder, turn, mirror)
+    each = partial(write_overlay, overlays, {}) if overlays is not None else None
+    scores, preds, truths = evaluate_landmarks(det, folder, turn, mirror, each)
     shown = [] if turn is None else ["turned randomly" if turn == -1 else f"turned {turn:g} deg"]
     shown += ["mirrored"] if mirror else []
-    if overlays is not None:
-        seen: dict[str, int] = {}
-        views = views_of(folder, turn, mirror)
-        for (s, rgb, truth), p in zip(views, preds, strict=True):
-            pts = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in p]
-            hand = [None if not np.isfinite(q).all() else (q[0], q[1]) for q in truth]
-            pic = draw_landmarks(rgb, pts, None, None, truth=hand)
-            stem = file_part(Path(s.name).stem)
-            seen[stem] = seen.get(stem, 0) + 1  # a.png and a.jpg: a_overlay, a-2_overlay
-            name = f"{stem}_overlay.png" if seen[stem] == 1 else f"{stem}-{seen[stem]}_overlay.png"
-            write_atomic(overlays / name, encode(pic, ".png"))
     per_image = []
     for s, p, truth in zip(folder.samples, preds, truths, strict=True):
         d = np.linalg.norm(p - truth, axis=1)

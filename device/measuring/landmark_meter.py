@@ -115,7 +115,9 @@ class LandmarkMeter(OnnxModel):
         return self._judged(pts, conf, (time.perf_counter() - t) * 1000)
 
     def _heat(self, small: np.ndarray) -> np.ndarray:
-        heat = self.run(small)
+        # float32 as the maps are read: a double beyond its range is infinite, and refused
+        with np.errstate(over="ignore"):
+            heat = np.asarray(self.run(small), np.float32)
         if heat.shape[0] != len(self.info.classes):
             raise ModelError(
                 f"{self.where}: {heat.shape[0]} heatmaps for {len(self.info.classes)} landmarks"

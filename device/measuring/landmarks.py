@@ -142,11 +142,11 @@ def read_map(
 ) -> tuple[np.ndarray, np.ndarray]:
     """One view's heatmaps -> (uv (L, 2) cells, heights (L,)): each map's highest peak, or with
     the taught `mean_shape` the candidate the shape agrees with best."""
+    h, w = valid if valid is not None else heat.shape[1:]
+    if heat.ndim != 3 or not np.isfinite(heat).all() or heat[:, :h, :w].size == 0:
+        raise ValueError(f"heatmaps must be finite (landmarks, h, w), got shape {heat.shape}")
     if mean_shape is None:
         return peaks(heat, valid)
-    if heat.ndim != 3 or not np.isfinite(heat).all():
-        raise ValueError(f"heatmaps must be finite (landmarks, h, w), got shape {heat.shape}")
-    h, w = valid
     return choose([candidates(m[:h, :w]) for m in heat], mean_shape)
 
 

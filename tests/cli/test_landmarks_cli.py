@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import cv2
+import numpy as np
+
 from tests.conftest import run_cli, write_png
 from tests.support import onnx_fixtures
 from tests.support.cli_checks import one_line_error
@@ -110,3 +113,32 @@ def test_turn_and_mirror_are_for_landmarks_folders(tmp_path):
     model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
     r = run_cli("evaluate", str(tmp_path / "f"), "--model", str(model), "--mirror")
     one_line_error(r, "--turn and --mirror: for landmarks folders")
+
+
+def test_a_turned_copy_over_the_pixel_limit_is_refused(tmp_path):
+    """A 1x12000 strip turned 45 degrees needs an 8487x8487 canvas, over the 64 Mpx an image
+    may have (checked on files as read, and on turned copies: a 105-byte file took 1.2 GB)."""
+    root = tmp_path / "strip"
+    (root / "images").mkdir(parents=True)
+    write_png(root / "images" / "s.png", np.zeros((1, 12000, 3), np.uint8))
+    (root / "landmarks.csv").write_text(
+        "image,landmark,x,y\ns.png,1,1,0\ns.png,2,50,0\ns.png,3,90,0\n"
+    )
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    r = run_cli("evaluate", str(root), "--model", str(model), "--turn", "45")
+    one_line_error(r, "s.png: turned by 45 degrees it needs a")
+
+
+def test_turn_is_refused_on_a_folder_taken_as_an_areas_folder(tmp_path):
+    root = folder(tmp_path / "both")
+    (root / "masks").mkdir()
+    cv2.imwrite(str(root / "masks" / "w0.png"), np.zeros((64, 64), np.uint8))
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    r = run_cli("evaluate", str(root), "--model", str(model), "--turn", "30")
+    one_line_error(r, "--turn and --mirror: for landmarks folders")
+
+
+def test_a_folder_name_too_long_for_the_filesystem_is_one_line(tmp_path):
+    model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
+    r = run_cli("evaluate", str(tmp_path / ("x" * 5000)), "--model", str(model))
+    one_line_error(r, "File name too long")

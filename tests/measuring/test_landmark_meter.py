@@ -97,18 +97,23 @@ def test_peaks_all_on_one_point_are_a_flagged_frame_not_a_broken_model():
     assert np.allclose(uv, 5.0)
 
 
-@pytest.mark.parametrize("bad", [10**400, float("nan"), True])
-def test_shape_limits_no_float_holds_are_a_model_error(bad):
+def with_landmarks_key(key: str, value: object, views: int = 1) -> bytes:
+    """The colour landmarks model with scopecount.landmarks[key] set to `value`."""
     import onnx
 
-    model = onnx.load_from_string(colour_landmarks_model())
+    model = onnx.load_from_string(colour_landmarks_model(views=views))
     for p in model.metadata_props:
         if p.key == META_KEY:
             d = json.loads(p.value)
-            d["max_distance"] = bad
+            d[key] = value
             p.value = json.dumps(d)
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("bad", [10**400, float("nan"), True])
+def test_shape_limits_no_float_holds_are_a_model_error(bad):
     with pytest.raises(ModelError, match="max_distance"):
-        open_detector(model.SerializeToString(), "lm.onnx", threads=1)
+        open_detector(with_landmarks_key("max_distance", bad), "lm.onnx", threads=1)
 
 
 def test_four_views_find_the_dots_as_one_does():
@@ -124,16 +129,8 @@ def test_four_views_find_the_dots_as_one_does():
 
 @pytest.mark.parametrize("views", [3, 0, "4", True, 4.0, None])
 def test_views_other_than_1_2_4_are_a_model_error(views):
-    import onnx
-
-    model = onnx.load_from_string(colour_landmarks_model())
-    for p in model.metadata_props:
-        if p.key == META_KEY:
-            d = json.loads(p.value)
-            d["views"] = views
-            p.value = json.dumps(d)
     with pytest.raises(ModelError, match=r"lm.onnx: metadata scopecount.landmarks.views must be"):
-        open_detector(model.SerializeToString(), "lm.onnx", threads=1)
+        open_detector(with_landmarks_key("views", views), "lm.onnx", threads=1)
 
 
 def test_a_model_without_views_reads_one():
@@ -146,3 +143,25 @@ def test_a_model_without_views_reads_one():
             assert d.pop("views") == 2
             p.value = json.dumps(d)
     assert open_detector(model.SerializeToString(), "lm.onnx", threads=1).params.views == 1
+
+
+def test_a_double_output_beyond_float_range_is_a_model_error():
+    """Finite as doubles, infinite as the float32 the maps are read in (was: Infinity in
+    the JSON of a press)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load_from_string(colour_landmarks_model())
+    g = model.graph
+    g.node[-1].output[0] = "heat32"
+    g.initializer.append(numpy_helper.from_array(np.array(1e300), "huge"))
+    g.node.extend(
+        [
+            helper.make_node("Cast", ["heat32"], ["heat64"], to=TensorProto.DOUBLE),
+            helper.make_node("Mul", ["heat64", "huge"], ["heat"]),
+        ]
+    )
+    g.output[0].type.tensor_type.elem_type = TensorProto.DOUBLE
+    det = open_detector(model.SerializeToString(), "lm.onnx", threads=1)
+    with pytest.raises(ModelError, match="lm.onnx: heatmaps must be finite"):
+        det.measure(landmark_image())

@@ -132,3 +132,13 @@ def test_every_view_of_a_map_reads_the_same_landmarks(views):
     uv, h = read_views(run, img, 4, None, views)
     want = to_cells(np.array(spots), 1.0, 4)
     assert uv == pytest.approx(want, abs=0.15) and (h > 0.5).all()
+
+
+@pytest.mark.parametrize("shape, valid", [((3, 0, 0), (0, 0)), ((3, 4, 4), (0, 4))])
+def test_empty_maps_are_refused_not_a_crash(shape, valid):
+    from device.measuring.landmarks import read_map
+
+    mean = np.array([[0.0, -0.5], [0.5, 0.2], [-0.5, 0.3]])
+    for m in (None, mean):
+        with pytest.raises(ValueError, match="finite"):
+            read_map(np.zeros(shape, np.float32), valid, m)
