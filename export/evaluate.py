@@ -199,8 +199,10 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
         is_landmarks = not is_areas and (Path(a.folder) / "landmarks.csv").is_file()
     except OSError as e:  # a name too long for the filesystem, say
         raise BadInput(f"{printable_path(a.folder)}: {e.strerror or e}") from None
-    if not is_landmarks and (getattr(a, "turn", None) is not None or getattr(a, "mirror", False)):
-        raise BadInput("--turn and --mirror: for landmarks folders (images/ + landmarks.csv)")
+    turn, mirror = getattr(a, "turn", None), getattr(a, "mirror", False)
+    given = [o for o, on in (("--turn", turn is not None), ("--mirror", mirror)) if on]
+    if given and not is_landmarks and os.path.isdir(a.folder):  # else: the folder's own error
+        raise BadInput(f"{' and '.join(given)}: for landmarks folders (images/ + landmarks.csv)")
     if is_areas:  # images/ + masks/: the areas task's figures
         from export.area_evaluate import evaluate_areas_cmd
 

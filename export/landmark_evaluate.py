@@ -128,6 +128,8 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
             "--plot and --zooms: for counting and areas folders; landmarks folders "
             "give figures per landmark and --overlays"
         )
+    if getattr(a, "radius", None) is not None:
+        raise BadInput("--radius: for counting folders (points are matched within it)")
     folder = read_landmarks_folder(a.folder)
     if not folder.samples:
         raise BadInput(f"{printable_path(a.folder)}: no image has landmarks: nothing to evaluate")

@@ -51,6 +51,7 @@ INT8_TOLERANCE_PX = 0.3  # mean landmark shift, int8 against float, in image pix
 # Where all-int8 moves the landmarks too far, the decoder (then the stem too) stays float: on a
 # validation split inside drosophila-wings 0.54 px all-int8, 0.30 decoder float, 0.28 with stem.
 INT8_LADDER: tuple[tuple[str, ...], ...] = ((), ("/up", "/head"), ("/stem", "/up", "/head"))
+PART_WORDS = {"stem": "the first layer", "up": "the decoder", "head": "the heatmap layer"}
 DEFAULT_LANDMARK_SCALE = 0.5
 DEFAULT_LANDMARK_STEPS = 4000
 # Each frame is read as given and in three flipped copies (device/measuring/landmarks.py FLIPS).
@@ -92,6 +93,12 @@ class LandmarksReport:
 
     def write(self, out: Path) -> None:
         write_set_fields(self, out)
+
+
+def float_parts_words(parts: str | None) -> str:
+    """`stem,up,head` as a person reads it: the first layer, the decoder, the heatmap layer."""
+    names = [PART_WORDS.get(p, p) for p in (parts or "").split(",") if p]
+    return ", ".join(names) if names else "nothing"
 
 
 def prepare_landmarks(folder: LandmarksFolder, scale: float) -> LandmarkData:
@@ -309,9 +316,9 @@ def _export(
             gone = refused_report(report, out)
             raise Int8Refused(
                 f"int8 moves the landmarks of the calibration images by {shift:.2f} px from "
-                f"float's on average (limit {INT8_TOLERANCE_PX}, with {kept or 'nothing'} kept "
-                f"float); use the float model {float_path}{gone}: it places the landmarks as "
-                "trained, at about twice the file size and time per frame"
+                f"float's on average (limit {INT8_TOLERANCE_PX}; tried all-int8, then with "
+                f"{float_parts_words(kept)} float); use the float model {float_path}{gone}: "
+                "it places the landmarks as trained, in a larger file and more time per frame"
             )
         info.quantization = "int8-static-qoperator-u8s8-per-channel" + (
             f"; float: {kept}" if kept else ""

@@ -63,7 +63,7 @@ def turn_angle(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r}: expected degrees or random") from None
     if not -360 <= v <= 360:  # NaN included
         raise argparse.ArgumentTypeError(f"{text!r}: degrees must be -360 to 360")
-    return v % 360
+    return v % 360  # counter-clockwise from 0 to 360: -90 is 270 (and -1 never reads as random)
 
 
 def add_model_option(

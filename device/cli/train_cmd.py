@@ -65,8 +65,9 @@ def register(sub: Subcommands) -> None:
         type=float,
         default=2.0,
         help="most multiply-accumulates (in billions) per 1280x960 camera frame (default 2.0); "
-        "the input scale is lowered to fit it; train prints the estimated seconds per frame "
-        "on each Pi for the network design",
+        "the input scale is lowered to fit it (a landmarks model reads each frame four times: "
+        "the four share it); train prints the estimated seconds per frame on each Pi for the "
+        "network design",
     )
     t.add_argument(
         "--arch",

@@ -15,7 +15,11 @@ from device.core.errors import BadInput
 
 def run_landmarks(a: argparse.Namespace, tools: str) -> int:
     try:
-        from export.landmark_train import DEFAULT_LANDMARK_STEPS, train_landmarks
+        from export.landmark_train import (
+            DEFAULT_LANDMARK_STEPS,
+            float_parts_words,
+            train_landmarks,
+        )
         from export.train_options import TrainRefused
     except ImportError as e:
         raise BadInput(f"train needs the train extra ({e.name} is missing): {tools}") from None
@@ -34,7 +38,7 @@ def run_landmarks(a: argparse.Namespace, tools: str) -> int:
 
     gmac = rep["macs_per_frame"] / 1e9
     parts = rep.get("int8_float_parts")
-    kept = f"; kept float: {parts}" if parts else ""
+    kept = f"; left float: {float_parts_words(parts)}" if parts and refused is None else ""
     wrote = (
         f"wrote {rep['model']} ({(rep.get('int8_bytes') or 0) / 1024:.0f} KB int8; float "
         f"{(rep.get('float_bytes') or 0) / 1024:.0f} KB at {rep['float_model']})"

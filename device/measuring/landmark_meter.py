@@ -67,7 +67,8 @@ def params_from_meta(meta: dict[str, str], where: str, n: int) -> LandmarkParams
     views = d.get("views", 1)  # absent in models made before views were read
     if type(views) is not int or views not in VIEW_COUNTS:
         allowed = ", ".join(map(str, VIEW_COUNTS))
-        raise ModelError(f"{where}: metadata {META_KEY}.views must be one of {allowed}")
+        got = repr(views) if type(views) is int and abs(views) < 10**6 else type(views).__name__
+        raise ModelError(f"{where}: metadata {META_KEY}.views must be one of {allowed}, not {got}")
     return LandmarkParams(
         mean_shape=arr,
         max_distance=_limit(d, "max_distance", where, 2.0),

@@ -58,6 +58,12 @@ def check_name(value: object, key: str, where: str, max_chars: int) -> str:
     return value
 
 
+def learnt_what(task: object) -> str:
+    """What a model of `task` did not learn, in words."""
+    words = {"areas": "tell its classes apart", "landmarks": "place its landmarks"}
+    return words.get(task, "count") if isinstance(task, str) else "count"
+
+
 NOT_LEARNT_WARNING = (
     "this model did not learn to count (its training-image error is close to counting "
     "nothing): its counts are not to be trusted"

@@ -73,6 +73,11 @@ def test_train_says_how_well_even_when_int8_is_refused_and_warns_of_a_weak_model
         ).stdout
     )
     assert "did not learn to place" in obj["warning"]
+    store = str(tmp_path / "store")
+    r = run_cli("model", "install", str(tmp_path / "w.float.onnx"), "--store", store)
+    one_line_error(r, "did NOT learn to place its landmarks: train it longer")
+    r = run_cli("model", "install", str(tmp_path / "w.float.onnx"), "--store", store, "--force")
+    assert r.returncode == 0 and b"did NOT learn to place its landmarks" in r.stderr
 
 
 def test_model_list_names_a_landmarks_model_by_its_landmark_count(tmp_path):
@@ -112,7 +117,10 @@ def test_turn_and_mirror_are_for_landmarks_folders(tmp_path):
     (tmp_path / "f" / "points.csv").write_text("image,x,y\na.png,1,1\n")
     model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
     r = run_cli("evaluate", str(tmp_path / "f"), "--model", str(model), "--mirror")
-    one_line_error(r, "--turn and --mirror: for landmarks folders")
+    one_line_error(r, "error: --mirror: for landmarks folders")
+    r = run_cli("evaluate", str(tmp_path / "nothing"), "--model", str(model), "--turn", "9")
+    one_line_error(r, "nothing")  # the folder's own error first
+    assert "for landmarks folders" not in r.stderr.decode()
 
 
 def test_a_turned_copy_over_the_pixel_limit_is_refused(tmp_path):
@@ -134,7 +142,7 @@ def test_turn_is_refused_on_a_folder_taken_as_an_areas_folder(tmp_path):
     (root / "masks").mkdir()
     cv2.imwrite(str(root / "masks" / "w0.png"), np.zeros((64, 64), np.uint8))
     model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
-    r = run_cli("evaluate", str(root), "--model", str(model), "--turn", "30")
+    r = run_cli("evaluate", str(root), "--model", str(model), "--turn", "30", "--mirror")
     one_line_error(r, "--turn and --mirror: for landmarks folders")
 
 

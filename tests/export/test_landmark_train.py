@@ -68,3 +68,11 @@ def test_too_few_landmarks_or_whole_wings_are_refused_before_training(tmp_path):
     csv.write_text("\n".join(ln for ln in lines if not ln.startswith(torn)) + "\n")
     with pytest.raises(BadInput, match="1 image"):
         train_landmarks_on(read_landmarks_folder(root), tmp_path / "m.onnx", TrainOptions())
+
+
+def test_parts_left_float_are_named_in_words():
+    from export.landmark_train import INT8_LADDER, float_parts_words
+
+    assert float_parts_words("stem,up,head") == "the first layer, the decoder, the heatmap layer"
+    assert float_parts_words(None) == "nothing" == float_parts_words("")
+    assert INT8_LADDER[0] == ()  # all-int8 is always tried first
