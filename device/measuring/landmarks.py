@@ -223,18 +223,3 @@ def to_frame(
         # within the frame's pixels: a landmark on the first pixel's outer half is on pixel 0
         out.append((float(min(max(x, 0.0), fw - 1)), float(min(max(y, 0.0), fh - 1))))
     return out, [round(float(v), 4) for v in height]
-
-
-def place(
-    heat: np.ndarray,
-    scale: float,
-    stride: int,
-    valid: tuple[int, int],
-    frame_hw: tuple[int, int],
-    absent_below: float,
-    mean_shape: np.ndarray | None = None,
-) -> tuple[list[tuple[float, float] | None], list[float]]:
-    """One view's landmarks in frame pixels (None where absent or outside the frame) and their
-    peaks; with the taught `mean_shape`, each among its map's candidates as the shape agrees."""
-    uv, height = read_map(heat, valid, mean_shape)
-    return to_frame(uv, height, scale, stride, frame_hw, absent_below)
