@@ -31,7 +31,7 @@ class AreaFitConfig:
     batch: int = 8
     lr: float = 3e-3
     width: int = 24
-    threads: int = 2
+    threads: int = 1
     seed: int = 0
     colour_jitter: float = 0.1
     # Weight of each patch's error in class shares (soft, over its labelled pixels) beside the

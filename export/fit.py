@@ -30,7 +30,7 @@ class FitConfig:
     lr: float = 3e-3
     width: int = 12
     arch: str = "unet"
-    threads: int = 2
+    threads: int = 1
     seed: int = 0
     count_weight: float = 0.02
     scale_jitter: float = 0.0

@@ -32,7 +32,7 @@ class LandmarkFitConfig:
     batch: int = 4
     lr: float = 3e-3
     width: int = 24
-    threads: int = 2
+    threads: int = 1
     seed: int = 0
     sigma: float = 1.0  # of the target peaks, in output cells
     turn: bool = True  # any angle

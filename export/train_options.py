@@ -42,7 +42,10 @@ class TrainOptions:
     budget_gmac: float = DEFAULT_BUDGET_GMAC
     arch: str = "lite"
     width: int = 24
-    threads: int = 2
+    # One thread: on 2 cores a second one trained counting no faster (300 steps of mosquito
+    # eggs: 16 s either way), areas 1.27x and landmarks 1.14x faster, and doubled the time beside
+    # one busy program, where one thread keeps its own core (tests/benchmarks/busy_training.py).
+    threads: int = 1
     sigma_frac: float = 0.5  # target blur at the model's input, as a fraction of the object size
     scale_jitter: float = 0.2  # train on objects up to 20% larger or smaller than measured
     name: str | None = None
