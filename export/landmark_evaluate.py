@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 import cv2
 import numpy as np
@@ -28,6 +29,9 @@ from device.measuring.landmark_overlay import draw_landmarks
 from export.file_names import file_part
 from export.landmark_metrics import LandmarkScores, score_landmarks
 from export.landmarks_folder import LandmarkSample, LandmarksFolder, read_landmarks_folder
+
+# `--turn`: degrees counter-clockwise, or "random" (a seeded angle per image); None: upright.
+Turn = float | Literal["random"] | None
 
 
 class TooLarge(ValueError):
@@ -59,18 +63,27 @@ def predict(det: Detector, rgb: np.ndarray) -> np.ndarray:
     return np.array([p if p is not None else (np.nan, np.nan) for p in res.landmarks], float)
 
 
+def image_angles(count: int, turn: Turn) -> list[float | None]:
+    """Each image's angle in degrees (None: not turned); "random" draws the same seeded angles
+    on every pass."""
+    if turn is None:
+        return [None] * count
+    if turn == "random":
+        rng = np.random.default_rng(0)
+        return [float(rng.uniform(0, 360)) for _ in range(count)]
+    return [float(turn)] * count
+
+
 def views_of(
-    folder: LandmarksFolder, angle: float | None = None, mirror: bool = False
+    folder: LandmarksFolder, turn: Turn = None, mirror: bool = False
 ) -> Iterator[tuple[LandmarkSample, np.ndarray, np.ndarray]]:
-    """Each sample, its image and its landmarks as scored: turned by `angle` (or by a seeded
-    random angle per image with angle=-1; the same angles on every pass), mirrored if asked."""
-    rng = np.random.default_rng(0)
-    for s in folder.samples:
+    """Each sample, its image and its landmarks as scored: turned as `image_angles` says,
+    mirrored if asked."""
+    for s, angle in zip(folder.samples, image_angles(len(folder.samples), turn), strict=True):
         rgb, pts = s.image(), s.points
         if angle is not None or mirror:
-            a = float(rng.uniform(0, 360)) if angle == -1 else (angle or 0.0)
             try:
-                rgb, pts = turned(rgb, pts, a, mirror)
+                rgb, pts = turned(rgb, pts, angle or 0.0, mirror)
             except TooLarge as e:
                 raise BadInput(
                     f"{printable(s.name)}: {e} (over {MAX_IMAGE_PIXELS} pixels)"
@@ -84,7 +97,7 @@ Seen = Callable[[LandmarkSample, np.ndarray, np.ndarray, np.ndarray], None]
 def evaluate_landmarks(
     det: Detector,
     folder: LandmarksFolder,
-    angle: float | None = None,
+    turn: Turn = None,
     mirror: bool = False,
     each: Seen | None = None,
 ) -> tuple[LandmarkScores, list[np.ndarray], list[np.ndarray]]:
@@ -92,7 +105,7 @@ def evaluate_landmarks(
     hand-placed landmarks in those images; `each(sample, image, hand, predicted)` sees every
     image as scored (overlays), so that none is read or turned twice."""
     preds, truths = [], []
-    for s, rgb, pts in views_of(folder, angle, mirror):
+    for s, rgb, pts in views_of(folder, turn, mirror):
         preds.append(predict(det, rgb))
         truths.append(pts)
         if each is not None:
@@ -151,17 +164,24 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
     turn, mirror = getattr(a, "turn", None), bool(getattr(a, "mirror", False))
     each = partial(write_overlay, overlays, {}) if overlays is not None else None
     scores, preds, truths = evaluate_landmarks(det, folder, turn, mirror, each)
-    shown = [] if turn is None else ["turned randomly" if turn == -1 else f"turned {turn:g} deg"]
+    shown = (
+        [] if turn is None else ["turned randomly" if turn == "random" else f"turned {turn:g} deg"]
+    )
     shown += ["mirrored"] if mirror else []
     per_image = []
-    for s, p, truth in zip(folder.samples, preds, truths, strict=True):
+    angles = image_angles(len(folder.samples), turn)
+    for s, p, truth, deg in zip(folder.samples, preds, truths, angles, strict=True):
         d = np.linalg.norm(p - truth, axis=1)
         mean = float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
-        per_image.append({"image": s.name, "mean_px": round(mean, 3) if d.size else None})
+        per_image.append(
+            {"image": s.name, "mean_px": round(mean, 3) if d.size else None, "turn_degrees": deg}
+        )
         if not np.isfinite(mean):
             per_image[-1]["mean_px"] = None  # no landmark both placed and found
     if a.json:
-        view = {"turn": "random" if turn == -1 else turn, "mirror": mirror}
+        # one type per key: a fixed angle in degrees or null, and whether each image drew its own
+        fixed = None if turn in (None, "random") else turn
+        view = {"turn_degrees": fixed, "turn_random": turn == "random", "mirror": mirror}
         print(json.dumps(scores.to_json() | view | {"per_image": per_image}))
         return 0
     print(

@@ -185,7 +185,8 @@ def _figures(m: Mapping[str, object]) -> str:
     if m.get("task") == "areas":
         training = "areas" + (f", train share error {share:.2f} pts" if share is not None else "")
     elif m.get("task") == "landmarks":
-        training = "landmarks"
+        px = plain_number(m.get("train_error_px"), MAX_FIGURE)
+        training = "landmarks" + (f", train error {px:.2f} px" if px is not None else "")
     training += "  NOT LEARNT" if m.get("learnt") is False else ""
     zr = m.get("zoom_range")
     if isinstance(zr, list) and len(zr) == 2:

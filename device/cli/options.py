@@ -5,7 +5,7 @@ the value, before any work starts)."""
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Literal
 
 from device.config import DEFAULT_PATH, DEFAULT_STORE
 
@@ -53,17 +53,18 @@ def zoom_list(text: str) -> list[float]:
     return zooms
 
 
-def turn_angle(text: str) -> float:
-    """`--turn`: degrees (-360 to 360), or `random` (a seeded angle per image: -1 below)."""
+def turn_angle(text: str) -> float | Literal["random"]:
+    """`--turn`: degrees counter-clockwise (-360 to 360, kept as given), or `random` (a seeded
+    angle per image)."""
     if text == "random":
-        return -1.0
+        return "random"
     try:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: expected degrees or random") from None
     if not -360 <= v <= 360:  # NaN included
         raise argparse.ArgumentTypeError(f"{text!r}: degrees must be -360 to 360")
-    return v % 360  # counter-clockwise from 0 to 360: -90 is 270 (and -1 never reads as random)
+    return v
 
 
 def add_model_option(

@@ -15,7 +15,16 @@ from device.measuring.onnx_scan import scan
 # MAE is in objects): beyond this a file's claim is not shown.
 MAX_FIGURE = 1e6
 # What an install record keeps of them (absent from records written before they were kept).
-FIGURE_KEYS = ("train_mae", "learnt", "gmac", "pi4_s", "zoom_range", "task", "train_share_pp")
+FIGURE_KEYS = (
+    "train_mae",
+    "learnt",
+    "gmac",
+    "pi4_s",
+    "zoom_range",
+    "task",
+    "train_share_pp",
+    "train_error_px",
+)
 
 
 def training_figures(checked: dict) -> dict:
@@ -47,6 +56,7 @@ def training_figures(checked: dict) -> dict:
     return {
         "task": checked.get("task", "count"),
         "train_share_pp": share_pp,
+        "train_error_px": number(metrics, "train_error_px"),  # landmarks: mean on its wings
         "train_mae": mae,
         "learnt": learnt if isinstance(learnt, bool) else None,
         "gmac": gmac,

@@ -33,6 +33,7 @@ class InstallRecord:
     zoom_range: list[float] | None = None  # [lo, hi]: frames outside are flagged zoom
     task: str = "count"  # what the model measures (count, areas)
     train_share_pp: float | None = None  # areas: the largest class share error on its images
+    train_error_px: float | None = None  # landmarks: the mean landmark error on its images
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "classes": list(self.classes)}

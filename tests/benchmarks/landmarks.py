@@ -36,7 +36,7 @@ from tests.benchmarks.areas import splits
 
 REPO = Path(__file__).resolve().parents[2]
 WINGS = REPO.parent / "shared" / "data" / "drosophila-wings"
-VIEWS = {"upright": (None, False), "turned": (-1.0, False), "mirrored": (None, True)}
+VIEWS = {"upright": (None, False), "turned": ("random", False), "mirrored": (None, True)}
 
 
 def model_rows(

@@ -88,6 +88,16 @@ def test_model_list_names_a_landmarks_model_by_its_landmark_count(tmp_path):
     line = run_cli("model", "list", "--store", str(store)).stdout.decode().splitlines()[1]
     assert "colour-landmarks" in line and "3 landmarks" in line and "humeral" not in line
     assert line.split(" KB ")[1].split()[0] == "landmarks"  # the training column
+    trained = onnx_fixtures.colour_landmarks_model(
+        metrics={"learnt": True, "train_error_px": 3.54, "train_error_pct_wing": 0.7}
+    )
+    r = run_cli("model", "install", str(onnx_fixtures.write(tmp_path / "t.onnx", trained)),
+                "--store", str(store))  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    line = run_cli("model", "list", "--store", str(store)).stdout.decode().splitlines()[1]
+    assert "landmarks, train error 3.54 px" in line  # newest first
+    listed = json.loads(run_cli("model", "list", "--store", str(store), "--json").stdout)
+    assert [m["train_error_px"] for m in listed["models"]] == [3.54, None]
 
 
 def test_evaluate_scores_mirrored_and_turned_copies(tmp_path):
@@ -96,7 +106,7 @@ def test_evaluate_scores_mirrored_and_turned_copies(tmp_path):
     r = run_cli("evaluate", str(root), "--model", str(model), "--mirror", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
-    assert out["mirror"] is True and out["turn"] is None
+    assert out["mirror"] is True and out["turn_degrees"] is None and not out["turn_random"]
     assert out["mean_px"] < 0.01 and out["not_found"] == 0  # the dots land on the cells
     r = run_cli(
         "evaluate", str(root), "--model", str(model), "--turn", "30", "--overlays", str(tmp_path)
@@ -107,7 +117,14 @@ def test_evaluate_scores_mirrored_and_turned_copies(tmp_path):
 
     assert read_rgb(tmp_path / "w0_overlay.png").shape[:2] == (88, 88)  # the canvas enlarged
     r = run_cli("evaluate", str(root), "--model", str(model), "--turn", "random", "--json")
-    assert json.loads(r.stdout)["turn"] == "random"
+    out = json.loads(r.stdout)
+    assert out["turn_random"] is True and out["turn_degrees"] is None
+    angles = [row["turn_degrees"] for row in out["per_image"]]
+    assert all(0 <= v < 360 for v in angles) and len(set(angles)) == len(angles)  # its own each
+    r = run_cli("evaluate", str(root), "--model", str(model), "--turn", "-90", "--json")
+    assert json.loads(r.stdout)["turn_degrees"] == -90  # as given, not 270
+    r = run_cli("evaluate", str(root), "--model", str(model), "--turn", "-90")
+    assert "(turned -90 deg)" in r.stdout.decode()
     one_line_error(run_cli("evaluate", str(root), "--model", str(model), "--turn", "x"), "x")
 
 

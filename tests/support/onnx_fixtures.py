@@ -155,10 +155,12 @@ def colour_landmarks_model(
     names: list[str] | None = None,
     shape: list[tuple[float, float]] | None = None,
     views: int = 1,
+    metrics: dict | None = None,
 ) -> bytes:
     """A landmarks model by colour, per 4x4 cell: landmark 1 is where the frame is red, 2 green,
     3 blue (heat = that channel minus the other two). Its taught mean shape is the triangle of
-    LANDMARK_DOTS' centres unless `shape` is given; it reads `views` flipped copies."""
+    LANDMARK_DOTS' centres unless `shape` is given; it reads `views` flipped copies; `metrics`
+    are what `train` measured (default: learnt, nothing else)."""
     from device.measuring.landmark_meter import META_KEY, params_to_meta
     from device.measuring.landmarks import LandmarkParams
     from device.measuring.shapes import centroid_size
@@ -190,7 +192,7 @@ def colour_landmarks_model(
             "scopecount.name": "colour-landmarks",
             "scopecount.task": "landmarks",
             "scopecount.training": json.dumps({"images": 6, "synthetic": False}),
-            "scopecount.metrics": json.dumps({"learnt": True}),
+            "scopecount.metrics": json.dumps(metrics or {"learnt": True}),
             META_KEY: params_to_meta(params),
         },
     )
