@@ -91,6 +91,9 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--test-frac", type=float, default=0.33)
     ap.add_argument("--steps", type=int, default=DEFAULT_AREA_STEPS)
     ap.add_argument("--scale", type=float)
+    ap.add_argument(
+        "--threads", type=int, default=TrainOptions.threads, help="training threads per model"
+    )
     ap.add_argument("--width", type=int, default=24)
     ap.add_argument("--inner", action="store_true", help="validation inside split 1's training")
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
@@ -105,7 +108,7 @@ def report(argv: list[str] | None = None) -> str:
         pairs = list(splits(outer_train, a.splits, 0.25, seed=100))
     else:
         pairs = list(splits(names, a.splits, a.test_frac))
-    opts = TrainOptions(steps=a.steps, width=a.width, zoom_range=False)
+    opts = TrainOptions(steps=a.steps, width=a.width, zoom_range=False, threads=a.threads)
     rows: list[dict] = []
     for k, (tr, te) in enumerate(pairs):
         train, test = folder.subset(tr), folder.subset(te)

@@ -98,6 +98,9 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--steps", type=int, default=DEFAULT_LANDMARK_STEPS)
     ap.add_argument("--scale", type=float)
     ap.add_argument(
+        "--threads", type=int, default=TrainOptions.threads, help="training threads per model"
+    )
+    ap.add_argument(
         "--views",
         type=int,
         choices=(1, 2, 4),
@@ -119,7 +122,7 @@ def report(argv: list[str] | None = None) -> str:
         pairs = list(splits(outer_train, a.splits, 0.25, seed=100))
     else:
         pairs = list(splits(names, a.splits, a.test_frac))
-    opts = TrainOptions(steps=a.steps, zoom_range=False)
+    opts = TrainOptions(steps=a.steps, zoom_range=False, threads=a.threads)
     rows: list[dict] = []
     for k, (tr, te) in enumerate(pairs):
         train, test = folder.subset(tr), folder.subset(te)
