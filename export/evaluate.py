@@ -216,6 +216,8 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
             "--overlays: for areas folders (images/ + masks/); counting uses `count --overlay`"
         )
 
+    if a.learning_curve and list(getattr(a, "zooms", [1.0])) != [1.0]:
+        raise BadInput("--zooms: for a model (--model), not --learning-curve")
     folder = read_folder(a.folder)
     folder.require_annotated("nothing to evaluate")
     name = folder.root.resolve().name

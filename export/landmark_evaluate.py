@@ -48,7 +48,8 @@ def turned(rgb: np.ndarray, pts: np.ndarray, angle: float, mirror: bool = False)
         pts[:, 0] = (w - 1) - pts[:, 0]
     c = ((w - 1) / 2, (h - 1) / 2)
     m = cv2.getRotationMatrix2D(c, angle, 1.0)
-    cos, sin = abs(m[0, 0]), abs(m[0, 1])
+    # rounded: cos(180 deg) is 1 - 1e-16 away from whole, and ceil would add a pixel
+    cos, sin = round(abs(m[0, 0]), 9), round(abs(m[0, 1]), 9)
     nw, nh = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
     if nw * nh > MAX_IMAGE_PIXELS:  # a long strip turned 45 degrees: a canvas of its length squared
         raise TooLarge(f"turned by {angle:g} degrees it needs a {nw}x{nh} canvas")
@@ -111,6 +112,11 @@ def evaluate_landmarks(
         if each is not None:
             each(s, rgb, pts, preds[-1])
     return score_landmarks(preds, truths, folder.names), preds, truths
+
+
+def shown_px(v: float, digits: int = 2) -> str:
+    """A figure, or n/a where nothing was measured (a landmark never found)."""
+    return f"{v:.{digits}f}" if math.isfinite(v) else "n/a"
 
 
 def write_overlay(
@@ -182,22 +188,22 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
         # one type per key: a fixed angle in degrees or null, and whether each image drew its own
         fixed = None if turn in (None, "random") else turn
         view = {"turn_degrees": fixed, "turn_random": turn == "random", "mirror": mirror}
-        print(json.dumps(scores.to_json() | view | {"per_image": per_image}))
+        print(json.dumps(scores.to_json() | view | {"per_image": per_image}, allow_nan=False))
         return 0
     print(
         f"{printable(folder.root.resolve().name)}: {scores.images} images"
         f"{' (' + ', '.join(shown) + ')' if shown else ''}, model "
-        f"{printable(det.name)}\n  mean landmark error {scores.mean_px:.2f} px "
-        f"({scores.mean_pct_wing:.2f}% of the wing length, {scores.wing_length_px:.0f} px); "
-        f"centroid size off by {scores.centroid_size_error_pct:.2f}% on average; Procrustes "
-        f"distance to the hand-placed shape {scores.procrustes:.4f}; "
+        f"{printable(det.name)}\n  mean landmark error {shown_px(scores.mean_px)} px "
+        f"({shown_px(scores.mean_pct_wing)}% of the wing length, {scores.wing_length_px:.0f} "
+        f"px); centroid size off by {shown_px(scores.centroid_size_error_pct)}% on average; "
+        f"Procrustes distance to the hand-placed shape {shown_px(scores.procrustes, 4)}; "
         f"{scores.not_found} hand-placed landmarks not found"
     )
     for k, name in enumerate(scores.names):
         label = "" if name == str(k + 1) else printable(name)[:24]
         print(
-            f"  landmark {k + 1:>2} {label:<24} mean {scores.per_landmark_px[k]:5.2f} px, "
-            f"90% within {scores.p90_px[k]:5.2f} px"
+            f"  landmark {k + 1:>2} {label:<24} mean {shown_px(scores.per_landmark_px[k]):>5} "
+            f"px, 90% within {shown_px(scores.p90_px[k]):>5} px"
         )
     scored = [r for r in per_image if r["mean_px"] is not None]
     if scored:

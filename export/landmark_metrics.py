@@ -5,6 +5,7 @@ farthest apart on average over the hand-placed wings."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -37,7 +38,16 @@ class LandmarkScores:
     not_found: int  # landmarks placed by hand that the model left out
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        """Rounded; null where nothing was measured (a landmark never found), as JSON has no NaN."""
+
+        def plain(v: Any) -> Any:
+            if isinstance(v, list):
+                return [plain(x) for x in v]
+            if isinstance(v, float):
+                return round(v, 4) if math.isfinite(v) else None
+            return v
+
+        return {k: plain(v) for k, v in asdict(self).items()}
 
 
 def score_landmarks(

@@ -33,7 +33,9 @@ def _cpu_times(stat: Path) -> tuple[int, int] | None:
     try:
         fields = stat.read_text().split("\n", 1)[0].split()
         ticks = [int(v) for v in fields[1:9]]
-    except (OSError, ValueError, IndexError):
+    except (OSError, ValueError):
+        return None
+    if len(ticks) < 5:  # not the cpu line Linux writes
         return None
     return ticks[3] + ticks[4], sum(ticks)  # idle + iowait
 

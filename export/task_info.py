@@ -54,6 +54,9 @@ def net_model_info(
         "width": opts.width,
         "budget_gmac": opts.budget_gmac,
         "device": device,
+        # with the folder and the settings above, what makes the same model again
+        "threads": opts.threads,
+        "seed": opts.seed,
     }
     return ModelInfo(
         name=opts.name or out.stem,

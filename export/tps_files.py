@@ -21,7 +21,7 @@ from device.core.imageio import IMAGE_SUFFIXES, read_rgb, write_atomic
 from device.core.objectives import UM_PER_PX_RANGE
 from device.core.text import printable, printable_path
 from device.core.writable import writable_dir
-from device.measuring.modelfile import plain_number
+from device.measuring.meta_values import plain_number
 from device.measuring.shapes import centroid_size
 from device.records.dayfolder import DayFolder
 from export.landmarks_folder import (

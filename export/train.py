@@ -48,7 +48,7 @@ from export.train_options import (
     say_stopped_early,
 )
 from export.train_report import TrainReport, finished, refused_report, sidecar
-from export.zoom_check import held_back_range
+from export.zoom_check import held_back_range, say_left_out
 from export.zoom_range import ZoomRange
 
 # int8 may count this much differently from float, image by image; beyond it int8 is refused.
@@ -108,7 +108,15 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> Train
         sc = plan_scaling(folder, opts)
         sizes = (sc.size, {s.name: o for s, o in zip(folder.samples, sc.own, strict=True)})
         opts = replace(opts, sizes=sizes)
-        zr = held_back_range(folder, opts, train_on)
+        check = replace(opts, checking_zoom=True)
+        if opts.minutes is not None:  # --minutes bounds the whole: half for the first model
+            check = replace(check, minutes=opts.minutes / 2)
+        zr = held_back_range(folder, check, train_on)
+        if zr is not None:
+            say_left_out(zr, sizes)
+        if opts.minutes is not None:
+            left = opts.minutes - (time.monotonic() - t0) / 60
+            opts = replace(opts, minutes=max(left, 0.01))
     return train_on(folder, out, opts, zr, t0)
 
 
@@ -265,6 +273,9 @@ def training_summary(
         "object_px": round(sc.shown_px, 2),
         "scale_jitter": opts.scale_jitter,
         "device": device,
+        # with the folder and the settings above, what makes the same model again
+        "threads": opts.threads,
+        "seed": opts.seed,
         "other_zoom": {n: round(o, 2) for n, o in sc.other_zooms(folder)},
     }
 

@@ -3,6 +3,7 @@ any work (a typo costs seconds, not a training run), and its refusals."""
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +58,7 @@ class TrainOptions:
     # Measure the zooms the model counts well at on held-back images (export/zoom_check.py):
     # a second, shorter-lived training run first.
     zoom_range: bool = True
+    checking_zoom: bool = False  # set for the zoom check's first model, which `train` discards
     # Set by the zoom check for its first model: the whole folder's main object size and each
     # image's own size where taken at another zoom (by name), so that the first model's 1x is
     # the final model's even where its part of the folder would measure otherwise.
@@ -102,13 +104,26 @@ def check_options(out: Path, opts: TrainOptions) -> None:
         raise BadInput(f"--width {opts.width}: must be 4 to 128")
     if not 1 <= opts.threads <= 256:
         raise BadInput(f"--threads {opts.threads}: must be 1 to 256")
+    cores = os.cpu_count() or 1
+    if opts.threads > cores:
+        print(
+            f"note: --threads {opts.threads} on {cores} cores: threads beyond the cores wait for "
+            "each other and train slower, not faster (the model is the same either way)",
+            file=sys.stderr,
+        )
 
 
 def say_stopped_early(opts: TrainOptions, steps_done: int, stopped: bool) -> None:
     """The warning both tasks' training give when --minutes cut it short."""
-    if stopped:
+    if stopped and opts.checking_zoom:
         print(
-            f"warning: --minutes {opts.minutes} stopped training after {steps_done} of "
-            f"{opts.steps} steps: the model is weaker than a full run (said in its metadata)",
+            f"note: half of --minutes stopped the zoom check's first model after {steps_done} "
+            f"of {opts.steps} steps: its range is measured on a weaker model than yours",
+            file=sys.stderr,
+        )
+    elif stopped:
+        print(
+            f"warning: --minutes stopped training after {steps_done} of {opts.steps} steps: "
+            "the model is weaker than a full run (said in its metadata)",
             file=sys.stderr,
         )

@@ -71,7 +71,7 @@ def held_back_range(
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "held-back.onnx"
         try:
-            train_on(folder.subset(rest), out, replace(opts, name="zoom-check"))
+            train_on(folder.subset(rest), out, replace(opts, name="zoom-check", checking_zoom=True))
             counter = Counter.from_file(out)
         except (TrainRefused, BadInput, ModelError) as e:
             print(f"zoom range: not measured ({e})", file=sys.stderr)
@@ -80,3 +80,17 @@ def held_back_range(
         zr = measure(counter, folder.subset(held).samples, progress=bar.update)
         bar.done()
     return zr
+
+
+def say_left_out(zr: ZoomRange, sizes: tuple[float, dict[str, float | None]]) -> None:
+    """Training photographs at another zoom that the range leaves out: frames like them will be
+    flagged `zoom` (more photographs at that zoom, or more steps, may widen it)."""
+    size, own = sizes
+    out = [n for n, o in own.items() if o and not zr.lo <= o / size <= zr.hi]
+    if out:
+        shown = ", ".join(f"{printable(n)} ({own[n] / size:.2f}x)" for n in out[:4])
+        print(
+            f"note: the zoom range leaves out {len(out)} training image(s) taken at another "
+            f"zoom: {shown}; the bench will flag frames like them zoom",
+            file=sys.stderr,
+        )

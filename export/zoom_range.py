@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from device.measuring.counter import Counter
+from device.measuring.modelfile import FEW_ZOOM_IMAGES
 from device.measuring.preprocess import rescale
 from export.folder import Sample
 
 ZOOMS = (0.5, 0.6, 0.7, 0.85, 1.0, 1.2, 1.4, 1.7, 2.0)
 FLOOR = 0.04  # a mean relative error this small is fine at any zoom
 EXTRA = 0.03  # ... or at most this much above the error at 1x
-# Fewer held-back images than this: the range is noisy, and `train` says so.
-FEW_IMAGES = 8
+FEW_IMAGES = FEW_ZOOM_IMAGES  # fewer held-back images: the range is noisy, and `train` says so
 
 
 @dataclass(frozen=True)

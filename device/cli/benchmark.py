@@ -14,7 +14,8 @@ import cv2
 import numpy as np
 
 from device.measuring.detector import open_detector
-from device.measuring.modelfile import plain_number, read_model_bytes
+from device.measuring.meta_values import plain_number
+from device.measuring.modelfile import read_model_bytes
 from device.measuring.preprocess import padded_input
 
 SIZES = ((480, 640), (960, 1280))

@@ -20,7 +20,8 @@ from device.config import DEFAULT_STORE
 from device.core.errors import BadInput
 from device.core.keys import parse_keys
 from device.core.text import printable, printable_path
-from device.measuring.modelfile import learnt_what, plain_number, sig_path
+from device.measuring.meta_values import plain_number
+from device.measuring.modelfile import FEW_ZOOM_IMAGES, learnt_what, sig_path
 from device.models.checks import Limits
 from device.models.signing import read_signature_beside
 from device.models.store import ModelStore
@@ -170,7 +171,7 @@ def _warn_not_learnt(info: InstallRecord | ActiveModel, where: str) -> None:
         )
 
 
-COST_W, TRAINING_W = 31, 44  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
+COST_W, TRAINING_W = 31, 60  # `model list` columns: "2.00 GMAC (Pi 4 ~0.66 s)", "train MAE ..."
 
 
 def _figures(m: Mapping[str, object]) -> str:
@@ -187,12 +188,15 @@ def _figures(m: Mapping[str, object]) -> str:
     elif m.get("task") == "landmarks":
         px = plain_number(m.get("train_error_px"), MAX_FIGURE)
         training = "landmarks" + (f", train error {px:.2f} px" if px is not None else "")
-    training += "  NOT LEARNT" if m.get("learnt") is False else ""
+    # first, so that a long figure never cuts it off
+    training = ("NOT LEARNT, " if m.get("learnt") is False else "") + training
     zr = m.get("zoom_range")
     if isinstance(zr, list) and len(zr) == 2:
         lo, hi = (plain_number(v, 100) for v in zr)
         if lo is not None and hi is not None and 0 < lo <= 1 <= hi:  # else: not a range train made
-            training += f", zoom {lo:.2f}-{hi:.2f}x"
+            images = plain_number(m.get("zoom_images"), 1e6)
+            how = "rule" if images is None else "noisy" if images < FEW_ZOOM_IMAGES else ""
+            training += f", zoom {lo:.2f}-{hi:.2f}x" + (f" ({how})" if how else "")
     if len(cost) >= COST_W:  # a file may claim absurd figures: they keep to their column
         cost = cost[: COST_W - 4] + "..."
     return f"{cost:<{COST_W}}{training[: TRAINING_W - 1]:<{TRAINING_W}}"

@@ -16,7 +16,7 @@ import numpy as np
 
 from device.core.errors import ModelError
 from device.measuring.landmarks import VIEW_COUNTS, LandmarkParams, read_views, to_frame
-from device.measuring.modelfile import plain_number
+from device.measuring.meta_values import plain_number
 from device.measuring.onnx_model import OnnxModel
 from device.measuring.result import Measurement
 from device.measuring.shapes import centroid_size, superimpose

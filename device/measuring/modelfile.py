@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from device.core.errors import ModelError
 from device.core.names import CLASS_MAX, class_problem, problem
 from device.core.text import printable
+from device.measuring.meta_values import meta_flag, meta_number, plain_number
 
 if TYPE_CHECKING:  # numpy and OpenCV: imported where used, not by `model install`'s checks
     from device.measuring.decode import DecodeParams
@@ -43,6 +42,10 @@ MAX_VALUE_CHARS = 64 * 1024  # any one metadata value (training summary, metrics
 # What a model may say it measures (scopecount.task; absent: count, as every older model).
 # device/measuring/detector.py has one detector per task; the format keeps room for more.
 TASKS = ("count", "areas", "landmarks")
+
+# A zoom range `train` measured on fewer held-back images than this is noisy: one odd image
+# moves it (train, model list and the README say so).
+FEW_ZOOM_IMAGES = 8
 
 
 def check_name(value: object, key: str, where: str, max_chars: int) -> str:
@@ -160,41 +163,6 @@ def _json(where: str, key: str, raw: str, kind: type) -> Any:
     return val
 
 
-def plain_number(v: Any, hi: float, lo: float = 0.0) -> float | None:
-    """A JSON number within [lo, hi] as a float, else None (not bool, NaN, infinity, or an
-    integer too large for a float: a file may carry anything)."""
-    if not isinstance(v, int | float) or isinstance(v, bool):
-        return None
-    try:
-        f = float(v)
-    except OverflowError:
-        return None
-    return f if math.isfinite(f) and lo <= f <= hi else None
-
-
-# A number as written in ASCII: Python's float() also reads "1_0" as 10, spaces around it,
-# and digits of other scripts, none of which `train` writes. (No nested optional digits: a
-# pattern that can split a run of digits many ways takes quadratic time on a long bad one.)
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-MAX_NUMBER_CHARS = 64  # `train` writes a float's repr: never this long
-
-
-def _number(where: str, key: str, raw: Any, lo: float, hi: float) -> float:
-    try:
-        if isinstance(raw, bool) or (
-            isinstance(raw, str) and (len(raw) > MAX_NUMBER_CHARS or not _DECIMAL.fullmatch(raw))
-        ):
-            raise ValueError(raw)
-        val = float(raw)
-    except (TypeError, ValueError, OverflowError):
-        raise ModelError(
-            f"{where}: metadata {key}={printable(repr(raw), 80)} is not a number"
-        ) from None
-    if not (lo <= val <= hi):
-        raise ModelError(f"{where}: metadata {key}={val:g} is outside [{lo:g}, {hi:g}]")
-    return val
-
-
 def parse_metadata(meta: dict[str, str], where: str) -> ModelInfo:
     """Validate metadata_props; ModelError names the file (`where`) and the key."""
     from device.measuring.decode import (
@@ -227,14 +195,17 @@ def check_metadata(meta: dict[str, str], where: str) -> dict[str, Any]:
     name = check_name(meta["scopecount.name"], "scopecount.name", where, MAX_NAME_CHARS)
     classes = _check_classes(meta, where)
     mean, std = _check_normalization(meta, where)
-    stride = _number(where, "scopecount.output_stride", meta["scopecount.output_stride"], 1, 64)
+    stride = meta_number(where, "scopecount.output_stride", meta["scopecount.output_stride"], 1, 64)
     if stride != int(stride):
         raise ModelError(f"{where}: metadata scopecount.output_stride must be an integer")
-    scale = _number(where, "scopecount.input_scale", meta["scopecount.input_scale"], 0.01, 16)
-    size = _number(where, "scopecount.object_size_px", meta["scopecount.object_size_px"], 0.5, 2000)
+    # at most 4: train enlarges 2.5x at most, and at 16 one 1280x960 frame took 6 GB of memory
+    scale = meta_number(where, "scopecount.input_scale", meta["scopecount.input_scale"], 0.01, 4)
+    size = meta_number(
+        where, "scopecount.object_size_px", meta["scopecount.object_size_px"], 0.5, 2000
+    )
     dec = _json(where, "scopecount.decode", meta["scopecount.decode"], dict)
-    cs = _number(where, "scopecount.decode.count_scale", dec.get("count_scale"), 0.1, 10)
-    ks = _number(where, "scopecount.decode.kernel_sigma", dec.get("kernel_sigma"), 0.1, 100)
+    cs = meta_number(where, "scopecount.decode.count_scale", dec.get("count_scale"), 0.1, 10)
+    ks = meta_number(where, "scopecount.decode.kernel_sigma", dec.get("kernel_sigma"), 0.1, 100)
     zoom = (
         _check_zoom(meta["scopecount.zoom"], where, size * scale)
         if "scopecount.zoom" in meta
@@ -326,12 +297,12 @@ def _check_zoom(
 
     z = _json(where, "scopecount.zoom", text, dict)
     zoom = (
-        _number(where, "scopecount.zoom.ref_px", z.get("ref_px"), 0.5, 2000),
-        _number(where, "scopecount.zoom.lo", z.get("lo"), 0.01, 1),
-        _number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
-        bool(z.get("adapt", False)),
-        _number(where, "scopecount.zoom.flag_lo", z.get("flag_lo", FLAG_BELOW), 0.05, 1),
-        _number(where, "scopecount.zoom.flag_hi", z.get("flag_hi", FLAG_ABOVE), 1, 20),
+        meta_number(where, "scopecount.zoom.ref_px", z.get("ref_px"), 0.5, 2000),
+        meta_number(where, "scopecount.zoom.lo", z.get("lo"), 0.01, 1),
+        meta_number(where, "scopecount.zoom.hi", z.get("hi"), 1, 100),
+        meta_flag(where, "scopecount.zoom.adapt", z.get("adapt", False)),
+        meta_number(where, "scopecount.zoom.flag_lo", z.get("flag_lo", FLAG_BELOW), 0.05, 1),
+        meta_number(where, "scopecount.zoom.flag_hi", z.get("flag_hi", FLAG_ABOVE), 1, 20),
     )
     # What `train` writes: the measure of objects shown at the model's own size. Far from
     # it, a frame would be recounted at a scale the model never had in mind.

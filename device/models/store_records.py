@@ -8,7 +8,8 @@ from datetime import datetime
 from pathlib import Path
 
 from device.core.untrusted_file import read_regular
-from device.measuring.modelfile import check_metadata, plain_number
+from device.measuring.meta_values import plain_number
+from device.measuring.modelfile import check_metadata
 from device.measuring.onnx_scan import scan
 
 # Far above any real figure (networks cost hundreds to a few thousand MACs per input pixel;
@@ -24,6 +25,7 @@ FIGURE_KEYS = (
     "task",
     "train_share_pp",
     "train_error_px",
+    "zoom_images",
 )
 
 
@@ -46,6 +48,8 @@ def training_figures(checked: dict) -> dict:
         arch = training.get("arch", "unet" if "width" in training else None)
         pi4 = round(seconds_per_frame(gmac, arch if isinstance(arch, str) else "")["Pi 4"], 2)
     zoom = checked.get("zoom")  # validated: the zooms (x taught size) it counts well at
+    measured = training.get("zoom_range")  # where train measured them: on how many images
+    images = measured.get("images") if isinstance(measured, dict) else None
     shares = metrics.get("fraction_error")  # areas: each class's share error, points
     share_pp = None
     if isinstance(shares, dict) and shares:
@@ -62,6 +66,8 @@ def training_figures(checked: dict) -> dict:
         "gmac": gmac,
         "pi4_s": pi4,
         "zoom_range": [round(zoom[4], 2), round(zoom[5], 2)] if zoom else None,
+        # None: the one rule for all (not measured)
+        "zoom_images": images if type(images) is int and 0 < images < 10**6 else None,
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from device.measuring.modelfile import plain_number
+from device.measuring.meta_values import plain_number
 from device.models.store_records import MAX_FIGURE
 
 
@@ -34,6 +34,7 @@ class InstallRecord:
     task: str = "count"  # what the model measures (count, areas)
     train_share_pp: float | None = None  # areas: the largest class share error on its images
     train_error_px: float | None = None  # landmarks: the mean landmark error on its images
+    zoom_images: int | None = None  # held-back images the zoom range rests on; None: the rule
 
     def as_dict(self) -> dict[str, object]:
         return {**asdict(self), "classes": list(self.classes)}

@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         "density forest (QuantiFly-style extra-trees on filter features) see the same "
         "splits.",
         accuracy.table(default),
-        "### When the zoom changes",
+        "### Held-out images at other zooms",
         "Every held-out image resized, as after turning the zoom knob, counted by the same "
         "models (no retraining, no setting changed) and by the classical pipeline tuned at 1x.",
         accuracy.zoom_table(results),

@@ -471,3 +471,33 @@ def test_a_model_that_never_learnt_is_refused_unless_forced(tmp_path):
     proc = run_cli("model", "install", str(bad), "--store", str(s), "--force")
     assert proc.returncode == 0 and b"active" in proc.stdout, proc.stderr
     assert b"did NOT learn to count" in proc.stderr
+
+
+def test_model_list_says_not_learnt_first_and_how_a_zoom_range_was_made(tmp_path):
+    """NOT LEARNT leads the column (a long figure once cut it to "NOT LEA"); a measured range
+    on few images says noisy, and the one rule for all says rule (found by review)."""
+    from tests.support import onnx_fixtures
+
+    zoom = {"ref_px": 8, "lo": 0.9, "hi": 1.1, "adapt": True, "flag_lo": 0.62, "flag_hi": 2.2}
+    s = str(tmp_path / "s")
+    for name, metrics, training in [
+        ("rule", {"train_mae": 1.5, "learnt": True}, {}),
+        ("noisy", {"train_mae": 123456.0, "learnt": False}, {"zoom_range": {"images": 6}}),
+    ]:
+        meta = onnx_fixtures.metadata(
+            ["egg"],
+            **{
+                "scopecount.name": name,
+                "scopecount.metrics": json.dumps(metrics),
+                "scopecount.training": json.dumps(training),
+                "scopecount.zoom": json.dumps(zoom | {"flag_lo": 0.77} if training else zoom),
+            },
+        )
+        m = onnx_fixtures.write(
+            tmp_path / f"{name}.onnx", onnx_fixtures.bright_spot_model(meta=meta)
+        )
+        assert run_cli("model", "install", str(m), "--store", s, "--force").returncode == 0
+    header, noisy, rule = run_cli("model", "list", "--store", s).stdout.decode().splitlines()
+    at = header.index("training")
+    assert noisy[at:].startswith("NOT LEARNT, train MAE 1.235e+05, zoom 0.77-2.20x (noisy)")
+    assert rule[at:].startswith("train MAE 1.5, zoom 0.62-2.20x (rule) ")

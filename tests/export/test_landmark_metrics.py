@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -65,3 +67,28 @@ def test_a_torn_wing_of_two_landmarks_does_not_stop_the_shape_limits(tmp_path):
     )
     p = shape_params(read_landmarks_folder(root))
     assert p.mean_shape.shape == (3, 2) and 0.05 <= p.max_distance <= 2.0
+
+
+UPRIGHT, ACROSS = (48, 64), (64, 48)
+
+
+@pytest.mark.parametrize(
+    ("angle", "hw"),
+    [(0, UPRIGHT), (180, UPRIGHT), (360, UPRIGHT), (90, ACROSS), (-90, ACROSS), (270, ACROSS)],
+)
+def test_a_quarter_turn_keeps_the_canvas_exact(angle, hw):
+    """cos(180 deg) lies a hair from -1: the canvas must not grow a pixel (and shift by half)."""
+    img = np.arange(48 * 64 * 3, dtype=np.uint32).reshape(48, 64, 3).astype(np.uint8)
+    pts = np.array([[10.0, 12.0]])
+    out, moved = turned(img, pts, angle)
+    assert out.shape[:2] == hw
+    if angle in (0, 360):
+        assert np.array_equal(out, img) and np.allclose(moved, pts)
+
+
+def test_scores_of_a_landmark_never_found_are_null_in_json():
+    truths = [np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])] * 2
+    preds = [np.array([[0.0, 0.0], [10.0, 0.0], [np.nan, np.nan]])] * 2
+    out = score_landmarks(preds, truths, ["1", "2", "3"]).to_json()
+    assert out["per_landmark_px"][2] is None and out["per_landmark_px"][0] == 0.0
+    json.dumps(out, allow_nan=False)  # strict JSON: no NaN anywhere

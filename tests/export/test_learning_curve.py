@@ -63,3 +63,12 @@ def test_relabel_hides_temp_paths():
         "/tmp/tmpab12/train2: 2 images, 40 objects; wrote /tmp/tmpab12/m2.onnx\n"
     )
     assert out.getvalue() == "eggs[2 images]: 2 images, 40 objects; wrote eggs[2 images]\n"
+
+
+def test_zooms_are_refused_with_a_learning_curve_not_ignored(tmp_path):
+    from tests.support.cli_checks import one_line_error
+    from tests.support.folders import squares_folder
+
+    folder = squares_folder(tmp_path / "f")
+    r = run_cli("evaluate", str(folder), "--learning-curve", "--zooms", "0.7,1")
+    one_line_error(r, "--zooms: for a model (--model), not --learning-curve")

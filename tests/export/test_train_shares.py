@@ -1,5 +1,6 @@
 """Training that shares a busy laptop: waiting threads sleep, and the model stays the same."""
 
+import json
 import os
 import subprocess
 import sys
@@ -79,3 +80,28 @@ def test_two_training_threads_beside_two_busy_processes_make_the_same_model(tmp_
     loaded = _weights(tmp_path / "busy.float.onnx")
     assert len(quiet) == len(loaded) > 0
     assert all(np.array_equal(a, b) for a, b in zip(quiet, loaded, strict=True))
+
+
+def test_minutes_bound_the_zoom_check_and_the_model_together(tmp_path):
+    """--minutes is the whole run's bound: half goes to the zoom check's first model, and its
+    cut is said as that (not as a weaker model of yours); the file records threads and seed."""
+    folder = squares_folder(tmp_path / "f", images=4)  # 4: enough for the zoom check
+    out = tmp_path / "m.onnx"
+    proc = run_cli("train", str(folder), "--out", str(out), "--steps", "100000", "--minutes", "0.1")
+    err = proc.stderr.decode()
+    assert err.count("half of --minutes stopped the zoom check's first model") == 1, err
+    assert err.count("warning: --minutes stopped training after") == 1, err
+    kept = out if out.exists() else out.with_suffix(".float.onnx")
+    meta = {p.key: p.value for p in onnx.load(str(kept)).metadata_props}
+    training = json.loads(meta["scopecount.training"])
+    assert training["stopped_early"] is True and 0 < training["steps"] < 100000
+    assert (training["threads"], training["seed"]) == (1, 0)  # what makes the same model again
+
+
+def test_more_threads_than_cores_is_said(tmp_path, capsys):
+    from export.train import TrainOptions, check_options
+
+    check_options(tmp_path / "m.onnx", TrainOptions(threads=(os.cpu_count() or 1) + 1))
+    assert "train slower, not faster" in capsys.readouterr().err
+    check_options(tmp_path / "m.onnx", TrainOptions(threads=1))
+    assert capsys.readouterr().err == ""

@@ -64,3 +64,16 @@ def test_only_images_at_the_main_zoom_are_held_back(tmp_path):
         assert len(held) == 2 and not {"0.png", "1.png"} & set(held)
         assert sorted(rest + held) == sorted(s.name for s in folder.samples)
     assert split(folder.subset(["0.png", "1.png", "2.png"]), 0) is None  # too few to hold back
+
+
+def test_train_notes_training_photographs_the_range_leaves_out(capsys):
+    from export.zoom_check import say_left_out
+
+    zr = ZoomRange(0.8, 1.3, {1.0: 0.02}, {1.0: 0.01}, 6)
+    # main size 10 px; one photograph at 1.5x (outside), one at 1.2x (inside), the rest at 1x
+    say_left_out(zr, (10.0, {"close\x1b[31m.jpg": 15.0, "near.jpg": 12.0, "a.jpg": None}))
+    err = capsys.readouterr().err
+    assert "leaves out 1 training image(s)" in err and "(1.50x)" in err
+    assert "near.jpg" not in err and "\x1b" not in err  # a file name is data: escaped
+    say_left_out(zr, (10.0, {"near.jpg": 12.0}))
+    assert capsys.readouterr().err == ""

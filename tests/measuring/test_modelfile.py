@@ -46,6 +46,13 @@ def test_rescaling_keeps_the_count(tmp_path):
         ("scopecount.classes", "[]", "non-empty class names"),
         ("scopecount.output_stride", "four", "is not a number"),
         ("scopecount.input_scale", "0", "outside"),
+        # train enlarges 2.5x at most; 16 took 6 GB for one 1280x960 frame (found by review)
+        ("scopecount.input_scale", "16", "input_scale=16 is outside [0.01, 4]"),
+        (
+            "scopecount.zoom",
+            json.dumps({"ref_px": 8, "lo": 0.9, "hi": 1.1, "adapt": "false"}),
+            "scopecount.zoom.adapt='false' is not true/false",
+        ),
         ("scopecount.format", "99", "reads format 1"),
         ("scopecount.normalization", json.dumps({"mean": [0]}), "mean and std"),
         ("scopecount.decode", "{}", "count_scale=None is not a number"),
