@@ -48,7 +48,7 @@ def turned(rgb: np.ndarray, pts: np.ndarray, angle: float, mirror: bool = False)
         pts[:, 0] = (w - 1) - pts[:, 0]
     c = ((w - 1) / 2, (h - 1) / 2)
     m = cv2.getRotationMatrix2D(c, angle, 1.0)
-    # rounded: cos(180 deg) is 1 - 1e-16 away from whole, and ceil would add a pixel
+    # rounded: sin(180 deg) computes as 1e-16, not 0, and ceil would add a pixel to the canvas
     cos, sin = round(abs(m[0, 0]), 9), round(abs(m[0, 1]), 9)
     nw, nh = int(math.ceil(h * sin + w * cos)), int(math.ceil(h * cos + w * sin))
     if nw * nh > MAX_IMAGE_PIXELS:  # a long strip turned 45 degrees: a canvas of its length squared

@@ -108,9 +108,9 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> Train
         sc = plan_scaling(folder, opts)
         sizes = (sc.size, {s.name: o for s, o in zip(folder.samples, sc.own, strict=True)})
         opts = replace(opts, sizes=sizes)
-        check = replace(opts, checking_zoom=True)
-        if opts.minutes is not None:  # --minutes bounds the whole: half for the first model
-            check = replace(check, minutes=opts.minutes / 2)
+        check = opts  # --minutes bounds the whole: half for the first model
+        if opts.minutes is not None:
+            check = replace(opts, minutes=opts.minutes / 2)
         zr = held_back_range(folder, check, train_on)
         if zr is not None:
             say_left_out(zr, sizes)

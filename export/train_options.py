@@ -108,7 +108,7 @@ def check_options(out: Path, opts: TrainOptions) -> None:
     if opts.threads > cores:
         print(
             f"note: --threads {opts.threads} on {cores} cores: threads beyond the cores wait for "
-            "each other and train slower, not faster (the model is the same either way)",
+            "each other and train slower, not faster",
             file=sys.stderr,
         )
 
