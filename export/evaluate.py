@@ -22,6 +22,7 @@ from device.core.text import printable, printable_path
 from device.core.writable import writable_file
 from device.measuring.counter import Counter
 from device.measuring.preprocess import rescale
+from export.figures import fmt
 from export.file_names import file_part
 from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
@@ -38,11 +39,6 @@ def _flagged(m: dict) -> str:
 def default_radius(counter: Counter) -> float:
     """Half the model's object size, at least 3 px (what --radius's help says)."""
     return max(3.0, counter.info.object_size_px / 2)
-
-
-def fmt(v: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
-    """A figure for people: 'n/a' where it is undefined (no points, no objects), never nan."""
-    return "n/a" if v is None else f"{v * scale:{spec}}{unit}"
 
 
 def _over(m: dict) -> str:

@@ -26,6 +26,7 @@ from device.core.text import printable, printable_path
 from device.core.writable import writable_dir
 from device.measuring.detector import Detector, open_detector_file
 from device.measuring.landmark_overlay import draw_landmarks
+from export.figures import fmt
 from export.file_names import file_part
 from export.landmark_metrics import LandmarkScores, score_landmarks
 from export.landmarks_folder import LandmarkSample, LandmarksFolder, read_landmarks_folder
@@ -114,11 +115,6 @@ def evaluate_landmarks(
     return score_landmarks(preds, truths, folder.names), preds, truths
 
 
-def shown_px(v: float, digits: int = 2) -> str:
-    """A figure, or n/a where nothing was measured (a landmark never found)."""
-    return f"{v:.{digits}f}" if math.isfinite(v) else "n/a"
-
-
 def write_overlay(
     out: Path,
     seen: dict[str, int],
@@ -193,17 +189,17 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
     print(
         f"{printable(folder.root.resolve().name)}: {scores.images} images"
         f"{' (' + ', '.join(shown) + ')' if shown else ''}, model "
-        f"{printable(det.name)}\n  mean landmark error {shown_px(scores.mean_px)} px "
-        f"({shown_px(scores.mean_pct_wing)}% of the wing length, {scores.wing_length_px:.0f} "
-        f"px); centroid size off by {shown_px(scores.centroid_size_error_pct)}% on average; "
-        f"Procrustes distance to the hand-placed shape {shown_px(scores.procrustes, 4)}; "
+        f"{printable(det.name)}\n  mean landmark error {fmt(scores.mean_px, '.2f')} px "
+        f"({fmt(scores.mean_pct_wing, '.2f')}% of the wing length, {scores.wing_length_px:.0f} "
+        f"px); centroid size off by {fmt(scores.centroid_size_error_pct, '.2f')}% on average; "
+        f"Procrustes distance to the hand-placed shape {fmt(scores.procrustes, '.4f')}; "
         f"{scores.not_found} hand-placed landmarks not found"
     )
     for k, name in enumerate(scores.names):
         label = "" if name == str(k + 1) else printable(name)[:24]
         print(
-            f"  landmark {k + 1:>2} {label:<24} mean {shown_px(scores.per_landmark_px[k]):>5} "
-            f"px, 90% within {shown_px(scores.p90_px[k]):>5} px"
+            f"  landmark {k + 1:>2} {label:<24} mean {fmt(scores.per_landmark_px[k], '.2f'):>5} "
+            f"px, 90% within {fmt(scores.p90_px[k], '.2f'):>5} px"
         )
     scored = [r for r in per_image if r["mean_px"] is not None]
     if scored:

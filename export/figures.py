@@ -1,0 +1,11 @@
+"""Figures as people read them in a command's output."""
+
+from __future__ import annotations
+
+import math
+
+
+def fmt(v: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") -> str:
+    """A figure for people: 'n/a' where it is undefined (no points, no objects, a landmark
+    never found), never nan."""
+    return "n/a" if v is None or not math.isfinite(v) else f"{v * scale:{spec}}{unit}"
