@@ -22,7 +22,7 @@ from device.core.text import printable, printable_path
 from device.core.writable import writable_file
 from device.measuring.counter import Counter
 from device.measuring.preprocess import rescale
-from export.figures import fmt
+from export.figures import fmt, zooms_asked
 from export.file_names import file_part
 from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
@@ -212,7 +212,7 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
             "--overlays: for areas folders (images/ + masks/); counting uses `count --overlay`"
         )
 
-    if a.learning_curve and list(getattr(a, "zooms", [1.0])) != [1.0]:
+    if a.learning_curve and zooms_asked(getattr(a, "zooms", None)):
         raise BadInput("--zooms: for a model (--model), not --learning-curve")
     folder = read_folder(a.folder)
     folder.require_annotated("nothing to evaluate")

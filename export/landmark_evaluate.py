@@ -26,7 +26,7 @@ from device.core.text import printable, printable_path
 from device.core.writable import writable_dir
 from device.measuring.detector import Detector, open_detector_file
 from device.measuring.landmark_overlay import draw_landmarks
-from export.figures import fmt
+from export.figures import fmt, zooms_asked
 from export.file_names import file_part
 from export.landmark_metrics import LandmarkScores, score_landmarks
 from export.landmarks_folder import LandmarkSample, LandmarksFolder, read_landmarks_folder
@@ -138,7 +138,7 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
     if a.learning_curve:
         where = printable_path(a.folder)
         raise BadInput(f"{where}: --learning-curve is for counting folders (points.csv)")
-    if getattr(a, "plot", None) or list(getattr(a, "zooms", [1.0])) != [1.0]:
+    if getattr(a, "plot", None) or zooms_asked(getattr(a, "zooms", None)):
         raise BadInput(
             "--plot and --zooms: for counting and areas folders; landmarks folders "
             "give figures per landmark and --overlays"

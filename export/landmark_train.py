@@ -21,11 +21,12 @@ import onnxruntime as ort
 
 from device.core.errors import BadInput
 from device.core.progress import Progress
-from device.measuring.landmark_meter import META_KEY, params_to_meta
+from device.measuring.landmark_meter import META_KEY, finer, params_to_meta
+from device.measuring.landmark_refine import LocalLooks, grey, learn_looks
 from device.measuring.landmarks import LandmarkParams, read_views, to_frame
 from device.measuring.modelfile import ModelInfo, write_model_file
 from device.measuring.preprocess import normalize, pad_to, padded_input, rescale
-from device.measuring.shapes import mean_shape, superimpose
+from device.measuring.shapes import centroid_size, mean_shape, superimpose
 from export.area_net import OUTPUT_STRIDE, AreaNet
 from export.area_train import MAX_CALIBRATION, quiet_root_logger
 from export.dataset import MEAN, STD
@@ -121,6 +122,15 @@ def shape_params(folder: LandmarksFolder) -> LandmarkParams:
     return LandmarkParams(mean, _limit(SHAPE_FACTOR * _farthest(configs, mean)), UNSURE, ABSENT)
 
 
+def wing_looks(folder: LandmarksFolder, greys: list[np.ndarray], mean: np.ndarray) -> LocalLooks:
+    """Each landmark's mean look over the training wings, at their median size."""
+    sizes = [centroid_size(s.points) for s in folder.samples]
+    wing = float(np.nanmedian(sizes)) if np.isfinite(sizes).any() else 1.0
+    return learn_looks(
+        ((g, s.points) for g, s in zip(greys, folder.samples, strict=True)), mean * wing
+    )
+
+
 def _farthest(configs: list[np.ndarray], mean: np.ndarray) -> float:
     """The largest Procrustes distance to the mean of the configurations that can be compared
     with it (a torn wing of two landmarks cannot)."""
@@ -149,15 +159,17 @@ def with_predicted(params: LandmarkParams, predicted: list[np.ndarray]) -> Landm
 def decode_image(
     run: Callable[[np.ndarray], np.ndarray],
     small: np.ndarray,
+    gray: np.ndarray,
     scale: float,
-    mean: np.ndarray,
-    views: int,
+    params: LandmarkParams,
 ) -> np.ndarray:
-    """(L, 2) landmarks in the pixels of the image `small` was resized from, read as the bench
-    reads them (NaN where no view finds one). `small`: normalised, at the model's scale;
-    `run`: its heatmaps, padding included."""
-    uv, _ = read_views(run, small, OUTPUT_STRIDE, mean, views)
-    pts, _ = to_frame(uv, np.ones(len(uv)), scale, OUTPUT_STRIDE, (10**6, 10**6), -1e9)
+    """(L, 2) landmarks in the pixels of `gray` (the image `small` was resized from), read as
+    the bench reads them (NaN where no view finds one). `small`: normalised, at the model's
+    scale; `run`: its heatmaps, padding included."""
+    uv, _ = read_views(run, small, OUTPUT_STRIDE, params.mean_shape, params.views)
+    pts, _ = to_frame(uv, np.ones(len(uv)), scale, OUTPUT_STRIDE, gray.shape[:2], -1e9)
+    if params.looks is not None:
+        pts = finer(pts, gray, params.looks)
     return np.array([p if p is not None else (np.nan, np.nan) for p in pts], np.float64)
 
 
@@ -178,9 +190,10 @@ def train_landmarks_on(
     t0: float | None = None,
     fit_overrides: dict[str, Any] | None = None,
     views: int = DEFAULT_LANDMARK_VIEWS,
+    refine: bool = True,
 ) -> LandmarksReport:
-    """`fit_overrides`: LandmarkFitConfig fields to set, `views`: flipped copies read per frame
-    (benchmarks choosing defaults)."""
+    """`fit_overrides`: LandmarkFitConfig fields to set, `views`: flipped copies read per frame,
+    `refine`: whether landmarks are placed finer by their looks (benchmarks choosing defaults)."""
     t0 = time.monotonic() if t0 is None else t0
     n = len(folder.names)
     if n < 3:
@@ -208,13 +221,16 @@ def train_landmarks_on(
     data = prepare_landmarks(folder, sc)
     result = _fit(data, n, opts, device, fit_overrides or {})
     params = replace(shape_params(folder), views=views)
+    greys = [grey(s.image()) for s in folder.samples]
+    if refine:
+        params = replace(params, looks=wing_looks(folder, greys, params.mean_shape))
     errors, placed = [], []
 
     def run(img: np.ndarray) -> np.ndarray:
         return predict_heat(result.net, pad_to(img, PAD))
 
-    for s, img in zip(folder.samples, data.images, strict=True):
-        got = decode_image(run, img, sc, params.mean_shape, views)
+    for s, img, g in zip(folder.samples, data.images, greys, strict=True):
+        got = decode_image(run, img, g, sc, params)
         errors.append(np.linalg.norm(got - s.points, axis=1))
         placed.append(got)
     train_error = float(np.nanmean(np.concatenate(errors)))
@@ -247,7 +263,7 @@ def train_landmarks_on(
         max_shape_distance=round(params.max_distance, 4),
         curve=result.curve,
     )
-    calib = data.images[:MAX_CALIBRATION]
+    calib = list(zip(data.images[:MAX_CALIBRATION], greys, strict=False))
     return _export(out, result, info, report, calib, params, t0)
 
 
@@ -262,8 +278,11 @@ def _fit(
     return result
 
 
+Calibration = list[tuple[np.ndarray, np.ndarray]]  # (at the model's scale, grey as given)
+
+
 def onnx_landmarks(
-    path: Path, calib: list[np.ndarray], scale: float, params: LandmarkParams
+    path: Path, calib: Calibration, scale: float, params: LandmarkParams
 ) -> list[np.ndarray]:
     sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
 
@@ -271,7 +290,7 @@ def onnx_landmarks(
         x = np.ascontiguousarray(pad_to(img, PAD).transpose(2, 0, 1)[None])
         return sess.run(None, {"image": x})[0][0]
 
-    return [decode_image(run, im, scale, params.mean_shape, params.views) for im in calib]
+    return [decode_image(run, im, g, scale, params) for im, g in calib]
 
 
 def _export(
@@ -279,7 +298,7 @@ def _export(
     result: FitResult,
     info: ModelInfo,
     report: LandmarksReport,
-    calib: list[np.ndarray],
+    calib: Calibration,
     params: LandmarkParams,
     t0: float,
 ) -> LandmarksReport:
@@ -287,7 +306,7 @@ def _export(
     with tempfile.TemporaryDirectory() as tmp:
         tmp_float, tmp_int8 = Path(tmp) / "float.onnx", Path(tmp) / "int8.onnx"
         export_module(result.net, tmp_float, "heat")
-        inputs = [np.ascontiguousarray(pad_to(im, PAD).transpose(2, 0, 1)[None]) for im in calib]
+        inputs = [np.ascontiguousarray(pad_to(im, PAD).transpose(2, 0, 1)[None]) for im, _ in calib]
         a = onnx_landmarks(tmp_float, calib, info.input_scale, params)
         shift, kept = float("nan"), ""
         for keep in INT8_LADDER:  # the first that keeps the landmarks where float puts them

@@ -21,7 +21,7 @@ from device.core.errors import BadInput
 from device.core.keys import parse_keys
 from device.core.text import printable, printable_path
 from device.measuring.meta_values import plain_number
-from device.measuring.modelfile import FEW_ZOOM_IMAGES, learnt_what, sig_path
+from device.measuring.modelfile import FEW_ZOOM_IMAGES, not_learnt_sentence, sig_path
 from device.models.checks import Limits
 from device.models.signing import read_signature_beside
 from device.models.store import ModelStore
@@ -157,16 +157,9 @@ def _warn_not_learnt(info: InstallRecord | ActiveModel, where: str) -> None:
     may want to look at it) but never silent."""
     if info.learnt is False:
         task = getattr(info, "task", "count")  # an active model's record names none: count
-        mae = info.train_mae  # a number within MAX_FIGURE, or None
-        why = (
-            f" (training-image MAE {'?' if mae is None else mae}, close to counting nothing)"
-            if task == "count"
-            else ""
-        )
         print(
-            f"scopecount: warning: {printable(where)}: this model did NOT learn to "
-            f"{learnt_what(task)}{why}: its results are not to be trusted; train it longer or "
-            "on more annotated images",
+            f"scopecount: warning: {printable(where)}: {not_learnt_sentence(task, info.train_mae)}"
+            ": its results are not to be trusted; train it longer or on more annotated images",
             file=sys.stderr,
         )
 

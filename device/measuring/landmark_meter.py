@@ -7,6 +7,8 @@ and the limits its flags use; models/README.md documents it.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 import time
@@ -15,6 +17,15 @@ from typing import Any
 import numpy as np
 
 from device.core.errors import ModelError
+from device.measuring.landmark_refine import (
+    MAX_BLUR,
+    MAX_PATCH,
+    MAX_RADIUS,
+    LocalLooks,
+    grey,
+    refine,
+    standardised,
+)
 from device.measuring.landmarks import VIEW_COUNTS, LandmarkParams, read_views, to_frame
 from device.measuring.meta_values import plain_number
 from device.measuring.onnx_model import OnnxModel
@@ -33,7 +44,62 @@ def params_to_meta(p: LandmarkParams) -> str:
             "absent_below": p.absent_below,
             "views": p.views,
         }
+        | ({} if p.looks is None else {"looks": looks_to_meta(p.looks)})
     )
+
+
+def looks_to_meta(lk: LocalLooks) -> dict[str, Any]:
+    """Each patch as bytes 0-255 between its own lowest and highest value (the match ignores
+    brightness and contrast, so this keeps all it uses), base64 in the JSON."""
+    lo = lk.patches.min(axis=(1, 2), keepdims=True)
+    span = np.maximum(lk.patches.max(axis=(1, 2), keepdims=True) - lo, 1e-12)
+    q = np.round((lk.patches - lo) / span * 255).astype(np.uint8)
+    return {
+        "size": lk.size,
+        "radius": lk.radius,
+        "blur": lk.blur,
+        "wing_size": round(centroid_size(lk.canon), 4),
+        "patches": base64.b64encode(q.tobytes()).decode("ascii"),
+    }
+
+
+def _whole(d: dict[str, Any], key: str, where: str, lo: int, hi: int) -> int:
+    v = d.get(key)
+    if type(v) is not int or not lo <= v <= hi:
+        raise ModelError(
+            f"{where}: metadata {META_KEY}.looks.{key} must be a whole number in [{lo}, {hi}]"
+        )
+    return v
+
+
+def looks_from_meta(raw: Any, where: str, mean_shape: np.ndarray) -> LocalLooks:
+    """scopecount.landmarks.looks checked: ModelError naming the file and key."""
+    if not isinstance(raw, dict):
+        raise ModelError(f"{where}: metadata {META_KEY}.looks is not a JSON object")
+    size = _whole(raw, "size", where, 3, MAX_PATCH)
+    radius = _whole(raw, "radius", where, 1, MAX_RADIUS)
+    blur = plain_number(raw.get("blur"), MAX_BLUR)
+    wing = plain_number(raw.get("wing_size"), 1e5, 1e-3)
+    if blur is None or wing is None:
+        key = "blur" if blur is None else "wing_size"
+        top = MAX_BLUR if blur is None else 1e5
+        raise ModelError(f"{where}: metadata {META_KEY}.looks.{key} must be a number up to {top:g}")
+    n = len(mean_shape) * size * size
+    text = raw.get("patches")
+    try:
+        if not isinstance(text, str) or len(text) != 4 * -(-n // 3):
+            raise ValueError(text)
+        data = base64.b64decode(text, validate=True)
+        if len(data) != n:
+            raise ValueError(text)
+    except (ValueError, binascii.Error):
+        raise ModelError(
+            f"{where}: metadata {META_KEY}.looks.patches must be base64 of {n} bytes "
+            f"({len(mean_shape)} patches of {size}x{size})"
+        ) from None
+    q = np.frombuffer(data, np.uint8).reshape(len(mean_shape), size, size).astype(np.float32)
+    patches = np.stack([standardised(p) for p in q])
+    return LocalLooks(mean_shape * wing, patches, radius, blur)
 
 
 def _limit(d: dict[str, Any], key: str, where: str, hi: float) -> float:
@@ -75,7 +141,21 @@ def params_from_meta(meta: dict[str, str], where: str, n: int) -> LandmarkParams
         unsure_below=_limit(d, "unsure_below", where, 1.0),
         absent_below=_limit(d, "absent_below", where, 1.0),
         views=views,
+        looks=None if d.get("looks") is None else looks_from_meta(d["looks"], where, arr),
     )
+
+
+def finer(
+    pts: list[tuple[float, float] | None], gray: np.ndarray, looks: LocalLooks
+) -> list[tuple[float, float] | None]:
+    """The landmarks placed finer by their looks, kept within the frame's pixels."""
+    arr = np.array([p if p is not None else (np.nan, np.nan) for p in pts], np.float64)
+    moved = refine(gray, arr, looks)
+    h, w = gray.shape[:2]
+    return [
+        None if p is None else (float(np.clip(x, 0, w - 1)), float(np.clip(y, 0, h - 1)))
+        for p, (x, y) in zip(pts, moved, strict=True)
+    ]
 
 
 class LandmarkMeter(OnnxModel):
@@ -113,6 +193,8 @@ class LandmarkMeter(OnnxModel):
             rgb.shape[:2],
             self.params.absent_below,
         )
+        if self.params.looks is not None:
+            pts = finer(pts, grey(rgb), self.params.looks)
         return self._judged(pts, conf, (time.perf_counter() - t) * 1000)
 
     def _heat(self, small: np.ndarray) -> np.ndarray:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from device.measuring.landmark_refine import LocalLooks
 from device.measuring.shapes import MIN_COMMON, centroid_size, superimpose
 
 EPS = 1e-6
@@ -128,6 +129,9 @@ class LandmarkParams:
     unsure_below: float  # a peak lower than this flags the frame `unsure`
     absent_below: float  # lower still: the landmark is not in the frame (null)
     views: int = 1  # flipped copies read per frame (FLIPS); models before it read one
+    # each landmark's look, to place it finer than a cell (device/measuring/landmark_refine.py);
+    # None in models made before it
+    looks: LocalLooks | None = None
 
 
 # The frame as given, mirrored left-right, upside down, and both: exact pixel permutations. The

@@ -67,6 +67,17 @@ def learnt_what(task: object) -> str:
     return words.get(task, "count") if isinstance(task, str) else "count"
 
 
+def not_learnt_sentence(task: object, train_mae: object) -> str:
+    """What `model install` and `model use` say of a model `train` marked as not learnt."""
+    what = learnt_what(task)
+    if what != "count":
+        return f"this model did NOT learn to {what}"
+    shown = "?" if train_mae is None else printable(str(train_mae), 20)
+    return (
+        f"this model did NOT learn to count (training-image MAE {shown}, close to counting nothing)"
+    )
+
+
 NOT_LEARNT_WARNING = (
     "this model did not learn to count (its training-image error is close to counting "
     "nothing): its counts are not to be trusted"

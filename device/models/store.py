@@ -31,7 +31,7 @@ from device.core.durable import fsync_dir, makedirs_durable, replace_file
 from device.core.errors import BadInput, ModelError
 from device.core.text import printable, printable_path
 from device.core.untrusted_file import read_regular
-from device.measuring.modelfile import learnt_what, sha256_bytes
+from device.measuring.modelfile import not_learnt_sentence, sha256_bytes
 from device.models.checks import Limits, check_model
 from device.models.store_lock import store_lock
 from device.models.store_records import (
@@ -178,11 +178,10 @@ class ModelStore:
             self._refuse_resent(sha, where)  # cheap: before the checks
         smoke = check_model(data, where, self.limits, signature, trusted)
         if smoke.get("learnt") is False and not force:
-            task = smoke.get("task", "count")
-            mae = f" (training-image MAE {smoke.get('train_mae', '?')})" if task == "count" else ""
+            said = not_learnt_sentence(smoke.get("task", "count"), smoke.get("train_mae"))
             raise BadInput(
-                f"refused {where}: this model did NOT learn to {learnt_what(task)}{mae}: train it "
-                "longer or on more annotated images (install it anyway with --force, to look at it)"
+                f"refused {where}: {said}: train it longer or on more annotated images (install "
+                "it anyway with --force, to look at it)"
             )
         with store_lock(self.root):
             st = self.read_state()

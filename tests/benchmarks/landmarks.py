@@ -4,6 +4,7 @@ scored upright, turned by a random angle (canvas enlarged, borders replicated) a
 
     python -m tests.benchmarks.landmarks [--folder ../shared/data/drosophila-wings] [--splits 3]
         [--test-frac 0.33] [--steps N] [--scale X] [--views 1|2|4] [--fit JSON] [--inner]
+        [--threads N]
         [--no-baseline | --no-model]
         [--json FILE]
 
@@ -14,16 +15,18 @@ inside the training part of the first split).
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from device.measuring.detector import open_detector_file
-from export.landmark_evaluate import evaluate_landmarks, turned
+from export.landmark_evaluate import evaluate_landmarks, views_of
 from export.landmark_metrics import score_landmarks
 from export.landmark_train import (
     DEFAULT_LANDMARK_STEPS,
@@ -53,10 +56,16 @@ def model_rows(
             model = out.with_name("wings.float.onnx")
         secs = time.monotonic() - t
         det = open_detector_file(model)
+        readers = [(det.params.looks is not None, det)]
+        if det.params.looks is not None:  # the same network without its looks, for comparison
+            plain = copy.copy(det)
+            plain.params = replace(det.params, looks=None)
+            readers.append((False, plain))
         rows = []
-        for view, (angle, mirror) in VIEWS.items():
-            scores, _, _ = evaluate_landmarks(det, test, angle, mirror)
-            rows.append({"view": view} | scores.to_json())
+        for refined, d in readers:
+            for view, (angle, mirror) in VIEWS.items():
+                scores, _, _ = evaluate_landmarks(d, test, angle, mirror)
+                rows.append({"view": view, "refined": refined} | scores.to_json())
     r = rep if isinstance(rep, dict) else rep.__dict__
     extra = {
         "train_s": round(secs),
@@ -75,15 +84,10 @@ def baseline_rows(train: LandmarksFolder, test: LandmarksFolder) -> list[dict]:
     t = time.monotonic()
     sp = MLMorph().fit(train)
     secs = time.monotonic() - t
-    rng = np.random.default_rng(0)
     rows = []
     for view, (angle, mirror) in VIEWS.items():
         preds, truths = [], []
-        for s in test.samples:
-            rgb, pts = s.image(), s.points
-            if angle is not None or mirror:
-                a = float(rng.uniform(0, 360)) if angle == -1 else 0.0
-                rgb, pts = turned(rgb, pts, a, mirror)
+        for _, rgb, pts in views_of(test, angle, mirror):  # the angles the model's rows saw
             preds.append(sp.predict(rgb))
             truths.append(pts)
         rows.append({"view": view} | score_landmarks(preds, truths, test.names).to_json())
@@ -142,10 +146,11 @@ def report(argv: list[str] | None = None) -> str:
 
 
 def _ours(row: dict) -> str:
+    how = "" if row.get("refined", True) else ", network only (no looks)"
     if row["int8_refused"]:
-        return "scopecount landmarks (float: int8 refused)"
+        return f"scopecount landmarks (float: int8 refused{how})"
     parts = row.get("int8_float_parts")
-    return f"scopecount landmarks (int8{f'; float: {parts}' if parts else ''})"
+    return f"scopecount landmarks (int8{f'; float: {parts}' if parts else ''}{how})"
 
 
 def _ms(v: list[float]) -> str:

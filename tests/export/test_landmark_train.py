@@ -3,13 +3,16 @@ int8 check, the shape limits in the model, and the refusals before training."""
 
 from __future__ import annotations
 
+import copy
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from device.core.errors import BadInput
 from device.measuring.detector import open_detector_file
+from device.measuring.landmark_refine import PATCH, RADIUS
 from export.landmark_train import train_landmarks_on
 from export.landmarks_folder import read_landmarks_folder
 from export.train_options import Int8Refused, TrainOptions
@@ -55,6 +58,26 @@ def test_the_float_model_places_landmarks_on_new_wings(trained):
         mirrored.append(res.mirrored)
     assert np.nanmean(errors) < 3.0, errors
     assert mirrored == [False, True] * 3
+
+
+def test_the_model_carries_each_landmarks_look_and_places_finer_with_it(trained):
+    det = open_detector_file(trained.with_name("wings.float.onnx"))
+    looks = det.params.looks
+    assert looks is not None and looks.size == PATCH and looks.radius == RADIUS
+    assert looks.patches.shape == (3, PATCH, PATCH) and looks.patches.any(axis=(1, 2)).all()
+    plain = copy.copy(det)
+    plain.params = replace(det.params, looks=None)
+    rng = np.random.default_rng(7)
+    finer, coarse = [], []
+    for i in range(6):
+        pts = np.round(wing_points(rng, (96, 128), mirror=i % 2 == 1))
+        img = wing_image(pts, (96, 128))
+        for d, errs in ((det, finer), (plain, coarse)):
+            got = np.array(
+                [p if p is not None else (np.nan, np.nan) for p in d.measure(img).landmarks]
+            )
+            errs.append(np.linalg.norm(got - pts, axis=1))
+    assert np.nanmean(finer) < np.nanmean(coarse), (finer, coarse)
 
 
 def test_too_few_landmarks_or_whole_wings_are_refused_before_training(tmp_path):

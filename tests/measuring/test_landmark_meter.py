@@ -10,7 +10,8 @@ import pytest
 
 from device.core.errors import ModelError
 from device.measuring.detector import open_detector
-from device.measuring.landmark_meter import META_KEY
+from device.measuring.landmark_meter import META_KEY, looks_from_meta, looks_to_meta
+from device.measuring.landmark_refine import grey, learn_looks
 from device.measuring.shapes import centroid_size
 from tests.support.onnx_fixtures import (
     LANDMARK_DOTS,
@@ -165,3 +166,57 @@ def test_a_double_output_beyond_float_range_is_a_model_error():
     det = open_detector(model.SerializeToString(), "lm.onnx", threads=1)
     with pytest.raises(ModelError, match="lm.onnx: heatmaps must be finite"):
         det.measure(landmark_image())
+
+
+def dot_looks(shift: tuple[float, float]) -> dict:
+    """Looks taught on the dots frame with every landmark placed `shift` from its dot."""
+    centres = np.array([(x + 1.5, y + 1.5) for x, y in LANDMARK_DOTS]) + shift
+    frame = landmark_image(grey=90)
+    canon = centres - centres.mean(axis=0)
+    return looks_to_meta(learn_looks([(grey(frame), centres)], canon, size=9, radius=4))
+
+
+def test_a_model_with_looks_places_each_landmark_where_they_were_taught():
+    det = open_detector(with_landmarks_key("looks", dot_looks((2.0, 0.0))), "lm.onnx", threads=1)
+    assert det.params.looks is not None and det.params.looks.size == 9
+    res = det.measure(landmark_image(grey=90))
+    centres = [(x + 3.5, y + 1.5) for x, y in LANDMARK_DOTS]  # 2 px right of every dot
+    for got, want in zip(res.landmarks, centres, strict=True):
+        assert got == pytest.approx(want, abs=0.3)
+    plain = open_detector(colour_landmarks_model(), "lm.onnx", threads=1)
+    assert plain.params.looks is None  # a model from before looks reads as before
+
+
+def test_looks_keep_their_patches_through_the_model_file():
+    meta = dot_looks((0.0, 0.0))
+    mean = np.array([(x + 1.5, y + 1.5) for x, y in LANDMARK_DOTS])
+    mean = (mean - mean.mean(axis=0)) / centroid_size(mean)
+    back = looks_from_meta(json.loads(json.dumps(meta)), "lm.onnx", mean)
+    again = looks_from_meta(looks_to_meta(back), "lm.onnx", mean)
+    assert np.allclose(back.patches, again.patches, atol=0.05)
+    assert centroid_size(back.canon) == pytest.approx(meta["wing_size"])
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"size": 8.0}, "size"),
+        ({"size": 99}, "size"),
+        ({"radius": 0}, "radius"),
+        ({"radius": True}, "radius"),
+        ({"blur": float("nan")}, "blur"),
+        ({"wing_size": -1}, "wing_size"),
+        ({"patches": "AAAA"}, "patches"),
+        ({"patches": 5}, "patches"),
+        ({"patches": "!" * 324}, "patches"),
+    ],
+)
+def test_bad_looks_are_a_model_error_naming_the_key(change, key):
+    looks = dot_looks((0.0, 0.0)) | change
+    with pytest.raises(ModelError, match=rf"lm.onnx: metadata {META_KEY}.looks.{key}"):
+        open_detector(with_landmarks_key("looks", looks), "lm.onnx", threads=1)
+
+
+def test_looks_that_are_not_an_object_are_a_model_error():
+    with pytest.raises(ModelError, match=rf"{META_KEY}.looks is not a JSON object"):
+        open_detector(with_landmarks_key("looks", [1, 2]), "lm.onnx", threads=1)
