@@ -275,6 +275,7 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
             print(
                 f"  the model's zoom range: {ref.flag_lo:.2f}x to {ref.flag_hi:.2f}x the taught "
                 "size (frames whose objects measure outside it are flagged zoom)"
+                + ("" if ref.measured else "; not measured: the one rule for every model")
             )
         for z in m.get("at_zoom", []):
             print(

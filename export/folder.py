@@ -23,6 +23,7 @@ import numpy as np
 from device.core.csvsafe import restore
 from device.core.errors import BadInput
 from device.core.imageio import IMAGE_SUFFIXES, read_rgb
+from device.core.text import printable
 from device.records.dayfolder import DayFolder
 
 HEADER = ["image", "x", "y", "label"]
@@ -200,6 +201,7 @@ def _read_rows(csv_path: Path, samples: dict[str, Sample], voided: set[str]) -> 
             s = samples[name]
             if s.width and not (0 <= x <= s.width and 0 <= y <= s.height):
                 raise BadInput(
-                    f"{where}: point ({x:g}, {y:g}) is outside {name} ({s.width}x{s.height})"
+                    f"{where}: point ({x:g}, {y:g}) is outside {printable(name)} "
+                    f"({s.width}x{s.height})"
                 )
             s.points.append((x, y, label))

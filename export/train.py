@@ -15,6 +15,7 @@ import torch
 from device.core.errors import BadInput
 from device.core.names import check_class
 from device.core.progress import Progress
+from device.core.text import printable
 from device.measuring.decode import DecodeParams
 from device.measuring.modelfile import ModelInfo, write_model_file
 from device.measuring.preprocess import padded_input
@@ -95,6 +96,9 @@ class Trained:
     started: float  # time.monotonic() when `train` began: the report's seconds
 
 
+CHECK_SHARE = 1 / 3  # of --minutes, for the zoom check's first model
+
+
 def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> TrainReport:
     """Train, export, quantize, check; returns the report. Raises Int8Refused after writing the
     float model beside `out` when int8 changes the counts too much."""
@@ -108,15 +112,17 @@ def train(folder_path: str | Path, out: str | Path, opts: TrainOptions) -> Train
         sc = plan_scaling(folder, opts)
         sizes = (sc.size, {s.name: o for s, o in zip(folder.samples, sc.own, strict=True)})
         opts = replace(opts, sizes=sizes)
-        check = opts  # --minutes bounds the whole: half for the first model
+        check = opts  # --minutes bounds the whole: a third for the first model's training
         if opts.minutes is not None:
-            check = replace(opts, minutes=opts.minutes / 2)
+            check = replace(opts, minutes=opts.minutes * CHECK_SHARE)
         zr = held_back_range(folder, check, train_on)
         if zr is not None:
             say_left_out(zr, sizes)
         if opts.minutes is not None:
+            # the model kept never trains for less than the one thrown away, even where
+            # starting, exporting and the check itself took the rest of a short --minutes
             left = opts.minutes - (time.monotonic() - t0) / 60
-            opts = replace(opts, minutes=max(left, 0.01))
+            opts = replace(opts, minutes=max(left, opts.minutes * CHECK_SHARE))
     return train_on(folder, out, opts, zr, t0)
 
 
@@ -160,7 +166,8 @@ def read_training_folder(folder_path: str | Path) -> TrainingFolder:
         raise BadInput(f"{folder.root / 'points.csv'}: no points, nothing to learn")
     empty = [s.name for s in folder.samples if not s.points]
     if empty:
-        shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
+        shown = ", ".join(printable(n) for n in empty[:5])
+        shown += f" and {len(empty) - 5} more" if len(empty) > 5 else ""
         print(
             f"note: {len(empty)} image(s) have no rows in points.csv and are taught as holding "
             f"no object: {shown}",
@@ -198,7 +205,7 @@ def say_plan(folder: TrainingFolder, sc: Scaling, opts: TrainOptions, device: st
     if others:
         print(
             f"{len(others)} image(s) taken at another zoom, rescaled to match: "
-            + ", ".join(f"{n} (objects {o:.1f} px)" for n, o in others),
+            + ", ".join(f"{printable(n)} (objects {o:.1f} px)" for n, o in others),
             file=sys.stderr,
         )
     wish = min(opts.object_px / sc.size, MAX_UPSCALE)

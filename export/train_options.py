@@ -91,7 +91,7 @@ def check_options(out: Path, opts: TrainOptions) -> None:
     if not 1 <= opts.steps <= 1_000_000:
         raise BadInput(f"--steps {opts.steps}: must be 1 to 1000000")
     if opts.minutes is not None and not 0 < opts.minutes < 100_000:
-        raise BadInput(f"--minutes {opts.minutes}: must be positive")
+        raise BadInput(f"--minutes {opts.minutes:g}: must be more than 0 and less than 100000")
     if opts.object_size is not None and not 1.0 <= opts.object_size <= 1000.0:
         raise BadInput(f"--object-size {opts.object_size}: must be 1 to 1000 pixels")
     if not 4.0 <= opts.object_px <= 64.0:
@@ -117,7 +117,7 @@ def say_stopped_early(opts: TrainOptions, steps_done: int, stopped: bool) -> Non
     """The warning both tasks' training give when --minutes cut it short."""
     if stopped and opts.checking_zoom:
         print(
-            f"note: half of --minutes stopped the zoom check's first model after {steps_done} "
+            f"note: a third of --minutes stopped the zoom check's first model after {steps_done} "
             f"of {opts.steps} steps: its range is measured on a weaker model than yours",
             file=sys.stderr,
         )

@@ -54,10 +54,12 @@ def held_back_range(
     other = {n for n, o in (opts.sizes[1] if opts.sizes else {}).items() if o}
     parts = split(folder, opts.seed, other)
     if parts is None:
+        main = sum(1 for s in folder.samples if s.count() > 0 and s.name not in other)
         print(
-            f"zoom range: not measured ({len(folder.samples)} images; at least {MIN_IMAGES}, "
-            f"{MIN_HELD + 1} holding objects): frames are flagged zoom only below 0.62x or "
-            "above 2.2x the taught size",
+            f"zoom range: not measured ({len(folder.samples)} images, {main} at the folder's "
+            f"main zoom holding objects; it needs at least {MIN_IMAGES} images and "
+            f"{MIN_HELD + 1} such): frames are flagged zoom only below 0.62x or above 2.2x the "
+            "taught size; annotate more images at the zoom you use",
             file=sys.stderr,
         )
         return None

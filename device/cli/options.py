@@ -50,7 +50,7 @@ def zoom_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"{text!r}: expected numbers like 0.7,1,1.4") from None
     if not zooms or not all(0.1 <= z <= 10 for z in zooms):
         raise argparse.ArgumentTypeError(f"{text!r}: each zoom must be 0.1 to 10")
-    return zooms
+    return list(dict.fromkeys(zooms))  # each zoom once, in the order given
 
 
 def turn_angle(text: str) -> float | Literal["random"]:

@@ -108,8 +108,9 @@ def register(sub: Subcommands) -> None:
         "--no-zoom-range",
         dest="zoom_range",
         action="store_false",
-        help="counting: skip the zoom check (by default a first model trained on three quarters "
-        "of the images counts the rest at 0.5x to 2x; the zooms where its mean relative error "
+        help="counting: skip the zoom check (by default a quarter of the images at the folder's "
+        "main zoom, at least 2, are held back; a first model trained on the rest counts them "
+        "at 0.5x to 2x; the zooms where its mean relative error "
         "stays within max(4%%, its 1x error + 3 percentage points) go into the model, and the "
         "bench flags frames outside them `zoom`; it about doubles the training time; folders of "
         "fewer than 4 images skip it)",
@@ -191,6 +192,13 @@ def say_trained(rep: TrainReport) -> None:
         print(
             f"  zoom range: {rep.zoom_range['text']}; frames whose objects measure outside it "
             "are flagged zoom"
+        )
+    else:  # skipped (--no-zoom-range), too few images, or the first model failed (said why)
+        from device.measuring.zoom import FLAG_ABOVE, FLAG_BELOW
+
+        print(
+            f"  zoom range: not measured; frames are flagged zoom only below {FLAG_BELOW:g}x or "
+            f"above {FLAG_ABOVE:g}x the taught size (the one rule for every model)"
         )
     for sig in rep.removed_signatures or []:
         print(f"  removed {sig}: it signed the model this one replaces (sign the new one again)")

@@ -6,6 +6,8 @@ import sys
 import time
 from typing import TextIO
 
+from device.core.text import printable
+
 
 def time_left(elapsed_s: float, frac: float) -> float | None:
     """Seconds still to go at the pace so far; None until there is a pace to go by."""
@@ -40,7 +42,9 @@ class Progress:
         elapsed = now - self.start
         left = time_left(elapsed, frac) if frac < 1 else None
         eta = f", ~{fmt_seconds(left)} left" if left is not None else ""
-        line = f"{self.label} [{bar}] {frac * 100:5.1f}% {fmt_seconds(elapsed)}{eta} {text}"
+        # the text may name a file: shown escaped, as every name from a folder is
+        line = f"{self.label} [{bar}] {frac * 100:5.1f}% {fmt_seconds(elapsed)}{eta} "
+        line += printable(text)
         end = "\r" if self._tty else "\n"
         self.stream.write(line[:120].ljust(120 if self._tty else 0) + end)
         self.stream.flush()

@@ -5,15 +5,28 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from device.core.errors import BadInput
+
 PAD_MULTIPLE = 16
 
 
+# A resized image may hold at most this many pixels: the network's memory grows with them (a
+# model at scale 4 on a 12-megapixel photograph took 3.9 GB), and a bench frame is far smaller.
+MAX_SCALED_PIXELS = 32 * 2**20
+
+
 def rescale(rgb: np.ndarray, scale: float) -> np.ndarray:
-    """Resize so that objects appear at the model's object size."""
+    """Resize so that objects appear at the model's object size; BadInput where the result
+    would hold more than MAX_SCALED_PIXELS."""
     if abs(scale - 1.0) < 1e-6:
         return rgb
     h, w = rgb.shape[:2]
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size[0] * size[1] > MAX_SCALED_PIXELS:
+        raise BadInput(
+            f"a {w}x{h} image resized by {scale:g} would be {size[0]}x{size[1]} pixels, over "
+            f"{MAX_SCALED_PIXELS >> 20} Mi: use a smaller image, zoom or model scale"
+        )
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
     return cv2.resize(rgb, size, interpolation=interp)
 

@@ -51,6 +51,11 @@ class ZoomRef:
     flag_lo: float = FLAG_BELOW
     flag_hi: float = FLAG_ABOVE
 
+    @property
+    def measured(self) -> bool:
+        """Whether `train` measured this model's range (else the one rule for every model)."""
+        return (self.flag_lo, self.flag_hi) != (FLAG_BELOW, FLAG_ABOVE)
+
     def needs_recount(self, ratio: float | None) -> bool:
         if ratio is None or not self.adapt:
             return False
@@ -152,7 +157,10 @@ def flag_text(ratio: float | None, ref: ZoomRef | None = None) -> str:
     if ratio is None:
         return "objects another size than the model was taught: check the zoom"
     way = "smaller" if ratio < lo else "larger"
+    whose = "this model counts well at"
+    if ref is None or not ref.measured:
+        whose = "trusted for a model without its own zoom range"
     return (
-        f"objects {ratio:.2f}x the taught size, {way} than the {lo:.2f}-{hi:.2f}x this model "
-        "counts well at: check the zoom"
+        f"objects {ratio:.2f}x the taught size, {way} than the {lo:.2f}-{hi:.2f}x {whose}: "
+        "check the zoom"
     )

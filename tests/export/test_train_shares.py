@@ -83,13 +83,14 @@ def test_two_training_threads_beside_two_busy_processes_make_the_same_model(tmp_
 
 
 def test_minutes_bound_the_zoom_check_and_the_model_together(tmp_path):
-    """--minutes is the whole run's bound: half goes to the zoom check's first model, and its
-    cut is said as that (not as a weaker model of yours); the file records threads and seed."""
+    """--minutes is the whole run's bound: a third goes to the zoom check's first model, its cut
+    is said as that (not as a weaker model of yours), and the model kept trains no less than the
+    one thrown away; the file records threads and seed."""
     folder = squares_folder(tmp_path / "f", images=4)  # 4: enough for the zoom check
     out = tmp_path / "m.onnx"
     proc = run_cli("train", str(folder), "--out", str(out), "--steps", "100000", "--minutes", "0.1")
     err = proc.stderr.decode()
-    assert err.count("half of --minutes stopped the zoom check's first model") == 1, err
+    assert err.count("a third of --minutes stopped the zoom check's first model") == 1, err
     assert err.count("warning: --minutes stopped training after") == 1, err
     kept = out if out.exists() else out.with_suffix(".float.onnx")
     meta = {p.key: p.value for p in onnx.load(str(kept)).metadata_props}
@@ -105,3 +106,28 @@ def test_more_threads_than_cores_is_said(tmp_path, capsys):
     assert "train slower, not faster" in capsys.readouterr().err
     check_options(tmp_path / "m.onnx", TrainOptions(threads=1))
     assert capsys.readouterr().err == ""
+
+
+def test_the_model_kept_trains_no_less_than_the_zoom_checks(tmp_path, monkeypatch):
+    """Where starting and the zoom check took all of a short --minutes, the model kept still
+    gets the third the first model had, not the seconds left."""
+    import export.train as train_mod
+
+    folder = squares_folder(tmp_path / "f", images=4)
+    now = [1000.0]
+    given: dict[str, float | None] = {}
+
+    def check(folder, opts, train_on):  # the first model and the check: all of --minutes
+        given["check"] = opts.minutes
+        now[0] += 60.0
+        return None
+
+    def final(folder, out, opts, zr=None, t0=None):
+        given["final"] = opts.minutes
+        return None
+
+    monkeypatch.setattr(train_mod.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(train_mod, "held_back_range", check)
+    monkeypatch.setattr(train_mod, "train_on", final)
+    train_mod.train(folder, tmp_path / "m.onnx", train_mod.TrainOptions(minutes=1.0))
+    assert given == {"check": 1.0 / 3, "final": 1.0 / 3}

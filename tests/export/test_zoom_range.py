@@ -77,3 +77,23 @@ def test_train_notes_training_photographs_the_range_leaves_out(capsys):
     assert "near.jpg" not in err and "\x1b" not in err  # a file name is data: escaped
     say_left_out(zr, (10.0, {"near.jpg": 12.0}))
     assert capsys.readouterr().err == ""
+
+
+def test_a_range_not_measured_says_which_images_it_lacked(tmp_path, capsys):
+    """4 images, only 2 at the main zoom: the message counts those, not all 4."""
+    from export.folder import read_folder
+    from export.train_options import TrainOptions
+    from export.zoom_check import held_back_range
+    from tests.conftest import squares_image, write_png
+
+    rows = ["image,x,y,label"]
+    for k in range(4):
+        write_png(tmp_path / "images" / f"{k}.png", squares_image([(40, 40)]))
+        rows.append(f"{k}.png,40,40,egg")
+    (tmp_path / "points.csv").write_text("\n".join(rows) + "\n")
+    sizes = (10.0, {"0.png": 15.0, "1.png": 15.0, "2.png": None, "3.png": None})
+    opts = TrainOptions(sizes=sizes)
+    assert held_back_range(read_folder(tmp_path), opts, lambda *a: None) is None
+    err = capsys.readouterr().err
+    assert "not measured (4 images, 2 at the folder's main zoom holding objects" in err, err
+    assert "at least 4 images and 3 such" in err

@@ -46,3 +46,13 @@ def test_an_empty_frame_is_refused_not_made_from_uninitialised_memory() -> None:
     for shape in ((0, 0, 3), (0, 5, 3), (5, 0, 3)):
         with pytest.raises(ValueError, match="empty frame"):
             model_input(np.zeros(shape, np.uint8), MEAN, STD)
+
+
+def test_a_resize_to_more_pixels_than_the_network_may_take_is_refused():
+    from device.core.errors import BadInput
+    from device.measuring.preprocess import rescale
+
+    big = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (3000, 3000, 3))  # no memory
+    with pytest.raises(BadInput, match=r"3000x3000 image resized by 2 would be 6000x6000"):
+        rescale(big, 2.0)
+    assert rescale(big, 0.5).shape == (1500, 1500, 3)

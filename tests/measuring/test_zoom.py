@@ -132,3 +132,13 @@ def test_a_zoom_range_out_of_bounds_is_refused(tmp_path, key, value):
     model = _zoom_model(tmp_path, **{key: value})
     img = write_png(tmp_path / "a.png", squares_image([(40, 40)]))
     one_line_error(run_cli("count", str(img), "--model", str(model)), f"scopecount.zoom.{key}")
+
+
+def test_the_one_rule_is_not_called_the_models_own_range():
+    from device.measuring.zoom import flag_text
+
+    rule = ZoomRef(5.0)
+    assert not rule.measured
+    assert "0.62-2.20x trusted for a model without its own zoom range" in flag_text(0.5, rule)
+    own = ZoomRef(5.0, flag_lo=0.8, flag_hi=1.5)
+    assert own.measured and "0.80-1.50x this model counts well at" in flag_text(0.5, own)
