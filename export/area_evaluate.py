@@ -24,6 +24,7 @@ from device.measuring.area_overlay import draw_areas
 from device.measuring.detector import Detector, open_detector_file
 from export.area_metrics import AreaScores, score_images
 from export.areas_folder import AreasFolder, read_areas_folder
+from export.figures import zooms_asked
 from export.file_names import file_part
 
 
@@ -77,6 +78,10 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
 
     if a.learning_curve:
         raise BadInput(f"{a.folder}: --learning-curve is for counting folders (points.csv)")
+    if zooms_asked(getattr(a, "zooms", None)):  # no objects to measure a zoom by
+        raise BadInput(
+            "--zooms: for counting folders (points.csv); an areas model has no zoom range"
+        )
     folder = read_areas_folder(a.folder)
     if not folder.samples:
         raise BadInput(f"{a.folder}: no image has a mask: nothing to evaluate")

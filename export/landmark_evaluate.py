@@ -140,7 +140,7 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
         raise BadInput(f"{where}: --learning-curve is for counting folders (points.csv)")
     if getattr(a, "plot", None) or zooms_asked(getattr(a, "zooms", None)):
         raise BadInput(
-            "--plot and --zooms: for counting and areas folders; landmarks folders "
+            "--plot and --zooms: for counting folders (--plot for areas too); landmarks folders "
             "give figures per landmark and --overlays"
         )
     if getattr(a, "radius", None) is not None:

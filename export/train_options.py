@@ -11,7 +11,10 @@ from pathlib import Path
 import torch
 
 from device.core.errors import BadInput
+from device.core.names import problem
+from device.core.text import printable
 from device.core.writable import writable_file
+from device.measuring.modelfile import MAX_NAME_CHARS
 from device.measuring.pi_cost import REFERENCE_FRAME_HW
 from export.net import ARCHS
 
@@ -90,6 +93,8 @@ def check_options(out: Path, opts: TrainOptions) -> None:
     writable_file(out, "--out")  # now, not after minutes of training
     if not 1 <= opts.steps <= 1_000_000:
         raise BadInput(f"--steps {opts.steps}: must be 1 to 1000000")
+    if opts.name is not None and (why := problem(opts.name, MAX_NAME_CHARS)):
+        raise BadInput(f"--name '{printable(opts.name[:80])}': the model name {why}")
     if opts.minutes is not None and not 0 < opts.minutes < 100_000:
         raise BadInput(f"--minutes {opts.minutes:g}: must be more than 0 and less than 100000")
     if opts.object_size is not None and not 1.0 <= opts.object_size <= 1000.0:

@@ -95,10 +95,10 @@ def report(argv: list[str] | None = None) -> tuple[str, bool]:
         "--arms", default=",".join(map(str, range(len(ARMS)))), help="which rows, by number"
     )
     a = ap.parse_args(argv)
-    try:
-        arms = [ARMS[int(i)] for i in a.arms.split(",")]
-    except (ValueError, IndexError):
-        ap.error(f"--arms {a.arms}: numbers from 0 to {len(ARMS) - 1}, comma-separated")
+    picked = a.arms.split(",")
+    if not all(i.isascii() and i.isdigit() and int(i) < len(ARMS) for i in picked):
+        ap.error(f"--arms {a.arms!r}: numbers from 0 to {len(ARMS) - 1}, comma-separated")
+    arms = [ARMS[int(i)] for i in dict.fromkeys(picked)]
     if not (a.folder / "images").is_dir():
         return f"busy_training: {a.folder}: no training folder here; nothing measured", True
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}

@@ -59,6 +59,12 @@ def test_not_learnt_when_error_is_close_to_counting_nothing():
         ("width", 2, "--width"),
         ("threads", 0, "--threads"),
         ("object_px", 100.0, "--object-px"),
+        (
+            "name",
+            "bad\x1b]0;x\x07",
+            r"--name 'bad\\x1b\]0;x\\x07': the model name contains a control",
+        ),
+        ("name", "n" * 300, "--name .*: the model name is 300 characters long"),
     ],
 )
 def test_bad_options_name_the_option(tmp_path, field, value, flag):

@@ -97,3 +97,49 @@ def test_a_range_not_measured_says_which_images_it_lacked(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "not measured (4 images, 2 at the folder's main zoom holding objects" in err, err
     assert "at least 4 images and 3 such" in err
+
+
+def _eight_images(root):
+    from export.folder import read_folder
+    from tests.conftest import squares_image, write_png
+
+    rows = ["image,x,y,label"]
+    for k in range(8):
+        write_png(root / "images" / f"{k}.png", squares_image([(40, 40)]))
+        rows.append(f"{k}.png,40,40,egg")
+    (root / "points.csv").write_text("\n".join(rows) + "\n")
+    return read_folder(root)
+
+
+def test_a_first_model_too_weak_at_1x_measures_no_range(tmp_path, monkeypatch, capsys):
+    """Counting the held-back images 60% off at 1x, every zoom would pass its tolerance."""
+    import types
+
+    import export.zoom_check as zc
+    from export.train_options import TrainOptions
+    from export.zoom_range import ZoomRange
+
+    weak = ZoomRange(0.5, 2.0, {0.7: 0.6, 1.0: 0.6, 1.4: 0.6}, {}, 2)
+    monkeypatch.setattr(zc, "Counter", types.SimpleNamespace(from_file=lambda p: object()))
+    monkeypatch.setattr(zc, "measure", lambda counter, samples, progress=None: weak)
+    assert zc.held_back_range(_eight_images(tmp_path), TrainOptions(), lambda *a: None) is None
+    assert "60% off at the taught size: too weak" in capsys.readouterr().err
+
+
+def test_a_first_model_whose_int8_was_refused_is_measured_as_float(tmp_path, monkeypatch):
+    import types
+
+    import export.zoom_check as zc
+    from export.train_options import Int8Refused, TrainOptions
+    from export.zoom_range import ZoomRange
+
+    opened = []
+
+    def refuse(folder, out, opts):
+        raise Int8Refused("int8 counts differ")
+
+    good = ZoomRange(0.7, 1.4, {0.7: 0.03, 1.0: 0.02, 1.4: 0.03}, {}, 2)
+    monkeypatch.setattr(zc, "Counter", types.SimpleNamespace(from_file=opened.append))
+    monkeypatch.setattr(zc, "measure", lambda counter, samples, progress=None: good)
+    assert zc.held_back_range(_eight_images(tmp_path), TrainOptions(), refuse) is good
+    assert [p.name for p in opened] == ["held-back.float.onnx"]
