@@ -96,7 +96,7 @@ def check_options(out: Path, opts: TrainOptions) -> None:
     if opts.name is not None and (why := problem(opts.name, MAX_NAME_CHARS)):
         raise BadInput(f"--name '{printable(opts.name[:80])}': the model name {why}")
     if opts.minutes is not None and not 0 < opts.minutes < 100_000:
-        raise BadInput(f"--minutes {opts.minutes:g}: must be more than 0 and less than 100000")
+        raise BadInput(f"--minutes {opts.minutes}: must be more than 0 and less than 100000")
     if opts.object_size is not None and not 1.0 <= opts.object_size <= 1000.0:
         raise BadInput(f"--object-size {opts.object_size}: must be 1 to 1000 pixels")
     if not 4.0 <= opts.object_px <= 64.0:
