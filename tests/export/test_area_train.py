@@ -59,7 +59,8 @@ def test_training_is_deterministic_for_the_same_seed():
 def test_train_on_an_areas_folder_makes_an_int8_areas_model_that_measures(tmp_path):
     folder = areas_folder(tmp_path / "sections", n=4)
     out = tmp_path / "m.onnx"
-    r = run_cli("train", str(folder), "--out", str(out), "--steps", "300", "--width", "8")
+    # 600 steps: at 300 the green square came out at half its area on some CPUs (AMD EPYC here)
+    r = run_cli("train", str(folder), "--out", str(out), "--steps", "600", "--width", "8")
     assert r.returncode == 0, r.stderr.decode()[-2000:]
     said = r.stdout.decode()
     assert "task areas: classes red, green" in said and "GMAC per 1280x960" in said
