@@ -78,13 +78,16 @@ def looks_from_meta(raw: Any, where: str, mean_shape: np.ndarray) -> LocalLooks:
     if not isinstance(raw, dict):
         raise ModelError(f"{where}: metadata {META_KEY}.looks is not a JSON object")
     size = _whole(raw, "size", where, 3, MAX_PATCH)
+    if size % 2 == 0:  # the landmark sits on the centre pixel
+        raise ModelError(f"{where}: metadata {META_KEY}.looks.size must be odd, not {size}")
     radius = _whole(raw, "radius", where, 1, MAX_RADIUS)
     blur = plain_number(raw.get("blur"), MAX_BLUR)
     wing = plain_number(raw.get("wing_size"), 1e5, 1e-3)
     if blur is None or wing is None:
-        key = "blur" if blur is None else "wing_size"
-        top = MAX_BLUR if blur is None else 1e5
-        raise ModelError(f"{where}: metadata {META_KEY}.looks.{key} must be a number up to {top:g}")
+        key, span = (
+            ("blur", f"0 to {MAX_BLUR:g}") if blur is None else ("wing_size", "0.001 to 1e5")
+        )
+        raise ModelError(f"{where}: metadata {META_KEY}.looks.{key} must be a number from {span}")
     n = len(mean_shape) * size * size
     text = raw.get("patches")
     try:

@@ -37,6 +37,9 @@ MAX_PATCH, MAX_RADIUS, MAX_BLUR = 65, 32, 8.0  # what a model file may ask for
 # On the same splits, a landmark 36 px off (worst landmark 7.1 px -> 3.3) was found again; no
 # other moved; 2 to 3.5 spreads and searches of 16 to 32 px gave the same.
 FAR = 3.0
+# A pose scaling the training wings' size by more than this either way is no wing in the frame
+# (its cut-out would be huge): the landmarks stay where the network put them.
+MAX_POSE_SCALE = 100.0
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,18 @@ def _region(gray: np.ndarray, centre: np.ndarray, A: np.ndarray, size: int, blur
     margin = int(math.ceil(3 * blur)) if blur > 0 else 0
     n = size + 2 * margin
     c = (n - 1) / 2
-    m = np.hstack([A, (np.asarray(centre, np.float64) - A @ np.array([c, c]))[:, None]])
+    # Only the pixels the region reads, cut out first: OpenCV 4 refuses to warp from an image
+    # 32767 pixels or more on a side, and a small cut costs less on a large frame.
+    h, w = gray.shape[:2]
+    reach = np.abs(A).sum(axis=1) * (c + 1) + 2
+    x0 = int(np.clip(np.floor(centre[0] - reach[0]), 0, w - 1))
+    y0 = int(np.clip(np.floor(centre[1] - reach[1]), 0, h - 1))
+    x1 = int(np.clip(np.ceil(centre[0] + reach[0]) + 1, x0 + 1, w))
+    y1 = int(np.clip(np.ceil(centre[1] + reach[1]) + 1, y0 + 1, h))
+    at = np.asarray(centre, np.float64) - (x0, y0)
+    m = np.hstack([A, (at - A @ np.array([c, c]))[:, None]])
     out = cv2.warpAffine(
-        gray,
+        np.ascontiguousarray(gray[y0:y1, x0:x1]),
         m,
         (n, n),
         flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
@@ -181,7 +193,7 @@ def refine(gray: np.ndarray, pts: np.ndarray, looks: LocalLooks) -> np.ndarray:
     unchanged where the pose cannot be fitted or a landmark has no patch."""
     out = np.array(pts, np.float64, copy=True)
     m = similarity(looks.canon, out)
-    if m is None:
+    if m is None or not 1 / MAX_POSE_SCALE <= _size(m[:, :2]) <= MAX_POSE_SCALE:
         return out
     A = m[:, :2]
     usable = [k for k, p in enumerate(pts) if np.isfinite(p).all() and looks.patches[k].any()]
@@ -190,7 +202,7 @@ def refine(gray: np.ndarray, pts: np.ndarray, looks: LocalLooks) -> np.ndarray:
         if got is not None:
             out[k] = got[1]
     m = _shape_pose(looks.canon, out)
-    if m is None:
+    if m is None or not 1 / MAX_POSE_SCALE <= _size(m[:, :2]) <= MAX_POSE_SCALE:
         return out
     A, unit = m[:, :2], _size(m[:, :2])
     placed = looks.canon @ A.T + m[:, 2]
