@@ -201,6 +201,8 @@ def test_looks_keep_their_patches_through_the_model_file():
     ("change", "key"),
     [
         ({"size": 8.0}, "size"),
+        ({"size": 8}, "size"),
+        ({"wing_size": 0.0}, "wing_size"),
         ({"size": 99}, "size"),
         ({"radius": 0}, "radius"),
         ({"radius": True}, "radius"),

@@ -137,3 +137,35 @@ def test_a_flat_frame_moves_nothing():
     _, true = posed(0, 1.0, False)
     flat = np.full((260, 280), 128, np.float32)
     assert np.allclose(refine(flat, true + 3.0, looks), true + 3.0)
+
+
+@pytest.mark.parametrize("centre", [(140.0, 130.0), (3.0, 250.0), (-40.0, 10.0), (400.0, 500.0)])
+def test_a_region_cut_out_first_reads_what_the_whole_frame_gives(centre):
+    """The cut keeps OpenCV 4 from refusing tall frames; inside, at an edge or outside the
+    frame it must read the same pixels as a warp of the whole frame."""
+    from device.measuring.landmark_refine import _region
+
+    img = grey(posed(20, 1.0, False)[0])
+    A = 1.3 * np.array([[np.cos(0.5), -np.sin(0.5)], [np.sin(0.5), np.cos(0.5)]])
+    n, c = 33, 16.0
+    m = np.hstack([A, (np.asarray(centre) - A @ np.array([c, c]))[:, None]])
+    whole = cv2.warpAffine(img, m, (n, n), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    assert np.allclose(_region(img, np.asarray(centre), A, n, 0.0), whole, atol=1e-3)
+
+
+def test_a_frame_taller_than_opencv_4_warps_is_refined():
+    looks = taught()
+    img, true = posed(0, 1.0, False)
+    tall = np.full((33000, img.shape[1]), 200, np.uint8)
+    tall[-img.shape[0] :] = img
+    moved = true + (0.0, 33000 - img.shape[0])
+    got = refine(grey(tall), moved + 2.0, looks)
+    assert np.linalg.norm(got - moved, axis=1).max() < 0.6
+
+
+def test_a_pose_at_an_absurd_scale_moves_nothing():
+    looks = taught()
+    img, true = posed(0, 1.0, False)
+    huge = true * 1e6
+    assert np.array_equal(refine(grey(img), huge, looks), huge)
