@@ -24,7 +24,7 @@ from device.measuring.area_overlay import draw_areas
 from device.measuring.detector import Detector, open_detector_file
 from export.area_metrics import AreaScores, score_images
 from export.areas_folder import AreasFolder, read_areas_folder
-from export.figures import zooms_asked
+from export.figures import model_warning, zooms_asked
 from export.file_names import file_part
 
 
@@ -124,6 +124,7 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
                 overlays / f"{file_part(Path(s.name).stem)}_overlay.png", encode(pic, ".png")
             )
     out = scores.to_json() | {"images": len(folder.samples), "per_image": per_image}
+    out |= model_warning(printable_path(model), det.info.warning)
     if a.json:
         print(json.dumps(out))
         return 0

@@ -22,7 +22,7 @@ from device.core.text import printable, printable_path
 from device.core.writable import writable_file
 from device.measuring.counter import Counter
 from device.measuring.preprocess import rescale
-from export.figures import fmt, zooms_asked
+from export.figures import fmt, model_warning, zooms_asked
 from export.file_names import file_part
 from export.folder import HEADER, TrainingFolder, read_folder
 from export.metrics import count_metrics, match_points, prf
@@ -260,6 +260,7 @@ def evaluate_cmd(a: argparse.Namespace) -> int:
             }
             for z in others
         ]
+    m |= model_warning(printable_path(a.model), counter.info.warning)
     if a.json:
         print(json.dumps(m))
     else:

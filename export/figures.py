@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 
@@ -15,3 +16,11 @@ def fmt(v: float | None, spec: str = ".3f", scale: float = 1.0, unit: str = "") 
 def zooms_asked(zooms: Sequence[float] | None) -> bool:
     """Whether `evaluate --zooms` asked for more than the taught zoom (absent: it did not)."""
     return list(zooms or [1.0]) != [1.0]
+
+
+def model_warning(where: str, warning: str) -> dict[str, str | None]:
+    """What a model's every result must say (demo, not learnt): on stderr now, and the JSON
+    key the caller adds to its output."""
+    if warning:
+        print(f"scopecount: warning: {where}: {warning}", file=sys.stderr)
+    return {"model_warning": warning or None}

@@ -26,7 +26,7 @@ from device.core.text import printable, printable_path
 from device.core.writable import writable_dir
 from device.measuring.detector import Detector, open_detector_file
 from device.measuring.landmark_overlay import draw_landmarks
-from export.figures import fmt, zooms_asked
+from export.figures import fmt, model_warning, zooms_asked
 from export.file_names import file_part
 from export.landmark_metrics import LandmarkScores, score_landmarks
 from export.landmarks_folder import LandmarkSample, LandmarksFolder, read_landmarks_folder
@@ -138,10 +138,15 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
     if a.learning_curve:
         where = printable_path(a.folder)
         raise BadInput(f"{where}: --learning-curve is for counting folders (points.csv)")
-    if getattr(a, "plot", None) or zooms_asked(getattr(a, "zooms", None)):
+    asked = {
+        "--plot": bool(getattr(a, "plot", None)),
+        "--zooms": zooms_asked(getattr(a, "zooms", None)),
+    }
+    given = [o for o, on in asked.items() if on]
+    if given:
         raise BadInput(
-            "--plot and --zooms: for counting folders (--plot for areas too); landmarks folders "
-            "give figures per landmark and --overlays"
+            f"{' and '.join(given)}: for counting folders (--plot for areas too); landmarks "
+            "folders give figures per landmark and --overlays"
         )
     if getattr(a, "radius", None) is not None:
         raise BadInput("--radius: for counting folders (points are matched within it)")
@@ -180,11 +185,13 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
         )
         if not np.isfinite(mean):
             per_image[-1]["mean_px"] = None  # no landmark both placed and found
+    warned = model_warning(printable_path(model), det.info.warning)
     if a.json:
         # one type per key: a fixed angle in degrees or null, and whether each image drew its own
         fixed = None if turn in (None, "random") else turn
         view = {"turn_degrees": fixed, "turn_random": turn == "random", "mirror": mirror}
-        print(json.dumps(scores.to_json() | view | {"per_image": per_image}, allow_nan=False))
+        out = scores.to_json() | view | {"per_image": per_image} | warned
+        print(json.dumps(out, allow_nan=False))
         return 0
     print(
         f"{printable(folder.root.resolve().name)}: {scores.images} images"

@@ -54,6 +54,7 @@ INT8_TOLERANCE_PX = 0.3  # mean landmark shift, int8 against float, in image pix
 INT8_LADDER: tuple[tuple[str, ...], ...] = ((), ("/up", "/head"), ("/stem", "/up", "/head"))
 PART_WORDS = {"stem": "the first layer", "up": "the decoder", "head": "the heatmap layer"}
 DEFAULT_LANDMARK_SCALE = 0.5
+MIN_WING_SIZE = 1.0  # pixels of centroid size: a smaller wing has no look to learn
 DEFAULT_LANDMARK_STEPS = 4000
 # Each frame is read as given and in three flipped copies (device/measuring/landmarks.py FLIPS).
 DEFAULT_LANDMARK_VIEWS = 4
@@ -122,10 +123,16 @@ def shape_params(folder: LandmarksFolder) -> LandmarkParams:
     return LandmarkParams(mean, _limit(SHAPE_FACTOR * _farthest(configs, mean)), UNSURE, ABSENT)
 
 
-def wing_looks(folder: LandmarksFolder, greys: list[np.ndarray], mean: np.ndarray) -> LocalLooks:
-    """Each landmark's mean look over the training wings, at their median size."""
-    sizes = [centroid_size(s.points) for s in folder.samples]
-    wing = float(np.nanmedian(sizes)) if np.isfinite(sizes).any() else 1.0
+def wing_looks(
+    folder: LandmarksFolder, greys: list[np.ndarray], mean: np.ndarray
+) -> LocalLooks | None:
+    """Each landmark's mean look over the training wings, at their median size; None where no
+    whole wing has a size (every landmark on one point)."""
+    # whole wings only: a torn one's size counts fewer landmarks, a degenerate one's is 0
+    sizes = [centroid_size(s.points) for s in folder.samples if np.isfinite(s.points).all()]
+    wing = float(np.median([c for c in sizes if c >= MIN_WING_SIZE] or [0.0]))
+    if wing < MIN_WING_SIZE:
+        return None
     return learn_looks(
         ((g, s.points) for g, s in zip(greys, folder.samples, strict=True)), mean * wing
     )

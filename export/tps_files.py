@@ -35,7 +35,9 @@ from export.landmarks_folder import (
 from export.tps import format_tps, parse_tps, specimen_points
 
 MAX_TPS_BYTES = 16 * 1024 * 1024
-SIZES_HEADER = ["image", "centroid_size_px", "centroid_size_mm"]
+# mirrored and flags from the day's records, so that a wing the other side up can be reflected
+# and a torn or folded one set aside before a Procrustes fit in MorphoJ or geomorph
+SIZES_HEADER = ["image", "centroid_size_px", "centroid_size_mm", "mirrored", "flags"]
 
 
 @dataclass
@@ -149,16 +151,30 @@ def _existing_rows(path: Path, incoming: set[str], replace: bool, n: int) -> lis
     return kept
 
 
-def _scales(folder: Path) -> dict[str, float]:
-    """Image name -> millimetres per pixel, from a day folder's calibrated records."""
+@dataclass(frozen=True)
+class RecordFacts:
+    """What a day folder's record says of one image, beyond its landmarks."""
+
+    mm_per_px: float | None
+    mirrored: str  # yes, no or '' (not known)
+    flags: str  # space-separated
+
+
+def _record_facts(folder: Path) -> dict[str, RecordFacts]:
+    """Image name -> its record's scale (calibrated records only), side and flags."""
     day = DayFolder(folder)
     if not day.records_path.exists():
         return {}
     out = {}
     for r in day.records(on_bad=lambda n, w: None):
         um = plain_number(r.extra.get("um_per_px"), UM_PER_PX_RANGE[1], UM_PER_PX_RANGE[0])
-        if um is not None:  # a record line may carry anything: only a scale the config allows
-            out[r.image_name] = um / 1000.0
+        side = r.extra.get("mirrored")  # a record line may carry anything: only true/false
+        flags = [f for f in r.flags if isinstance(f, str)]
+        out[r.image_name] = RecordFacts(
+            None if um is None else um / 1000.0,
+            {True: "yes", False: "no"}.get(side, "") if isinstance(side, bool) else "",
+            " ".join(flags),
+        )
     return out
 
 
@@ -169,15 +185,17 @@ def export_tps(
     lf = read_landmarks_folder(folder)
     out_dir = Path(out_dir)
     writable_dir(out_dir, "OUT_DIR")
-    scales = _scales(lf.root)
+    facts = _record_facts(lf.root)
     given = None if um_per_px is None else um_per_px / 1000.0
     specimens, sizes = [], [csv_line(SIZES_HEADER)]
     for s in lf.samples:
-        scale = given if given is not None else scales.get(s.name)
+        known = facts.get(s.name, RecordFacts(None, "", ""))
+        scale = given if given is not None else known.mm_per_px
         specimens.append(specimen_points(s.points, s.height, s.name, scale))
         cs = centroid_size(s.points)
         mm = "" if scale is None or math.isnan(cs) else f"{cs * scale:.5f}"
-        sizes.append(csv_line([s.name, "" if math.isnan(cs) else f"{cs:.3f}", mm]))
+        size = "" if math.isnan(cs) else f"{cs:.3f}"
+        sizes.append(csv_line([s.name, size, mm, known.mirrored, known.flags]))
     stem = re.sub(r"[^A-Za-z0-9._-]", "_", lf.root.resolve().name)[:60] or "landmarks"
     tps, csv_path = out_dir / f"{stem}.tps", out_dir / f"{stem}_centroid_sizes.csv"
     write_atomic(csv_path, "".join(sizes).encode("utf-8"))

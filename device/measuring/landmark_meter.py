@@ -59,6 +59,7 @@ def looks_to_meta(lk: LocalLooks) -> dict[str, Any]:
         "radius": lk.radius,
         "blur": lk.blur,
         "wing_size": round(centroid_size(lk.canon), 4),
+        "spread": [round(float(s), 4) for s in lk.spread],
         "patches": base64.b64encode(q.tobytes()).decode("ascii"),
     }
 
@@ -77,13 +78,16 @@ def looks_from_meta(raw: Any, where: str, mean_shape: np.ndarray) -> LocalLooks:
     if not isinstance(raw, dict):
         raise ModelError(f"{where}: metadata {META_KEY}.looks is not a JSON object")
     size = _whole(raw, "size", where, 3, MAX_PATCH)
+    if size % 2 == 0:  # the landmark sits on the centre pixel
+        raise ModelError(f"{where}: metadata {META_KEY}.looks.size must be odd, not {size}")
     radius = _whole(raw, "radius", where, 1, MAX_RADIUS)
     blur = plain_number(raw.get("blur"), MAX_BLUR)
     wing = plain_number(raw.get("wing_size"), 1e5, 1e-3)
     if blur is None or wing is None:
-        key = "blur" if blur is None else "wing_size"
-        top = MAX_BLUR if blur is None else 1e5
-        raise ModelError(f"{where}: metadata {META_KEY}.looks.{key} must be a number up to {top:g}")
+        key, span = (
+            ("blur", f"0 to {MAX_BLUR:g}") if blur is None else ("wing_size", "0.001 to 1e5")
+        )
+        raise ModelError(f"{where}: metadata {META_KEY}.looks.{key} must be a number from {span}")
     n = len(mean_shape) * size * size
     text = raw.get("patches")
     try:
@@ -99,7 +103,14 @@ def looks_from_meta(raw: Any, where: str, mean_shape: np.ndarray) -> LocalLooks:
         ) from None
     q = np.frombuffer(data, np.uint8).reshape(len(mean_shape), size, size).astype(np.float32)
     patches = np.stack([standardised(p) for p in q])
-    return LocalLooks(mean_shape * wing, patches, radius, blur)
+    spread = raw.get("spread")
+    values = [plain_number(v, 1e5) for v in spread] if isinstance(spread, list) else []
+    if len(values) != len(mean_shape) or any(v is None for v in values):
+        raise ModelError(
+            f"{where}: metadata {META_KEY}.looks.spread must be {len(mean_shape)} numbers "
+            "from 0 to 100000 (one per landmark)"
+        )
+    return LocalLooks(mean_shape * wing, patches, radius, blur, np.array(values, np.float64))
 
 
 def _limit(d: dict[str, Any], key: str, where: str, hi: float) -> float:

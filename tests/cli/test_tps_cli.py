@@ -125,3 +125,27 @@ def test_export_names_stay_on_their_line_and_out_dir_must_be_a_folder(tmp_path):
     (root / "landmarks.csv").write_text("image,landmark,x,y\na.png,1,1,1\na.png,2,5,5\n")
     (tmp_path / "file").write_text("")
     one_line_error(run_cli("export", "tps", str(root), str(tmp_path / "file")), "not a folder")
+
+
+def test_export_from_a_day_folder_keeps_each_wings_side_flags_and_scale(folder, tmp_path):
+    """MorphoJ and geomorph need the side (reflect before the fit) and the flags (set a torn
+    wing aside): both come from the day's records."""
+    from device.records.record import Record
+
+    assert run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder)).returncode == 0
+    rec = Record(
+        id="a", time="2026-12-07T10:00:00", sample="s1", counts={}, model="wings",
+        model_sha256="0" * 64, image="images/a.png", flags=["shape", 3],
+        extra={"mirrored": True, "um_per_px": 2.0},
+    )  # fmt: skip
+    odd = Record(
+        id="b", time="2026-12-07T10:01:00", sample="s1", counts={}, model="wings",
+        model_sha256="0" * 64, image="images/b.png", flags=[], extra={"mirrored": "yes"},
+    )  # fmt: skip
+    (folder / "records.jsonl").write_text(rec.to_json() + "\n" + odd.to_json() + "\n")
+    out = tmp_path / "out"
+    assert run_cli("export", "tps", str(folder), str(out)).returncode == 0
+    sizes = {r["image"]: r for r in csv.DictReader((out / "wings_centroid_sizes.csv").open())}
+    assert (sizes["a.png"]["mirrored"], sizes["a.png"]["flags"]) == ("yes", "shape")
+    assert sizes["a.png"]["centroid_size_mm"] != ""  # 2 um per pixel from the record
+    assert (sizes["b.png"]["mirrored"], sizes["b.png"]["flags"]) == ("", "")  # not true/false

@@ -99,3 +99,19 @@ def test_parts_left_float_are_named_in_words():
     assert float_parts_words("stem,up,head") == "the first layer, the decoder, the heatmap layer"
     assert float_parts_words(None) == "nothing" == float_parts_words("")
     assert INT8_LADDER[0] == ()  # all-int8 is always tried first
+
+
+def test_looks_take_the_wing_size_from_whole_wings_and_none_from_degenerate_ones():
+    from types import SimpleNamespace
+
+    from export.landmark_train import wing_looks
+
+    mean = np.array([[-0.5, -0.3], [0.5, -0.3], [0.0, 0.6]])
+    mean /= np.sqrt((mean**2).sum())
+    dot = SimpleNamespace(points=np.full((3, 2), 40.0))
+    torn = SimpleNamespace(points=np.array([[10.0, 10.0], [90.0, 10.0], [np.nan, np.nan]]))
+    greys = [np.zeros((96, 128), np.float32)] * 3
+    assert wing_looks(SimpleNamespace(samples=[dot, dot, torn]), greys, mean) is None
+    whole = SimpleNamespace(points=mean * 50 + 60)
+    looks = wing_looks(SimpleNamespace(samples=[dot, torn, whole]), greys, mean)
+    assert looks is not None and np.sqrt((looks.canon**2).sum()) == pytest.approx(50.0)

@@ -201,6 +201,8 @@ def test_looks_keep_their_patches_through_the_model_file():
     ("change", "key"),
     [
         ({"size": 8.0}, "size"),
+        ({"size": 8}, "size"),
+        ({"wing_size": 0.0}, "wing_size"),
         ({"size": 99}, "size"),
         ({"radius": 0}, "radius"),
         ({"radius": True}, "radius"),
@@ -209,6 +211,9 @@ def test_looks_keep_their_patches_through_the_model_file():
         ({"patches": "AAAA"}, "patches"),
         ({"patches": 5}, "patches"),
         ({"patches": "!" * 324}, "patches"),
+        ({"spread": [1.0, 2.0]}, "spread"),
+        ({"spread": [1.0, 2.0, float("nan")]}, "spread"),
+        ({"spread": "1,2,3"}, "spread"),
     ],
 )
 def test_bad_looks_are_a_model_error_naming_the_key(change, key):

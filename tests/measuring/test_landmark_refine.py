@@ -46,7 +46,8 @@ def posed(angle: float, zoom: float, mirror: bool, shape=(260, 280)) -> tuple:
 
 
 def taught() -> LocalLooks:
-    wings = [posed(a, z, mi) for a, z, mi in [(0, 1.0, False), (25, 1.1, False), (-40, 0.9, True)]]
+    # one side up, as a lab photographs its wings (the mean shape is taken without reflection)
+    wings = [posed(a, z, False) for a, z in [(0, 1.0), (25, 1.1), (-40, 0.9)]]
     configs = [p for _, p in wings]
     canon = mean_shape(configs) * float(np.median([centroid_size(c) for c in configs]))
     return learn_looks(((grey(im), p) for im, p in wings), canon, size=21, radius=8, blur=1.0)
@@ -84,13 +85,27 @@ def test_landmarks_a_few_pixels_off_move_onto_their_crossings(angle, zoom, mirro
     assert before > 2.0 and after.max() < 0.6, after
 
 
-def test_a_landmark_moves_at_most_the_radius():
+def test_a_landmark_on_a_look_alike_far_away_is_found_again_where_the_shape_puts_it():
     looks = taught()
+    img, true = posed(30, 1.1, True)
+    far = true + 1.5
+    far[0] = true[2] + (3.0, -2.0)  # on another landmark's crossing, beyond any radius
+    got = refine(grey(img), far, looks)
+    assert np.linalg.norm(got - true, axis=1).max() < 0.6, got - true
+
+
+def test_landmarks_near_their_shape_are_not_searched_again():
+    """With a wide spread among the training wings nothing is far: the match moves a landmark
+    at most the radius."""
+    from dataclasses import replace
+
+    looks = replace(taught(), spread=np.full(5, 100.0))
     img, true = posed(0, 1.0, False)
     far = true.copy()
-    far[0] += (30.0, 0.0)  # far from its crossing: the match may not reach it
+    far[0] += (30.0, 0.0)
     got = refine(grey(img), far, looks)
     assert np.linalg.norm(got[0] - far[0]) <= looks.radius * 1.5 + 1e-6
+    assert np.linalg.norm(got[0] - true[0]) > 10
 
 
 def test_missing_landmarks_stay_missing_and_too_few_move_nothing():
@@ -122,3 +137,35 @@ def test_a_flat_frame_moves_nothing():
     _, true = posed(0, 1.0, False)
     flat = np.full((260, 280), 128, np.float32)
     assert np.allclose(refine(flat, true + 3.0, looks), true + 3.0)
+
+
+@pytest.mark.parametrize("centre", [(140.0, 130.0), (3.0, 250.0), (-40.0, 10.0), (400.0, 500.0)])
+def test_a_region_cut_out_first_reads_what_the_whole_frame_gives(centre):
+    """The cut keeps OpenCV 4 from refusing tall frames; inside, at an edge or outside the
+    frame it must read the same pixels as a warp of the whole frame."""
+    from device.measuring.landmark_refine import _region
+
+    img = grey(posed(20, 1.0, False)[0])
+    A = 1.3 * np.array([[np.cos(0.5), -np.sin(0.5)], [np.sin(0.5), np.cos(0.5)]])
+    n, c = 33, 16.0
+    m = np.hstack([A, (np.asarray(centre) - A @ np.array([c, c]))[:, None]])
+    whole = cv2.warpAffine(img, m, (n, n), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
+                           borderMode=cv2.BORDER_REPLICATE)  # fmt: skip
+    assert np.allclose(_region(img, np.asarray(centre), A, n, 0.0), whole, atol=1e-3)
+
+
+def test_a_frame_taller_than_opencv_4_warps_is_refined():
+    looks = taught()
+    img, true = posed(0, 1.0, False)
+    tall = np.full((33000, img.shape[1]), 200, np.uint8)
+    tall[-img.shape[0] :] = img
+    moved = true + (0.0, 33000 - img.shape[0])
+    got = refine(grey(tall), moved + 2.0, looks)
+    assert np.linalg.norm(got - moved, axis=1).max() < 0.6
+
+
+def test_a_pose_at_an_absurd_scale_moves_nothing():
+    looks = taught()
+    img, true = posed(0, 1.0, False)
+    huge = true * 1e6
+    assert np.array_equal(refine(grey(img), huge, looks), huge)
