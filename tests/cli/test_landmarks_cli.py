@@ -167,3 +167,18 @@ def test_a_folder_name_too_long_for_the_filesystem_is_one_line(tmp_path):
     model = onnx_fixtures.write(tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model())
     r = run_cli("evaluate", str(tmp_path / ("x" * 5000)), "--model", str(model))
     one_line_error(r, "File name too long")
+
+
+def test_evaluate_says_when_the_model_did_not_learn(tmp_path):
+    """`train` marked it not learnt: every result says so, evaluate's too (text and JSON)."""
+    model = onnx_fixtures.write(
+        tmp_path / "lm.onnx", onnx_fixtures.colour_landmarks_model(metrics={"learnt": False})
+    )
+    root = folder(tmp_path / "wings")
+    r = run_cli("evaluate", str(root), "--model", str(model), "--json")
+    assert r.returncode == 0, r.stderr
+    assert "did not learn to place its landmarks" in json.loads(r.stdout)["model_warning"]
+    assert "warning" in r.stderr.decode() and "did not learn" in r.stderr.decode()
+    fine = onnx_fixtures.write(tmp_path / "ok.onnx", onnx_fixtures.colour_landmarks_model())
+    r = run_cli("evaluate", str(root), "--model", str(fine), "--json")
+    assert json.loads(r.stdout)["model_warning"] is None and "warning" not in r.stderr.decode()

@@ -135,7 +135,7 @@ def test_export_from_a_day_folder_keeps_each_wings_side_flags_and_scale(folder, 
     assert run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder)).returncode == 0
     rec = Record(
         id="a", time="2026-12-07T10:00:00", sample="s1", counts={}, model="wings",
-        model_sha256="0" * 64, image="images/a.png", flags=["shape", 3],
+        model_sha256="0" * 64, image="images/a.png", flags=["shape", "unsure"],
         extra={"mirrored": True, "um_per_px": 2.0},
     )  # fmt: skip
     odd = Record(
@@ -146,6 +146,6 @@ def test_export_from_a_day_folder_keeps_each_wings_side_flags_and_scale(folder, 
     out = tmp_path / "out"
     assert run_cli("export", "tps", str(folder), str(out)).returncode == 0
     sizes = {r["image"]: r for r in csv.DictReader((out / "wings_centroid_sizes.csv").open())}
-    assert (sizes["a.png"]["mirrored"], sizes["a.png"]["flags"]) == ("yes", "shape")
+    assert (sizes["a.png"]["mirrored"], sizes["a.png"]["flags"]) == ("yes", "shape unsure")
     assert sizes["a.png"]["centroid_size_mm"] != ""  # 2 um per pixel from the record
     assert (sizes["b.png"]["mirrored"], sizes["b.png"]["flags"]) == ("", "")  # not true/false
