@@ -46,17 +46,23 @@ def test_the_range_says_when_it_rests_on_few_images():
     assert zr.as_json()["errors"] == {"1": 0.044}
 
 
-def test_only_images_at_the_main_zoom_are_held_back(tmp_path):
+def _squares(root, n: int):
+    """A counting folder of n images holding one square each."""
     from export.folder import read_folder
-    from export.zoom_check import split
     from tests.conftest import squares_image, write_png
 
     rows = ["image,x,y,label"]
-    for k in range(8):
-        write_png(tmp_path / "images" / f"{k}.png", squares_image([(40, 40)]))
+    for k in range(n):
+        write_png(root / "images" / f"{k}.png", squares_image([(40, 40)]))
         rows.append(f"{k}.png,40,40,egg")
-    (tmp_path / "points.csv").write_text("\n".join(rows) + "\n")
-    folder = read_folder(tmp_path)
+    (root / "points.csv").write_text("\n".join(rows) + "\n")
+    return read_folder(root)
+
+
+def test_only_images_at_the_main_zoom_are_held_back(tmp_path):
+    from export.zoom_check import split
+
+    folder = _squares(tmp_path, 8)
     for seed in range(5):
         parts = split(folder, seed, {"0.png", "1.png"})
         assert parts is not None
@@ -81,34 +87,15 @@ def test_train_notes_training_photographs_the_range_leaves_out(capsys):
 
 def test_a_range_not_measured_says_which_images_it_lacked(tmp_path, capsys):
     """4 images, only 2 at the main zoom: the message counts those, not all 4."""
-    from export.folder import read_folder
     from export.train_options import TrainOptions
     from export.zoom_check import held_back_range
-    from tests.conftest import squares_image, write_png
 
-    rows = ["image,x,y,label"]
-    for k in range(4):
-        write_png(tmp_path / "images" / f"{k}.png", squares_image([(40, 40)]))
-        rows.append(f"{k}.png,40,40,egg")
-    (tmp_path / "points.csv").write_text("\n".join(rows) + "\n")
     sizes = (10.0, {"0.png": 15.0, "1.png": 15.0, "2.png": None, "3.png": None})
     opts = TrainOptions(sizes=sizes)
-    assert held_back_range(read_folder(tmp_path), opts, lambda *a: None) is None
+    assert held_back_range(_squares(tmp_path, 4), opts, lambda *a: None) is None
     err = capsys.readouterr().err
     assert "not measured (4 images, 2 at the folder's main zoom holding objects" in err, err
     assert "at least 4 images and 3 such" in err
-
-
-def _eight_images(root):
-    from export.folder import read_folder
-    from tests.conftest import squares_image, write_png
-
-    rows = ["image,x,y,label"]
-    for k in range(8):
-        write_png(root / "images" / f"{k}.png", squares_image([(40, 40)]))
-        rows.append(f"{k}.png,40,40,egg")
-    (root / "points.csv").write_text("\n".join(rows) + "\n")
-    return read_folder(root)
 
 
 def test_a_first_model_too_weak_at_1x_measures_no_range(tmp_path, monkeypatch, capsys):
@@ -122,7 +109,7 @@ def test_a_first_model_too_weak_at_1x_measures_no_range(tmp_path, monkeypatch, c
     weak = ZoomRange(0.5, 2.0, {0.7: 0.6, 1.0: 0.6, 1.4: 0.6}, {}, 2)
     monkeypatch.setattr(zc, "Counter", types.SimpleNamespace(from_file=lambda p: object()))
     monkeypatch.setattr(zc, "measure", lambda counter, samples, progress=None: weak)
-    assert zc.held_back_range(_eight_images(tmp_path), TrainOptions(), lambda *a: None) is None
+    assert zc.held_back_range(_squares(tmp_path, 8), TrainOptions(), lambda *a: None) is None
     assert "60% off at the taught size: too weak" in capsys.readouterr().err
 
 
@@ -141,5 +128,5 @@ def test_a_first_model_whose_int8_was_refused_is_measured_as_float(tmp_path, mon
     good = ZoomRange(0.7, 1.4, {0.7: 0.03, 1.0: 0.02, 1.4: 0.03}, {}, 2)
     monkeypatch.setattr(zc, "Counter", types.SimpleNamespace(from_file=opened.append))
     monkeypatch.setattr(zc, "measure", lambda counter, samples, progress=None: good)
-    assert zc.held_back_range(_eight_images(tmp_path), TrainOptions(), refuse) is good
+    assert zc.held_back_range(_squares(tmp_path, 8), TrainOptions(), refuse) is good
     assert [p.name for p in opened] == ["held-back.float.onnx"]
