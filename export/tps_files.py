@@ -169,9 +169,12 @@ def _record_facts(folder: Path) -> dict[str, RecordFacts]:
     for r in day.records(on_bad=lambda n, w: None):
         um = plain_number(r.extra.get("um_per_px"), UM_PER_PX_RANGE[1], UM_PER_PX_RANGE[0])
         side = r.extra.get("mirrored")  # a record line may carry anything: only true/false
-        flags = [f for f in r.flags if isinstance(f, str)]
+        # a flag is a word: an empty or spaced one (a hand-edited line) would not read back
+        flags = [f for f in r.flags if f.isprintable() and f and not any(c.isspace() for c in f)]
+        scale = None if um is None else um / 1000.0
+        before = out.get(r.image_name)
         out[r.image_name] = RecordFacts(
-            None if um is None else um / 1000.0,
+            scale if scale is not None or before is None else before.mm_per_px,
             {True: "yes", False: "no"}.get(side, "") if isinstance(side, bool) else "",
             " ".join(flags),
         )

@@ -59,7 +59,7 @@ def looks_to_meta(lk: LocalLooks) -> dict[str, Any]:
         "radius": lk.radius,
         "blur": lk.blur,
         "wing_size": round(centroid_size(lk.canon), 4),
-        "spread": [round(float(s), 4) for s in lk.spread],
+        "spread": [round(min(float(s), 1e5), 4) for s in lk.spread],
         "patches": base64.b64encode(q.tobytes()).decode("ascii"),
     }
 

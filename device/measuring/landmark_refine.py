@@ -95,7 +95,7 @@ def _region(gray: np.ndarray, centre: np.ndarray, A: np.ndarray, size: int, blur
     at = np.asarray(centre, np.float64) - (x0, y0)
     m = np.hstack([A, (at - A @ np.array([c, c]))[:, None]])
     out = cv2.warpAffine(
-        np.ascontiguousarray(gray[y0:y1, x0:x1]),
+        gray[y0:y1, x0:x1],  # a view: OpenCV reads its strides, nothing is copied
         m,
         (n, n),
         flags=cv2.WARP_INVERSE_MAP | cv2.INTER_LINEAR,
@@ -131,7 +131,9 @@ def learn_looks(
     off, seen = np.zeros(len(canon)), np.zeros(len(canon))
     for g, pts in wings:
         m = similarity(canon, pts)
-        if m is None:
+        # canon is at the training wings' median size: a wing a fifth or five times that is
+        # none to learn from (its landmarks on a line or a point)
+        if m is None or not 0.2 <= _size(m[:, :2]) <= 5.0:
             continue
         d = np.linalg.norm(canon @ m[:, :2].T + m[:, 2] - pts, axis=1) / _size(m[:, :2])
         for k, p in enumerate(pts):

@@ -142,7 +142,19 @@ def test_export_from_a_day_folder_keeps_each_wings_side_flags_and_scale(folder, 
         id="b", time="2026-12-07T10:01:00", sample="s1", counts={}, model="wings",
         model_sha256="0" * 64, image="images/b.png", flags=[], extra={"mirrored": "yes"},
     )  # fmt: skip
-    (folder / "records.jsonl").write_text(rec.to_json() + "\n" + odd.to_json() + "\n")
+    again = Record(
+        id="a2",
+        time="2026-12-07T10:02:00",
+        sample="s1",
+        counts={},
+        model="wings",
+        model_sha256="0" * 64,
+        image="images/a.png",
+        flags=["shape", "", "=1+1 x", "unsure"],
+        extra={"mirrored": True},
+    )  # fmt: skip  (a copied record without a scale, and flags no bench writes)
+    lines = [rec.to_json(), odd.to_json(), again.to_json()]
+    (folder / "records.jsonl").write_text("\n".join(lines) + "\n")
     out = tmp_path / "out"
     assert run_cli("export", "tps", str(folder), str(out)).returncode == 0
     sizes = {r["image"]: r for r in csv.DictReader((out / "wings_centroid_sizes.csv").open())}

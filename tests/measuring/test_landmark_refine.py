@@ -169,3 +169,17 @@ def test_a_pose_at_an_absurd_scale_moves_nothing():
     img, true = posed(0, 1.0, False)
     huge = true * 1e6
     assert np.array_equal(refine(grey(img), huge, looks), huge)
+
+
+def test_a_degenerate_training_wing_teaches_nothing():
+    """All its landmarks on a line: its pose scale is absurd, and it would have set every
+    landmark's spread (and so switched the search for far landmarks off)."""
+    wings = [posed(a, z, False) for a, z in [(0, 1.0), (25, 1.1), (-40, 0.9)]]
+    canon = mean_shape([p for _, p in wings]) * float(
+        np.median([centroid_size(p) for _, p in wings])
+    )
+    line = np.array([[100.0, 100.0], [100.001, 100.0], [100.0, 100.0], [100.001, 100.0],
+                     [100.0, 100.0]])  # fmt: skip
+    good = learn_looks(((grey(im), p) for im, p in wings), canon)
+    both = learn_looks([*((grey(im), p) for im, p in wings), (grey(wings[0][0]), line)], canon)
+    assert np.allclose(both.spread, good.spread) and np.allclose(both.patches, good.patches)
