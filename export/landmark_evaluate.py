@@ -22,7 +22,7 @@ import numpy as np
 from device import MAX_IMAGE_PIXELS
 from device.core.errors import BadInput
 from device.core.imageio import encode, write_atomic
-from device.core.text import printable, printable_path
+from device.core.text import amount, printable, printable_path
 from device.core.writable import writable_dir
 from device.measuring.detector import Detector, open_detector_file
 from device.measuring.landmark_overlay import draw_landmarks
@@ -180,8 +180,16 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
     for s, p, truth, deg in zip(folder.samples, preds, truths, angles, strict=True):
         d = np.linalg.norm(p - truth, axis=1)
         mean = float(np.nanmean(d)) if np.isfinite(d).any() else float("nan")
+        # where the model put each landmark, in the pixels of the image as scored (turned or
+        # mirrored where asked), null where it found none
+        placed = [None if not np.isfinite(q).all() else [round(float(v), 2) for v in q] for q in p]
         per_image.append(
-            {"image": s.name, "mean_px": round(mean, 3) if d.size else None, "turn_degrees": deg}
+            {
+                "image": s.name,
+                "mean_px": round(mean, 3) if d.size else None,
+                "turn_degrees": deg,
+                "landmarks": placed,
+            }
         )
         if not np.isfinite(mean):
             per_image[-1]["mean_px"] = None  # no landmark both placed and found
@@ -200,7 +208,7 @@ def evaluate_landmarks_cmd(a: argparse.Namespace) -> int:
         f"({fmt(scores.mean_pct_wing, '.2f')}% of the wing length, {scores.wing_length_px:.0f} "
         f"px); centroid size off by {fmt(scores.centroid_size_error_pct, '.2f')}% on average; "
         f"Procrustes distance to the hand-placed shape {fmt(scores.procrustes, '.4f')}; "
-        f"{scores.not_found} hand-placed landmarks not found"
+        f"{amount(scores.not_found, 'hand-placed landmark')} not found"
     )
     for k, name in enumerate(scores.names):
         label = "" if name == str(k + 1) else printable(name)[:24]

@@ -38,6 +38,7 @@ class TpsSpecimen:
     image: str = ""
     id: str = ""
     scale: float | None = None  # millimetres per pixel
+    curve_points: int = 0  # tpsDig outline points (semilandmarks) the specimen had: not kept
 
     def image_points(self, height: int) -> np.ndarray:
         """x, y down from the top of an image `height` pixels tall (NaN stays NaN)."""
@@ -72,6 +73,7 @@ def parse_tps(text: str, where: str) -> list[TpsSpecimen]:
         pts = np.array([_xy(lines[i + k], where, i + k + 1) for k in range(n)], np.float64)
         i += n
         fields: dict[str, str] = {}
+        curve = 0
         while i < len(lines) and not lines[i].strip().upper().startswith("LM"):
             line = lines[i].strip()
             i += 1
@@ -79,8 +81,9 @@ def parse_tps(text: str, where: str) -> list[TpsSpecimen]:
                 continue
             key, value = _key(line, where, i)
             if key in ("CURVES", "POINTS"):
-                i += _count(value, where, i, key, 10**6) if key == "POINTS" else 0
-                continue  # outlines are not landmarks: skipped
+                skip = _count(value, where, i, key, 10**6) if key == "POINTS" else 0
+                i, curve = i + skip, curve + skip
+                continue  # outlines are not landmarks: skipped, and `import tps` says so
             fields[key] = value.strip()
         if len(out) >= MAX_SPECIMENS:
             raise BadInput(f"{where}: more than {MAX_SPECIMENS} specimens")
@@ -90,6 +93,7 @@ def parse_tps(text: str, where: str) -> list[TpsSpecimen]:
                 image=fields.get("IMAGE", ""),
                 id=fields.get("ID", ""),
                 scale=_scale(fields["SCALE"], where) if "SCALE" in fields else None,
+                curve_points=curve,
             )
         )
     if not out:

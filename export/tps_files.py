@@ -19,7 +19,7 @@ from device.core.csvsafe import csv_line, restore
 from device.core.errors import BadInput
 from device.core.imageio import IMAGE_SUFFIXES, read_rgb, write_atomic
 from device.core.objectives import UM_PER_PX_RANGE
-from device.core.text import printable, printable_path
+from device.core.text import amount, printable, printable_path
 from device.core.writable import writable_dir
 from device.measuring.meta_values import plain_number
 from device.measuring.shapes import centroid_size
@@ -113,7 +113,14 @@ def import_tps(src: str | Path, folder: str | Path, replace: bool = False) -> Tp
     write_atomic(folder / LANDMARKS_CSV, body.encode("utf-8"))
     notes = []
     if len(images) > len(rows):
-        notes.append(f"{len(images) - len(rows)} images in images/ have no specimen in the file")
+        bare = len(images) - len(rows)
+        notes.append(f"{amount(bare, 'image')} in images/ without a specimen in the file")
+    curves = sum(s.curve_points for s in specimens)
+    if curves:
+        notes.append(
+            f"{amount(curves, 'curve point')} (tpsDig outlines, semilandmarks) not kept: a "
+            "landmarks folder holds landmarks only"
+        )
     if any(s.scale is not None for s in specimens):
         notes.append(
             "SCALE= is not kept: landmarks.csv holds pixels (the bench's scale comes from "

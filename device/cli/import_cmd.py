@@ -99,7 +99,7 @@ def run(a: argparse.Namespace) -> int:
 
 
 def _run_tps(a: argparse.Namespace) -> int:
-    from device.core.text import printable_path
+    from device.core.text import amount, printable_path
     from export.tps_files import import_tps
 
     if a.images is not None:
@@ -108,7 +108,7 @@ def _run_tps(a: argparse.Namespace) -> int:
     for line in done.notes:
         print(line, file=sys.stderr)
     print(
-        f"imported {done.specimens} wings of {done.landmarks} landmarks into "
+        f"imported {amount(done.specimens, 'wing')} of {amount(done.landmarks, 'landmark')} into "
         f"{printable_path(a.folder)}/landmarks.csv"
     )
     return 0

@@ -23,3 +23,8 @@ def printable_path(path: str | Path) -> str:
     """A path for a message: typed by a person or found on a stick, it may hold anything (a
     terminal escape too)."""
     return printable(str(path), 200)
+
+
+def amount(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 wing', '3 wings': a count and its noun, as people write them."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

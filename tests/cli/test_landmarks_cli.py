@@ -32,6 +32,9 @@ def test_evaluate_scores_each_landmark_and_writes_overlays(tmp_path):
     out = json.loads(r.stdout)
     assert out["images"] == 3 and out["per_landmark_px"] == [3.0, 3.0, 3.0]
     assert out["not_found"] == 0 and out["centroid_size_error_pct"] < 1e-6
+    # each image's landmarks as placed: the dots' centres (the folder's are 3 px to the right)
+    want = [[x + 1.5, y + 1.5] for x, y in LANDMARK_DOTS]
+    assert all(np.allclose(r["landmarks"], want, atol=0.01) for r in out["per_image"])
     text = run_cli(
         "evaluate", str(root), "--model", str(model), "--overlays", str(tmp_path / "ov")
     ).stdout.decode()

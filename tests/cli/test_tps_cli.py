@@ -40,7 +40,7 @@ def test_import_turns_y_down_and_leaves_missing_landmarks_out(folder, tmp_path):
     r = run_cli("import", "tps", str(tmp_path / "w.tps"), str(folder))
     assert r.returncode == 0, r.stderr
     assert "imported 2 wings of 3 landmarks" in r.stdout.decode()
-    assert "1 images in images/ have no specimen in the file" in r.stderr.decode()
+    assert "1 image in images/ without a specimen in the file" in r.stderr.decode()
     lf = read_landmarks_folder(folder)
     a = next(s for s in lf.samples if s.name == "a.png")
     assert a.points[:2].tolist() == [[10, 8], [30.5, 28]] and np.isnan(a.points[2]).all()
@@ -161,3 +161,13 @@ def test_export_from_a_day_folder_keeps_each_wings_side_flags_and_scale(folder, 
     assert (sizes["a.png"]["mirrored"], sizes["a.png"]["flags"]) == ("yes", "shape unsure")
     assert sizes["a.png"]["centroid_size_mm"] != ""  # 2 um per pixel from the record
     assert (sizes["b.png"]["mirrored"], sizes["b.png"]["flags"]) == ("", "")  # not true/false
+
+
+def test_curve_points_are_said_to_be_left_out(folder, tmp_path):
+    (tmp_path / "c.tps").write_text(
+        "LM=3\n1 1\n2 2\n3 3\nCURVES=1\nPOINTS=2\n5 6\n7 8\nIMAGE=a.png\nID=2\n"
+    )
+    r = run_cli("import", "tps", str(tmp_path / "c.tps"), str(folder))
+    assert r.returncode == 0, r.stderr
+    assert "2 curve points (tpsDig outlines, semilandmarks) not kept" in r.stderr.decode()
+    assert "imported 1 wing of 3 landmarks" in r.stdout.decode()
