@@ -16,6 +16,7 @@ from device.core.errors import BadInput, ModelError
 from device.core.progress import Progress
 from device.core.text import printable
 from device.measuring.counter import Counter
+from device.measuring.zoom import RULE
 from export.folder import TrainingFolder
 from export.train_options import Int8Refused, TrainOptions, TrainRefused
 from export.zoom_range import ZoomRange, measure
@@ -61,8 +62,7 @@ def held_back_range(
         print(
             f"zoom range: not measured ({len(folder.samples)} images, {main} at the folder's "
             f"main zoom holding objects; it needs at least {MIN_IMAGES} images and "
-            f"{MIN_HELD + 1} such): frames are flagged zoom only below 0.62x or above 2.2x the "
-            "taught size; annotate more images at the zoom you use",
+            f"{MIN_HELD + 1} such): {RULE}; annotate more images at the zoom you use",
             file=sys.stderr,
         )
         return None
@@ -92,8 +92,7 @@ def held_back_range(
         print(
             f"zoom range: not measured (the first model counts the held-back images "
             f"{zr.errors[1.0] * 100:.0f}% off at the taught size: too weak to tell where a "
-            "model counts well; more steps or more annotated images): frames are flagged zoom "
-            "only below 0.62x or above 2.2x the taught size",
+            f"model counts well; more steps or more annotated images): {RULE}",
             file=sys.stderr,
         )
         return None

@@ -194,12 +194,9 @@ def say_trained(rep: TrainReport) -> None:
             "are flagged zoom"
         )
     else:  # skipped (--no-zoom-range), too few images, or the first model failed (said why)
-        from device.measuring.zoom import FLAG_ABOVE, FLAG_BELOW
+        from device.measuring.zoom import RULE
 
-        print(
-            f"  zoom range: not measured; frames are flagged zoom only below {FLAG_BELOW:g}x or "
-            f"above {FLAG_ABOVE:g}x the taught size (the one rule for every model)"
-        )
+        print(f"  zoom range: not measured; {RULE} (the one rule for every model)")
     for sig in rep.removed_signatures or []:
         print(f"  removed {sig}: it signed the model this one replaces (sign the new one again)")
 

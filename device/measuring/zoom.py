@@ -28,6 +28,9 @@ MARGIN = 1.1
 # Beyond these ratios a count is not trusted even after correction: the record is flagged.
 # For models made before `train` measured each model's own range (ZoomRef.flag_lo/hi).
 FLAG_BELOW, FLAG_ABOVE = 0.62, 2.2
+RULE = (
+    f"frames are flagged zoom only below {FLAG_BELOW:g}x or above {FLAG_ABOVE:g}x the taught size"
+)
 # Training images whose measures spread wider than this: the measure is not trusted for
 # these objects (large cells with thin walls read at random scales), and frames are counted
 # as they come.
