@@ -103,13 +103,18 @@ def float_parts_words(parts: str | None) -> str:
     return ", ".join(names) if names else "nothing"
 
 
-def prepare_landmarks(folder: LandmarksFolder, scale: float) -> LandmarkData:
-    """Every image at the model's scale, normalised; its landmarks in those pixels."""
-    images, points = [], []
+def prepare_landmarks(
+    folder: LandmarksFolder, scale: float
+) -> tuple[LandmarkData, list[np.ndarray]]:
+    """Every image at the model's scale, normalised, with its landmarks in those pixels; and
+    every image in grey as given (its landmarks' looks are learnt there), each read once."""
+    images, points, greys = [], [], []
     for s in folder.samples:
-        images.append(normalize(rescale(s.image(), scale), MEAN, STD))
+        rgb = s.image()
+        images.append(normalize(rescale(rgb, scale), MEAN, STD))
         points.append((s.points + 0.5) * scale - 0.5)  # pixel centres, as the resize maps them
-    return LandmarkData(images, points, [s.name for s in folder.samples])
+        greys.append(grey(rgb))
+    return LandmarkData(images, points, [s.name for s in folder.samples]), greys
 
 
 def shape_params(folder: LandmarksFolder) -> LandmarkParams:
@@ -197,10 +202,9 @@ def train_landmarks_on(
     t0: float | None = None,
     fit_overrides: dict[str, Any] | None = None,
     views: int = DEFAULT_LANDMARK_VIEWS,
-    refine: bool = True,
 ) -> LandmarksReport:
-    """`fit_overrides`: LandmarkFitConfig fields to set, `views`: flipped copies read per frame,
-    `refine`: whether landmarks are placed finer by their looks (benchmarks choosing defaults)."""
+    """`fit_overrides`: LandmarkFitConfig fields to set, `views`: flipped copies read per frame
+    (benchmarks choosing defaults)."""
     t0 = time.monotonic() if t0 is None else t0
     n = len(folder.names)
     if n < 3:
@@ -225,12 +229,10 @@ def train_landmarks_on(
         f"{device}",
         file=sys.stderr,
     )
-    data = prepare_landmarks(folder, sc)
+    data, greys = prepare_landmarks(folder, sc)
     result = _fit(data, n, opts, device, fit_overrides or {})
     params = replace(shape_params(folder), views=views)
-    greys = [grey(s.image()) for s in folder.samples]
-    if refine:
-        params = replace(params, looks=wing_looks(folder, greys, params.mean_shape))
+    params = replace(params, looks=wing_looks(folder, greys, params.mean_shape))
     errors, placed = [], []
 
     def run(img: np.ndarray) -> np.ndarray:
