@@ -131,11 +131,12 @@ def learn_looks(
     off, seen = np.zeros(len(canon)), np.zeros(len(canon))
     for g, pts in wings:
         m = similarity(canon, pts)
+        unit = 0.0 if m is None else _size(m[:, :2])
         # canon is at the training wings' median size: a wing a fifth or five times that is
         # none to learn from (its landmarks on a line or a point)
-        if m is None or not 0.2 <= _size(m[:, :2]) <= 5.0:
+        if m is None or not 0.2 <= unit <= 5.0:
             continue
-        d = np.linalg.norm(canon @ m[:, :2].T + m[:, 2] - pts, axis=1) / _size(m[:, :2])
+        d = np.linalg.norm(canon @ m[:, :2].T + m[:, 2] - pts, axis=1) / unit
         for k, p in enumerate(pts):
             if np.isfinite(p).all():
                 acc[k] += standardised(_region(g, p, m[:, :2], size, blur))
@@ -177,6 +178,12 @@ def _match(
     return float(r.max()), np.asarray(p, np.float64) + A @ np.array([j - R, i - R])
 
 
+def _sane(m: np.ndarray | None) -> np.ndarray | None:
+    """A fitted pose, or None where there is none or its scale is no wing's."""
+    ok = m is not None and 1 / MAX_POSE_SCALE <= _size(m[:, :2]) <= MAX_POSE_SCALE
+    return m if ok else None
+
+
 def _shape_pose(canon: np.ndarray, pts: np.ndarray) -> np.ndarray | None:
     """The pose fitted again without the quarter of landmarks that agree least with it."""
     m = similarity(canon, pts)
@@ -194,8 +201,8 @@ def refine(gray: np.ndarray, pts: np.ndarray, looks: LocalLooks) -> np.ndarray:
     radius, then any left far from the taught shape looked for again around the shape's place;
     unchanged where the pose cannot be fitted or a landmark has no patch."""
     out = np.array(pts, np.float64, copy=True)
-    m = similarity(looks.canon, out)
-    if m is None or not 1 / MAX_POSE_SCALE <= _size(m[:, :2]) <= MAX_POSE_SCALE:
+    m = _sane(similarity(looks.canon, out))
+    if m is None:
         return out
     A = m[:, :2]
     usable = [k for k, p in enumerate(pts) if np.isfinite(p).all() and looks.patches[k].any()]
@@ -203,8 +210,8 @@ def refine(gray: np.ndarray, pts: np.ndarray, looks: LocalLooks) -> np.ndarray:
         got = _match(gray, out[k], A, looks, k, looks.radius)
         if got is not None:
             out[k] = got[1]
-    m = _shape_pose(looks.canon, out)
-    if m is None or not 1 / MAX_POSE_SCALE <= _size(m[:, :2]) <= MAX_POSE_SCALE:
+    m = _sane(_shape_pose(looks.canon, out))
+    if m is None:
         return out
     A, unit = m[:, :2], _size(m[:, :2])
     placed = looks.canon @ A.T + m[:, 2]
