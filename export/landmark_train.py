@@ -103,6 +103,13 @@ def float_parts_words(parts: str | None) -> str:
     return ", ".join(names) if names else "nothing"
 
 
+# Each try of the ladder in words: "all-int8, then with the decoder, the heatmap layer float, ..."
+LADDER_WORDS = ", then ".join(
+    f"with {float_parts_words(','.join(k.strip('/') for k in keep))} float" if keep else "all-int8"
+    for keep in INT8_LADDER
+)
+
+
 def prepare_landmarks(
     folder: LandmarksFolder, scale: float
 ) -> tuple[LandmarkData, list[np.ndarray]]:
@@ -344,8 +351,8 @@ def _export(
             gone = refused_report(report, out)
             raise Int8Refused(
                 f"int8 moves the landmarks of the calibration images by {shift:.2f} px from "
-                f"float's on average (limit {INT8_TOLERANCE_PX}; tried all-int8, then with "
-                f"{float_parts_words(kept)} float); use the float model {float_path}{gone}: "
+                f"float's on average (limit {INT8_TOLERANCE_PX}; tried {LADDER_WORDS}); use the "
+                f"float model {float_path}{gone}: "
                 "it places the landmarks as trained, in a larger file and more time per frame"
             )
         info.quantization = "int8-static-qoperator-u8s8-per-channel" + (
