@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -39,6 +40,15 @@ class AreaFitConfig:
     # against 3.1 points at weight 1, Dice 0.895 against 0.920; tests/benchmarks/areas.py
     # --inner --fit '{"share_weight": 1.0}'), the boundaries blur into soft shares.
     share_weight: float = 0.0
+    # Weight of a soft Dice loss per class (over the labelled pixels of the batch).
+    dice_weight: float = 0.0
+    # Each patch zoomed by a random factor within [1/(1+s), 1+s]: sections are photographed at
+    # slightly different magnifications and glands come in every size.
+    scale_jitter: float = 0.0
+    # Weight of a colour-affinity loss on every pixel, labelled or not: neighbouring cells of
+    # like colour should get like classes, which lets a few strokes spread to their boundaries.
+    # Used only where labels are sparse (scribbles: under SPARSE_SHARE of the pixels labelled).
+    smooth_weight: float = 0.0
     device: str = "cpu"
 
 
@@ -55,13 +65,32 @@ class AreaData:
 class AreaPatches:
     """Patches drawn with a probability that follows each image's labelled pixels."""
 
-    def __init__(self, data: AreaData, patch: int, rng: np.random.Generator, jitter: float):
+    def __init__(
+        self,
+        data: AreaData,
+        patch: int,
+        rng: np.random.Generator,
+        jitter: float,
+        scale_jitter: float = 0.0,
+    ):
         self.data, self.patch, self.rng, self.jitter = data, patch, rng, jitter
+        self.scale_jitter = scale_jitter
         weight = np.array([max(1, int((lab >= 0).sum())) for lab in data.labels], np.float64)
         self.p = weight / weight.sum()
 
     def _crop(self, img: np.ndarray, lab: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p = self.patch
+        if self.scale_jitter <= 0:
+            return self._cut(img, lab, self.patch)
+        s = 1 + self.scale_jitter
+        zoom = float(np.exp(self.rng.uniform(-np.log(s), np.log(s))))
+        side = max(8, round(self.patch / zoom))
+        im, lb = self._cut(img, lab, side)
+        size = (self.patch, self.patch)
+        im = cv2.resize(np.ascontiguousarray(im), size, interpolation=cv2.INTER_LINEAR)
+        lb = cv2.resize(np.ascontiguousarray(lb, np.int32), size, interpolation=cv2.INTER_NEAREST)
+        return im, lb.astype(np.int64)
+
+    def _cut(self, img: np.ndarray, lab: np.ndarray, p: int) -> tuple[np.ndarray, np.ndarray]:
         h, w = lab.shape
         if h < p or w < p:  # a small image: padded, the padding unlabelled
             ph, pw = max(0, p - h), max(0, p - w)
@@ -90,7 +119,10 @@ class AreaPatches:
 
 
 def area_loss(
-    scores: torch.Tensor, labels: torch.Tensor, share_weight: float = 0.0
+    scores: torch.Tensor,
+    labels: torch.Tensor,
+    share_weight: float = 0.0,
+    dice_weight: float = 0.0,
 ) -> torch.Tensor:
     """Cross-entropy at the labels' resolution (the scores interpolated as the bench does),
     plus, weighted, each patch's error in soft class shares over its labelled pixels."""
@@ -106,7 +138,41 @@ def area_loss(
         onehot = F.one_hot(labels.clamp(min=0), up.shape[1]).permute(0, 3, 1, 2).float()
         true = (onehot * mask).sum((2, 3)) / n
         loss = loss + share_weight * (pred - true).abs().sum(1).mean()
+    if dice_weight > 0:
+        mask = known.unsqueeze(1).float()
+        prob = F.softmax(up, 1) * mask
+        onehot = F.one_hot(labels.clamp(min=0), up.shape[1]).permute(0, 3, 1, 2).float() * mask
+        inter = (prob * onehot).sum((0, 2, 3))
+        total = prob.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
+        loss = loss + dice_weight * (1 - (2 * inter + 1) / (total + 1)).mean()
     return loss
+
+
+SPARSE_SHARE = 0.8  # labelled pixels / all pixels under which a folder counts as scribbled
+SMOOTH_SIGMA = 0.5  # colour distance (normalised units) at which neighbours stop being alike
+SMOOTH_SHIFTS = [(0, 1), (1, 0), (1, 1), (1, -1), (0, 2), (2, 0), (2, 2), (2, -2)]
+
+
+def smooth_loss(scores: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+    """Mean over neighbouring cells (at the scores' resolution) of colour likeness times the
+    chance the two get different classes."""
+    prob = F.softmax(scores, 1)
+    colour = F.adaptive_avg_pool2d(images, scores.shape[2:])
+    total = scores.new_zeros(())
+    for dy, dx in SMOOTH_SHIFTS:
+        h, w = prob.shape[2] - dy, prob.shape[3] - abs(dx)
+        x0, x1 = max(0, -dx), max(0, dx)
+        pa, pb = prob[:, :, :h, x0 : x0 + w], prob[:, :, dy : dy + h, x1 : x1 + w]
+        ca, cb = colour[:, :, :h, x0 : x0 + w], colour[:, :, dy : dy + h, x1 : x1 + w]
+        like = torch.exp(-((ca - cb) ** 2).sum(1) / (2 * SMOOTH_SIGMA**2))
+        total = total + (like * (1 - (pa * pb).sum(1))).mean()
+    return total / len(SMOOTH_SHIFTS)
+
+
+def labelled_share(data: AreaData) -> float:
+    """The share of all the folder's pixels that carry a label."""
+    known = sum(int((lab >= 0).sum()) for lab in data.labels)
+    return known / max(1, sum(lab.size for lab in data.labels))
 
 
 def fit_areas(
@@ -118,12 +184,17 @@ def fit_areas(
     rng = seeded(cfg.seed, cfg.threads)
     dev = torch.device(cfg.device)
     net = AreaNet(n_out, cfg.width).to(dev)
-    sampler = AreaPatches(data, cfg.patch, rng, cfg.colour_jitter)
+    sampler = AreaPatches(data, cfg.patch, rng, cfg.colour_jitter, cfg.scale_jitter)
+    smooth = cfg.smooth_weight if labelled_share(data) < SPARSE_SHARE else 0.0
 
     def step_loss() -> torch.Tensor:
         x, y = sampler.batch(cfg.batch)
         xt, yt = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
-        return area_loss(net(xt), yt, cfg.share_weight)
+        scores = net(xt)
+        loss = area_loss(scores, yt, cfg.share_weight, cfg.dice_weight)
+        if smooth > 0:
+            loss = loss + smooth * smooth_loss(scores, xt)
+        return loss
 
     r = run_steps(net, cfg.steps, cfg.lr, step_loss, cfg.max_seconds, progress)
     return FitResult(r.ema, r.steps, r.stopped_early, r.curve)

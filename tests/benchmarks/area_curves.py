@@ -76,12 +76,18 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--only", help="run these draws only, e.g. 0,2,4")
     ap.add_argument("--threads", type=int, default=2, help="training threads per model")
     ap.add_argument("--json")
+    ap.add_argument("--fit", default="{}", help="AreaFitConfig overrides as JSON (choosing)")
+    ap.add_argument(
+        "--inner", action="store_true", help="draw from and score inside split 1's training part"
+    )
     ap.add_argument("--table", nargs="+", metavar="JSON", help="print the table of these runs")
     a = ap.parse_args(argv)
     folder = read_areas_folder(a.folder)
     if a.table:
         return table([r for f in a.table for r in json.loads(Path(f).read_text())], folder.classes)
     pool, held = next(splits([s.name for s in folder.samples], 1, a.test_frac))
+    if a.inner:  # choosing settings: never on the sections the curve reports
+        pool, held = next(splits(pool, 1, 0.25, seed=100))
     test = folder.subset(held)
     opts = TrainOptions(steps=a.steps, zoom_range=False, threads=a.threads)
     draws = [int(v) for v in a.only.split(",")] if a.only else range(a.draws)
@@ -96,7 +102,7 @@ def report(argv: list[str] | None = None) -> str:
                         if kind == "full"
                         else scribbled_folder(folder, list(names), Path(tmp) / "f", d)
                     )
-                    scores, extra = model_row(train, test, opts, None)
+                    scores, extra = model_row(train, test, opts, None, json.loads(a.fit))
                 row = {"size": size, "draw": d, "kind": kind, "n_test": len(held)}
                 row |= {k: scores.to_json()[k] for k in ("fraction_error", "dice")} | extra
                 rows.append(row)

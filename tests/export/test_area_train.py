@@ -98,3 +98,21 @@ def test_a_folder_with_one_kind_of_labelled_pixel_is_refused_before_training(tmp
     err = r.stderr.decode()
     assert r.returncode == 2 and "only red is labelled" in err
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_the_smoothness_term_follows_colour_edges():
+    """Two colours side by side: classes that change where the colour changes cost almost
+    nothing; classes that change inside one colour cost more; one class everywhere costs 0."""
+    from export.area_fit import smooth_loss
+
+    img = torch.zeros(1, 3, 64, 64)
+    img[:, :, :, 32:] = 3.0  # a colour edge down the middle (normalised units)
+    along = torch.full((1, 2, 16, 16), -10.0)
+    along[:, 0, :, :8], along[:, 1, :, 8:] = 10.0, 10.0  # classes split at the colour edge
+    across = torch.full((1, 2, 16, 16), -10.0)
+    across[:, 0, :8], across[:, 1, 8:] = 10.0, 10.0  # classes split across one colour
+    same = torch.zeros(1, 2, 16, 16)
+    same[:, 0] = 10.0
+    assert float(smooth_loss(same, img)) < 1e-3
+    assert float(smooth_loss(along, img)) < 1e-3
+    assert float(smooth_loss(across, img)) > 0.02
