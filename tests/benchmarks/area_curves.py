@@ -17,6 +17,7 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -75,6 +76,7 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--kinds", default="full,scribbles")
     ap.add_argument("--only", help="run these draws only, e.g. 0,2,4")
     ap.add_argument("--threads", type=int, default=2, help="training threads per model")
+    ap.add_argument("--width", type=int, help="network width (default: train's)")
     ap.add_argument("--json")
     ap.add_argument("--fit", default="{}", help="AreaFitConfig overrides as JSON (choosing)")
     ap.add_argument(
@@ -90,6 +92,8 @@ def report(argv: list[str] | None = None) -> str:
         pool, held = next(splits(pool, 1, 0.25, seed=100))
     test = folder.subset(held)
     opts = TrainOptions(steps=a.steps, zoom_range=False, threads=a.threads)
+    if a.width is not None:
+        opts = replace(opts, width=a.width)
     draws = [int(v) for v in a.only.split(",")] if a.only else range(a.draws)
     rows = []
     for size in [int(v) for v in a.sizes.split(",")]:
