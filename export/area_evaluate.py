@@ -11,6 +11,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +29,12 @@ from export.figures import model_warning, zooms_asked
 from export.file_names import file_part
 
 
-def model_labels(det: Detector, folder: AreasFolder) -> tuple[list[np.ndarray], list[str]]:
-    """The model's label of every pixel of every image, in the folder's class order; and the
-    folder's classes the model does not know (their pixels can only be missed)."""
+def model_labels(
+    det: Detector, folder: AreasFolder
+) -> tuple[list[np.ndarray], list[str], list[list[str]]]:
+    """The model's label of every pixel of every image, in the folder's class order; the
+    folder's classes the model does not know (their pixels can only be missed); each image's
+    flags (`uncertain`)."""
     # Names as the folder reader compares them: in any case ("Gland" from QuPath is "gland").
     index = {c.casefold(): k + 1 for k, c in enumerate(folder.classes)}
     lut = np.zeros(256, np.int64)
@@ -49,22 +53,45 @@ def model_labels(det: Detector, folder: AreasFolder) -> tuple[list[np.ndarray], 
             "be missed (Dice 0)",
             file=sys.stderr,
         )
-    preds = []
+    preds, flags = [], []
     bar = Progress("evaluate")
     for i, s in enumerate(folder.samples):
         res = det.measure(s.image())
         if res.class_map is None:
             raise BadInput(f"{det.where}: not an areas model (task {det.task})")
         preds.append(lut[res.class_map])
+        flags.append(list(res.flags))
         bar.update((i + 1) / len(folder.samples), s.name)
     bar.done(f"{len(folder.samples)} images")
-    return preds, missing
+    return preds, missing, flags
 
 
-def evaluate_areas(det: Detector, folder: AreasFolder) -> tuple[AreaScores, list[np.ndarray]]:
-    preds, _missing = model_labels(det, folder)
+@dataclass(frozen=True)
+class AreasEvaluation:
+    scores: AreaScores
+    preds: list[np.ndarray]
+    flags: list[list[str]]  # each image's, as the bench would record them
+
+    def unflagged_error(self, cls: str) -> float | None:
+        """The mean share error over the images the bench would not flag `uncertain`."""
+        errs = self.scores.fraction_errors[cls]
+        kept = [e for e, f in zip(errs, self.flags, strict=True) if "uncertain" not in f]
+        kept = [e for e in kept if np.isfinite(e)]
+        return float(np.mean(kept)) if kept else None
+
+    @property
+    def n_flagged(self) -> int:
+        return sum("uncertain" in f for f in self.flags)
+
+
+def evaluate_areas(det: Detector, folder: AreasFolder) -> AreasEvaluation:
+    preds, _missing, flags = model_labels(det, folder)
     truths = [s.labels() for s in folder.samples]
-    return score_images(preds, truths, folder.classes), preds
+    return AreasEvaluation(score_images(preds, truths, folder.classes), preds, flags)
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None else round(v, 4)
 
 
 def _shares(labels: np.ndarray, n: int) -> np.ndarray:
@@ -98,7 +125,8 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
             f"--model {printable_path(model)}: a {det.task} model; {a.folder} is an "
             "areas folder (masks/)"
         )
-    scores, preds = evaluate_areas(det, folder)
+    ev = evaluate_areas(det, folder)
+    scores, preds = ev.scores, ev.preds
     n = len(folder.classes)
     truths = [s.labels() for s in folder.samples]
     t_sh = [_shares(t, n) for t in truths]
@@ -107,7 +135,8 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
         {"image": s.name}
         | {f"true_{c}": round(float(t[k + 1]), 4) for k, c in enumerate(folder.classes)}
         | {f"pred_{c}": round(float(p[k + 1]), 4) for k, c in enumerate(folder.classes)}
-        for s, t, p in zip(folder.samples, t_sh, p_sh, strict=True)
+        | {"flags": f}
+        for s, t, p, f in zip(folder.samples, t_sh, p_sh, ev.flags, strict=True)
     ]
     plots.fraction_scatter(
         {c: [float(t[k + 1]) for t in t_sh] for k, c in enumerate(folder.classes)},
@@ -116,14 +145,18 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
         f"{det.name} on {name}",
     )
     if overlays is not None:
-        for s, p in zip(folder.samples, preds, strict=True):
+        for s, p, f in zip(folder.samples, preds, ev.flags, strict=True):
             rgb = s.image()
             areas = {c: float((p == k + 1).mean()) for k, c in enumerate(folder.classes)}
-            pic = draw_areas(rgb, p.astype(np.uint8), areas, folder.classes)
+            pic = draw_areas(rgb, p.astype(np.uint8), areas, folder.classes, f)
             write_atomic(
                 overlays / f"{file_part(Path(s.name).stem)}_overlay.png", encode(pic, ".png")
             )
     out = scores.to_json() | {"images": len(folder.samples), "per_image": per_image}
+    out |= {
+        "flagged_uncertain": ev.n_flagged,
+        "fraction_error_unflagged": {c: _num(ev.unflagged_error(c)) for c in folder.classes},
+    }
     out |= model_warning(printable_path(model), det.info.warning)
     if a.json:
         print(json.dumps(out))
@@ -142,6 +175,17 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
             f"{scores.baseline_error[c]:.2f}); Dice "
             f"{scores.dice[c]:.3f} per image, {scores.pooled_dice[c]:.3f} pooled; IoU "
             f"{scores.pooled_iou[c]:.3f} pooled"
+        )
+    if ev.n_flagged:
+        rest = ", ".join(
+            f"{printable(c)} {v:.2f}"
+            if (v := ev.unflagged_error(c)) is not None
+            else f"{printable(c)} n/a"
+            for c in folder.classes
+        )
+        print(
+            f"  flagged uncertain (the bench leaves them out of its summaries): {ev.n_flagged} "
+            f"of {len(folder.samples)} images; share error of the rest: {rest} points"
         )
     print(f"plot: {printable_path(plot)}", file=sys.stderr)
     if overlays is not None:

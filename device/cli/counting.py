@@ -104,7 +104,7 @@ def count_files(
                 "flags": res.flags,
             }
             if res.task == "areas":  # the areas task's own keys (DESIGN.md, contracts)
-                obj |= {"areas": res.areas, "pixels": res.pixels}
+                obj |= {"areas": res.areas, "pixels": res.pixels, "uncertain": res.uncertain}
             if res.task == "landmarks":
                 obj |= res.record_fields(counter.info.classes)
             obj |= scaled

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from device.core.errors import ModelError
-from device.measuring.areas import class_map, class_shares
+from device.measuring.areas import UNCERTAIN_ABOVE, class_map, class_shares, uncertain_share
 from device.measuring.onnx_model import OnnxModel
 from device.measuring.result import Measurement
 
@@ -35,7 +35,17 @@ class AreaMeter(OnnxModel):
         except ValueError as e:  # NaN scores, a wrong shape: the model, not the frame
             raise ModelError(f"{self.where}: {e}") from None
         areas, pixels = class_shares(cmap, self.info.classes)
+        unsure = uncertain_share(scores, self.info.output_stride, small.shape[:2])
         ms = (time.perf_counter() - t) * 1000
         return Measurement(
-            {}, [], dict(areas), ms, task="areas", areas=areas, pixels=pixels, class_map=cmap
+            {},
+            [],
+            dict(areas),
+            ms,
+            flags=["uncertain"] if unsure > UNCERTAIN_ABOVE else [],
+            task="areas",
+            areas=areas,
+            pixels=pixels,
+            class_map=cmap,
+            uncertain=round(unsure, 4),
         )

@@ -38,6 +38,29 @@ def class_map(
     return np.argmax(up, axis=2).astype(np.uint8)
 
 
+# A cell is "between classes" where its best class's probability beats the next one's by less
+# than this; a frame with more than UNCERTAIN_ABOVE of its cells between classes is flagged
+# `uncertain`. Chosen on validation splits inside GlaS's first held-out split's training sections
+# (tests/benchmarks/areas.py --inner): see the README, "Areas".
+UNCERTAIN_MARGIN = 0.5
+UNCERTAIN_ABOVE = 0.25
+
+
+def uncertain_share(
+    scores: np.ndarray, stride: int, small_hw: tuple[int, int], margin: float = UNCERTAIN_MARGIN
+) -> float:
+    """The share of the frame's cells (scores C x h x w, as for class_map) whose best two
+    classes' softmax probabilities differ by less than `margin`."""
+    hs, ws = small_hw
+    ch, cw = min(scores.shape[1], -(-hs // stride)), min(scores.shape[2], -(-ws // stride))
+    cells = scores[:, :ch, :cw].astype(np.float64)
+    if cells.size == 0:
+        return 0.0
+    e = np.exp(cells - cells.max(0))
+    p = np.sort(e / e.sum(0), axis=0)
+    return float(((p[-1] - p[-2]) < margin).mean())
+
+
 def class_shares(cmap: np.ndarray, classes: list[str]) -> tuple[dict[str, float], dict[str, int]]:
     """Each named class's fraction of the frame (0-1, 4 decimals) and pixels; label k of the
     map is classes[k-1] (0 is background, left out of both)."""

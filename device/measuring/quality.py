@@ -18,6 +18,8 @@ FLAG_TEXT = {
     "demo": "demo model (synthetic vials only): not a count of this vial; teach your own",
     "not-learnt": "this model did NOT learn to count: not a count of this vial",
     "unsure": "a landmark is unsure or missing: check the wing before using its shape",
+    "uncertain": "much of the frame lies between classes: check the class map before using "
+    "the shares",
     "shape": "the landmarks are far from every taught shape: torn, folded or not a wing?",
 }
 

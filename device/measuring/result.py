@@ -28,6 +28,7 @@ class Measurement:
     centroid_size: float | None = None  # pixels of the frame
     mirrored: bool | None = None  # the wing lies the other side up
     shape_distance: float | None = None  # Procrustes distance to the taught mean shape
+    uncertain: float | None = None  # areas: the share of the frame between classes, 0-1
 
     def counted(self, classes: list[str]) -> list[str]:
         """The classes whose counts a record keeps: none where nothing is counted."""
@@ -57,6 +58,7 @@ class Measurement:
             "task": self.task,
             "areas": dict(self.areas),
             "pixels": dict(self.pixels),
+            "uncertain": self.uncertain,
             "mask_classes": ["background", *classes],
         }
 

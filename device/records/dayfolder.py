@@ -56,8 +56,19 @@ COUNTS_HEADER = ["id", "time", "sample", "model", "class", "count", "flags", "vo
 # numbers mean nothing (the shipped demo, trained on synthetic vials; a model that never learnt),
 # or a frame outside the zooms the model counts well at.
 # Landmarks: a wing with an unsure landmark or a shape far from the taught ones (torn, folded).
+# Areas: a frame whose class map is uncertain over much of it.
 UNCOUNTABLE = frozenset(
-    {"empty", "underexposed", "overexposed", "demo", "not-learnt", "zoom", "unsure", "shape"}
+    {
+        "empty",
+        "underexposed",
+        "overexposed",
+        "demo",
+        "not-learnt",
+        "zoom",
+        "unsure",
+        "shape",
+        "uncertain",
+    }
 )
 
 

@@ -52,13 +52,15 @@ def model_row(
         t = time.monotonic()
         rep = train_areas_on(train, out, opts, scale, fit_overrides=overrides)
         secs = time.monotonic() - t
-        scores, _ = evaluate_areas(open_detector_file(out), test)
+        ev = evaluate_areas(open_detector_file(out), test)
+        scores = ev.scores
         if keep is not None:  # for a look at the models later (choosing on inner splits)
             keep.mkdir(parents=True, exist_ok=True)
             n = len(list(keep.glob("*.onnx")))
             shutil.copy(out, keep / f"model{n}.onnx")
             (keep / f"model{n}.test.json").write_text(json.dumps([s.name for s in test.samples]))
     return scores, {
+        "flags": ev.flags,
         "train_s": round(secs),
         "int8_vs_float_pp": rep.int8_vs_float_pp,
         "gmac": round(rep.macs_per_frame / 1e9, 2),
@@ -84,6 +86,20 @@ def median_error(rows: list[dict], cls: str) -> str:
     return f"{np.mean(v):.2f} ± {np.std(v):.2f}" if len(v) > 1 else f"{v[0]:.2f}"
 
 
+def flagged(rows: list[dict], cls: str) -> tuple[str, str]:
+    """Images flagged `uncertain` (of all, over the splits) and the share error of the rest."""
+    if any("flags" not in r for r in rows):
+        return "-", "-"
+    n = sum(len(r["flags"]) for r in rows)
+    k = sum("uncertain" in f for r in rows for f in r["flags"])
+    rest = []
+    for r in rows:
+        pairs = zip(r["fraction_errors"][cls], r["flags"], strict=True)
+        rest.append(float(np.nanmean([e for e, f in pairs if "uncertain" not in f])))
+    spread = f" ± {np.std(rest):.2f}" if len(rest) > 1 else ""
+    return f"{k} of {n}", f"{np.mean(rest):.2f}{spread}"
+
+
 def summary(rows: list[dict], key: str, cls: str) -> str:
     v = [r[key][cls] for r in rows]
     return f"{np.mean(v):.3f} ± {np.std(v):.3f}" if len(v) > 1 else f"{v[0]:.3f}"
@@ -105,6 +121,7 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--no-baseline", dest="baseline", action="store_false")
     ap.add_argument("--json", help="write the rows here")
     ap.add_argument("--fit", default="{}", help="AreaFitConfig overrides as JSON (choosing)")
+    ap.add_argument("--only", help="run these splits only, e.g. 1,2 (side by side on two cores)")
     ap.add_argument("--keep", type=Path, help="copy each split's model here (modelN.onnx)")
     a = ap.parse_args(argv)
     folder = read_areas_folder(a.folder)
@@ -116,7 +133,10 @@ def report(argv: list[str] | None = None) -> str:
         pairs = list(splits(names, a.splits, a.test_frac))
     opts = TrainOptions(steps=a.steps, width=a.width, zoom_range=False, threads=a.threads)
     rows: list[dict] = []
+    only = {int(v) for v in a.only.split(",")} if a.only else set(range(len(pairs)))
     for k, (tr, te) in enumerate(pairs):
+        if k not in only:
+            continue
         train, test = folder.subset(tr), folder.subset(te)
         scores, extra = model_row(train, test, opts, a.scale, json.loads(a.fit), a.keep)
         rows.append(
@@ -152,15 +172,18 @@ def table(rows: list[dict], classes: list[str], what: str) -> str:
         out += [
             f"{cls}, {what} (mean ± spread over splits):",
             "",
-            "| method | share error (points per image) | median image's | Dice per image | "
-            "Dice pooled | IoU pooled | predicting the mean | train s | int8 vs float (points) |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| method | share error (points per image) | median image's | flagged uncertain | "
+            "share error of the rest | Dice per image | Dice pooled | IoU pooled | "
+            "predicting the mean | train s | int8 vs float (points) |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for method in dict.fromkeys(r["method"] for r in rows):
             rs = [r for r in rows if r["method"] == method]
             i8 = [r["int8_vs_float_pp"] for r in rs if "int8_vs_float_pp" in r]
+            n_flagged, rest = flagged(rs, cls)
             out.append(
                 f"| {method} | {summary(rs, 'fraction_error', cls)} | {median_error(rs, cls)} | "
+                f"{n_flagged} | {rest} | "
                 f"{summary(rs, 'dice', cls)} | {summary(rs, 'pooled_dice', cls)} | "
                 f"{summary(rs, 'pooled_iou', cls)} | {summary(rs, 'baseline_error', cls)} | "
                 f"{np.mean([r['train_s'] for r in rs]):.0f} | "

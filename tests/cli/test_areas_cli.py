@@ -75,6 +75,24 @@ def test_evaluate_an_areas_model_on_an_areas_folder(tmp_path, areas_model):
     assert plot.exists() and len(list((tmp_path / "ov").glob("*_overlay.png"))) == 3
 
 
+def test_evaluate_says_which_images_the_bench_would_flag_uncertain(tmp_path, areas_model):
+    folder = areas_folder(tmp_path / "sections")
+    dull = colour_image((96, 128))
+    dull[:, :, 0] = 80  # between red and background everywhere: the model cannot tell
+    write_png(folder / "images" / "s1.png", dull)
+    args = ["evaluate", str(folder), "--model", str(areas_model), "--plot", str(tmp_path / "p.png")]
+    m = json.loads(run_cli(*args, "--json").stdout)
+    assert m["flagged_uncertain"] == 1
+    assert [p["flags"] for p in m["per_image"]] == [[], ["uncertain"], []]
+    # the rest: the two sure images' error, not the dull one's (read all red, a fifth is)
+    assert m["fraction_error_unflagged"]["red"] < 1.0 < m["fraction_error"]["red"]
+    r = run_cli(*args)
+    assert r.returncode == 0, r.stderr
+    assert "flagged uncertain (the bench leaves them out of its summaries): 1 of 3" in (
+        r.stdout.decode()
+    )
+
+
 def test_evaluate_a_counting_model_on_an_areas_folder_is_refused(tmp_path, spot_model):
     folder = areas_folder(tmp_path / "sections")
     r = run_cli("evaluate", str(folder), "--model", str(spot_model))

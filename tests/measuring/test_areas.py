@@ -112,3 +112,28 @@ def test_a_class_name_starting_with_an_apostrophe_is_refused_in_a_model_file():
     meta = onnx_fixtures.metadata(["'=x"])
     with pytest.raises(ModelError, match=r"scopecount\.classes\[0\] starts with an apostrophe"):
         open_detector(onnx_fixtures.bright_spot_model(["'=x"], meta=meta), "q.onnx")
+
+
+def test_the_share_between_classes_counts_close_cells_within_the_frame_only():
+    from device.measuring.areas import uncertain_share
+
+    scores = np.zeros((2, 4, 6), np.float32)
+    scores[1] = 8.0  # sure: class 1 everywhere
+    scores[1, :, :3] = 0.5  # the left half close to background (softmax 0.62 against 0.38)
+    assert uncertain_share(scores, 4, (16, 24)) == pytest.approx(0.5)
+    # cells beyond the frame (padding) are not the frame's: only the left 2 columns are
+    assert uncertain_share(scores, 4, (16, 8)) == pytest.approx(1.0)
+    assert uncertain_share(scores, 4, (16, 24), margin=0.1) == 0.0
+
+
+def test_a_frame_mostly_between_classes_is_flagged_uncertain(areas_model):
+    det = open_detector_file(areas_model)
+    sure = colour_image((96, 128), red=(0, 0, 64, 48), green=(64, 48, 32, 48))
+    res = det.measure(sure)
+    assert res.flags == [] and res.uncertain == 0.0
+    dull = sure.copy()
+    dull[:72, :, 0] = 80  # dull red over the top 3/4: between red and background (not green)
+    res = det.measure(dull)
+    between = (72 * 128 - 24 * 32) / (96 * 128)  # less the green rectangle's top half
+    assert res.flags == ["uncertain"] and res.uncertain == pytest.approx(between, abs=0.01)
+    assert res.record_fields(det.info.classes)["uncertain"] == res.uncertain

@@ -87,9 +87,13 @@ def taught_spot_model(classes: list[str] | None = None) -> onnx.ModelProto:
     return bright_spot_model(classes, meta=meta)
 
 
+SURE = 10.0
+
+
 def colour_areas_model(classes: list[str] | None = None, name: str = "colour-areas") -> bytes:
     """An areas model by colour, per 4x4 cell: background scores 0.3; the first class scores
-    R - G - B (pure red: 1), the second G - R - B (pure green: 1), the third B - R - G. So a
+    R - G - B (pure red: 1), the second G - R - B (pure green: 1), the third B - R - G (all
+    times SURE). So a
     frame's red pixels are the first class, its green ones the second, dark ones background."""
     classes = classes or ["red", "green"]
     if not 1 <= len(classes) <= 3:
@@ -100,6 +104,9 @@ def colour_areas_model(classes: list[str] | None = None, name: str = "colour-are
     for k in range(len(classes)):
         w[k + 1, :, 0, 0] = -1.0
         w[k + 1, k, 0, 0] = 1.0
+    # As sure of a pure colour as a trained model (the `uncertain` flag reads the softmax);
+    # the class of every cell is unchanged.
+    w, b = w * SURE, b * SURE
     nodes = [
         helper.make_node("AveragePool", ["image"], ["pooled"], kernel_shape=[4, 4], strides=[4, 4]),
         helper.make_node("Conv", ["pooled", "w", "b"], ["scores"]),
