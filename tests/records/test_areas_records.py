@@ -27,7 +27,7 @@ def class_map(h: int = 30, w: int = 40) -> np.ndarray:
     return cmap
 
 
-def write_areas(rec: Recorder, sample: str = "s1"):
+def write_areas(rec: Recorder, sample: str = "s1", flags: list[str] | None = None):
     cmap = class_map()
     rgb = np.full((*cmap.shape, 3), 90, np.uint8)
     extra = {
@@ -36,7 +36,9 @@ def write_areas(rec: Recorder, sample: str = "s1"):
         "pixels": {"gland": 300, "stroma": 90},
         "mask_classes": ["background", "gland", "stroma"],
     }
-    return rec.write(rgb, {}, [], [], sample, "glands", "a" * 64, [], extra, class_map=cmap)
+    return rec.write(
+        rgb, {}, [], [], sample, "glands", "a" * 64, flags or [], extra, class_map=cmap
+    )
 
 
 def rows(path: Path) -> list[dict[str, str]]:
@@ -139,6 +141,17 @@ def test_records_summary_gives_each_sample_its_mean_share_and_the_csv_a_column(t
     assert out[1].split()[1:] == ["s1", "2", "25.0%", "7.5%"]
     got = rows(tmp_path / "all.csv")
     assert [g["gland fraction"] for g in got] == ["0.25", "0.25"]
+
+
+def test_records_summary_leaves_a_frame_flagged_uncertain_out_of_the_mean_share(tmp_path):
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    write_areas(rec, "s1")
+    write_areas(rec, "s1", ["uncertain"])
+    r = run_cli("records", "summary", str(tmp_path / "stick"), "--csv", str(tmp_path / "all.csv"))
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().splitlines()[1].split()[1:] == ["s1", "1", "25.0%", "7.5%"]
+    assert [g["left_out"] for g in rows(tmp_path / "all.csv")] == ["", "uncertain"]
 
 
 def test_two_models_with_other_classes_share_one_consistent_classes_csv(tmp_path):
