@@ -126,8 +126,10 @@ def table(rows: list[dict], classes: list[str]) -> str:
             for c in classes:
                 e = [r["fraction_error"][c] for r in rs]
                 dc = [r["dice"][c] for r in rs]
+                floats = sum(r.get("quantization", "int8") != "int8" for r in rs)
+                what = f"{kind} ({floats} of {len(rs)} float: int8 refused)" if floats else kind
                 out.append(
-                    f"| {size} | {kind} | {np.mean(e):.2f} ± {np.std(e):.2f} "
+                    f"| {size} | {what} | {np.mean(e):.2f} ± {np.std(e):.2f} "
                     f"| {np.mean(dc):.3f} ± {np.std(dc):.3f} |"
                 )
     return "\n".join(out)

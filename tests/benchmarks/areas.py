@@ -25,7 +25,8 @@ from export.area_evaluate import evaluate_areas
 from export.area_metrics import score_images
 from export.area_train import DEFAULT_AREA_STEPS, train_areas_on
 from export.areas_folder import AreasFolder, read_areas_folder
-from export.train_options import TrainOptions
+from export.train_options import Int8Refused, TrainOptions
+from export.train_report import sidecar
 
 REPO = Path(__file__).resolve().parents[2]
 GLAS = REPO.parent / "shared" / "data" / "glas-glands"
@@ -50,21 +51,27 @@ def model_row(
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "areas.onnx"
         t = time.monotonic()
-        rep = train_areas_on(train, out, opts, scale, fit_overrides=overrides)
+        model, quantization = out, "int8"
+        try:
+            train_areas_on(train, out, opts, scale, fit_overrides=overrides)
+        except Int8Refused:  # a draw of few sections can: score the float model `train` kept
+            model, quantization = sidecar(out, ".float.onnx"), "float (int8 refused)"
         secs = time.monotonic() - t
-        ev = evaluate_areas(open_detector_file(out), test)
+        rep = json.loads(sidecar(out, ".report.json").read_text())
+        ev = evaluate_areas(open_detector_file(model), test)
         scores = ev.scores
         if keep is not None:  # for a look at the models later (choosing on inner splits)
             keep.mkdir(parents=True, exist_ok=True)
             n = len(list(keep.glob("*.onnx")))
-            shutil.copy(out, keep / f"model{n}.onnx")
+            shutil.copy(model, keep / f"model{n}.onnx")
             (keep / f"model{n}.test.json").write_text(json.dumps([s.name for s in test.samples]))
     return scores, {
+        "quantization": quantization,
         "flags": ev.flags,
         "train_s": round(secs),
-        "int8_vs_float_pp": rep.int8_vs_float_pp,
-        "gmac": round(rep.macs_per_frame / 1e9, 2),
-        "scale": rep.input_scale,
+        "int8_vs_float_pp": rep["int8_vs_float_pp"],
+        "gmac": round(rep["macs_per_frame"] / 1e9, 2),
+        "scale": rep["input_scale"],
     }
 
 
@@ -140,7 +147,12 @@ def report(argv: list[str] | None = None) -> str:
         train, test = folder.subset(tr), folder.subset(te)
         scores, extra = model_row(train, test, opts, a.scale, json.loads(a.fit), a.keep)
         rows.append(
-            {"split": k, "method": "scopecount areas (int8)", "n_train": len(tr), "n_test": len(te)}
+            {
+                "split": k,
+                "method": f"scopecount areas ({extra['quantization']})",
+                "n_train": len(tr),
+                "n_test": len(te),
+            }
             | scores.to_json()
             | {"test_images": list(te)}
             | extra

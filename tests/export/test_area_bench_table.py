@@ -28,3 +28,50 @@ def test_the_table_gives_the_median_image_beside_the_mean():
     cells = [c.strip() for c in line.strip("|").split("|")]
     assert cells[1] == "7.500 ± 3.500"  # the means 11 and 4
     assert cells[2] == "3.00 ± 1.00"  # the medians 2 and 4 (an unlabelled image left out)
+
+
+def test_a_draw_whose_int8_is_refused_is_scored_with_the_float_model(
+    tmp_path, monkeypatch, areas_model
+):
+    # A draw of few sections can train a model whose int8 moves the shares too far; `train`
+    # then keeps the float model and says so. The benchmark scores that model and labels it
+    # rather than losing a ten-minute run.
+    import json
+    import shutil
+
+    from export.areas_folder import read_areas_folder
+    from export.train_options import Int8Refused, TrainOptions
+    from export.train_report import sidecar
+    from tests.benchmarks import areas as bench
+    from tests.cli.test_areas_cli import areas_folder
+
+    def refused(train, out, opts, scale, fit_overrides=None):
+        shutil.copy(areas_model, sidecar(out, ".float.onnx"))
+        report = {"int8_vs_float_pp": 0.6, "macs_per_frame": 4.7e8, "input_scale": 0.75}
+        sidecar(out, ".report.json").write_text(json.dumps(report))
+        raise Int8Refused("int8 moves a class's share by 0.60 percentage points")
+
+    monkeypatch.setattr(bench, "train_areas_on", refused)
+    folder = read_areas_folder(areas_folder(tmp_path / "sections"))
+    scores, extra = bench.model_row(folder, folder, TrainOptions(), None, keep=tmp_path / "k")
+    assert extra["quantization"] == "float (int8 refused)"
+    assert extra["int8_vs_float_pp"] == 0.6
+    assert scores.fraction_error["red"] < 1.0  # the colour model measures the sections
+    assert (tmp_path / "k" / "model0.onnx").read_bytes() == areas_model.read_bytes()
+
+
+def test_the_learning_curve_table_says_how_many_draws_are_float_models():
+    from tests.benchmarks.area_curves import table as curve_table
+
+    def row(draw: int, quantization: str) -> dict:
+        return {
+            "size": 6,
+            "draw": draw,
+            "kind": "scribbles",
+            "fraction_error": {"gland": 10.0 + draw},
+            "dice": {"gland": 0.7},
+            "quantization": quantization,
+        }
+
+    text = curve_table([row(0, "int8"), row(1, "float (int8 refused)")], ["gland"])
+    assert "| 6 | scribbles (1 of 2 float: int8 refused) | 10.50 ± 0.50 |" in text
