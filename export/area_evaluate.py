@@ -176,18 +176,29 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
             f"{scores.dice[c]:.3f} per image, {scores.pooled_dice[c]:.3f} pooled; IoU "
             f"{scores.pooled_iou[c]:.3f} pooled"
         )
-    if ev.n_flagged:
-        rest = ", ".join(
-            f"{printable(c)} {v:.2f}"
-            if (v := ev.unflagged_error(c)) is not None
-            else f"{printable(c)} n/a"
-            for c in folder.classes
-        )
-        print(
-            f"  flagged uncertain (the bench leaves them out of its summaries): {ev.n_flagged} "
-            f"of {len(folder.samples)} images; share error of the rest: {rest} points"
-        )
+    print(f"  {_flagged_line(ev, folder)}")
     print(f"plot: {printable_path(plot)}", file=sys.stderr)
     if overlays is not None:
         print(f"overlays: {printable_path(overlays)}", file=sys.stderr)
     return 0
+
+
+def _flagged_line(ev: AreasEvaluation, folder: AreasFolder) -> str:
+    """Which images the bench would flag `uncertain` (much of the frame between classes) and
+    the share error of the rest: said even when none are, so that none reads as checked."""
+    head = "flagged uncertain (the bench leaves them out of its summaries):"
+    if not ev.n_flagged:
+        return f"{head} none of {len(folder.samples)} images"
+    pairs = zip(folder.samples, ev.flags, strict=True)
+    names = [printable(s.name) for s, f in pairs if "uncertain" in f]
+    shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+    rest = ", ".join(
+        f"{printable(c)} {v:.2f}"
+        if (v := ev.unflagged_error(c)) is not None
+        else f"{printable(c)} n/a"
+        for c in folder.classes
+    )
+    return (
+        f"{head} {ev.n_flagged} of {len(folder.samples)} images ({shown}); share error of the "
+        f"rest: {rest} points"
+    )

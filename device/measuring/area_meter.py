@@ -35,7 +35,8 @@ class AreaMeter(OnnxModel):
         except ValueError as e:  # NaN scores, a wrong shape: the model, not the frame
             raise ModelError(f"{self.where}: {e}") from None
         areas, pixels = class_shares(cmap, self.info.classes)
-        unsure = uncertain_share(scores, self.info.output_stride, small.shape[:2])
+        # Decided on the value recorded, so that the records' numbers give the same flag.
+        unsure = round(uncertain_share(scores, self.info.output_stride, small.shape[:2]), 4)
         ms = (time.perf_counter() - t) * 1000
         return Measurement(
             {},
@@ -47,5 +48,5 @@ class AreaMeter(OnnxModel):
             areas=areas,
             pixels=pixels,
             class_map=cmap,
-            uncertain=round(unsure, 4),
+            uncertain=unsure,
         )

@@ -58,9 +58,20 @@ def uncertain_share(
     cells = scores[:, :ch, :cw].astype(np.float64)
     if cells.size == 0:
         return 0.0
-    e = np.exp(cells - cells.max(0))
-    p = np.sort(e / e.sum(0), axis=0)
+    if _probabilities(cells):  # a model ending in a softmax: its output is already p
+        p = np.sort(cells, axis=0)
+    else:
+        e = np.exp(cells - cells.max(0))
+        p = np.sort(e / e.sum(0), axis=0)
     return float(((p[-1] - p[-2]) < margin).mean())
+
+
+def _probabilities(cells: np.ndarray) -> bool:
+    """Scores that are probabilities already (each in 0-1, summing to 1 per cell): a softmax of
+    them would read every cell as between classes."""
+    return bool(
+        cells.min() >= 0.0 and cells.max() <= 1.0 and np.allclose(cells.sum(0), 1.0, atol=1e-3)
+    )
 
 
 def class_shares(cmap: np.ndarray, classes: list[str]) -> tuple[dict[str, float], dict[str, int]]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from device.core.csvsafe import fixed, neutralise
 from device.core.errors import BadInput
+from device.core.text import printable
 from device.core.writable import writable_file
 from device.records.areas_files import record_areas
 from device.records.dayfolder import SUBDIR, UNCOUNTABLE, DayFolder, Record
@@ -130,9 +131,25 @@ def summary_cmd(root: str, csv_out: str | None) -> int:
         f"{left} record{'' if left == 1 else 's'} left out of the totals"
         + (f" ({detail})" if left else "")
     )
+    for line in unsummed(rows, totals):
+        print(line)
     if csv_out:
         _write_csv(Path(csv_out), rows, classes, areas, sized)
     return 0
+
+
+def unsummed(rows: list[Row], totals: list[Total]) -> list[str]:
+    """The samples every record of which was left out: they have no row above, and a missing
+    row must not read as a sample never measured (or, worse, as zero)."""
+    summed = {(t.day, t.sample) for t in totals}
+    why: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for r in rows:
+        if (r.day, r.record.sample) not in summed:
+            why[(r.day, r.record.sample)].add(r.left_out)
+    return [
+        f"{day} {printable(sample)}: every record left out ({', '.join(sorted(w))})"
+        for (day, sample), w in why.items()
+    ]
 
 
 def _write_csv(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 import tempfile
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from device.core.imageio import write_atomic
 from device.measuring.detector import open_detector_file
 from export.area_evaluate import evaluate_areas
 from export.area_metrics import score_images
@@ -60,11 +60,11 @@ def model_row(
         rep = json.loads(sidecar(out, ".report.json").read_text())
         ev = evaluate_areas(open_detector_file(model), test)
         scores = ev.scores
-        if keep is not None:  # for a look at the models later (choosing on inner splits)
-            keep.mkdir(parents=True, exist_ok=True)
-            n = len(list(keep.glob("*.onnx")))
-            shutil.copy(model, keep / f"model{n}.onnx")
-            (keep / f"model{n}.test.json").write_text(json.dumps([s.name for s in test.samples]))
+        if keep is not None:  # for a look at the model later (choosing on inner splits)
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            names = json.dumps([s.name for s in test.samples])
+            write_atomic(sidecar(keep, ".test.json"), names.encode())
+            write_atomic(keep, model.read_bytes())
     return scores, {
         "quantization": quantization,
         "flags": ev.flags,
@@ -102,7 +102,8 @@ def flagged(rows: list[dict], cls: str) -> tuple[str, str]:
     rest = []
     for r in rows:
         pairs = zip(r["fraction_errors"][cls], r["flags"], strict=True)
-        rest.append(float(np.nanmean([e for e, f in pairs if "uncertain" not in f])))
+        kept = [np.nan if e is None else e for e, f in pairs if "uncertain" not in f]
+        rest.append(float(np.nanmean(kept)) if np.isfinite(kept).any() else float("nan"))
     spread = f" ± {np.std(rest):.2f}" if len(rest) > 1 else ""
     return f"{k} of {n}", f"{np.mean(rest):.2f}{spread}"
 
@@ -129,7 +130,7 @@ def report(argv: list[str] | None = None) -> str:
     ap.add_argument("--json", help="write the rows here")
     ap.add_argument("--fit", default="{}", help="AreaFitConfig overrides as JSON (choosing)")
     ap.add_argument("--only", help="run these splits only, e.g. 1,2 (side by side on two cores)")
-    ap.add_argument("--keep", type=Path, help="copy each split's model here (modelN.onnx)")
+    ap.add_argument("--keep", type=Path, help="copy each split's model here (splitK.onnx)")
     a = ap.parse_args(argv)
     folder = read_areas_folder(a.folder)
     names = [s.name for s in folder.samples]
@@ -145,7 +146,8 @@ def report(argv: list[str] | None = None) -> str:
         if k not in only:
             continue
         train, test = folder.subset(tr), folder.subset(te)
-        scores, extra = model_row(train, test, opts, a.scale, json.loads(a.fit), a.keep)
+        keep = a.keep / f"split{k}.onnx" if a.keep else None  # by split: runs side by side
+        scores, extra = model_row(train, test, opts, a.scale, json.loads(a.fit), keep)
         rows.append(
             {
                 "split": k,

@@ -88,7 +88,13 @@ def test_evaluate_says_which_images_the_bench_would_flag_uncertain(tmp_path, are
     assert m["fraction_error_unflagged"]["red"] < 1.0 < m["fraction_error"]["red"]
     r = run_cli(*args)
     assert r.returncode == 0, r.stderr
-    assert "flagged uncertain (the bench leaves them out of its summaries): 1 of 3" in (
+    assert (
+        "flagged uncertain (the bench leaves them out of its summaries): 1 of 3 images (s1.png)"
+        in (r.stdout.decode())
+    )
+    write_png(folder / "images" / "s1.png", colour_image((96, 128)))  # sure again: none flagged
+    r = run_cli(*args)
+    assert "flagged uncertain (the bench leaves them out of its summaries): none of 3" in (
         r.stdout.decode()
     )
 

@@ -53,11 +53,24 @@ def test_a_draw_whose_int8_is_refused_is_scored_with_the_float_model(
 
     monkeypatch.setattr(bench, "train_areas_on", refused)
     folder = read_areas_folder(areas_folder(tmp_path / "sections"))
-    scores, extra = bench.model_row(folder, folder, TrainOptions(), None, keep=tmp_path / "k")
+    keep = tmp_path / "k" / "split0.onnx"
+    scores, extra = bench.model_row(folder, folder, TrainOptions(), None, keep=keep)
     assert extra["quantization"] == "float (int8 refused)"
     assert extra["int8_vs_float_pp"] == 0.6
     assert scores.fraction_error["red"] < 1.0  # the colour model measures the sections
-    assert (tmp_path / "k" / "model0.onnx").read_bytes() == areas_model.read_bytes()
+    assert keep.read_bytes() == areas_model.read_bytes()
+    assert json.loads((tmp_path / "k" / "split0.test.json").read_text()) == [
+        "s0.png",
+        "s1.png",
+        "s2.png",
+    ]
+
+
+def test_the_flagged_columns_leave_out_unlabelled_images_written_as_null():
+    from tests.benchmarks.areas import flagged
+
+    row = {"fraction_errors": {"g": [None, 2.0, 9.0]}, "flags": [[], [], ["uncertain"]]}
+    assert flagged([row], "g") == ("1 of 3", "2.00")
 
 
 def test_the_learning_curve_table_says_how_many_draws_are_float_models():

@@ -126,6 +126,17 @@ def test_the_share_between_classes_counts_close_cells_within_the_frame_only():
     assert uncertain_share(scores, 4, (16, 24), margin=0.1) == 0.0
 
 
+def test_a_model_that_gives_probabilities_is_read_as_such_not_softmaxed_again():
+    from device.measuring.areas import uncertain_share
+
+    p = np.zeros((3, 4, 6), np.float32)
+    p[1] = 0.98  # sure of class 1 everywhere ...
+    p[0] = p[2] = 0.01
+    p[:, :, :3] = np.array([0.3, 0.4, 0.3], np.float32)[:, None, None]  # ... but the left half
+    # a softmax of these would put every cell between classes (e^0.98 against e^0.01: 0.57)
+    assert uncertain_share(p, 4, (16, 24)) == pytest.approx(0.5)
+
+
 def test_a_frame_mostly_between_classes_is_flagged_uncertain(areas_model):
     det = open_detector_file(areas_model)
     sure = colour_image((96, 128), red=(0, 0, 64, 48), green=(64, 48, 32, 48))

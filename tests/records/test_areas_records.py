@@ -154,6 +154,20 @@ def test_records_summary_leaves_a_frame_flagged_uncertain_out_of_the_mean_share(
     assert [g["left_out"] for g in rows(tmp_path / "all.csv")] == ["", "uncertain"]
 
 
+def test_records_summary_names_a_sample_every_record_of_which_was_left_out(tmp_path):
+    # with no row it would read as a sample never measured
+    (tmp_path / "stick").mkdir()
+    rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
+    write_areas(rec, "s1")
+    write_areas(rec, "s2", ["uncertain"])
+    write_areas(rec, "s2", ["uncertain"])
+    r = run_cli("records", "summary", str(tmp_path / "stick"))
+    assert r.returncode == 0, r.stderr
+    out = r.stdout.decode().splitlines()
+    assert [line.split()[1] for line in out[1:2]] == ["s1"]
+    assert out[-1].endswith(" s2: every record left out (uncertain)")
+
+
 def test_two_models_with_other_classes_share_one_consistent_classes_csv(tmp_path):
     (tmp_path / "stick").mkdir()
     rec = Recorder(tmp_path / "stick", tmp_path / "spool", "b1", removable=False)
