@@ -143,6 +143,7 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
         {c: [float(p[k + 1]) for p in p_sh] for k, c in enumerate(folder.classes)},
         plot,
         f"{det.name} on {name}",
+        ["uncertain" in f for f in ev.flags],
     )
     if overlays is not None:
         for s, p, f in zip(folder.samples, preds, ev.flags, strict=True):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.ticker
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -85,12 +86,26 @@ def learning_curve_figure(rows: Sequence[dict], title: str) -> plt.Figure:
 
 
 def fraction_scatter(
-    true: dict[str, Sequence[float]], pred: dict[str, Sequence[float]], path: Path, title: str
+    true: dict[str, Sequence[float]],
+    pred: dict[str, Sequence[float]],
+    path: Path,
+    title: str,
+    flagged: Sequence[bool] | None = None,
 ) -> None:
-    """Predicted against true share of the frame (percent), one colour per class."""
+    """Predicted against true share of the frame (percent), one colour per class; the images
+    the bench would flag `uncertain` as rings."""
+    save(fraction_scatter_figure(true, pred, title, flagged), path)
+
+
+def fraction_scatter_figure(
+    true: dict[str, Sequence[float]],
+    pred: dict[str, Sequence[float]],
+    title: str,
+    flagged: Sequence[bool] | None = None,
+) -> plt.Figure:
     series = {c: ([100 * v for v in true[c]], [100 * v for v in pred[c]]) for c in true}
     labels = ("true share of the image (%)", "measured share (%)")
-    _scatter(series, 100, labels, path, title)
+    return _scatter_figure(series, 100, labels, title, flagged)
 
 
 COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
@@ -103,11 +118,29 @@ def _scatter(
     path: Path,
     title: str,
 ) -> None:
-    """Measured against true, one colour per series, on square axes from 0 to `hi`."""
+    save(_scatter_figure(series, hi, labels, title), path)
+
+
+def _scatter_figure(
+    series: dict[str, tuple[Sequence[float], Sequence[float]]],
+    hi: float,
+    labels: tuple[str, str],
+    title: str,
+    rings: Sequence[bool] | None = None,
+) -> plt.Figure:
+    """Measured against true, one colour per series, on square axes from 0 to `hi`; the
+    points where `rings` is true (the same for every series) drawn hollow."""
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.plot([0, hi], [0, hi], color="grey", lw=1, ls="--", label="perfect")
     for i, (name, (t, p)) in enumerate(series.items()):
-        ax.scatter(t, p, s=18, color=COLOURS[i % len(COLOURS)], alpha=0.8, label=name)
+        colour = COLOURS[i % len(COLOURS)]
+        ring = np.zeros(len(t), bool) if rings is None else np.asarray(rings, bool)
+        ta, pa = np.asarray(t, float), np.asarray(p, float)
+        ax.scatter(ta[~ring], pa[~ring], s=18, color=colour, alpha=0.8, label=name)
+        if ring.any():
+            ax.scatter(ta[ring], pa[ring], s=30, facecolors="none", edgecolors=colour)
+    if rings is not None and any(rings):
+        ax.scatter([], [], s=30, facecolors="none", edgecolors="grey", label="flagged uncertain")
     ax.set_xlim(0, hi)
     ax.set_ylim(0, hi)
     ax.set_xlabel(labels[0])
@@ -116,4 +149,4 @@ def _scatter(
     ax.legend(loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    save(fig, path)
+    return fig

@@ -17,9 +17,9 @@ def register(sub: Subcommands) -> None:
         description="Measure a model on an annotated folder it never saw. A counting folder "
         "(points.csv) gives MAE, relative error, point precision/recall and a scatter; an areas "
         "folder (masks/) gives per-class Dice and IoU, each image's share error in percentage "
-        "points, a predicted-vs-true share scatter, which images the bench would flag uncertain "
-        "(much of the frame between classes; left out of its summaries) and the share error of "
-        "the rest, and, with --overlays, pictures; a landmarks "
+        "points, a predicted-vs-true share scatter (flagged images as rings), which images the "
+        "bench would flag uncertain (much of the frame between classes; left out of its "
+        "summaries) and the share error of the rest, and, with --overlays, pictures; a landmarks "
         "folder (landmarks.csv) gives each landmark's mean and 90th-percentile distance (px "
         "and % of wing length), the centroid-size error and the Procrustes distance.",
     )
