@@ -72,16 +72,20 @@ class AreasEvaluation:
     preds: list[np.ndarray]
     flags: list[list[str]]  # each image's, as the bench would record them
 
+    @property
+    def flagged(self) -> list[bool]:
+        """Per image: would the bench flag it `uncertain`."""
+        return ["uncertain" in f for f in self.flags]
+
     def unflagged_error(self, cls: str) -> float | None:
         """The mean share error over the images the bench would not flag `uncertain`."""
         errs = self.scores.fraction_errors[cls]
-        kept = [e for e, f in zip(errs, self.flags, strict=True) if "uncertain" not in f]
-        kept = [e for e in kept if np.isfinite(e)]
+        kept = [e for e, f in zip(errs, self.flagged, strict=True) if not f and np.isfinite(e)]
         return float(np.mean(kept)) if kept else None
 
     @property
     def n_flagged(self) -> int:
-        return sum("uncertain" in f for f in self.flags)
+        return sum(self.flagged)
 
 
 def evaluate_areas(det: Detector, folder: AreasFolder) -> AreasEvaluation:
@@ -143,7 +147,7 @@ def evaluate_areas_cmd(a: argparse.Namespace) -> int:
         {c: [float(p[k + 1]) for p in p_sh] for k, c in enumerate(folder.classes)},
         plot,
         f"{det.name} on {name}",
-        ["uncertain" in f for f in ev.flags],
+        ev.flagged,
     )
     if overlays is not None:
         for s, p, f in zip(folder.samples, preds, ev.flags, strict=True):
@@ -190,8 +194,8 @@ def _flagged_line(ev: AreasEvaluation, folder: AreasFolder) -> str:
     head = "flagged uncertain (the bench leaves them out of its summaries):"
     if not ev.n_flagged:
         return f"{head} none of {len(folder.samples)} images"
-    pairs = zip(folder.samples, ev.flags, strict=True)
-    names = [printable(s.name) for s, f in pairs if "uncertain" in f]
+    pairs = zip(folder.samples, ev.flagged, strict=True)
+    names = [printable(s.name) for s, f in pairs if f]
     shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
     rest = ", ".join(
         f"{printable(c)} {v:.2f}"

@@ -131,17 +131,17 @@ def area_loss(
     if not bool(known.any()):
         return up.sum() * 0.0
     loss = F.cross_entropy(up, labels, ignore_index=IGNORE)
+    if share_weight <= 0 and dice_weight <= 0:
+        return loss
+    # Both soft terms over the labelled pixels only: probabilities and one-hot truth, masked.
+    mask = known.unsqueeze(1).float()
+    prob = F.softmax(up, 1) * mask
+    onehot = F.one_hot(labels.clamp(min=0), up.shape[1]).permute(0, 3, 1, 2).float() * mask
     if share_weight > 0:
-        mask = known.unsqueeze(1).float()
         n = mask.sum((2, 3)).clamp(min=1.0)
-        pred = (F.softmax(up, 1) * mask).sum((2, 3)) / n
-        onehot = F.one_hot(labels.clamp(min=0), up.shape[1]).permute(0, 3, 1, 2).float()
-        true = (onehot * mask).sum((2, 3)) / n
+        pred, true = prob.sum((2, 3)) / n, onehot.sum((2, 3)) / n
         loss = loss + share_weight * (pred - true).abs().sum(1).mean()
     if dice_weight > 0:
-        mask = known.unsqueeze(1).float()
-        prob = F.softmax(up, 1) * mask
-        onehot = F.one_hot(labels.clamp(min=0), up.shape[1]).permute(0, 3, 1, 2).float() * mask
         inter = (prob * onehot).sum((0, 2, 3))
         total = prob.sum((0, 2, 3)) + onehot.sum((0, 2, 3))
         loss = loss + dice_weight * (1 - (2 * inter + 1) / (total + 1)).mean()

@@ -132,14 +132,15 @@ def _scatter_figure(
     points where `rings` is true (the same for every series) drawn hollow."""
     fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
     ax.plot([0, hi], [0, hi], color="grey", lw=1, ls="--", label="perfect")
+    first = next(iter(series.values()), ([], []))[0]
+    ring = np.zeros(len(first), bool) if rings is None else np.asarray(rings, bool)
     for i, (name, (t, p)) in enumerate(series.items()):
         colour = COLOURS[i % len(COLOURS)]
-        ring = np.zeros(len(t), bool) if rings is None else np.asarray(rings, bool)
         ta, pa = np.asarray(t, float), np.asarray(p, float)
         ax.scatter(ta[~ring], pa[~ring], s=18, color=colour, alpha=0.8, label=name)
         if ring.any():
             ax.scatter(ta[ring], pa[ring], s=30, facecolors="none", edgecolors=colour)
-    if rings is not None and any(rings):
+    if ring.any():
         ax.scatter([], [], s=30, facecolors="none", edgecolors="grey", label="flagged uncertain")
     ax.set_xlim(0, hi)
     ax.set_ylim(0, hi)
